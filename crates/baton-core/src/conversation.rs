@@ -1,0 +1,479 @@
+//! The conversation state machine: `handle(input) -> effects`, deterministic and free of I/O.
+//!
+//! One user turn runs as a loop the shell drives: the core asks for a model call, reads the
+//! reply, asks for the ordinary tool calls, and once every call is answered takes the first
+//! valid handoff (or answers the user, or calls the model again). Limits are checked before
+//! every model call and every handoff, so every turn ends.
+
+use crate::context::{package, ViewInput};
+use crate::event::{Effect, HandoffStep, Input, LimitKind, ModelRequest, Record, ToolInvocation, TurnOutcome, TurnStatus};
+use crate::handoff::{parse_payload, HandoffNote, Payload, Refusal};
+use crate::names::list;
+use crate::team::{ContextPolicy, OnLimit, ReturnTo, Team, HANDOFF_PREFIX};
+use crate::transcript::{Entry, ModelReply, ToolCall, ToolOutput};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+/// A conversation: who is in control, what was said, and the turn in progress.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conversation {
+    team: Arc<Team>,
+    id: String,
+    active: String,
+    transcript: Vec<Entry>,
+    facts: BTreeMap<String, String>,
+    edge_uses: BTreeMap<(String, String), u32>,
+    agent_model_calls: BTreeMap<String, u32>,
+    turns: u32,
+    turn: Option<Turn>,
+}
+
+/// The state of the turn in progress.
+#[derive(Clone, Debug, PartialEq)]
+struct Turn {
+    number: u32,
+    request: String,
+    model_calls: u32,
+    tool_calls: u32,
+    handoffs: Vec<HandoffStep>,
+    handoffs_taken: u32,
+    held_control: Vec<String>,
+    refusals: u32,
+    waiting: Waiting,
+}
+
+/// What the turn waits for.
+#[derive(Clone, Debug, PartialEq)]
+enum Waiting {
+    Model,
+    Tools(PendingReply),
+}
+
+/// A model reply whose ordinary tool calls are still running.
+#[derive(Clone, Debug, PartialEq)]
+struct PendingReply {
+    text: Option<String>,
+    calls: Vec<ToolCall>,
+    answers: BTreeMap<String, ToolOutput>,
+    outstanding: BTreeSet<String>,
+    handoff: Option<(String, String, Payload)>,
+}
+
+/// An input that does not fit the conversation's state; the shell has a bug or a stale journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected(pub String);
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+impl Conversation {
+    /// A new conversation with the team's entry agent in control.
+    pub fn new(team: Arc<Team>, id: impl Into<String>) -> Self {
+        let active = team.entry.clone();
+        Conversation {
+            team,
+            id: id.into(),
+            active,
+            transcript: Vec::new(),
+            facts: BTreeMap::new(),
+            edge_uses: BTreeMap::new(),
+            agent_model_calls: BTreeMap::new(),
+            turns: 0,
+            turn: None,
+        }
+    }
+
+    /// The conversation id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The team.
+    pub fn team(&self) -> &Team {
+        &self.team
+    }
+
+    /// The agent in control.
+    pub fn active_agent(&self) -> &str {
+        &self.active
+    }
+
+    /// The transcript so far.
+    pub fn transcript(&self) -> &[Entry] {
+        &self.transcript
+    }
+
+    /// Facts gathered from handoff payloads.
+    pub fn facts(&self) -> &BTreeMap<String, String> {
+        &self.facts
+    }
+
+    /// Turns started so far.
+    pub fn turns(&self) -> u32 {
+        self.turns
+    }
+
+    /// Whether a turn is in progress.
+    pub fn in_turn(&self) -> bool {
+        self.turn.is_some()
+    }
+
+    /// Feeds one input to the conversation and returns what the shell must do next.
+    pub fn handle(&mut self, input: Input) -> Result<Vec<Effect>, Rejected> {
+        let mut out = Vec::new();
+        match input {
+            Input::UserMessage { text } => self.start_turn(text, &mut out)?,
+            Input::ModelReplied { reply } => {
+                self.expect_model()?;
+                self.on_reply(reply, &mut out);
+            }
+            Input::ModelFailed { error } => {
+                self.expect_model()?;
+                let agent = self.active.clone();
+                self.end_turn(TurnStatus::Failed, None, None, Some(format!("model call of agent '{agent}' failed: {error}")), &mut out);
+            }
+            Input::ToolReturned { call_id, output } => self.on_tool_result(call_id, output, &mut out)?,
+        }
+        Ok(out)
+    }
+
+    fn turn_mut(&mut self) -> &mut Turn {
+        self.turn.as_mut().expect("a turn is in progress: checked by every caller")
+    }
+
+    fn expect_model(&self) -> Result<(), Rejected> {
+        match &self.turn {
+            Some(Turn { waiting: Waiting::Model, .. }) => Ok(()),
+            _ => Err(Rejected("a model result arrived, but no model call is pending".into())),
+        }
+    }
+
+    fn start_turn(&mut self, text: String, out: &mut Vec<Effect>) -> Result<(), Rejected> {
+        if self.turn.is_some() {
+            return Err(Rejected("a user message arrived while a turn is still in progress".into()));
+        }
+        self.turns += 1;
+        if self.team.limits.return_to == ReturnTo::Entry && !self.team.is_human(&self.active) {
+            self.active = self.team.entry.clone();
+        }
+        self.transcript.push(Entry::User { turn: self.turns, text: text.clone() });
+        self.turn = Some(Turn {
+            number: self.turns,
+            request: text,
+            model_calls: 0,
+            tool_calls: 0,
+            handoffs: Vec::new(),
+            handoffs_taken: 0,
+            held_control: vec![self.active.clone()],
+            refusals: 0,
+            waiting: Waiting::Model,
+        });
+        out.push(Effect::Record(Record::TurnStarted { turn: self.turns, agent: self.active.clone() }));
+        if self.team.is_human(&self.active) {
+            self.end_turn(TurnStatus::Escalated, None, None, None, out);
+        } else {
+            self.call_model(out);
+        }
+        Ok(())
+    }
+
+    /// Asks for the next model call, or trips `max_model_calls`.
+    fn call_model(&mut self, out: &mut Vec<Effect>) {
+        let max = self.team.limits.max_model_calls;
+        let turn = self.turn_mut();
+        if turn.model_calls >= max {
+            let detail = format!("the turn used all {max} model calls without an answer");
+            self.trip(LimitKind::MaxModelCalls, detail, out);
+            return;
+        }
+        turn.model_calls += 1;
+        turn.waiting = Waiting::Model;
+        let (number, index) = (turn.number, turn.model_calls);
+        let agent = self.team.agent(&self.active).expect("the active agent is a team member");
+        let model = agent.model.clone().unwrap_or_default();
+        let calls_so_far = self.agent_model_calls.entry(agent.name.clone()).or_insert(0);
+        let agent_call_index = *calls_so_far;
+        *calls_so_far += 1;
+        let (system, messages, tools) =
+            package(&ViewInput { team: &self.team, agent, transcript: &self.transcript, edge_uses: &self.edge_uses });
+        out.push(Effect::Record(Record::ModelCallStarted { turn: number, index, agent: agent.name.clone(), model: model.clone() }));
+        out.push(Effect::CallModel(ModelRequest { turn: number, agent: agent.name.clone(), model, agent_call_index, system, messages, tools }));
+    }
+
+    fn on_reply(&mut self, reply: ModelReply, out: &mut Vec<Effect>) {
+        let text = reply.text.filter(|text| !text.trim().is_empty());
+        let calls = self.unique_ids(reply.tool_calls);
+        if text.is_none() && calls.is_empty() {
+            let error = format!("the model of agent '{}' returned an empty reply (no text, no tool calls)", self.active);
+            self.end_turn(TurnStatus::Failed, None, None, Some(error), out);
+            return;
+        }
+        self.transcript.push(Entry::Assistant { agent: self.active.clone(), text: text.clone(), tool_calls: calls.clone() });
+        let mut pending = PendingReply { text, calls: calls.clone(), answers: BTreeMap::new(), outstanding: BTreeSet::new(), handoff: None };
+        for call in &calls {
+            if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX) {
+                self.plan_handoff(call, target, &mut pending, out);
+            } else {
+                self.plan_tool_call(call, &mut pending, out);
+            }
+        }
+        if pending.outstanding.is_empty() {
+            self.finish_reply(pending, out);
+        } else {
+            self.turn_mut().waiting = Waiting::Tools(pending);
+        }
+    }
+
+    /// Gives every call an id unique in the conversation, keeping the model's id where it is.
+    fn unique_ids(&self, calls: Vec<ToolCall>) -> Vec<ToolCall> {
+        let mut taken: BTreeSet<String> = self
+            .transcript
+            .iter()
+            .flat_map(|entry| match entry {
+                Entry::Assistant { tool_calls, .. } => tool_calls.iter().map(|c| c.id.clone()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let prefix = self.turn.as_ref().map(|t| format!("call_{}_{}", t.number, t.model_calls)).unwrap_or_default();
+        calls
+            .into_iter()
+            .enumerate()
+            .map(|(position, mut call)| {
+                if call.id.is_empty() || taken.contains(&call.id) {
+                    call.id = format!("{prefix}_{position}");
+                }
+                taken.insert(call.id.clone());
+                call
+            })
+            .collect()
+    }
+
+    fn plan_handoff(&mut self, call: &ToolCall, target: &str, pending: &mut PendingReply, out: &mut Vec<Effect>) {
+        let refusal = if self.team.edge(&self.active, target).is_none() {
+            Some(Refusal::UnknownTarget)
+        } else {
+            match parse_payload(&call.arguments) {
+                Err(detail) => Some(Refusal::InvalidArguments { detail }),
+                Ok(_) if pending.handoff.is_some() => Some(Refusal::Ignored),
+                Ok(payload) => {
+                    pending.handoff = Some((call.id.clone(), target.to_string(), payload));
+                    None
+                }
+            }
+        };
+        if let Some(refusal) = refusal {
+            self.refuse(call, target, refusal, pending, out);
+        }
+    }
+
+    fn refuse(&mut self, call: &ToolCall, target: &str, refusal: Refusal, pending: &mut PendingReply, out: &mut Vec<Effect>) {
+        let message = refusal.message(&self.team, &self.active, target);
+        let turn = self.turn_mut().number;
+        out.push(Effect::Record(Record::HandoffRefused {
+            turn,
+            call_id: call.id.clone(),
+            from: self.active.clone(),
+            to: target.to_string(),
+            refusal,
+        }));
+        pending.answers.insert(call.id.clone(), ToolOutput::error(message));
+    }
+
+    fn plan_tool_call(&mut self, call: &ToolCall, pending: &mut PendingReply, out: &mut Vec<Effect>) {
+        let checked = self.check_tool_call(call);
+        let number = self.turn_mut().number;
+        match checked {
+            Err(error) => {
+                out.push(Effect::Record(Record::ToolCallRejected {
+                    turn: number,
+                    call_id: call.id.clone(),
+                    agent: self.active.clone(),
+                    tool: call.name.clone(),
+                    error: error.clone(),
+                }));
+                pending.answers.insert(call.id.clone(), ToolOutput::error(error));
+            }
+            Ok(arguments) => {
+                self.turn_mut().tool_calls += 1;
+                let idempotency_key = format!("{}:{}:{}", self.id, number, call.id);
+                out.push(Effect::Record(Record::ToolCallStarted {
+                    turn: number,
+                    call_id: call.id.clone(),
+                    agent: self.active.clone(),
+                    tool: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    idempotency_key: idempotency_key.clone(),
+                }));
+                out.push(Effect::CallTool(ToolInvocation { call_id: call.id.clone(), tool: call.name.clone(), arguments, idempotency_key }));
+                pending.outstanding.insert(call.id.clone());
+            }
+        }
+    }
+
+    /// The call's arguments object, or the error the model is told.
+    fn check_tool_call(&self, call: &ToolCall) -> Result<serde_json::Value, String> {
+        let agent = self.team.agent(&self.active).expect("the active agent is a team member");
+        if !agent.tools.contains(&call.name) {
+            let hint = if self.team.edge(&self.active, &call.name).is_some() {
+                format!("; to hand off, call {HANDOFF_PREFIX}{}", call.name)
+            } else {
+                String::new()
+            };
+            return Err(format!("error: unknown tool '{}'; your tools are {}{hint}", call.name, list(&agent.tools)));
+        }
+        if call.arguments.trim().is_empty() {
+            return Ok(serde_json::Value::Object(serde_json::Map::new()));
+        }
+        match serde_json::from_str(&call.arguments) {
+            Ok(serde_json::Value::Object(object)) => Ok(serde_json::Value::Object(object)),
+            Ok(_) => Err(format!("error: the arguments of '{}' must be a JSON object", call.name)),
+            Err(e) => Err(format!("error: the arguments of '{}' are not valid JSON ({e})", call.name)),
+        }
+    }
+
+    fn on_tool_result(&mut self, call_id: String, output: ToolOutput, out: &mut Vec<Effect>) -> Result<(), Rejected> {
+        let Some(Turn { waiting: Waiting::Tools(pending), .. }) = &mut self.turn else {
+            return Err(Rejected(format!("a result for tool call '{call_id}' arrived, but no tool call is pending")));
+        };
+        if !pending.outstanding.remove(&call_id) {
+            return Err(Rejected(format!("a result for tool call '{call_id}' arrived, but that call is not pending")));
+        }
+        pending.answers.insert(call_id, output);
+        if pending.outstanding.is_empty() {
+            let Waiting::Tools(pending) = std::mem::replace(&mut self.turn_mut().waiting, Waiting::Model) else {
+                unreachable!("matched above")
+            };
+            self.finish_reply(pending, out);
+        }
+        Ok(())
+    }
+
+    /// Every call of the reply is answered: take the handoff, answer the user, or call again.
+    fn finish_reply(&mut self, mut pending: PendingReply, out: &mut Vec<Effect>) {
+        let Some((call_id, target, payload)) = pending.handoff.take() else {
+            self.append_results(&mut pending);
+            if pending.calls.is_empty() {
+                self.end_turn(TurnStatus::Answered, pending.text, None, None, out);
+            } else {
+                self.call_model(out);
+            }
+            return;
+        };
+        let call = pending.calls.iter().find(|c| c.id == call_id).cloned().expect("the handoff call is in the reply");
+        let turn = self.turn.as_ref().expect("a turn is in progress");
+        let uses = self.edge_uses.get(&(self.active.clone(), target.clone())).copied().unwrap_or(0);
+        let edge = self.team.edge(&self.active, &target).expect("checked when planned");
+        let refusal = if turn.handoffs_taken >= self.team.limits.max_handoffs {
+            Some(Refusal::MaxHandoffs)
+        } else if turn.held_control.contains(&target) {
+            Some(Refusal::PingPong)
+        } else if edge.max_uses.is_some_and(|max| uses >= max) {
+            Some(Refusal::MaxUses)
+        } else {
+            None
+        };
+        let Some(refusal) = refusal else {
+            pending.answers.insert(call_id.clone(), ToolOutput::ok(format!("Transferred to {target}; {target} now has control of the conversation.")));
+            self.append_results(&mut pending);
+            self.hand_over(target, payload, Some(call_id), None, out);
+            return;
+        };
+        let limit = refusal.limit();
+        self.refuse(&call, &target, refusal, &mut pending, out);
+        self.append_results(&mut pending);
+        let turn = self.turn_mut();
+        turn.refusals += 1;
+        let refusals = turn.refusals;
+        match limit {
+            Some(LimitKind::MaxHandoffs) => {
+                let detail = format!("the turn reached its limit of {} handoffs", self.team.limits.max_handoffs);
+                self.trip(LimitKind::MaxHandoffs, detail, out);
+            }
+            Some(limit) if refusals >= 2 => {
+                let detail = format!("agent '{}' kept trying to hand off after being refused ({})", self.active, limit.as_str());
+                self.trip(limit, detail, out);
+            }
+            _ => self.call_model(out),
+        }
+    }
+
+    /// Appends the answers to the transcript, in the order the calls were made.
+    fn append_results(&mut self, pending: &mut PendingReply) {
+        for call in &pending.calls {
+            let output = pending.answers.remove(&call.id).expect("every call is answered before the reply finishes");
+            self.transcript.push(Entry::ToolResult { agent: self.active.clone(), call_id: call.id.clone(), name: call.name.clone(), output });
+        }
+    }
+
+    /// Moves control to `to`, then continues the turn with it (or suspends for a human).
+    fn hand_over(&mut self, to: String, payload: Payload, call_id: Option<String>, escalation: Option<LimitKind>, out: &mut Vec<Effect>) {
+        let from = self.active.clone();
+        let context = match escalation {
+            Some(_) => ContextPolicy::Full,
+            None => self.team.edge(&from, &to).map(|edge| edge.context).unwrap_or_default(),
+        };
+        self.facts.extend(payload.facts.clone());
+        let turn = self.turn.as_mut().expect("a turn is in progress");
+        if escalation.is_none() {
+            turn.handoffs_taken += 1;
+            *self.edge_uses.entry((from.clone(), to.clone())).or_insert(0) += 1;
+        }
+        turn.held_control.push(to.clone());
+        turn.handoffs.push(HandoffStep { from: from.clone(), to: to.clone(), reason: payload.reason.clone() });
+        let note = HandoffNote {
+            from: from.clone(),
+            to: to.clone(),
+            reason: payload.reason.clone(),
+            summary: payload.summary.clone(),
+            facts: self.facts.clone(),
+            request: turn.request.clone(),
+            context,
+            escalation,
+        };
+        out.push(Effect::Record(Record::HandoffTaken { turn: turn.number, from, to: to.clone(), payload, context, call_id, escalation }));
+        self.transcript.push(Entry::Handoff(note));
+        self.active = to;
+        if escalation.is_some() {
+            self.end_turn(TurnStatus::Escalated, None, escalation, None, out);
+        } else if self.team.is_human(&self.active) {
+            self.end_turn(TurnStatus::Escalated, None, None, None, out);
+        } else {
+            self.call_model(out);
+        }
+    }
+
+    /// A limit tripped: escalate to the fallback or fail, as the team says.
+    fn trip(&mut self, limit: LimitKind, detail: String, out: &mut Vec<Effect>) {
+        let number = self.turn_mut().number;
+        out.push(Effect::Record(Record::LimitTripped { turn: number, limit, agent: self.active.clone(), detail: detail.clone() }));
+        match (self.team.limits.on_limit, self.team.limits.fallback.clone()) {
+            (OnLimit::Escalate, Some(fallback)) if fallback != self.active => {
+                let payload = Payload { reason: format!("limit {} reached: {detail}", limit.as_str()), summary: None, facts: BTreeMap::new() };
+                self.hand_over(fallback, payload, None, Some(limit), out);
+            }
+            (OnLimit::Escalate, Some(_)) => self.end_turn(TurnStatus::Escalated, None, Some(limit), None, out),
+            _ => self.end_turn(TurnStatus::Failed, None, Some(limit), Some(format!("limit {} reached: {detail}", limit.as_str())), out),
+        }
+    }
+
+    fn end_turn(&mut self, status: TurnStatus, reply: Option<String>, limit: Option<LimitKind>, error: Option<String>, out: &mut Vec<Effect>) {
+        let turn = self.turn.take().expect("a turn is in progress");
+        out.push(Effect::Record(Record::TurnEnded(TurnOutcome {
+            turn: turn.number,
+            status,
+            agent: self.active.clone(),
+            reply,
+            handoffs: turn.handoffs,
+            limit,
+            model_calls: turn.model_calls,
+            tool_calls: turn.tool_calls,
+            error,
+        })));
+    }
+}

@@ -1,0 +1,296 @@
+//! What flows in and out of the core: inputs from the shell, effects for the shell to carry out,
+//! and the records that make up the journal together with the inputs.
+
+use crate::handoff::{Payload, Refusal};
+use crate::team::{ContextPolicy, ToolDef};
+use crate::transcript::{ModelReply, ToolCall, ToolOutput};
+use serde::{Deserialize, Serialize};
+
+/// Something that happened outside the core, fed to [`crate::Conversation::handle`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Input {
+    /// The user wrote; opens a turn.
+    UserMessage {
+        /// What they wrote.
+        text: String,
+    },
+    /// The model call the core asked for answered.
+    ModelReplied {
+        /// The answer.
+        reply: ModelReply,
+    },
+    /// The model call the core asked for failed for good (after the provider's retries).
+    ModelFailed {
+        /// What went wrong, in the provider's words.
+        error: String,
+    },
+    /// A tool call the core asked for finished (successfully or not).
+    ToolReturned {
+        /// The call.
+        call_id: String,
+        /// Its result.
+        output: ToolOutput,
+    },
+}
+
+/// A fact the core decided, journaled after the input that caused it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// A turn began with `agent` in control.
+    TurnStarted {
+        /// The turn number, from 1.
+        turn: u32,
+        /// The agent that takes the turn.
+        agent: String,
+    },
+    /// Intent: the core asked for a model call (journaled before it is made).
+    ModelCallStarted {
+        /// The turn.
+        turn: u32,
+        /// Which model call of the turn, from 1.
+        index: u32,
+        /// The calling agent.
+        agent: String,
+        /// The model name.
+        model: String,
+    },
+    /// Intent: the core asked for a tool call (journaled before it runs).
+    ToolCallStarted {
+        /// The turn.
+        turn: u32,
+        /// The call id.
+        call_id: String,
+        /// The calling agent.
+        agent: String,
+        /// The tool.
+        tool: String,
+        /// The arguments as the model sent them.
+        arguments: String,
+        /// Stable key handed to the tool so a retried call can be recognised.
+        idempotency_key: String,
+    },
+    /// The core answered a tool call itself with an error (unknown tool, malformed arguments).
+    ToolCallRejected {
+        /// The turn.
+        turn: u32,
+        /// The call id.
+        call_id: String,
+        /// The calling agent.
+        agent: String,
+        /// The tool name the model used.
+        tool: String,
+        /// The error the model is told.
+        error: String,
+    },
+    /// Control moved.
+    HandoffTaken {
+        /// The turn.
+        turn: u32,
+        /// Who had control.
+        from: String,
+        /// Who has it now.
+        to: String,
+        /// The handoff payload (for an escalation, the limit that tripped is the reason).
+        payload: Payload,
+        /// What the receiver sees.
+        context: ContextPolicy,
+        /// The handoff call, or `None` for an escalation by the runtime.
+        call_id: Option<String>,
+        /// The limit that caused an escalation.
+        escalation: Option<LimitKind>,
+    },
+    /// A handoff call did not move control.
+    HandoffRefused {
+        /// The turn.
+        turn: u32,
+        /// The call id.
+        call_id: String,
+        /// The calling agent.
+        from: String,
+        /// The target the model asked for.
+        to: String,
+        /// Why it was refused.
+        refusal: Refusal,
+    },
+    /// A limit tripped.
+    LimitTripped {
+        /// The turn.
+        turn: u32,
+        /// Which limit.
+        limit: LimitKind,
+        /// The agent in control when it tripped.
+        agent: String,
+        /// A sentence saying what happened.
+        detail: String,
+    },
+    /// The turn ended; control is back with the user (or with a human operator).
+    TurnEnded(TurnOutcome),
+}
+
+/// Something the shell must do for the core.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Append this record to the journal (before carrying out the effects that follow it).
+    Record(Record),
+    /// Call a model; answer with [`Input::ModelReplied`] or [`Input::ModelFailed`].
+    CallModel(ModelRequest),
+    /// Run a tool; answer with [`Input::ToolReturned`].
+    CallTool(ToolInvocation),
+}
+
+/// A provider-neutral model request: what one agent sees at one point of the conversation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRequest {
+    /// The turn.
+    pub turn: u32,
+    /// The agent whose model is called.
+    pub agent: String,
+    /// The model name; the shell maps it to a provider.
+    pub model: String,
+    /// How many model calls this agent made before this one, in this conversation.
+    pub agent_call_index: u32,
+    /// System instructions, with the handoff note when the agent received control by a handoff.
+    pub system: String,
+    /// The agent's view of the transcript.
+    pub messages: Vec<ChatMessage>,
+    /// The tools offered: the agent's own, then its handoffs.
+    pub tools: Vec<ToolDef>,
+}
+
+/// One message of a model request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatMessage {
+    /// From the user.
+    User(String),
+    /// From the assistant (this agent, or another agent's words rewritten as text).
+    Assistant {
+        /// Text, if any.
+        text: Option<String>,
+        /// This agent's own tool calls; each is answered by a [`ChatMessage::Tool`] right after.
+        tool_calls: Vec<ToolCall>,
+    },
+    /// The result of one of this agent's tool calls.
+    Tool {
+        /// The call answered.
+        call_id: String,
+        /// The result.
+        output: ToolOutput,
+    },
+}
+
+/// A tool call for the shell to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolInvocation {
+    /// The call id to answer with.
+    pub call_id: String,
+    /// The tool.
+    pub tool: String,
+    /// The arguments object.
+    pub arguments: serde_json::Value,
+    /// `conversation:turn:call`, stable across retries.
+    pub idempotency_key: String,
+}
+
+/// The limits that can trip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    /// Too many handoffs in one turn.
+    MaxHandoffs,
+    /// Too many model calls in one turn.
+    MaxModelCalls,
+    /// Agents kept handing control back and forth.
+    PingPong,
+    /// An edge's budget was spent and the model kept trying.
+    MaxUses,
+}
+
+impl LimitKind {
+    /// The limit's name, as in the team file and the `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::MaxHandoffs => "max_handoffs",
+            LimitKind::MaxModelCalls => "max_model_calls",
+            LimitKind::PingPong => "ping_pong",
+            LimitKind::MaxUses => "max_uses",
+        }
+    }
+}
+
+/// How a turn ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnStatus {
+    /// An agent answered the user.
+    Answered,
+    /// Control is with a human agent (or the fallback after a limit).
+    Escalated,
+    /// The turn failed; the error says why.
+    Failed,
+}
+
+/// One step of a turn's handoff chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffStep {
+    /// Who had control.
+    pub from: String,
+    /// Who took it.
+    pub to: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The summary of a finished turn; its JSON is the `baton run --json` contract.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnOutcome {
+    /// The turn number.
+    pub turn: u32,
+    /// How it ended.
+    pub status: TurnStatus,
+    /// The agent in control at the end.
+    pub agent: String,
+    /// The answer for the user, if any.
+    pub reply: Option<String>,
+    /// The handoff chain of the turn, escalations included.
+    pub handoffs: Vec<HandoffStep>,
+    /// The limit that tripped, if one did.
+    pub limit: Option<LimitKind>,
+    /// Model calls made.
+    pub model_calls: u32,
+    /// Ordinary tool calls run.
+    pub tool_calls: u32,
+    /// Why the turn failed, if it did.
+    pub error: Option<String>,
+}
+
+/// One journal entry: an input, or a record the core derived from inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "entry", content = "body", rename_all = "snake_case")]
+pub enum JournalEntry {
+    /// Something that happened outside the core.
+    Input(Input),
+    /// Something the core decided.
+    Record(Record),
+}
+
+impl JournalEntry {
+    /// A short name for the entry's kind, such as `model_call_started`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JournalEntry::Input(Input::UserMessage { .. }) => "user_message",
+            JournalEntry::Input(Input::ModelReplied { .. }) => "model_replied",
+            JournalEntry::Input(Input::ModelFailed { .. }) => "model_failed",
+            JournalEntry::Input(Input::ToolReturned { .. }) => "tool_returned",
+            JournalEntry::Record(Record::TurnStarted { .. }) => "turn_started",
+            JournalEntry::Record(Record::ModelCallStarted { .. }) => "model_call_started",
+            JournalEntry::Record(Record::ToolCallStarted { .. }) => "tool_call_started",
+            JournalEntry::Record(Record::ToolCallRejected { .. }) => "tool_call_rejected",
+            JournalEntry::Record(Record::HandoffTaken { .. }) => "handoff_taken",
+            JournalEntry::Record(Record::HandoffRefused { .. }) => "handoff_refused",
+            JournalEntry::Record(Record::LimitTripped { .. }) => "limit_tripped",
+            JournalEntry::Record(Record::TurnEnded(_)) => "turn_ended",
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! baton's handoff core, sans-IO: the team model and its validation, the conversation state
+//! machine, handoff semantics, context packaging, limits and journal events.
+//!
+//! Nothing here reads a file, opens a socket, looks at a clock or knows a provider's wire
+//! format: the shell feeds [`Input`]s to [`Conversation::handle`] and carries out the
+//! [`Effect`]s it returns. That is what makes every rule here testable without a network.
+
+pub mod context;
+pub mod conversation;
+pub mod event;
+pub mod handoff;
+pub mod names;
+pub mod replay;
+pub mod team;
+pub mod transcript;
+pub mod validate;
+
+pub use conversation::{Conversation, Rejected};
+pub use event::{ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, Record, ToolInvocation, TurnOutcome, TurnStatus};
+pub use handoff::{HandoffNote, Payload, Refusal};
+pub use replay::{replay, ReplayError, Replayed};
+pub use team::{Agent, AgentKind, ContextPolicy, HandoffEdge, Limits, OnLimit, ReturnTo, Team, ToolDef, HANDOFF_PREFIX};
+pub use transcript::{Entry, ModelReply, ToolCall, ToolOutput, Usage};
+pub use validate::{has_errors, validate, Problem, Severity, Site};

@@ -1,0 +1,90 @@
+//! Replay: a conversation's state is a fold of its journal through the core.
+//!
+//! Inputs are fed to [`Conversation::handle`] again; every journaled record must be exactly what
+//! the core decides again, so a changed team file or a corrupt journal is caught, not guessed
+//! around. What the journal does not show as done (records not yet written, model or tool
+//! calls without a result) is returned for the shell to carry out.
+
+use crate::conversation::Conversation;
+use crate::event::{Effect, Input, JournalEntry, Record};
+use crate::team::Team;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+/// A rebuilt conversation and the effects still to carry out.
+#[derive(Debug)]
+pub struct Replayed {
+    /// The conversation as of the journal's end.
+    pub conversation: Conversation,
+    /// Records to journal and calls to make that the journal does not show as done, in order.
+    pub unfinished: Vec<Effect>,
+}
+
+/// The journal does not replay under this team.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayError {
+    /// Index of the first entry that does not fit.
+    pub position: usize,
+    /// What is wrong there.
+    pub message: String,
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "journal entry {}: {}", self.position + 1, self.message)
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// Rebuilds conversation `id` of `team` from its journal.
+pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Replayed, ReplayError> {
+    let mut conversation = Conversation::new(team, id);
+    let mut expected: VecDeque<Record> = VecDeque::new();
+    let mut calls: Vec<Effect> = Vec::new();
+    for (position, entry) in journal.iter().enumerate() {
+        let fail = |message: String| ReplayError { position, message };
+        match entry {
+            JournalEntry::Record(record) => match expected.pop_front() {
+                Some(decided) if &decided == record => {}
+                Some(decided) => {
+                    return Err(fail(format!(
+                        "the journal has {} but the team now decides {} (was the team file changed?)",
+                        describe(record),
+                        describe(&decided)
+                    )))
+                }
+                None => return Err(fail(format!("the journal has {} that no input explains", describe(record)))),
+            },
+            JournalEntry::Input(input) => {
+                if let Some(record) = expected.front() {
+                    return Err(fail(format!("{} was decided but never journaled before this input", describe(record))));
+                }
+                answer(&mut calls, input);
+                let effects = conversation.handle(input.clone()).map_err(|rejected| fail(rejected.0))?;
+                for effect in effects {
+                    match effect {
+                        Effect::Record(record) => expected.push_back(record),
+                        call => calls.push(call),
+                    }
+                }
+            }
+        }
+    }
+    let unfinished = expected.into_iter().map(Effect::Record).chain(calls).collect();
+    Ok(Replayed { conversation, unfinished })
+}
+
+/// Drops the call an input answers.
+fn answer(calls: &mut Vec<Effect>, input: &Input) {
+    match input {
+        Input::ModelReplied { .. } | Input::ModelFailed { .. } => calls.retain(|c| !matches!(c, Effect::CallModel(_))),
+        Input::ToolReturned { call_id, .. } => calls.retain(|c| !matches!(c, Effect::CallTool(t) if &t.call_id == call_id)),
+        Input::UserMessage { .. } => {}
+    }
+}
+
+fn describe(record: &Record) -> String {
+    serde_json::to_string(record).unwrap_or_else(|_| format!("{record:?}"))
+}

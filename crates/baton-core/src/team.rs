@@ -1,0 +1,213 @@
+//! The team model: agents, handoff edges, tools offered to models, and limits.
+//!
+//! A `Team` is plain data. It is built by the config loader (from `team.toml`) or by Rust code,
+//! and checked by [`crate::validate`]. Nothing here knows how a model or a tool is reached: a
+//! model is only a name the shell maps to a provider, a tool only a name with a JSON schema.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The prefix of every handoff tool: `transfer_to_<agent>`.
+pub const HANDOFF_PREFIX: &str = "transfer_to_";
+
+/// A validated or not-yet-validated team of agents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Team {
+    /// The team's name (`name` in the team file).
+    pub name: String,
+    /// The agent that takes the first turn.
+    pub entry: String,
+    /// Per-turn limits and what happens when one trips.
+    pub limits: Limits,
+    /// Names of the models agents may use; the shell maps each to a provider.
+    pub models: BTreeSet<String>,
+    /// The agents, by name.
+    pub agents: BTreeMap<String, Agent>,
+    /// The ordinary (non-handoff) tools, by name.
+    pub tools: BTreeMap<String, ToolDef>,
+}
+
+/// One member of a team.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    /// The agent's name; also the suffix of its handoff tool.
+    pub name: String,
+    /// What the agent is for; offered to other agents as the handoff tool's description.
+    pub description: String,
+    /// The system instructions given to the agent's model.
+    pub instructions: String,
+    /// A model-driven agent or a queue of human operators.
+    pub kind: AgentKind,
+    /// The model name (see [`Team::models`]); `None` for humans.
+    pub model: Option<String>,
+    /// Names of the ordinary tools the agent may call.
+    pub tools: Vec<String>,
+    /// The declared outgoing handoff edges, in declaration order.
+    pub handoffs: Vec<HandoffEdge>,
+}
+
+/// Whether an agent is driven by a model or by people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentKind {
+    /// A model-driven agent.
+    Llm,
+    /// A queue of human operators: handing off to it suspends the conversation.
+    Human,
+}
+
+/// A declared handoff edge `from → to`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HandoffEdge {
+    /// The receiving agent.
+    pub to: String,
+    /// When to use this edge; defaults to the target's description.
+    pub description: Option<String>,
+    /// How much of the conversation the receiver sees.
+    pub context: ContextPolicy,
+    /// How often this edge may be taken in one conversation.
+    pub max_uses: Option<u32>,
+}
+
+impl HandoffEdge {
+    /// An edge to `to` with the default context policy and no budget.
+    pub fn to(to: impl Into<String>) -> Self {
+        HandoffEdge { to: to.into(), description: None, context: ContextPolicy::Full, max_uses: None }
+    }
+}
+
+/// What the receiving agent of a handoff sees of the conversation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextPolicy {
+    /// The whole transcript (other agents' tool traffic rewritten as text) plus the handoff note.
+    #[default]
+    Full,
+    /// The handoff note (reason, summary, facts, the user's request) and what follows it.
+    Summary,
+    /// Only who handed off, why, and the user's request: no summary, no facts, no history.
+    None,
+}
+
+impl ContextPolicy {
+    /// The policy's name as written in team files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContextPolicy::Full => "full",
+            ContextPolicy::Summary => "summary",
+            ContextPolicy::None => "none",
+        }
+    }
+}
+
+/// Per-turn limits; on by default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Handoffs a model may make in one user turn.
+    pub max_handoffs: u32,
+    /// Model calls in one user turn.
+    pub max_model_calls: u32,
+    /// What happens when a limit trips.
+    pub on_limit: OnLimit,
+    /// The agent that takes over when a limit trips and `on_limit` is `Escalate`.
+    pub fallback: Option<String>,
+    /// Which agent takes the next user turn.
+    pub return_to: ReturnTo,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_handoffs: 5,
+            max_model_calls: 16,
+            on_limit: OnLimit::Escalate,
+            fallback: None,
+            return_to: ReturnTo::Active,
+        }
+    }
+}
+
+/// What happens when a limit trips.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnLimit {
+    /// Hand the conversation, with its context, to the fallback agent.
+    Escalate,
+    /// End the turn with a clear error.
+    Fail,
+}
+
+/// Which agent takes the next user turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReturnTo {
+    /// The agent in control at the end of the last turn (sticky control).
+    Active,
+    /// The team's entry agent.
+    Entry,
+}
+
+/// An ordinary tool as a model sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolDef {
+    /// The name the model calls.
+    pub name: String,
+    /// What the tool does.
+    pub description: String,
+    /// JSON schema of the arguments object.
+    pub parameters: serde_json::Value,
+}
+
+impl Team {
+    /// A team with the given name and entry agent, default limits and nothing else yet.
+    pub fn new(name: impl Into<String>, entry: impl Into<String>) -> Self {
+        Team {
+            name: name.into(),
+            entry: entry.into(),
+            limits: Limits::default(),
+            models: BTreeSet::new(),
+            agents: BTreeMap::new(),
+            tools: BTreeMap::new(),
+        }
+    }
+
+    /// The agent called `name`, if the team has one.
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.agents.get(name)
+    }
+
+    /// Whether `name` is a human agent.
+    pub fn is_human(&self, name: &str) -> bool {
+        self.agent(name).is_some_and(|agent| agent.kind == AgentKind::Human)
+    }
+
+    /// The declared edge `from → to`, if there is one.
+    pub fn edge(&self, from: &str, to: &str) -> Option<&HandoffEdge> {
+        self.agent(from)?.handoffs.iter().find(|edge| edge.to == to)
+    }
+}
+
+impl Agent {
+    /// A model-driven agent using `model`, with no tools and no handoffs yet.
+    pub fn llm(name: impl Into<String>, model: impl Into<String>) -> Self {
+        Agent {
+            name: name.into(),
+            description: String::new(),
+            instructions: String::new(),
+            kind: AgentKind::Llm,
+            model: Some(model.into()),
+            tools: Vec::new(),
+            handoffs: Vec::new(),
+        }
+    }
+
+    /// A queue of human operators.
+    pub fn human(name: impl Into<String>) -> Self {
+        Agent { kind: AgentKind::Human, model: None, ..Agent::llm(name, "") }
+    }
+
+    /// The name of the tool that hands control to this agent.
+    pub fn handoff_tool_name(&self) -> String {
+        format!("{HANDOFF_PREFIX}{}", self.name)
+    }
+}

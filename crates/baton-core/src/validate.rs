@@ -1,0 +1,262 @@
+//! Team validation: every problem at once, each pointing at a [`Site`] and saying what to do.
+//!
+//! Sites are semantic ("agent 'triage', handoff 2"); the config loader maps them to a file,
+//! line and column, and a Rust builder user reads them as they are.
+
+use crate::names::{closest, is_valid_name, list};
+use crate::team::{AgentKind, OnLimit, Team, HANDOFF_PREFIX};
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+
+/// How bad a problem is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// The team cannot run.
+    Error,
+    /// The team runs, but probably not as intended.
+    Warning,
+}
+
+/// Where in a team a problem is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// The team as a whole.
+    Team,
+    /// The `entry` setting.
+    Entry,
+    /// The `on_limit` setting (or the limits as a whole).
+    OnLimit,
+    /// The `fallback` setting.
+    Fallback,
+    /// A numeric limit, by its key.
+    Limit(&'static str),
+    /// An agent's definition as a whole.
+    Agent(String),
+    /// An agent's `model` setting.
+    AgentModel(String),
+    /// The `index`-th item of an agent's `tools` list.
+    AgentTool(String, usize),
+    /// The `index`-th item of an agent's `handoffs` list.
+    Handoff(String, usize),
+    /// A tool's definition.
+    Tool(String),
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::Team => write!(f, "team"),
+            Site::Entry => write!(f, "entry"),
+            Site::OnLimit => write!(f, "limits.on_limit"),
+            Site::Fallback => write!(f, "limits.fallback"),
+            Site::Limit(key) => write!(f, "limits.{key}"),
+            Site::Agent(agent) => write!(f, "agent '{agent}'"),
+            Site::AgentModel(agent) => write!(f, "agent '{agent}', model"),
+            Site::AgentTool(agent, index) => write!(f, "agent '{agent}', tools item {}", index + 1),
+            Site::Handoff(agent, index) => write!(f, "agent '{agent}', handoffs item {}", index + 1),
+            Site::Tool(tool) => write!(f, "tool '{tool}'"),
+        }
+    }
+}
+
+/// One thing wrong with a team.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Where it is.
+    pub site: Site,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.site, self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, " ({help})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a team and returns every problem found, errors and warnings, in a stable order.
+pub fn validate(team: &Team) -> Vec<Problem> {
+    let mut checker = Checker { team, problems: Vec::new() };
+    checker.check_entry_and_limits();
+    for agent in team.agents.values() {
+        checker.check_agent(&agent.name);
+    }
+    for tool in team.tools.keys() {
+        if !is_valid_name(tool) || tool.starts_with(HANDOFF_PREFIX) {
+            checker.error(
+                Site::Tool(tool.clone()),
+                format!("'{tool}' is not a usable tool name"),
+                format!("use 1 to 52 letters, digits, '_' or '-', not starting with '{HANDOFF_PREFIX}'"),
+            );
+        }
+    }
+    checker.check_reachability();
+    checker.problems
+}
+
+/// Whether any of `problems` is an error.
+pub fn has_errors(problems: &[Problem]) -> bool {
+    problems.iter().any(|p| p.severity == Severity::Error)
+}
+
+struct Checker<'a> {
+    team: &'a Team,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn push(&mut self, severity: Severity, site: Site, message: String, help: Option<String>) {
+        self.problems.push(Problem { severity, site, message, help });
+    }
+
+    fn error(&mut self, site: Site, message: String, help: String) {
+        self.push(Severity::Error, site, message, Some(help));
+    }
+
+    fn agent_names(&self) -> Vec<&str> {
+        self.team.agents.keys().map(String::as_str).collect()
+    }
+
+    /// "did you mean 'x'?" or the list of what exists.
+    fn unknown_help(&self, wanted: &str, kind: &str, names: Vec<&str>) -> String {
+        match closest(wanted, names.iter().copied()) {
+            Some(name) => format!("did you mean '{name}'?"),
+            None => format!("define it, or use one of the {kind}s: {}", list(names)),
+        }
+    }
+
+    fn check_entry_and_limits(&mut self) {
+        let team = self.team;
+        if team.agent(&team.entry).is_none() {
+            let help = self.unknown_help(&team.entry, "agent", self.agent_names());
+            self.error(Site::Entry, format!("entry agent '{}' is not defined", team.entry), help);
+        }
+        if team.limits.max_model_calls == 0 {
+            self.error(
+                Site::Limit("max_model_calls"),
+                "max_model_calls = 0 leaves no model call for any turn".into(),
+                "set it to 1 or more (the default is 16)".into(),
+            );
+        }
+        match (&team.limits.on_limit, &team.limits.fallback) {
+            (OnLimit::Escalate, None) => self.error(
+                Site::OnLimit,
+                "on_limit = \"escalate\" (the default) needs a fallback agent".into(),
+                "add fallback = \"<agent>\" under [limits] (usually a human agent), or set on_limit = \"fail\"".into(),
+            ),
+            (_, Some(fallback)) => match team.agent(fallback) {
+                None => {
+                    let help = self.unknown_help(fallback, "agent", self.agent_names());
+                    self.error(Site::Fallback, format!("fallback agent '{fallback}' is not defined"), help);
+                }
+                Some(agent) if agent.kind != AgentKind::Human => self.push(
+                    Severity::Warning,
+                    Site::Fallback,
+                    format!("fallback agent '{fallback}' is not a human agent"),
+                    Some("when a limit trips, the conversation waits with it for the next user message".into()),
+                ),
+                Some(_) => {}
+            },
+            (OnLimit::Fail, None) => {}
+        }
+    }
+
+    fn check_agent(&mut self, name: &str) {
+        let team = self.team;
+        let Some(agent) = team.agent(name) else { return };
+        if !is_valid_name(name) {
+            self.error(
+                Site::Agent(name.into()),
+                format!("'{name}' is not a usable agent name"),
+                "use 1 to 52 letters, digits, '_' or '-' (it becomes the tool name transfer_to_<agent>)".into(),
+            );
+        }
+        match agent.kind {
+            AgentKind::Human => {
+                if agent.model.is_some() {
+                    self.error(
+                        Site::AgentModel(name.into()),
+                        format!("human agent '{name}' has a model"),
+                        "remove the model line: people answer for a human agent".into(),
+                    );
+                }
+                if !agent.tools.is_empty() {
+                    self.error(
+                        Site::AgentTool(name.into(), 0),
+                        format!("human agent '{name}' has tools"),
+                        "remove the tools list: only model-driven agents call tools".into(),
+                    );
+                }
+            }
+            AgentKind::Llm => match &agent.model {
+                None => self.error(
+                    Site::Agent(name.into()),
+                    format!("agent '{name}' has no model"),
+                    format!("add model = \"<name>\" naming one of the models: {}", list(&team.models)),
+                ),
+                Some(model) if !team.models.contains(model) => {
+                    let help = self.unknown_help(model, "model", team.models.iter().map(String::as_str).collect());
+                    self.error(Site::AgentModel(name.into()), format!("model '{model}' is not defined"), help);
+                }
+                Some(_) => {}
+            },
+        }
+        if agent.kind == AgentKind::Llm {
+            for (index, tool) in agent.tools.iter().enumerate() {
+                if !team.tools.contains_key(tool) {
+                    let help = self.unknown_help(tool, "tool", team.tools.keys().map(String::as_str).collect());
+                    self.error(Site::AgentTool(name.into(), index), format!("tool '{tool}' is not defined"), help);
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (index, edge) in agent.handoffs.iter().enumerate() {
+            let site = Site::Handoff(name.into(), index);
+            if edge.to == name {
+                self.error(site, format!("agent '{name}' hands off to itself"), "remove this handoff: an agent already has control of its own turn".into());
+            } else if team.agent(&edge.to).is_none() {
+                let help = self.unknown_help(&edge.to, "agent", self.agent_names());
+                self.error(site, format!("handoff target '{}' is not defined", edge.to), help);
+            } else if !seen.insert(edge.to.as_str()) {
+                self.error(site, format!("handoff to '{}' is declared twice", edge.to), "keep one of the two".into());
+            } else if edge.max_uses == Some(0) {
+                self.error(site, format!("handoff to '{}' has max_uses = 0", edge.to), "remove the handoff instead, or allow at least 1 use".into());
+            }
+        }
+    }
+
+    /// Warns about agents no conversation can reach from `entry` (by handoffs or escalation).
+    fn check_reachability(&mut self) {
+        let team = self.team;
+        let mut reached: BTreeSet<&str> = BTreeSet::new();
+        let mut queue: VecDeque<&str> = VecDeque::new();
+        queue.push_back(&team.entry);
+        if let Some(fallback) = &team.limits.fallback {
+            queue.push_back(fallback);
+        }
+        while let Some(name) = queue.pop_front() {
+            let Some(agent) = team.agent(name) else { continue };
+            if reached.insert(name) {
+                queue.extend(agent.handoffs.iter().map(|edge| edge.to.as_str()));
+            }
+        }
+        for name in team.agents.keys() {
+            if !reached.contains(name.as_str()) && team.agent(&team.entry).is_some() {
+                self.push(
+                    Severity::Warning,
+                    Site::Agent(name.clone()),
+                    format!("agent '{name}' cannot be reached from the entry agent '{}'", team.entry),
+                    Some(format!("add a handoff to '{name}' from an agent that can be reached, or remove it")),
+                );
+            }
+        }
+    }
+}

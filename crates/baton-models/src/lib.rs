@@ -1,0 +1,37 @@
+//! Model providers: the [`Model`] trait and its implementations.
+//!
+//! Only this crate knows a provider's wire format. A provider turns a provider-neutral
+//! [`ModelRequest`] into a request of its own and its answer into a [`ModelReply`].
+
+use async_trait::async_trait;
+use baton_core::{ModelReply, ModelRequest};
+use std::fmt;
+
+/// A language model the runtime can call.
+#[async_trait]
+pub trait Model: Send + Sync {
+    /// Answers one request. Retries of transient failures happen inside; an error is final.
+    async fn complete(&self, request: &ModelRequest) -> Result<ModelReply, ModelError>;
+}
+
+/// A model call that failed for good; the message says what happened and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelError {
+    /// A sentence for the user and the journal.
+    pub message: String,
+}
+
+impl ModelError {
+    /// An error with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ModelError { message: message.into() }
+    }
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ModelError {}
