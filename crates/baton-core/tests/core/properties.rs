@@ -1,1 +1,231 @@
+//! Properties of the core under arbitrary model behaviour: any mix of text, tool calls,
+//! handoffs to valid, invalid and self targets, several handoffs per reply, malformed
+//! arguments and failing tools.
 
+use crate::support::Sim;
+use baton_core::{
+    replay, Agent, ContextPolicy, HandoffEdge, Input, ModelReply, ModelRequest, OnLimit, Record, ReturnTo, Team,
+    ToolCall, ToolDef, ToolInvocation, ToolOutput,
+};
+use proptest::prelude::*;
+use std::sync::Arc;
+
+const AGENTS: [&str; 4] = ["a", "b", "c", "d"];
+
+/// What one generated tool call does.
+#[derive(Clone, Debug)]
+enum CallKind {
+    Tool(usize),
+    UnknownTool,
+    Handoff(usize),
+    HandoffToHuman,
+    HandoffToNobody,
+    HandoffBadArgs(usize),
+    BadArgs(usize),
+}
+
+#[derive(Clone, Debug)]
+struct GenReply {
+    text: Option<String>,
+    calls: Vec<(CallKind, bool)>,
+    fail: bool,
+}
+
+fn call_kind() -> impl Strategy<Value = CallKind> {
+    prop_oneof![
+        3 => (0..2usize).prop_map(CallKind::Tool),
+        1 => Just(CallKind::UnknownTool),
+        4 => (0..4usize).prop_map(CallKind::Handoff),
+        1 => Just(CallKind::HandoffToHuman),
+        1 => Just(CallKind::HandoffToNobody),
+        1 => (0..4usize).prop_map(CallKind::HandoffBadArgs),
+        1 => (0..2usize).prop_map(CallKind::BadArgs),
+    ]
+}
+
+fn reply() -> impl Strategy<Value = GenReply> {
+    (
+        prop::option::of("[a-z ]{0,8}"),
+        prop::collection::vec((call_kind(), any::<bool>()), 0..4),
+        prop::bool::weighted(0.03),
+    )
+        .prop_map(|(text, calls, fail)| GenReply { text, calls, fail })
+}
+
+#[derive(Clone, Debug)]
+struct GenTeam {
+    n_agents: usize,
+    edges: Vec<Vec<(usize, u8, Option<u32>)>>,
+    human_edges: Vec<bool>,
+    tools: Vec<Vec<bool>>,
+    max_handoffs: u32,
+    max_model_calls: u32,
+    escalate: bool,
+    return_to_entry: bool,
+}
+
+fn gen_team() -> impl Strategy<Value = GenTeam> {
+    (2..=4usize)
+        .prop_flat_map(|n| {
+            (
+                Just(n),
+                prop::collection::vec(
+                    prop::collection::vec((0..n, 0..3u8, prop::option::of(1..3u32)), 0..4),
+                    n,
+                ),
+                prop::collection::vec(any::<bool>(), n),
+                prop::collection::vec(prop::collection::vec(any::<bool>(), 2), n),
+                0..4u32,
+                1..10u32,
+                any::<bool>(),
+                any::<bool>(),
+            )
+        })
+        .prop_map(|(n_agents, edges, human_edges, tools, max_handoffs, max_model_calls, escalate, return_to_entry)| {
+            GenTeam { n_agents, edges, human_edges, tools, max_handoffs, max_model_calls, escalate, return_to_entry }
+        })
+}
+
+fn build(gen: &GenTeam) -> Team {
+    let mut team = Team::new("prop", "a");
+    team.models.insert("m".into());
+    for tool in ["t0", "t1"] {
+        team.tools.insert(
+            tool.into(),
+            ToolDef { name: tool.into(), description: String::new(), parameters: serde_json::json!({"type":"object"}) },
+        );
+    }
+    for index in 0..gen.n_agents {
+        let name = AGENTS[index];
+        let mut agent = Agent::llm(name, "m");
+        agent.tools = (0..2).filter(|t| gen.tools[index][*t]).map(|t| format!("t{t}")).collect();
+        for (target, context, max_uses) in &gen.edges[index] {
+            let to = AGENTS[*target];
+            if *target == index || agent.handoffs.iter().any(|e| e.to == to) {
+                continue;
+            }
+            let context = [ContextPolicy::Full, ContextPolicy::Summary, ContextPolicy::None][*context as usize];
+            agent.handoffs.push(HandoffEdge { context, max_uses: *max_uses, ..HandoffEdge::to(to) });
+        }
+        if gen.human_edges[index] {
+            agent.handoffs.push(HandoffEdge::to("human"));
+        }
+        team.agents.insert(name.into(), agent);
+    }
+    team.agents.insert("human".into(), Agent::human("human"));
+    team.limits.max_handoffs = gen.max_handoffs;
+    team.limits.max_model_calls = gen.max_model_calls;
+    team.limits.on_limit = if gen.escalate { OnLimit::Escalate } else { OnLimit::Fail };
+    team.limits.fallback = gen.escalate.then(|| "human".to_string());
+    team.limits.return_to = if gen.return_to_entry { ReturnTo::Entry } else { ReturnTo::Active };
+    team
+}
+
+/// Turns a generated reply into a model reply (ids may repeat or be empty, on purpose).
+fn materialise(reply: &GenReply, n_agents: usize) -> Input {
+    if reply.fail {
+        return Input::ModelFailed { error: "HTTP 503".into() };
+    }
+    let tool_calls = reply
+        .calls
+        .iter()
+        .enumerate()
+        .map(|(position, (kind, empty_id))| {
+            let (name, arguments) = match kind {
+                CallKind::Tool(t) => (format!("t{t}"), "{}".to_string()),
+                CallKind::UnknownTool => ("t9".to_string(), "{}".to_string()),
+                CallKind::Handoff(target) => {
+                    (format!("transfer_to_{}", AGENTS[target % n_agents]), r#"{"reason":"r","facts":{"k":"v"}}"#.into())
+                }
+                CallKind::HandoffToHuman => ("transfer_to_human".to_string(), r#"{"reason":"r"}"#.to_string()),
+                CallKind::HandoffToNobody => ("transfer_to_nobody".to_string(), r#"{"reason":"r"}"#.to_string()),
+                CallKind::HandoffBadArgs(target) => (format!("transfer_to_{}", AGENTS[target % n_agents]), "{".into()),
+                CallKind::BadArgs(t) => (format!("t{t}"), "[1,2]".to_string()),
+            };
+            let id = if *empty_id { String::new() } else { format!("id{position}") };
+            ToolCall { id, name, arguments }
+        })
+        .collect();
+    Input::ModelReplied { reply: ModelReply { text: reply.text.clone(), tool_calls, usage: None } }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_turn_ends_within_its_limits_along_declared_edges(
+        gen in gen_team(),
+        replies in prop::collection::vec(reply(), 1..24),
+        tool_failures in prop::collection::vec(any::<bool>(), 1..8),
+        n_turns in 1..4usize,
+    ) {
+        let team = build(&gen);
+        let mut sim = Sim::new(team.clone());
+        let mut next_reply = 0usize;
+        let mut next_tool = 0usize;
+        for turn in 0..n_turns {
+            let active_before = sim.conversation.active_agent().to_string();
+            let records_before = sim.records.len();
+            let requests_before = sim.requests.len();
+            let mut model = |_: &ModelRequest| {
+                let input = materialise(&replies[next_reply % replies.len()], gen.n_agents);
+                next_reply += 1;
+                input
+            };
+            let mut tool = |invocation: &ToolInvocation| {
+                next_tool += 1;
+                if tool_failures[next_tool % tool_failures.len()] {
+                    ToolOutput::error(format!("{} failed", invocation.tool))
+                } else {
+                    ToolOutput::ok("fine")
+                }
+            };
+            // Bounded: each model call yields at most one batch of tool results.
+            let outcome = sim.turn(&format!("message {turn}"), &mut model, &mut tool, 4 * gen.max_model_calls as usize + 4);
+            let records = &sim.records[records_before..];
+            let requests = &sim.requests[requests_before..];
+
+            // Every turn ends within max_model_calls model calls.
+            prop_assert!(requests.len() as u32 <= team.limits.max_model_calls);
+            prop_assert_eq!(outcome.model_calls as usize, requests.len());
+
+            // Control starts with the active agent (or the entry agent) and moves only along declared edges.
+            let Some(Record::TurnStarted { agent: mut holder, .. }) = records.first().cloned() else {
+                panic!("a turn starts with TurnStarted");
+            };
+            let expected_start = if gen.return_to_entry && active_before != "human" { "a" } else { active_before.as_str() };
+            prop_assert_eq!(holder.as_str(), expected_start);
+            let mut taken = 0;
+            for record in records {
+                if let Record::HandoffTaken { from, to, escalation, .. } = record {
+                    prop_assert_eq!(from, &holder);
+                    match escalation {
+                        None => {
+                            prop_assert!(team.edge(from, to).is_some(), "undeclared edge {} -> {}", from, to);
+                            taken += 1;
+                        }
+                        Some(_) => prop_assert_eq!(Some(to), team.limits.fallback.as_ref()),
+                    }
+                    holder = to.clone();
+                }
+                if let Record::ModelCallStarted { agent, .. } = record {
+                    prop_assert_eq!(agent, &holder, "only the agent in control calls its model");
+                }
+            }
+            prop_assert_eq!(&holder, &outcome.agent);
+            prop_assert_eq!(sim.conversation.active_agent(), outcome.agent.as_str());
+
+            // The handoff count in a turn never exceeds max_handoffs.
+            prop_assert!(taken <= team.limits.max_handoffs);
+            prop_assert_eq!(outcome.handoffs.len(), records.iter().filter(|r| matches!(r, Record::HandoffTaken { .. })).count());
+        }
+
+        // Replaying the journal rebuilds the same state; so does every prefix, without error.
+        sim.check_replay();
+        let team = Arc::new(team);
+        for cut in 0..sim.journal.len() {
+            let replayed = replay(team.clone(), "c1", &sim.journal[..cut]);
+            prop_assert!(replayed.is_ok(), "prefix {} does not replay: {:?}", cut, replayed.err());
+        }
+    }
+}
