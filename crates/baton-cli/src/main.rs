@@ -1,1 +1,81 @@
-fn main() {}
+//! The `baton` command: check a team file, run a turn, read a conversation's trace.
+//!
+//! Exit codes: 0 = ok, 1 = the turn failed (or the journal did), 2 = usage or team error.
+
+mod check;
+mod run;
+mod trace;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Durable handoff orchestration for AI agents.
+#[derive(Parser)]
+#[command(name = "baton", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a team file: exit 0 when it is valid (warnings are printed), 2 with every error.
+    Check {
+        /// The team file (team.toml).
+        team: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one user turn: in a new conversation, or in an existing one with --conversation.
+    Run {
+        /// The team file (team.toml).
+        team: PathBuf,
+        /// The user's message.
+        message: String,
+        /// Continue this conversation instead of starting a new one.
+        #[arg(long)]
+        conversation: Option<String>,
+        /// The journal database.
+        #[arg(long, default_value = ".baton/baton.db")]
+        db: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a conversation's journal as a timeline.
+    Trace {
+        /// The conversation id.
+        conversation: String,
+        /// The journal database.
+        #[arg(long, default_value = ".baton/baton.db")]
+        db: PathBuf,
+        /// Print the journal as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How a command ended, as an exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything went as asked.
+    Ok = 0,
+    /// The turn (or the journal) failed.
+    Failed = 1,
+    /// The command line or the team file is wrong.
+    Usage = 2,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match cli.command {
+        Command::Check { team, json } => check::run(&team, json),
+        Command::Run { team, message, conversation, db, json } => {
+            run::run(&run::RunArgs { team, message, conversation, db, json })
+        }
+        Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
+    };
+    ExitCode::from(exit as u8)
+}

@@ -3,6 +3,12 @@
 //! Only this crate knows a provider's wire format. A provider turns a provider-neutral
 //! [`ModelRequest`] into a request of its own and its answer into a [`ModelReply`].
 
+pub mod openai;
+pub mod script;
+
+pub use openai::{OpenAiConfig, OpenAiModel};
+pub use script::{ScriptError, ScriptModel};
+
 use async_trait::async_trait;
 use baton_core::{ModelReply, ModelRequest};
 use std::fmt;

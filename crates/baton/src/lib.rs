@@ -1,3 +1,15 @@
-//! placeholder
+//! baton: durable, observable handoff orchestration for AI agents.
+//!
+//! This crate is the facade users depend on: load a team file ([`config`]), assemble its
+//! models, tools and journal ([`assemble`]), and run conversations turn by turn ([`Runtime`]).
 
+pub mod assemble;
 pub mod config;
+mod ids;
+pub mod runtime;
+
+pub use baton_core as core;
+pub use baton_models as models;
+pub use baton_store as store;
+pub use baton_tools as tools;
+pub use runtime::{Runtime, RuntimeError, TurnReport};

@@ -1,0 +1,120 @@
+//! `baton run TEAM MESSAGE`: one user turn, printed as the reply and the handoff chain.
+
+use crate::Exit;
+use baton::config::load_team;
+use baton::core::{LimitKind, TurnStatus};
+use baton::store::StoreError;
+use baton::{assemble, RuntimeError, TurnReport};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// The arguments of `baton run`.
+pub struct RunArgs {
+    /// The team file.
+    pub team: PathBuf,
+    /// The user's message.
+    pub message: String,
+    /// The conversation to continue.
+    pub conversation: Option<String>,
+    /// The journal database.
+    pub db: PathBuf,
+    /// Print one JSON object.
+    pub json: bool,
+}
+
+/// Runs the turn and prints it.
+pub fn run(args: &RunArgs) -> Exit {
+    let loaded = match load_team(&args.team) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{error}");
+            return Exit::Usage;
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("{warning}\n");
+    }
+    let runtime = match assemble::sqlite_runtime(&loaded.config, &args.db) {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Failed;
+        }
+    };
+    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(tokio) => tokio,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return Exit::Failed;
+        }
+    };
+    match tokio.block_on(runtime.send(args.conversation.as_deref(), &args.message)) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report_json(&report));
+            } else {
+                print_report(&report, args);
+            }
+            if report.outcome.status == TurnStatus::Failed {
+                Exit::Failed
+            } else {
+                Exit::Ok
+            }
+        }
+        Err(error @ (RuntimeError::Store(StoreError::UnknownConversation(_)) | RuntimeError::WrongTeam { .. })) => {
+            eprintln!("error: {error}");
+            Exit::Usage
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Exit::Failed
+        }
+    }
+}
+
+/// The `--json` contract of `baton run`.
+fn report_json(report: &TurnReport) -> serde_json::Value {
+    let outcome = &report.outcome;
+    json!({
+        "conversation": report.conversation,
+        "turn": outcome.turn,
+        "status": outcome.status,
+        "agent": outcome.agent,
+        "reply": outcome.reply,
+        "handoffs": outcome.handoffs,
+        "limit": outcome.limit.map(LimitKind::as_str),
+        "model_calls": outcome.model_calls,
+        "tool_calls": outcome.tool_calls,
+        "error": outcome.error,
+    })
+}
+
+fn print_report(report: &TurnReport, args: &RunArgs) {
+    let outcome = &report.outcome;
+    for step in &outcome.handoffs {
+        println!("{} → {}: {}", step.from, step.to, step.reason);
+    }
+    match outcome.status {
+        TurnStatus::Answered => println!("{}: {}", outcome.agent, outcome.reply.as_deref().unwrap_or_default()),
+        TurnStatus::Escalated => {
+            let why = outcome.limit.map(|limit| format!(" (limit {} reached)", limit.as_str())).unwrap_or_default();
+            println!("Escalated to {}{why}: the conversation waits for them.", outcome.agent);
+        }
+        TurnStatus::Failed => eprintln!("error: {}", outcome.error.as_deref().unwrap_or("the turn failed")),
+    }
+    let plural = |n: u32, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    eprintln!(
+        "\nconversation {} · turn {} · {} · {}, {}",
+        report.conversation,
+        outcome.turn,
+        serde_json::to_value(outcome.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        plural(outcome.model_calls, "model call"),
+        plural(outcome.tool_calls, "tool call"),
+    );
+    eprintln!(
+        "continue: baton run {} \"...\" --conversation {}{}",
+        args.team.display(),
+        report.conversation,
+        if args.db == PathBuf::from(".baton/baton.db") { String::new() } else { format!(" --db {}", args.db.display()) }
+    );
+}

@@ -1,0 +1,132 @@
+//! `baton trace CONVERSATION`: the journal as a readable timeline, or as JSON lines.
+
+use crate::Exit;
+use baton::core::{Input, JournalEntry, Record, TurnStatus};
+use baton::store::{SqliteStore, Store, StoreError, StoredEntry};
+use serde_json::json;
+use std::path::Path;
+
+/// Prints the journal of `conversation`.
+pub fn run(conversation: &str, db: &Path, json: bool) -> Exit {
+    if !db.exists() {
+        eprintln!("error: no journal at {} (pass the --db the conversation was run with)", db.display());
+        return Exit::Usage;
+    }
+    let journal = SqliteStore::open(db).and_then(|store| {
+        let info = store.conversation(conversation)?.ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
+        Ok((info, store.journal(conversation)?))
+    });
+    let (info, journal) = match journal {
+        Ok(found) => found,
+        Err(error @ StoreError::UnknownConversation(_)) => {
+            eprintln!("error: {error}");
+            return Exit::Usage;
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Failed;
+        }
+    };
+    if json {
+        for stored in &journal {
+            println!("{}", entry_json(stored));
+        }
+    } else {
+        println!("conversation {} · team {} · {} journal entries", info.id, info.team, journal.len());
+        for stored in &journal {
+            for line in describe(&stored.entry) {
+                println!("{}  {line}", clock(stored.at_ms));
+            }
+        }
+    }
+    Exit::Ok
+}
+
+/// One JSON line: `{"seq", "at_ms", "kind", "data"}` where data is the entry itself.
+fn entry_json(stored: &StoredEntry) -> serde_json::Value {
+    let data = match &stored.entry {
+        JournalEntry::Input(input) => serde_json::to_value(input),
+        JournalEntry::Record(record) => serde_json::to_value(record),
+    };
+    json!({"seq": stored.seq, "at_ms": stored.at_ms, "kind": stored.entry.kind(), "data": data.unwrap_or_default()})
+}
+
+/// `HH:MM:SS.mmm` in UTC.
+fn clock(at_ms: u64) -> String {
+    let seconds_of_day = (at_ms / 1000) % 86_400;
+    format!("{:02}:{:02}:{:02}.{:03}", seconds_of_day / 3600, seconds_of_day / 60 % 60, seconds_of_day % 60, at_ms % 1000)
+}
+
+/// The timeline lines of one entry.
+fn describe(entry: &JournalEntry) -> Vec<String> {
+    match entry {
+        JournalEntry::Input(input) => describe_input(input),
+        JournalEntry::Record(record) => describe_record(record),
+    }
+}
+
+fn describe_input(input: &Input) -> Vec<String> {
+    match input {
+        Input::UserMessage { text } => vec![format!("user: {text}")],
+        Input::ModelReplied { reply } => {
+            let mut lines = Vec::new();
+            if let Some(text) = &reply.text {
+                lines.push(format!("    reply: {text}"));
+            }
+            for call in &reply.tool_calls {
+                lines.push(format!("    calls {}({}) [{}]", call.name, call.arguments, call.id));
+            }
+            if let Some(usage) = reply.usage {
+                lines.push(format!("    tokens: {} in, {} out", usage.input_tokens, usage.output_tokens));
+            }
+            lines
+        }
+        Input::ModelFailed { error } => vec![format!("    MODEL ERROR: {error}")],
+        Input::ToolReturned { call_id, output } => {
+            let verdict = if output.is_error { "error" } else { "result" };
+            vec![format!("    {verdict} [{call_id}]: {}", output.content)]
+        }
+    }
+}
+
+fn describe_record(record: &Record) -> Vec<String> {
+    match record {
+        Record::TurnStarted { turn, agent } => vec![format!("── turn {turn} ── {agent} has control")],
+        Record::ModelCallStarted { index, agent, model, .. } => vec![format!("  model call {index}: {agent} → model '{model}'")],
+        Record::ToolCallStarted { agent, tool, arguments, call_id, .. } => {
+            vec![format!("  tool call: {agent} runs {tool}({arguments}) [{call_id}]")]
+        }
+        Record::ToolCallRejected { agent, tool, error, .. } => vec![format!("  tool call rejected: {agent} → {tool}: {error}")],
+        Record::HandoffTaken { from, to, payload, context, escalation, .. } => {
+            let kind = if escalation.is_some() { "ESCALATION" } else { "HANDOFF" };
+            let mut lines = vec![format!("  {kind} {from} → {to} (context {}): {}", context.as_str(), payload.reason)];
+            if let Some(summary) = &payload.summary {
+                lines.push(format!("    summary: {summary}"));
+            }
+            for (key, value) in &payload.facts {
+                lines.push(format!("    fact {key} = {value}"));
+            }
+            lines
+        }
+        Record::HandoffRefused { from, to, refusal, .. } => {
+            let why = serde_json::to_value(refusal).ok().and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from));
+            vec![format!("  handoff refused: {from} → {to} ({})", why.unwrap_or_default())]
+        }
+        Record::LimitTripped { limit, detail, .. } => vec![format!("  LIMIT {}: {detail}", limit.as_str())],
+        Record::TurnEnded(outcome) => {
+            let status = match outcome.status {
+                TurnStatus::Answered => "answered",
+                TurnStatus::Escalated => "escalated",
+                TurnStatus::Failed => "failed",
+            };
+            let mut lines = vec![format!(
+                "── turn {} {status} · {} in control · {} model calls · {} tool calls",
+                outcome.turn, outcome.agent, outcome.model_calls, outcome.tool_calls
+            )];
+            if let Some(error) = &outcome.error {
+                lines.push(format!("   error: {error}"));
+            }
+            lines
+        }
+    }
+}

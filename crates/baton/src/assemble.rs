@@ -1,0 +1,58 @@
+//! Assembly: from a loaded team file to a [`Runtime`] with real providers, tools and a journal.
+
+use crate::config::{ModelConfig, TeamConfig, ToolConfig};
+use crate::Runtime;
+use baton_models::{Model, OpenAiConfig, OpenAiModel, ScriptModel};
+use baton_store::{SqliteStore, Store};
+use baton_tools::{LookupTool, Tool};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A part of the team could not be built; the message names it and says why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AssembleError(String);
+
+/// A runtime for `config` journaling to the SQLite file at `db`.
+pub fn sqlite_runtime(config: &TeamConfig, db: &Path) -> Result<Runtime, AssembleError> {
+    let store = SqliteStore::open(db).map_err(|e| AssembleError(e.to_string()))?;
+    runtime(config, Arc::new(store))
+}
+
+/// A runtime for `config` journaling to `store`.
+pub fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, AssembleError> {
+    let mut models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::new();
+    for (name, model) in &config.models {
+        models.insert(name.clone(), build_model(model).map_err(|e| AssembleError(format!("model '{name}': {e}")))?);
+    }
+    let mut tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::new();
+    for (name, tool) in &config.tools {
+        tools.insert(name.clone(), build_tool(name, tool).map_err(|e| AssembleError(format!("tool '{name}': {e}")))?);
+    }
+    Ok(Runtime::new(config.team.clone(), models, tools, store))
+}
+
+fn build_model(model: &ModelConfig) -> Result<Arc<dyn Model>, String> {
+    Ok(match model {
+        ModelConfig::OpenAi { model, base_url, api_key_env, timeout_secs } => {
+            let config = OpenAiConfig {
+                model: model.clone(),
+                base_url: base_url.clone(),
+                api_key_env: api_key_env.clone(),
+                timeout: Duration::from_secs(*timeout_secs),
+            };
+            Arc::new(OpenAiModel::new(config).map_err(|e| e.to_string())?)
+        }
+        ModelConfig::Script { script } => Arc::new(ScriptModel::load(script).map_err(|e| e.to_string())?),
+    })
+}
+
+fn build_tool(name: &str, tool: &ToolConfig) -> Result<Arc<dyn Tool>, String> {
+    Ok(match tool {
+        ToolConfig::Lookup { description, data, key } => {
+            Arc::new(LookupTool::load(name, description, key, data).map_err(|e| e.to_string())?)
+        }
+    })
+}

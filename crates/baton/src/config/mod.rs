@@ -1,0 +1,107 @@
+//! The team-file loader: turns a `team.toml` into a core [`Team`] plus the shell-side settings of
+//! its models and tools, and reports every problem at once with file, line and column.
+//!
+//! Loading runs in stages, each trusting only what the one before it established:
+//!
+//! 1. TOML syntax. A syntax error is reported alone: nothing after it can be trusted.
+//! 2. Unknown keys, in every table ([`keys`]), each with the allowed keys.
+//! 3. Shape: the document is deserialized into [`raw`] structs that keep the span of every value.
+//!    A type error (a string where a number belongs, an unknown `context`) is reported, with the
+//!    unknown keys, and loading stops.
+//! 4. Meaning: the shell-side checks ([`build`]: providers, tool kinds, referenced files) and
+//!    `baton_core::validate`, whose semantic sites are mapped back to the file ([`sites`]).
+//!
+//! Diagnostics are sorted by line and column. Warnings alone do not stop loading.
+
+mod build;
+mod diagnostic;
+mod files;
+mod keys;
+mod model;
+mod position;
+mod raw;
+mod sites;
+mod tool;
+
+#[cfg(test)]
+mod tests;
+
+pub use diagnostic::{Diagnostic, LoadError};
+pub use model::{ModelConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECS};
+pub use tool::ToolConfig;
+
+use baton_core::{validate, Team};
+use diagnostic::Report;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The help attached to a TOML syntax error.
+const SYNTAX_HELP: &str = "fix the TOML syntax at this position";
+
+/// The help attached to a value of the wrong type or a missing required key.
+const SHAPE_HELP: &str = "fix the value at this position to match the team file format";
+
+/// A loaded team file: the core team and how the shell reaches its models and tools.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TeamConfig {
+    /// The team file, as given to [`load_team`] or [`parse_team`].
+    pub path: PathBuf,
+    /// The team, validated without errors.
+    pub team: Team,
+    /// Each model of [`Team::models`], by name.
+    pub models: BTreeMap<String, ModelConfig>,
+    /// Each tool of [`Team::tools`], by name.
+    pub tools: BTreeMap<String, ToolConfig>,
+}
+
+/// A team file that loaded, with the warnings found on the way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    /// The team and its settings.
+    pub config: TeamConfig,
+    /// Warnings, sorted by line and column.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Reads and loads the team file at `path`; see [`parse_team`].
+pub fn load_team(path: &Path) -> Result<Loaded, LoadError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_team(&text, path),
+        Err(e) => {
+            let mut report = Report::new("", path);
+            report.error(0, format!("cannot read the team file: {e}"), "check the path to the team file");
+            Err(report.into_error())
+        }
+    }
+}
+
+/// Loads a team file whose contents are `text`; `path` is where it was read from: it names the
+/// file in diagnostics, and data and script files are resolved (and checked to exist) relative to
+/// its directory.
+pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
+    let mut report = Report::new(text, path);
+    let document = match toml::de::DeTable::parse(text) {
+        Ok(document) => document,
+        Err(e) => {
+            report.toml_error(&e, SYNTAX_HELP);
+            return Err(report.into_error());
+        }
+    };
+    keys::check_keys(document.get_ref(), &mut report);
+    let raw = match raw::RawTeam::deserialize(toml::de::Deserializer::from(document)) {
+        Ok(raw) => raw,
+        Err(e) => {
+            report.toml_error(&e, SHAPE_HELP);
+            return Err(report.into_error());
+        }
+    };
+    let dir = path.parent().unwrap_or_else(|| Path::new(""));
+    let built = build::build(&raw, dir, &mut report);
+    for problem in validate(&built.team) {
+        report.push(problem.severity, sites::offset_of(&problem.site, &raw), problem.message, problem.help);
+    }
+    let warnings = report.finish()?;
+    let config = TeamConfig { path: path.to_path_buf(), team: built.team, models: built.models, tools: built.tools };
+    Ok(Loaded { config, warnings })
+}

@@ -1,0 +1,146 @@
+//! The team file as written: serde structs that keep the byte span of every value a diagnostic
+//! may need to point at.
+//!
+//! Nothing here is checked beyond TOML types; unknown keys are caught by [`super::keys`] before
+//! these structs are filled, and meaning is checked by [`super::build`] and `baton_core::validate`.
+
+use baton_core::{AgentKind, ContextPolicy, OnLimit, ReturnTo};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use toml::Spanned;
+
+/// A name-keyed section (`[agents.<name>]`, `[models.<name>]`, `[tools.<name>]`), keeping the span
+/// of each name.
+pub(crate) type Named<T> = BTreeMap<Spanned<String>, Spanned<T>>;
+
+/// The whole team file.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawTeam {
+    /// `name`.
+    pub name: Spanned<String>,
+    /// `entry`.
+    pub entry: Spanned<String>,
+    /// `[limits]`.
+    pub limits: Option<Spanned<RawLimits>>,
+    /// `[models.<name>]`.
+    #[serde(default)]
+    pub models: Named<RawModel>,
+    /// `[agents.<name>]`.
+    #[serde(default)]
+    pub agents: Named<RawAgent>,
+    /// `[tools.<name>]`.
+    #[serde(default)]
+    pub tools: Named<RawTool>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawLimits {
+    /// Handoffs per user turn.
+    pub max_handoffs: Option<Spanned<u32>>,
+    /// Model calls per user turn.
+    pub max_model_calls: Option<Spanned<u32>>,
+    /// What happens when a limit trips.
+    pub on_limit: Option<Spanned<OnLimit>>,
+    /// Who takes over on escalation.
+    pub fallback: Option<Spanned<String>>,
+    /// Who takes the next user turn.
+    pub return_to: Option<Spanned<ReturnTo>>,
+}
+
+/// `[models.<name>]`: every key of every provider; which apply is checked per provider.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawModel {
+    /// `"openai"` or `"script"`.
+    pub provider: Option<Spanned<String>>,
+    /// The provider's model id (openai).
+    pub model: Option<Spanned<String>>,
+    /// The API base URL (openai).
+    pub base_url: Option<Spanned<String>>,
+    /// The environment variable holding the API key (openai).
+    pub api_key_env: Option<Spanned<String>>,
+    /// Seconds before a call times out (openai).
+    pub timeout_secs: Option<Spanned<u64>>,
+    /// The scripted replies file (script).
+    pub script: Option<Spanned<String>>,
+}
+
+/// `[agents.<name>]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawAgent {
+    /// What the agent is for.
+    pub description: Option<String>,
+    /// The agent's system instructions.
+    pub instructions: Option<String>,
+    /// `"llm"` (default) or `"human"`.
+    pub kind: Option<Spanned<AgentKind>>,
+    /// The model name.
+    pub model: Option<Spanned<String>>,
+    /// Tool names.
+    #[serde(default)]
+    pub tools: Vec<Spanned<String>>,
+    /// Handoff edges.
+    #[serde(default)]
+    pub handoffs: Vec<Spanned<RawHandoff>>,
+}
+
+/// An item of `handoffs`: an agent name or a table.
+#[derive(Debug)]
+pub(crate) enum RawHandoff {
+    /// `"billing"`.
+    Name(String),
+    /// `{ to = "billing", ... }`.
+    Table(RawHandoffTable),
+}
+
+/// `{ to, description?, context?, max_uses? }`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawHandoffTable {
+    /// The receiving agent.
+    pub to: Spanned<String>,
+    /// When to use this edge.
+    pub description: Option<String>,
+    /// How much of the conversation the receiver sees.
+    pub context: Option<ContextPolicy>,
+    /// How often the edge may be taken in one conversation.
+    pub max_uses: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for RawHandoff {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HandoffVisitor;
+
+        impl<'de> Visitor<'de> for HandoffVisitor {
+            type Value = RawHandoff;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an agent name or a table { to, description, context, max_uses }")
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<RawHandoff, E> {
+                Ok(RawHandoff::Name(name.to_string()))
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<RawHandoff, M::Error> {
+                RawHandoffTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawHandoff::Table)
+            }
+        }
+
+        deserializer.deserialize_any(HandoffVisitor)
+    }
+}
+
+/// `[tools.<name>]`: every key of every tool kind.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawTool {
+    /// Only `"lookup"` for now.
+    pub kind: Option<Spanned<String>>,
+    /// What the tool does.
+    pub description: Option<String>,
+    /// The JSON data file (lookup).
+    pub data: Option<Spanned<String>>,
+    /// The one required string argument (lookup).
+    pub key: Option<Spanned<String>>,
+}

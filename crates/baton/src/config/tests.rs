@@ -1,0 +1,504 @@
+//! Tests of the team-file loader, on files written to a fresh temporary directory per test.
+
+use super::*;
+use baton_core::{AgentKind, ContextPolicy, OnLimit, ReturnTo, Severity};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A temporary directory holding a team file and the files it refers to; removed on drop.
+struct TempTeam {
+    dir: PathBuf,
+}
+
+impl TempTeam {
+    fn new(test: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("baton-config-{test}-{}-{unique}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the temp dir");
+        TempTeam { dir }
+    }
+
+    /// Writes `contents` to `relative` (creating directories) and returns its path.
+    fn write(&self, relative: &str, contents: &str) -> PathBuf {
+        let path = self.dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create the parent dir");
+        }
+        std::fs::write(&path, contents).expect("write the file");
+        path
+    }
+
+    /// Writes the team file and loads it.
+    fn load(&self, team: &str) -> Result<Loaded, LoadError> {
+        load_team(&self.write("team.toml", team))
+    }
+
+    /// Writes the team file, loads it and expects it to fail.
+    fn fail(&self, team: &str) -> LoadError {
+        match self.load(team) {
+            Ok(loaded) => panic!("expected the team file to fail, it loaded: {loaded:?}"),
+            Err(error) => error,
+        }
+    }
+}
+
+impl Drop for TempTeam {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `(line, column, message)` of each diagnostic, for compact assertions.
+fn places(diagnostics: &[Diagnostic]) -> Vec<(usize, usize, &str)> {
+    diagnostics.iter().map(|d| (d.line, d.column, d.message.as_str())).collect()
+}
+
+/// The one diagnostic whose message contains `needle`.
+fn find<'a>(diagnostics: &'a [Diagnostic], needle: &str) -> &'a Diagnostic {
+    let found: Vec<_> = diagnostics.iter().filter(|d| d.message.contains(needle)).collect();
+    assert_eq!(found.len(), 1, "expected one diagnostic containing {needle:?} in {diagnostics:#?}");
+    found[0]
+}
+
+const SUPPORT: &str = r#"name = "support"
+entry = "triage"
+
+[limits]
+max_handoffs = 4
+max_model_calls = 12
+on_limit = "escalate"
+fallback = "human"
+return_to = "entry"
+
+[models.fast]
+provider = "openai"
+model = "gpt-4.1-mini"
+api_key_env = "OPENAI_API_KEY"
+
+[models.slow]
+provider = "openai"
+model = "gpt-4.1"
+base_url = "http://localhost:8080/v1"
+timeout_secs = 120
+
+[models.canned]
+provider = "script"
+script = "replies.toml"
+
+[agents.triage]
+description = "Front desk: answers general questions and routes to a specialist."
+instructions = "Be brief."
+model = "fast"
+tools = ["lookup_customer"]
+handoffs = ["technical", { to = "billing", description = "Charge disputes", context = "summary", max_uses = 1 }, "human"]
+
+[agents.technical]
+description = "Technical support."
+model = "slow"
+handoffs = [{ to = "triage", context = "none" }, "human"]
+
+[agents.billing]
+model = "canned"
+handoffs = ["human"]
+
+[agents.human]
+kind = "human"
+description = "A human support operator."
+
+[tools.lookup_customer]
+kind = "lookup"
+description = "Look up a customer by id."
+data = "data/customers.json"
+key = "customer_id"
+"#;
+
+fn support_files(temp: &TempTeam) {
+    temp.write("data/customers.json", r#"{"42": {"name": "Ada"}}"#);
+    temp.write("replies.toml", "");
+}
+
+#[test]
+fn a_valid_team_loads_with_its_edges_limits_models_and_tools() {
+    let temp = TempTeam::new("valid");
+    support_files(&temp);
+    let loaded = temp.load(SUPPORT).expect("the support team loads");
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let config = loaded.config;
+    assert_eq!(config.path, temp.dir.join("team.toml"));
+    let team = &config.team;
+    assert_eq!((team.name.as_str(), team.entry.as_str()), ("support", "triage"));
+    assert_eq!(team.limits.max_handoffs, 4);
+    assert_eq!(team.limits.max_model_calls, 12);
+    assert_eq!(team.limits.on_limit, OnLimit::Escalate);
+    assert_eq!(team.limits.fallback.as_deref(), Some("human"));
+    assert_eq!(team.limits.return_to, ReturnTo::Entry);
+
+    let triage = team.agent("triage").expect("triage");
+    assert_eq!(triage.kind, AgentKind::Llm);
+    assert_eq!(triage.model.as_deref(), Some("fast"));
+    assert_eq!(triage.instructions, "Be brief.");
+    assert_eq!(triage.tools, ["lookup_customer"]);
+    let targets: Vec<_> = triage.handoffs.iter().map(|edge| edge.to.as_str()).collect();
+    assert_eq!(targets, ["technical", "billing", "human"]);
+    assert_eq!(triage.handoffs[0], HandoffEdgeExpect::plain("technical"));
+    let billing_edge = team.edge("triage", "billing").expect("triage → billing");
+    assert_eq!(billing_edge.context, ContextPolicy::Summary);
+    assert_eq!(billing_edge.max_uses, Some(1));
+    assert_eq!(billing_edge.description.as_deref(), Some("Charge disputes"));
+    assert_eq!(team.edge("technical", "triage").map(|edge| edge.context), Some(ContextPolicy::None));
+    assert_eq!(team.agent("billing").map(|agent| agent.description.as_str()), Some(""));
+    let human = team.agent("human").expect("human");
+    assert_eq!((human.kind, human.model.as_deref()), (AgentKind::Human, None));
+
+    assert_eq!(team.models.iter().map(String::as_str).collect::<Vec<_>>(), ["canned", "fast", "slow"]);
+    assert_eq!(
+        config.models["fast"],
+        ModelConfig::OpenAi {
+            model: "gpt-4.1-mini".into(),
+            base_url: DEFAULT_BASE_URL.into(),
+            api_key_env: Some("OPENAI_API_KEY".into()),
+            timeout_secs: 60,
+        }
+    );
+    assert_eq!(
+        config.models["slow"],
+        ModelConfig::OpenAi {
+            model: "gpt-4.1".into(),
+            base_url: "http://localhost:8080/v1".into(),
+            api_key_env: None,
+            timeout_secs: 120,
+        }
+    );
+    assert_eq!(config.models["canned"], ModelConfig::Script { script: temp.dir.join("replies.toml") });
+
+    assert_eq!(
+        config.tools["lookup_customer"],
+        ToolConfig::Lookup {
+            description: "Look up a customer by id.".into(),
+            data: temp.dir.join("data/customers.json"),
+            key: "customer_id".into(),
+        }
+    );
+    let definition = &team.tools["lookup_customer"];
+    assert_eq!(
+        definition,
+        &baton_tools::LookupTool::definition_for("lookup_customer", "Look up a customer by id.", "customer_id")
+    );
+}
+
+/// The edge a bare agent name declares.
+struct HandoffEdgeExpect;
+
+impl HandoffEdgeExpect {
+    fn plain(to: &str) -> baton_core::HandoffEdge {
+        baton_core::HandoffEdge::to(to)
+    }
+}
+
+#[test]
+fn every_error_is_reported_at_once_at_its_line_and_column() {
+    let temp = TempTeam::new("several");
+    let error = temp.fail(
+        r#"name = "support"
+entry = "triage"
+
+[limits]
+max_handoffs = 3
+
+[models.fast]
+provider = "openai"
+model = "gpt-4.1-mini"
+
+[agents.triage]
+model = "fsat"
+handoffs = ["techincal", "triage", { to = "human", max_uses = 2 }]
+
+[agents.technical]
+model = "fast"
+
+[agents.human]
+kind = "human"
+model = "fast"
+
+[tools.lookup_customer]
+kind = "lookup"
+data = "data/missing.json"
+key = "customer_id"
+"#,
+    );
+    assert!(error.diagnostics.iter().all(Diagnostic::is_error), "{error}");
+    assert_eq!(
+        places(&error.diagnostics),
+        [
+            (4, 1, "on_limit = \"escalate\" (the default) needs a fallback agent"),
+            (12, 9, "model 'fsat' is not defined"),
+            (13, 13, "handoff target 'techincal' is not defined"),
+            (13, 26, "agent 'triage' hands off to itself"),
+            (20, 9, "human agent 'human' has a model"),
+            (24, 8, "the data file 'data/missing.json' does not exist (looked for PATH)"),
+        ]
+        .map(|(line, column, message)| (line, column, message.replace("PATH", &temp.dir.join("data/missing.json").display().to_string())))
+        .iter()
+        .map(|(line, column, message)| (*line, *column, message.as_str()))
+        .collect::<Vec<_>>()
+    );
+    let typo = find(&error.diagnostics, "techincal");
+    assert_eq!(typo.help.as_deref(), Some("did you mean 'technical'?"));
+    assert_eq!(find(&error.diagnostics, "fsat").help.as_deref(), Some("did you mean 'fast'?"));
+    let missing = find(&error.diagnostics, "missing.json");
+    assert_eq!(missing.help.as_deref(), Some("create the file or fix the path (relative to the team file)"));
+    assert_eq!(missing.file, temp.dir.join("team.toml"));
+}
+
+#[test]
+fn diagnostics_print_like_a_compiler() {
+    let diagnostic = Diagnostic {
+        severity: Severity::Error,
+        file: PathBuf::from("examples/support/team.toml"),
+        line: 23,
+        column: 15,
+        message: "handoff target 'techincal' is not defined".into(),
+        help: Some("did you mean 'technical'?".into()),
+    };
+    assert_eq!(
+        diagnostic.to_string(),
+        "error: handoff target 'techincal' is not defined\n  --> examples/support/team.toml:23:15\n  = help: did you mean 'technical'?"
+    );
+    let warning = Diagnostic { severity: Severity::Warning, help: None, ..diagnostic.clone() };
+    assert_eq!(
+        warning.to_string(),
+        "warning: handoff target 'techincal' is not defined\n  --> examples/support/team.toml:23:15"
+    );
+    let error = LoadError { diagnostics: vec![diagnostic.clone(), warning.clone()] };
+    assert_eq!(error.to_string(), format!("{diagnostic}\n\n{warning}"));
+}
+
+#[test]
+fn a_toml_syntax_error_is_reported_alone_at_its_line() {
+    let temp = TempTeam::new("syntax");
+    let error = temp.fail("name = \"support\"\nentry = \"triage\"\n\n[agents.triage]\nmodel = fast\nhandoffs = [\"nobody\"]\n");
+    assert_eq!(error.diagnostics.len(), 1, "{error}");
+    let diagnostic = &error.diagnostics[0];
+    assert_eq!((diagnostic.line, diagnostic.column), (5, 9));
+    assert_eq!(diagnostic.help.as_deref(), Some("fix the TOML syntax at this position"));
+    assert!(diagnostic.is_error());
+}
+
+#[test]
+fn unknown_keys_are_all_rejected_naming_the_key_and_the_allowed_keys() {
+    let temp = TempTeam::new("unknown-key");
+    let error = temp.fail(
+        r#"name = "support"
+entry = "triage"
+colour = "blue"
+
+[models.fast]
+provider = "openai"
+model = "gpt-4.1-mini"
+timeout = 30
+
+[agents.triage]
+modle = "fast"
+handoffs = [{ to = "human", contxt = "summary" }]
+
+[agents.human]
+kind = "human"
+"#,
+    );
+    assert_eq!(
+        places(&error.diagnostics),
+        [
+            (3, 1, "unknown key 'colour' at the top level of the team file"),
+            (8, 1, "unknown key 'timeout' in model 'fast'"),
+            (11, 1, "unknown key 'modle' in agent 'triage'"),
+            (12, 29, "unknown key 'contxt' in a handoff of agent 'triage'"),
+            // The rest of the file is still checked: the default on_limit needs a fallback.
+            (1, 8, "on_limit = \"escalate\" (the default) needs a fallback agent"),
+            (10, 9, "agent 'triage' has no model"),
+        ]
+        .into_iter()
+        .collect::<Vec<_>>()
+        .iter()
+        .copied()
+        .fold(Vec::new(), |mut sorted, item| {
+            sorted.push(item);
+            sorted.sort_by_key(|(line, column, _)| (*line, *column));
+            sorted
+        })
+    );
+    let modle = find(&error.diagnostics, "'modle'");
+    assert_eq!(
+        modle.help.as_deref(),
+        Some(
+            "did you mean 'model'? the allowed keys are 'description', 'instructions', 'kind', 'model', 'tools' and \
+             'handoffs'"
+        )
+    );
+    let timeout = find(&error.diagnostics, "'timeout'");
+    assert!(timeout.help.as_deref().is_some_and(|help| help.contains("did you mean 'timeout_secs'?")), "{timeout}");
+    let colour = find(&error.diagnostics, "'colour'");
+    assert_eq!(
+        colour.help.as_deref(),
+        Some("the allowed keys are 'name', 'entry', 'limits', 'models', 'agents' and 'tools'")
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_shape_stops_loading_with_its_position() {
+    let temp = TempTeam::new("shape");
+    let error = temp.fail(
+        "name = \"support\"\nentry = \"triage\"\n\n[agents.triage]\nmodel = \"fast\"\nhandoffs = [{ to = \"human\", context = \"sumary\" }]\n",
+    );
+    assert_eq!(error.diagnostics.len(), 1, "{error}");
+    let diagnostic = &error.diagnostics[0];
+    assert_eq!((diagnostic.line, diagnostic.column), (6, 39));
+    assert!(diagnostic.message.contains("sumary") && diagnostic.message.contains("summary"), "{diagnostic}");
+}
+
+#[test]
+fn an_unreachable_agent_is_a_warning_not_an_error() {
+    let temp = TempTeam::new("unreachable");
+    let loaded = temp
+        .load(
+            r#"name = "support"
+entry = "triage"
+
+[limits]
+on_limit = "fail"
+
+[models.fast]
+provider = "openai"
+model = "gpt-4.1-mini"
+
+[agents.triage]
+model = "fast"
+
+[agents.lonely]
+model = "fast"
+"#,
+        )
+        .expect("warnings do not stop loading");
+    assert_eq!(places(&loaded.warnings), [(14, 9, "agent 'lonely' cannot be reached from the entry agent 'triage'")]);
+    assert_eq!(loaded.warnings[0].severity, Severity::Warning);
+    assert_eq!(loaded.config.team.limits.on_limit, OnLimit::Fail);
+}
+
+#[test]
+fn without_limits_the_default_escalation_needs_a_fallback() {
+    let temp = TempTeam::new("no-limits");
+    let error = temp.fail(
+        "name = \"support\"\nentry = \"triage\"\n\n[models.fast]\nprovider = \"openai\"\nmodel = \"m\"\n\n[agents.triage]\nmodel = \"fast\"\n",
+    );
+    assert_eq!(places(&error.diagnostics), [(1, 8, "on_limit = \"escalate\" (the default) needs a fallback agent")]);
+}
+
+#[test]
+fn limits_with_only_a_fallback_keep_the_defaults() {
+    let temp = TempTeam::new("default-limits");
+    let loaded = temp
+        .load(
+            r#"name = "support"
+entry = "triage"
+
+[limits]
+fallback = "human"
+
+[models.fast]
+provider = "openai"
+model = "m"
+
+[agents.triage]
+model = "fast"
+handoffs = ["human"]
+
+[agents.human]
+kind = "human"
+"#,
+        )
+        .expect("the team loads");
+    let limits = &loaded.config.team.limits;
+    assert_eq!((limits.max_handoffs, limits.max_model_calls), (5, 16));
+    assert_eq!((limits.on_limit, limits.return_to), (OnLimit::Escalate, ReturnTo::Active));
+    assert_eq!(limits.fallback.as_deref(), Some("human"));
+}
+
+#[test]
+fn shell_side_settings_are_checked_per_provider_and_kind() {
+    let temp = TempTeam::new("shell");
+    temp.write("data/list.json", "[1, 2]");
+    let error = temp.fail(
+        r#"name = "support"
+entry = "triage"
+
+[limits]
+on_limit = "fail"
+
+[models.a]
+provider = "opnai"
+
+[models.b]
+provider = "openai"
+
+[models.c]
+provider = "script"
+timeout_secs = 5
+
+[models.d]
+provider = "script"
+script = "missing.toml"
+
+[agents.triage]
+model = "a"
+tools = ["list", "other"]
+
+[tools.list]
+kind = "lookup"
+data = "data/list.json"
+key = "id"
+
+[tools.other]
+kind = "lookop"
+"#,
+    );
+    assert_eq!(
+        places(&error.diagnostics),
+        [
+            (8, 12, "unknown model provider 'opnai'"),
+            (10, 9, "model 'b' (provider \"openai\") has no model id"),
+            (13, 9, "model 'c' (provider \"script\") has no script file"),
+            (15, 16, "'timeout_secs' does not apply to provider \"script\""),
+            (
+                19,
+                10,
+                format!("the script file 'missing.toml' does not exist (looked for {})", temp.dir.join("missing.toml").display())
+                    .leak()
+            ),
+            (26, 8, "the data file 'data/list.json' is not a JSON object"),
+            (30, 8, "unknown tool kind 'lookop'"),
+        ]
+    );
+    assert_eq!(find(&error.diagnostics, "opnai").help.as_deref(), Some("did you mean 'openai'? the providers are 'openai' and 'script'"));
+    assert_eq!(find(&error.diagnostics, "lookop").help.as_deref(), Some("did you mean 'lookup'?"));
+}
+
+#[test]
+fn a_missing_team_file_is_an_error_naming_it() {
+    let temp = TempTeam::new("missing-file");
+    let path = temp.dir.join("nope.toml");
+    let error = load_team(&path).expect_err("there is no file");
+    assert_eq!(error.diagnostics.len(), 1);
+    assert_eq!(error.diagnostics[0].file, path);
+    assert!(error.diagnostics[0].message.starts_with("cannot read the team file"), "{error}");
+}
+
+#[test]
+fn parse_team_resolves_files_relative_to_the_given_path() {
+    let temp = TempTeam::new("parse");
+    support_files(&temp);
+    let path = temp.dir.join("team.toml");
+    let loaded = parse_team(SUPPORT, &path).expect("the support team parses without the file on disk");
+    assert_eq!(loaded.config.path, path);
+    let error = parse_team(SUPPORT, Path::new("elsewhere/team.toml")).expect_err("the data files are not there");
+    assert_eq!(error.errors().count(), 2, "{error}");
+}
