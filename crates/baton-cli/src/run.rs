@@ -6,7 +6,7 @@ use baton::core::{LimitKind, TurnStatus};
 use baton::store::StoreError;
 use baton::{assemble, RuntimeError, TurnReport};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The arguments of `baton run`.
 pub struct RunArgs {
@@ -115,6 +115,6 @@ fn print_report(report: &TurnReport, args: &RunArgs) {
         "continue: baton run {} \"...\" --conversation {}{}",
         args.team.display(),
         report.conversation,
-        if args.db == PathBuf::from(".baton/baton.db") { String::new() } else { format!(" --db {}", args.db.display()) }
+        if args.db == Path::new(".baton/baton.db") { String::new() } else { format!(" --db {}", args.db.display()) }
     );
 }

@@ -13,7 +13,8 @@ pub fn run(conversation: &str, db: &Path, json: bool) -> Exit {
         return Exit::Usage;
     }
     let journal = SqliteStore::open(db).and_then(|store| {
-        let info = store.conversation(conversation)?.ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
+        let info =
+            store.conversation(conversation)?.ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
         Ok((info, store.journal(conversation)?))
     });
     let (info, journal) = match journal {
@@ -54,7 +55,13 @@ fn entry_json(stored: &StoredEntry) -> serde_json::Value {
 /// `HH:MM:SS.mmm` in UTC.
 fn clock(at_ms: u64) -> String {
     let seconds_of_day = (at_ms / 1000) % 86_400;
-    format!("{:02}:{:02}:{:02}.{:03}", seconds_of_day / 3600, seconds_of_day / 60 % 60, seconds_of_day % 60, at_ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        seconds_of_day / 3600,
+        seconds_of_day / 60 % 60,
+        seconds_of_day % 60,
+        at_ms % 1000
+    )
 }
 
 /// The timeline lines of one entry.
@@ -92,11 +99,15 @@ fn describe_input(input: &Input) -> Vec<String> {
 fn describe_record(record: &Record) -> Vec<String> {
     match record {
         Record::TurnStarted { turn, agent } => vec![format!("── turn {turn} ── {agent} has control")],
-        Record::ModelCallStarted { index, agent, model, .. } => vec![format!("  model call {index}: {agent} → model '{model}'")],
+        Record::ModelCallStarted { index, agent, model, .. } => {
+            vec![format!("  model call {index}: {agent} → model '{model}'")]
+        }
         Record::ToolCallStarted { agent, tool, arguments, call_id, .. } => {
             vec![format!("  tool call: {agent} runs {tool}({arguments}) [{call_id}]")]
         }
-        Record::ToolCallRejected { agent, tool, error, .. } => vec![format!("  tool call rejected: {agent} → {tool}: {error}")],
+        Record::ToolCallRejected { agent, tool, error, .. } => {
+            vec![format!("  tool call rejected: {agent} → {tool}: {error}")]
+        }
         Record::HandoffTaken { from, to, payload, context, escalation, .. } => {
             let kind = if escalation.is_some() { "ESCALATION" } else { "HANDOFF" };
             let mut lines = vec![format!("  {kind} {from} → {to} (context {}): {}", context.as_str(), payload.reason)];
@@ -109,7 +120,9 @@ fn describe_record(record: &Record) -> Vec<String> {
             lines
         }
         Record::HandoffRefused { from, to, refusal, .. } => {
-            let why = serde_json::to_value(refusal).ok().and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from));
+            let why = serde_json::to_value(refusal)
+                .ok()
+                .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from));
             vec![format!("  handoff refused: {from} → {to} ({})", why.unwrap_or_default())]
         }
         Record::LimitTripped { limit, detail, .. } => vec![format!("  LIMIT {}: {detail}", limit.as_str())],

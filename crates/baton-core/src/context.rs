@@ -88,7 +88,9 @@ fn render(entry: &Entry, viewer: &str, messages: &mut Vec<ChatMessage>) {
         Entry::ToolResult { agent, name, output, .. } => {
             push_note(messages, format!("[{name} answered {agent}: {}]", output.content));
         }
-        Entry::Handoff(note) => push_note(messages, format!("[control passed from {} to {}: {}]", note.from, note.to, note.reason)),
+        Entry::Handoff(note) => {
+            push_note(messages, format!("[control passed from {} to {}: {}]", note.from, note.to, note.reason))
+        }
     }
 }
 

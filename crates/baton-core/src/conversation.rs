@@ -6,7 +6,9 @@
 //! every model call and every handoff, so every turn ends.
 
 use crate::context::{package, ViewInput};
-use crate::event::{Effect, HandoffStep, Input, LimitKind, ModelRequest, Record, ToolInvocation, TurnOutcome, TurnStatus};
+use crate::event::{
+    Effect, HandoffStep, Input, LimitKind, ModelRequest, Record, ToolInvocation, TurnOutcome, TurnStatus,
+};
 use crate::handoff::{parse_payload, HandoffNote, Payload, Refusal};
 use crate::names::list;
 use crate::team::{ContextPolicy, OnLimit, ReturnTo, Team, HANDOFF_PREFIX};
@@ -47,7 +49,7 @@ struct Turn {
 #[derive(Clone, Debug, PartialEq)]
 enum Waiting {
     Model,
-    Tools(PendingReply),
+    Tools(Box<PendingReply>),
 }
 
 /// A model reply whose ordinary tool calls are still running.
@@ -136,7 +138,13 @@ impl Conversation {
             Input::ModelFailed { error } => {
                 self.expect_model()?;
                 let agent = self.active.clone();
-                self.end_turn(TurnStatus::Failed, None, None, Some(format!("model call of agent '{agent}' failed: {error}")), &mut out);
+                self.end_turn(
+                    TurnStatus::Failed,
+                    None,
+                    None,
+                    Some(format!("model call of agent '{agent}' failed: {error}")),
+                    &mut out,
+                );
             }
             Input::ToolReturned { call_id, output } => self.on_tool_result(call_id, output, &mut out)?,
         }
@@ -202,20 +210,44 @@ impl Conversation {
         *calls_so_far += 1;
         let (system, messages, tools) =
             package(&ViewInput { team: &self.team, agent, transcript: &self.transcript, edge_uses: &self.edge_uses });
-        out.push(Effect::Record(Record::ModelCallStarted { turn: number, index, agent: agent.name.clone(), model: model.clone() }));
-        out.push(Effect::CallModel(ModelRequest { turn: number, agent: agent.name.clone(), model, agent_call_index, system, messages, tools }));
+        out.push(Effect::Record(Record::ModelCallStarted {
+            turn: number,
+            index,
+            agent: agent.name.clone(),
+            model: model.clone(),
+        }));
+        out.push(Effect::CallModel(ModelRequest {
+            turn: number,
+            agent: agent.name.clone(),
+            model,
+            agent_call_index,
+            system,
+            messages,
+            tools,
+        }));
     }
 
     fn on_reply(&mut self, reply: ModelReply, out: &mut Vec<Effect>) {
         let text = reply.text.filter(|text| !text.trim().is_empty());
         let calls = self.unique_ids(reply.tool_calls);
         if text.is_none() && calls.is_empty() {
-            let error = format!("the model of agent '{}' returned an empty reply (no text, no tool calls)", self.active);
+            let error =
+                format!("the model of agent '{}' returned an empty reply (no text, no tool calls)", self.active);
             self.end_turn(TurnStatus::Failed, None, None, Some(error), out);
             return;
         }
-        self.transcript.push(Entry::Assistant { agent: self.active.clone(), text: text.clone(), tool_calls: calls.clone() });
-        let mut pending = PendingReply { text, calls: calls.clone(), answers: BTreeMap::new(), outstanding: BTreeSet::new(), handoff: None };
+        self.transcript.push(Entry::Assistant {
+            agent: self.active.clone(),
+            text: text.clone(),
+            tool_calls: calls.clone(),
+        });
+        let mut pending = PendingReply {
+            text,
+            calls: calls.clone(),
+            answers: BTreeMap::new(),
+            outstanding: BTreeSet::new(),
+            handoff: None,
+        };
         for call in &calls {
             if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX) {
                 self.plan_handoff(call, target, &mut pending, out);
@@ -226,7 +258,7 @@ impl Conversation {
         if pending.outstanding.is_empty() {
             self.finish_reply(pending, out);
         } else {
-            self.turn_mut().waiting = Waiting::Tools(pending);
+            self.turn_mut().waiting = Waiting::Tools(Box::new(pending));
         }
     }
 
@@ -272,7 +304,14 @@ impl Conversation {
         }
     }
 
-    fn refuse(&mut self, call: &ToolCall, target: &str, refusal: Refusal, pending: &mut PendingReply, out: &mut Vec<Effect>) {
+    fn refuse(
+        &mut self,
+        call: &ToolCall,
+        target: &str,
+        refusal: Refusal,
+        pending: &mut PendingReply,
+        out: &mut Vec<Effect>,
+    ) {
         let message = refusal.message(&self.team, &self.active, target);
         let turn = self.turn_mut().number;
         out.push(Effect::Record(Record::HandoffRefused {
@@ -310,7 +349,12 @@ impl Conversation {
                     arguments: call.arguments.clone(),
                     idempotency_key: idempotency_key.clone(),
                 }));
-                out.push(Effect::CallTool(ToolInvocation { call_id: call.id.clone(), tool: call.name.clone(), arguments, idempotency_key }));
+                out.push(Effect::CallTool(ToolInvocation {
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    arguments,
+                    idempotency_key,
+                }));
                 pending.outstanding.insert(call.id.clone());
             }
         }
@@ -349,7 +393,7 @@ impl Conversation {
             let Waiting::Tools(pending) = std::mem::replace(&mut self.turn_mut().waiting, Waiting::Model) else {
                 unreachable!("matched above")
             };
-            self.finish_reply(pending, out);
+            self.finish_reply(*pending, out);
         }
         Ok(())
     }
@@ -379,7 +423,10 @@ impl Conversation {
             None
         };
         let Some(refusal) = refusal else {
-            pending.answers.insert(call_id.clone(), ToolOutput::ok(format!("Transferred to {target}; {target} now has control of the conversation.")));
+            pending.answers.insert(
+                call_id.clone(),
+                ToolOutput::ok(format!("Transferred to {target}; {target} now has control of the conversation.")),
+            );
             self.append_results(&mut pending);
             self.hand_over(target, payload, Some(call_id), None, out);
             return;
@@ -396,7 +443,8 @@ impl Conversation {
                 self.trip(LimitKind::MaxHandoffs, detail, out);
             }
             Some(limit) if refusals >= 2 => {
-                let detail = format!("agent '{}' kept trying to hand off after being refused ({})", self.active, limit.as_str());
+                let detail =
+                    format!("agent '{}' kept trying to hand off after being refused ({})", self.active, limit.as_str());
                 self.trip(limit, detail, out);
             }
             _ => self.call_model(out),
@@ -407,12 +455,24 @@ impl Conversation {
     fn append_results(&mut self, pending: &mut PendingReply) {
         for call in &pending.calls {
             let output = pending.answers.remove(&call.id).expect("every call is answered before the reply finishes");
-            self.transcript.push(Entry::ToolResult { agent: self.active.clone(), call_id: call.id.clone(), name: call.name.clone(), output });
+            self.transcript.push(Entry::ToolResult {
+                agent: self.active.clone(),
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                output,
+            });
         }
     }
 
     /// Moves control to `to`, then continues the turn with it (or suspends for a human).
-    fn hand_over(&mut self, to: String, payload: Payload, call_id: Option<String>, escalation: Option<LimitKind>, out: &mut Vec<Effect>) {
+    fn hand_over(
+        &mut self,
+        to: String,
+        payload: Payload,
+        call_id: Option<String>,
+        escalation: Option<LimitKind>,
+        out: &mut Vec<Effect>,
+    ) {
         let from = self.active.clone();
         let context = match escalation {
             Some(_) => ContextPolicy::Full,
@@ -436,7 +496,15 @@ impl Conversation {
             context,
             escalation,
         };
-        out.push(Effect::Record(Record::HandoffTaken { turn: turn.number, from, to: to.clone(), payload, context, call_id, escalation }));
+        out.push(Effect::Record(Record::HandoffTaken {
+            turn: turn.number,
+            from,
+            to: to.clone(),
+            payload,
+            context,
+            call_id,
+            escalation,
+        }));
         self.transcript.push(Entry::Handoff(note));
         self.active = to;
         if escalation.is_some() {
@@ -451,18 +519,40 @@ impl Conversation {
     /// A limit tripped: escalate to the fallback or fail, as the team says.
     fn trip(&mut self, limit: LimitKind, detail: String, out: &mut Vec<Effect>) {
         let number = self.turn_mut().number;
-        out.push(Effect::Record(Record::LimitTripped { turn: number, limit, agent: self.active.clone(), detail: detail.clone() }));
+        out.push(Effect::Record(Record::LimitTripped {
+            turn: number,
+            limit,
+            agent: self.active.clone(),
+            detail: detail.clone(),
+        }));
         match (self.team.limits.on_limit, self.team.limits.fallback.clone()) {
             (OnLimit::Escalate, Some(fallback)) if fallback != self.active => {
-                let payload = Payload { reason: format!("limit {} reached: {detail}", limit.as_str()), summary: None, facts: BTreeMap::new() };
+                let payload = Payload {
+                    reason: format!("limit {} reached: {detail}", limit.as_str()),
+                    summary: None,
+                    facts: BTreeMap::new(),
+                };
                 self.hand_over(fallback, payload, None, Some(limit), out);
             }
             (OnLimit::Escalate, Some(_)) => self.end_turn(TurnStatus::Escalated, None, Some(limit), None, out),
-            _ => self.end_turn(TurnStatus::Failed, None, Some(limit), Some(format!("limit {} reached: {detail}", limit.as_str())), out),
+            _ => self.end_turn(
+                TurnStatus::Failed,
+                None,
+                Some(limit),
+                Some(format!("limit {} reached: {detail}", limit.as_str())),
+                out,
+            ),
         }
     }
 
-    fn end_turn(&mut self, status: TurnStatus, reply: Option<String>, limit: Option<LimitKind>, error: Option<String>, out: &mut Vec<Effect>) {
+    fn end_turn(
+        &mut self,
+        status: TurnStatus,
+        reply: Option<String>,
+        limit: Option<LimitKind>,
+        error: Option<String>,
+        out: &mut Vec<Effect>,
+    ) {
         let turn = self.turn.take().expect("a turn is in progress");
         out.push(Effect::Record(Record::TurnEnded(TurnOutcome {
             turn: turn.number,

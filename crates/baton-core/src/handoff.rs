@@ -137,7 +137,9 @@ impl Refusal {
     pub fn message(&self, team: &Team, from: &str, target: &str) -> String {
         let declared = team.agent(from).map(|a| list(a.handoffs.iter().map(|e| e.to.as_str()))).unwrap_or_default();
         let escape = match &team.limits.fallback {
-            Some(fallback) if team.edge(from, fallback).is_some() => format!(", or hand off to '{fallback}' if you cannot"),
+            Some(fallback) if team.edge(from, fallback).is_some() => {
+                format!(", or hand off to '{fallback}' if you cannot")
+            }
             _ => String::new(),
         };
         match self {
@@ -157,7 +159,12 @@ impl HandoffNote {
         let mut text = String::from("## Handoff\n");
         match self.escalation {
             Some(limit) => {
-                let _ = writeln!(text, "The conversation was escalated to you from {} because a limit was reached ({}).", self.from, limit.as_str());
+                let _ = writeln!(
+                    text,
+                    "The conversation was escalated to you from {} because a limit was reached ({}).",
+                    self.from,
+                    limit.as_str()
+                );
             }
             None => {
                 let _ = writeln!(text, "You now have control of this conversation: {} handed it to you.", self.from);

@@ -16,9 +16,14 @@ pub mod transcript;
 pub mod validate;
 
 pub use conversation::{Conversation, Rejected};
-pub use event::{ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, Record, ToolInvocation, TurnOutcome, TurnStatus};
+pub use event::{
+    ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, Record, ToolInvocation,
+    TurnOutcome, TurnStatus,
+};
 pub use handoff::{HandoffNote, Payload, Refusal};
 pub use replay::{replay, ReplayError, Replayed};
-pub use team::{Agent, AgentKind, ContextPolicy, HandoffEdge, Limits, OnLimit, ReturnTo, Team, ToolDef, HANDOFF_PREFIX};
+pub use team::{
+    Agent, AgentKind, ContextPolicy, HandoffEdge, Limits, OnLimit, ReturnTo, Team, ToolDef, HANDOFF_PREFIX,
+};
 pub use transcript::{Entry, ModelReply, ToolCall, ToolOutput, Usage};
 pub use validate::{has_errors, validate, Problem, Severity, Site};

@@ -59,7 +59,10 @@ pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Rep
             },
             JournalEntry::Input(input) => {
                 if let Some(record) = expected.front() {
-                    return Err(fail(format!("{} was decided but never journaled before this input", describe(record))));
+                    return Err(fail(format!(
+                        "{} was decided but never journaled before this input",
+                        describe(record)
+                    )));
                 }
                 answer(&mut calls, input);
                 let effects = conversation.handle(input.clone()).map_err(|rejected| fail(rejected.0))?;
@@ -80,7 +83,9 @@ pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Rep
 fn answer(calls: &mut Vec<Effect>, input: &Input) {
     match input {
         Input::ModelReplied { .. } | Input::ModelFailed { .. } => calls.retain(|c| !matches!(c, Effect::CallModel(_))),
-        Input::ToolReturned { call_id, .. } => calls.retain(|c| !matches!(c, Effect::CallTool(t) if &t.call_id == call_id)),
+        Input::ToolReturned { call_id, .. } => {
+            calls.retain(|c| !matches!(c, Effect::CallTool(t) if &t.call_id == call_id))
+        }
         Input::UserMessage { .. } => {}
     }
 }

@@ -221,14 +221,22 @@ impl Checker<'_> {
         for (index, edge) in agent.handoffs.iter().enumerate() {
             let site = Site::Handoff(name.into(), index);
             if edge.to == name {
-                self.error(site, format!("agent '{name}' hands off to itself"), "remove this handoff: an agent already has control of its own turn".into());
+                self.error(
+                    site,
+                    format!("agent '{name}' hands off to itself"),
+                    "remove this handoff: an agent already has control of its own turn".into(),
+                );
             } else if team.agent(&edge.to).is_none() {
                 let help = self.unknown_help(&edge.to, "agent", self.agent_names());
                 self.error(site, format!("handoff target '{}' is not defined", edge.to), help);
             } else if !seen.insert(edge.to.as_str()) {
                 self.error(site, format!("handoff to '{}' is declared twice", edge.to), "keep one of the two".into());
             } else if edge.max_uses == Some(0) {
-                self.error(site, format!("handoff to '{}' has max_uses = 0", edge.to), "remove the handoff instead, or allow at least 1 use".into());
+                self.error(
+                    site,
+                    format!("handoff to '{}' has max_uses = 0", edge.to),
+                    "remove the handoff instead, or allow at least 1 use".into(),
+                );
             }
         }
     }

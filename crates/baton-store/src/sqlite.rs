@@ -37,7 +37,8 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db_error = |message: String| StoreError::Database { path: path.display().to_string(), message };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| db_error(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| db_error(format!("cannot create {}: {e}", parent.display())))?;
         }
         let connection = Connection::open(path).map_err(|e| db_error(e.to_string()))?;
         connection

@@ -53,7 +53,8 @@ impl LookupTool {
     /// A lookup tool over the JSON object in `data_file`.
     pub fn load(name: &str, description: &str, key: &str, data_file: &Path) -> Result<Self, LookupError> {
         let path = data_file.display().to_string();
-        let text = std::fs::read_to_string(data_file).map_err(|source| LookupError::Read { path: path.clone(), source })?;
+        let text =
+            std::fs::read_to_string(data_file).map_err(|source| LookupError::Read { path: path.clone(), source })?;
         let shape = |detail: String| LookupError::Shape { path: path.clone(), key: key.to_string(), detail };
         let data = match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(data)) => data,

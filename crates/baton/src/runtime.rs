@@ -100,13 +100,18 @@ impl Runtime {
     async fn load(&self, id: &str) -> Result<(Journal, Conversation), RuntimeError> {
         let info = self.store.conversation(id)?.ok_or_else(|| StoreError::UnknownConversation(id.to_string()))?;
         if info.team != self.team.name {
-            return Err(RuntimeError::WrongTeam { conversation: id.into(), owner: info.team, team: self.team.name.clone() });
+            return Err(RuntimeError::WrongTeam {
+                conversation: id.into(),
+                owner: info.team,
+                team: self.team.name.clone(),
+            });
         }
         let stored = self.store.journal(id)?;
         let entries: Vec<JournalEntry> = stored.into_iter().map(|stored| stored.entry).collect();
         let replayed = replay(self.team.clone(), id, &entries)
             .map_err(|e| RuntimeError::Replay { conversation: id.into(), detail: e.to_string() })?;
-        let mut journal = Journal { store: self.store.clone(), conversation: id.to_string(), next_seq: entries.len() as u64 };
+        let mut journal =
+            Journal { store: self.store.clone(), conversation: id.to_string(), next_seq: entries.len() as u64 };
         let mut state = replayed.conversation;
         if state.in_turn() {
             self.drive(&mut journal, &mut state, replayed.unfinished).await?;
@@ -180,7 +185,8 @@ impl Runtime {
                 continue;
             };
             let call_id = invocation.call_id.clone();
-            let task = running.spawn(async move { tool.call(&invocation.arguments, &invocation.idempotency_key).await });
+            let task =
+                running.spawn(async move { tool.call(&invocation.arguments, &invocation.idempotency_key).await });
             call_of_task.insert(task.id(), call_id);
         }
         while let Some(joined) = running.join_next_with_id().await {
@@ -218,10 +224,9 @@ impl Journal {
     /// Journals the input, then lets the core handle it.
     fn feed(&mut self, state: &mut Conversation, input: Input) -> Result<Vec<Effect>, RuntimeError> {
         self.append(vec![JournalEntry::Input(input.clone())])?;
-        state.handle(input).map_err(|rejected| RuntimeError::Replay {
-            conversation: self.conversation.clone(),
-            detail: rejected.0,
-        })
+        state
+            .handle(input)
+            .map_err(|rejected| RuntimeError::Replay { conversation: self.conversation.clone(), detail: rejected.0 })
     }
 }
 

@@ -1,6 +1,8 @@
 //! Tests of the handoff core: the semantics case by case, then properties over arbitrary
 //! model behaviour.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
+
 mod properties;
 mod semantics;
 mod support;

@@ -69,10 +69,7 @@ fn gen_team() -> impl Strategy<Value = GenTeam> {
         .prop_flat_map(|n| {
             (
                 Just(n),
-                prop::collection::vec(
-                    prop::collection::vec((0..n, 0..3u8, prop::option::of(1..3u32)), 0..4),
-                    n,
-                ),
+                prop::collection::vec(prop::collection::vec((0..n, 0..3u8, prop::option::of(1..3u32)), 0..4), n),
                 prop::collection::vec(any::<bool>(), n),
                 prop::collection::vec(prop::collection::vec(any::<bool>(), 2), n),
                 0..4u32,
@@ -95,8 +92,7 @@ fn build(gen: &GenTeam) -> Team {
             ToolDef { name: tool.into(), description: String::new(), parameters: serde_json::json!({"type":"object"}) },
         );
     }
-    for index in 0..gen.n_agents {
-        let name = AGENTS[index];
+    for (index, name) in AGENTS.iter().copied().enumerate().take(gen.n_agents) {
         let mut agent = Agent::llm(name, "m");
         agent.tools = (0..2).filter(|t| gen.tools[index][*t]).map(|t| format!("t{t}")).collect();
         for (target, context, max_uses) in &gen.edges[index] {

@@ -94,7 +94,10 @@ fn ordinary_calls_run_first_then_the_first_handoff_and_further_ones_are_ignored(
     assert_eq!(results.len(), 3);
     assert!(results[0].1.content.starts_with("Transferred to technical"));
     assert_eq!(results[2].1.content, "ignored: one handoff per response");
-    assert!(sim.records.iter().any(|r| matches!(r, Record::HandoffRefused { refusal: Refusal::Ignored, to, .. } if to == "human")));
+    assert!(sim
+        .records
+        .iter()
+        .any(|r| matches!(r, Record::HandoffRefused { refusal: Refusal::Ignored, to, .. } if to == "human")));
 }
 
 #[test]
@@ -132,7 +135,8 @@ fn ping_pong_is_refused_then_escalated_when_the_model_insists() {
     let mut sim = Sim::new(support_team());
     let (tech, tech_args) = handoff("technical", "network");
     let (back, back_args) = handoff("triage", "not mine");
-    let mut model = scripted(&[("triage", calls(&[("a", &tech, &tech_args)])), ("technical", calls(&[("b", &back, &back_args)]))]);
+    let mut model =
+        scripted(&[("triage", calls(&[("a", &tech, &tech_args)])), ("technical", calls(&[("b", &back, &back_args)]))]);
     let outcome = sim.turn("hi", &mut model, &mut tools_ok, 50);
     assert_eq!(outcome.status, TurnStatus::Escalated);
     assert_eq!(outcome.limit, Some(LimitKind::PingPong));
@@ -153,7 +157,10 @@ fn max_model_calls_ends_the_turn_gracefully() {
     let mut sim = Sim::new(team);
     let mut model = scripted(&[("triage", calls(&[("x", "t1", "{}")]))]);
     let outcome = sim.turn("hi", &mut model, &mut tools_ok, 50);
-    assert_eq!((outcome.status, outcome.limit, outcome.model_calls), (TurnStatus::Escalated, Some(LimitKind::MaxModelCalls), 3));
+    assert_eq!(
+        (outcome.status, outcome.limit, outcome.model_calls),
+        (TurnStatus::Escalated, Some(LimitKind::MaxModelCalls), 3)
+    );
     assert_eq!(outcome.agent, "human");
     sim.check_replay();
 }
@@ -207,7 +214,8 @@ fn a_spent_edge_is_no_longer_offered_and_insisting_trips_max_uses() {
     assert!(!triage_request.tools.iter().any(|t| t.name == "transfer_to_billing"), "a spent edge is not offered");
     assert!(triage_request.tools.iter().any(|t| t.name == "transfer_to_technical"));
     assert_eq!((outcome.status, outcome.limit), (TurnStatus::Escalated, Some(LimitKind::MaxUses)));
-    let refusals = sim.records.iter().filter(|r| matches!(r, Record::HandoffRefused { refusal: Refusal::MaxUses, .. })).count();
+    let refusals =
+        sim.records.iter().filter(|r| matches!(r, Record::HandoffRefused { refusal: Refusal::MaxUses, .. })).count();
     assert_eq!(refusals, 2);
     sim.check_replay();
 }
@@ -276,7 +284,11 @@ fn control_is_sticky_unless_return_to_entry() {
         team.limits.return_to = return_to;
         let mut sim = Sim::new(team);
         let (tech, tech_args) = handoff("technical", "network");
-        let mut model = scripted(&[("triage", calls(&[("1", &tech, &tech_args)])), ("technical", text("ok")), ("triage", text("hi"))]);
+        let mut model = scripted(&[
+            ("triage", calls(&[("1", &tech, &tech_args)])),
+            ("technical", text("ok")),
+            ("triage", text("hi")),
+        ]);
         sim.turn("down", &mut model, &mut tools_ok, 50);
         let outcome = sim.turn("still down", &mut model, &mut tools_ok, 50);
         assert_eq!(outcome.agent, expected);
@@ -314,13 +326,19 @@ fn empty_replies_and_model_failures_fail_the_turn_with_a_reason() {
 #[test]
 fn duplicate_and_missing_call_ids_are_made_unique() {
     let mut sim = Sim::new(support_team());
-    let mut model = scripted(&[("triage", calls(&[("", "t1", "{}"), ("", "t1", "{}"), ("x", "t1", "{}")])), ("triage", text("ok"))]);
+    let mut model = scripted(&[
+        ("triage", calls(&[("", "t1", "{}"), ("", "t1", "{}"), ("x", "t1", "{}")])),
+        ("triage", text("ok")),
+    ]);
     sim.turn("hi", &mut model, &mut tools_ok, 50);
     let mut model = scripted(&[("triage", calls(&[("x", "t1", "{}")])), ("triage", text("ok"))]);
     sim.turn("again", &mut model, &mut tools_ok, 50);
     let mut keys: Vec<&str> = sim.invocations.iter().map(|i| i.idempotency_key.as_str()).collect();
     assert_eq!(keys.len(), 4);
-    assert!(sim.invocations.iter().all(|i| i.idempotency_key.starts_with("c1:") && i.idempotency_key.ends_with(&i.call_id)));
+    assert!(sim
+        .invocations
+        .iter()
+        .all(|i| i.idempotency_key.starts_with("c1:") && i.idempotency_key.ends_with(&i.call_id)));
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), 4, "call ids and idempotency keys are unique in the conversation: {keys:?}");

@@ -6,14 +6,21 @@ use baton_core::{
 };
 use std::sync::Arc;
 
-/// A team: `agents` are (name, tools, edges as (target, context, max_uses)); "human" is a human agent.
-pub fn team(entry: &str, agents: &[(&str, &[&str], &[(&str, ContextPolicy, Option<u32>)])]) -> Team {
+/// A handoff edge: (target, context, max_uses).
+pub type Edge<'a> = (&'a str, ContextPolicy, Option<u32>);
+
+/// A team: `agents` are (name, tools, edges); "human" is a human agent.
+pub fn team(entry: &str, agents: &[(&str, &[&str], &[Edge])]) -> Team {
     let mut team = Team::new("test", entry);
     team.models.insert("m".into());
     for tool in ["t1", "t2"] {
         team.tools.insert(
             tool.into(),
-            ToolDef { name: tool.into(), description: format!("tool {tool}"), parameters: serde_json::json!({"type":"object"}) },
+            ToolDef {
+                name: tool.into(),
+                description: format!("tool {tool}"),
+                parameters: serde_json::json!({"type":"object"}),
+            },
         );
     }
     for (name, tools, edges) in agents {
@@ -23,7 +30,11 @@ pub fn team(entry: &str, agents: &[(&str, &[&str], &[(&str, ContextPolicy, Optio
         agent.tools = tools.iter().map(|t| t.to_string()).collect();
         agent.handoffs = edges
             .iter()
-            .map(|(to, context, max_uses)| HandoffEdge { context: *context, max_uses: *max_uses, ..HandoffEdge::to(*to) })
+            .map(|(to, context, max_uses)| HandoffEdge {
+                context: *context,
+                max_uses: *max_uses,
+                ..HandoffEdge::to(*to)
+            })
             .collect();
         team.agents.insert(name.to_string(), agent);
     }
@@ -42,7 +53,11 @@ pub fn calls(calls: &[(&str, &str, &str)]) -> ModelReply {
     ModelReply {
         tool_calls: calls
             .iter()
-            .map(|(id, name, args)| ToolCall { id: id.to_string(), name: name.to_string(), arguments: args.to_string() })
+            .map(|(id, name, args)| ToolCall {
+                id: id.to_string(),
+                name: name.to_string(),
+                arguments: args.to_string(),
+            })
             .collect(),
         ..ModelReply::default()
     }

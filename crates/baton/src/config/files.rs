@@ -10,14 +10,23 @@ pub(crate) const FILE_HELP: &str = "create the file or fix the path (relative to
 
 /// `value` resolved against `dir`, if it names an existing file; otherwise reports why not at the
 /// value. `what` names the file in messages ("data file", "script file").
-pub(crate) fn existing_file(dir: &Path, value: &Spanned<String>, what: &str, report: &mut Report<'_>) -> Option<PathBuf> {
+pub(crate) fn existing_file(
+    dir: &Path,
+    value: &Spanned<String>,
+    what: &str,
+    report: &mut Report<'_>,
+) -> Option<PathBuf> {
     let written = value.get_ref();
     let resolved = dir.join(written);
     let at = value.span().start;
     match std::fs::metadata(&resolved) {
         Ok(metadata) if metadata.is_file() => Some(resolved),
         Ok(_) => {
-            report.error(at, format!("the {what} '{written}' is not a file (looked at {})", resolved.display()), FILE_HELP);
+            report.error(
+                at,
+                format!("the {what} '{written}' is not a file (looked at {})", resolved.display()),
+                FILE_HELP,
+            );
             None
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -4,12 +4,12 @@
 //! Loading runs in stages, each trusting only what the one before it established:
 //!
 //! 1. TOML syntax. A syntax error is reported alone: nothing after it can be trusted.
-//! 2. Unknown keys, in every table ([`keys`]), each with the allowed keys.
-//! 3. Shape: the document is deserialized into [`raw`] structs that keep the span of every value.
+//! 2. Unknown keys, in every table (`keys`), each with the allowed keys.
+//! 3. Shape: the document is deserialized into `raw` structs that keep the span of every value.
 //!    A type error (a string where a number belongs, an unknown `context`) is reported, with the
 //!    unknown keys, and loading stops.
-//! 4. Meaning: the shell-side checks ([`build`]: providers, tool kinds, referenced files) and
-//!    `baton_core::validate`, whose semantic sites are mapped back to the file ([`sites`]).
+//! 4. Meaning: the shell-side checks (`build`: providers, tool kinds, referenced files) and
+//!    `baton_core::validate`, whose semantic sites are mapped back to the file (`sites`).
 //!
 //! Diagnostics are sorted by line and column. Warnings alone do not stop loading.
 

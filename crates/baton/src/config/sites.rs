@@ -33,18 +33,18 @@ pub(crate) fn offset_of(site: &Site, raw: &RawTeam) -> usize {
             .get(agent.as_str())
             .and_then(|a| a.get_ref().tools.get(*index))
             .map_or_else(|| agent_offset(raw, agent), start),
-        Site::Handoff(agent, index) => raw
-            .agents
-            .get(agent.as_str())
-            .and_then(|a| a.get_ref().handoffs.get(*index))
-            .map_or_else(
+        Site::Handoff(agent, index) => {
+            raw.agents.get(agent.as_str()).and_then(|a| a.get_ref().handoffs.get(*index)).map_or_else(
                 || agent_offset(raw, agent),
                 |item| match item.get_ref() {
                     RawHandoff::Table(table) => start(&table.to),
                     RawHandoff::Name(_) => start(item),
                 },
-            ),
-        Site::Tool(tool) => raw.tools.get_key_value(tool.as_str()).map_or_else(|| start(&raw.name), |(name, _)| start(name)),
+            )
+        }
+        Site::Tool(tool) => {
+            raw.tools.get_key_value(tool.as_str()).map_or_else(|| start(&raw.name), |(name, _)| start(name))
+        }
     }
 }
 

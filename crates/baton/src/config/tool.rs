@@ -95,7 +95,11 @@ fn lookup(
             None
         }
         Some(key) if key.get_ref().trim().is_empty() => {
-            report.error(key.span().start, "the lookup key is empty", "name the tool's argument, e.g. key = \"customer_id\"");
+            report.error(
+                key.span().start,
+                "the lookup key is empty",
+                "name the tool's argument, e.g. key = \"customer_id\"",
+            );
             None
         }
         Some(key) => Some(key.get_ref().clone()),

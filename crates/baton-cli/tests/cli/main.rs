@@ -1,0 +1,9 @@
+//! End-to-end tests of the `baton` binary: real processes, a real SQLite file, and a Chat
+//! Completions server on loopback.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
+
+mod check;
+mod mock;
+mod run;
+mod support;

@@ -1,0 +1,111 @@
+//! Shared helpers: temporary folders with team files, and running the real binary.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A fresh folder for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "baton-cli-{name}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    dir
+}
+
+/// A support team whose one model is the OpenAI-compatible server at `base_url`.
+pub fn support_team(dir: &Path, base_url: &str, limits: &str) -> PathBuf {
+    std::fs::write(dir.join("data/customers.json"), r#"{"42": {"name": "Ada", "plan": "Fibre 500"}}"#).unwrap();
+    std::fs::write(dir.join("data/lines.json"), r#"{"42": {"status": "up"}}"#).unwrap();
+    let team = format!(
+        r#"name = "support"
+entry = "triage"
+
+[limits]
+{limits}
+
+[models.fast]
+provider = "openai"
+model = "gpt-test"
+base_url = "{base_url}"
+api_key_env = "BATON_TEST_KEY"
+timeout_secs = 2
+
+[agents.triage]
+description = "Front desk."
+instructions = "You are triage."
+model = "fast"
+tools = ["lookup_customer"]
+handoffs = ["technical", {{ to = "billing", context = "summary" }}, "human"]
+
+[agents.technical]
+description = "Connection problems."
+instructions = "You are technical."
+model = "fast"
+tools = ["check_line_status"]
+handoffs = ["triage", "billing", "human"]
+
+[agents.billing]
+description = "Charges."
+instructions = "You are billing."
+model = "fast"
+handoffs = ["triage", "human"]
+
+[agents.human]
+kind = "human"
+description = "A person."
+
+[tools.lookup_customer]
+kind = "lookup"
+description = "Look up a customer."
+data = "data/customers.json"
+key = "customer_id"
+
+[tools.check_line_status]
+kind = "lookup"
+description = "Line status."
+data = "data/lines.json"
+key = "customer_id"
+"#
+    );
+    let path = dir.join("team.toml");
+    std::fs::write(&path, team).unwrap();
+    path
+}
+
+/// Default limits for [`support_team`].
+pub const DEFAULT_LIMITS: &str = "fallback = \"human\"";
+
+/// Runs `baton` with `args` (and extra environment), without inheriting a test API key.
+pub fn baton(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
+    command.args(args).env_remove("BATON_TEST_KEY");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run the baton binary")
+}
+
+/// Runs one turn with `--json` and returns the exit code and the parsed JSON object.
+pub fn run_json(team: &Path, db: &Path, message: &str, extra: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+    let mut args = vec!["run", team.to_str().unwrap(), message, "--db", db.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let output = baton(&args, env);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON object ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&output.stderr))
+    });
+    (output.status.code().unwrap_or(-1), json)
+}
+
+/// The trace of a conversation as parsed JSON lines.
+pub fn trace_json(db: &Path, conversation: &str) -> Vec<Value> {
+    let output = baton(&["trace", conversation, "--db", db.to_str().unwrap(), "--json"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
