@@ -8,30 +8,41 @@ pub fn is_valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// The candidate closest to `wanted` by edit distance, if it is close enough to be a likely typo.
+/// The candidate `wanted` is most likely a typo of: the closest by edit distance (a swap of two
+/// neighbouring letters counts as one edit), if close enough, else the one it abbreviates
+/// (`timeout` for `timeout_secs`).
 pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let wanted_lower = wanted.to_lowercase();
+    let candidates: Vec<&str> = candidates.into_iter().collect();
     candidates
-        .into_iter()
-        .map(|candidate| (edit_distance(&wanted_lower, &candidate.to_lowercase()), candidate))
+        .iter()
+        .map(|candidate| (edit_distance(&wanted_lower, &candidate.to_lowercase()), *candidate))
         .filter(|(distance, candidate)| *distance <= (candidate.len().max(wanted.len()) / 3).max(1))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
+        .or_else(|| candidates.into_iter().find(|candidate| wanted.len() >= 3 && candidate.starts_with(&wanted_lower)))
 }
 
-/// Levenshtein distance between two strings, counted in characters.
+/// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of two
+/// neighbouring characters each count as one edit.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    rows[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let substitution = rows[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let mut best = substitution.min(rows[i - 1][j] + 1).min(rows[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// `'a', 'b' and 'c'` — a readable list of names for messages.
@@ -53,6 +64,8 @@ mod tests {
         assert_eq!(closest("techincal", ["triage", "technical", "billing"]), Some("technical"));
         assert_eq!(closest("Billing", ["triage", "technical", "billing"]), Some("billing"));
         assert_eq!(closest("zzz", ["triage", "technical", "billing"]), None);
+        assert_eq!(closest("fsat", ["fast", "slow"]), Some("fast"));
+        assert_eq!(closest("timeout", ["model", "timeout_secs"]), Some("timeout_secs"));
     }
 
     #[test]
