@@ -113,7 +113,7 @@ impl Runtime {
         let mut journal =
             Journal { store: self.store.clone(), conversation: id.to_string(), next_seq: entries.len() as u64 };
         let mut state = replayed.conversation;
-        if state.in_turn() {
+        if !replayed.unfinished.is_empty() {
             self.drive(&mut journal, &mut state, replayed.unfinished).await?;
         }
         Ok((journal, state))
