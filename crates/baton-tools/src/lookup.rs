@@ -83,3 +83,38 @@ impl Tool for LookupTool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(data: &str) -> Result<LookupTool, LookupError> {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("baton-lookup-{}-{n}.json", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        LookupTool::load("lookup_customer", "Look up a customer.", "customer_id", &path)
+    }
+
+    fn call(tool: &LookupTool, arguments: Value) -> ToolOutput {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(tool.call(&arguments, "k"))
+    }
+
+    #[test]
+    fn answers_the_entry_for_the_key_and_errors_name_what_is_missing() {
+        let tool = tool(r#"{"42": {"name": "Ada"}}"#).unwrap();
+        assert_eq!(call(&tool, json!({"customer_id": "42"})), ToolOutput::ok(r#"{"name":"Ada"}"#));
+        assert_eq!(call(&tool, json!({"customer_id": 42})), ToolOutput::ok(r#"{"name":"Ada"}"#));
+        let missing = call(&tool, json!({"customer_id": "7"}));
+        assert!(missing.is_error && missing.content.contains("no entry for customer_id = \"7\""));
+        let no_key = call(&tool, json!({}));
+        assert!(no_key.is_error && no_key.content.contains("\"customer_id\" (a string) is required"));
+        assert_eq!(tool.definition().parameters["required"], json!(["customer_id"]));
+    }
+
+    #[test]
+    fn a_data_file_that_is_not_an_object_is_refused() {
+        assert!(matches!(tool("[1, 2, 3]"), Err(LookupError::Shape { .. })));
+        assert!(matches!(tool("{not json"), Err(LookupError::Shape { .. })));
+    }
+}
