@@ -34,11 +34,15 @@ pub fn run(args: &RunArgs) -> Exit {
     for warning in &loaded.warnings {
         eprintln!("{warning}\n");
     }
+    if args.conversation.is_some() && !args.db.exists() {
+        eprintln!("error: no journal at {} (pass the --db the conversation was run with)", args.db.display());
+        return Exit::Usage;
+    }
     let runtime = match assemble::sqlite_runtime(&loaded.config, &args.db) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: {error}");
-            return Exit::Failed;
+            return Exit::Usage;
         }
     };
     let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -61,7 +65,11 @@ pub fn run(args: &RunArgs) -> Exit {
                 Exit::Ok
             }
         }
-        Err(error @ (RuntimeError::Store(StoreError::UnknownConversation(_)) | RuntimeError::WrongTeam { .. })) => {
+        Err(
+            error @ (RuntimeError::Store(StoreError::UnknownConversation(_))
+            | RuntimeError::WrongTeam { .. }
+            | RuntimeError::Replay { .. }),
+        ) => {
             eprintln!("error: {error}");
             Exit::Usage
         }

@@ -2,8 +2,9 @@
 
 use crate::Exit;
 use baton::core::{Input, JournalEntry, Record, TurnStatus};
-use baton::store::{SqliteStore, Store, StoreError, StoredEntry};
+use baton::store::{ConversationInfo, SqliteStore, Store, StoreError, StoredEntry};
 use serde_json::json;
+use std::io::Write;
 use std::path::Path;
 
 /// Prints the journal of `conversation`.
@@ -28,19 +29,30 @@ pub fn run(conversation: &str, db: &Path, json: bool) -> Exit {
             return Exit::Failed;
         }
     };
+    // A closed pipe (`baton trace … | head`) ends the output quietly.
+    let _ = print_journal(&info, &journal, json, &mut std::io::stdout().lock());
+    Exit::Ok
+}
+
+fn print_journal(
+    info: &ConversationInfo,
+    journal: &[StoredEntry],
+    json: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     if json {
-        for stored in &journal {
-            println!("{}", entry_json(stored));
+        for stored in journal {
+            writeln!(out, "{}", entry_json(stored))?;
         }
     } else {
-        println!("conversation {} · team {} · {} journal entries", info.id, info.team, journal.len());
-        for stored in &journal {
+        writeln!(out, "conversation {} · team {} · {} journal entries", info.id, info.team, journal.len())?;
+        for stored in journal {
             for line in describe(&stored.entry) {
-                println!("{}  {line}", clock(stored.at_ms));
+                writeln!(out, "{}  {line}", clock(stored.at_ms))?;
             }
         }
     }
-    Exit::Ok
+    Ok(())
 }
 
 /// One JSON line: `{"seq", "at_ms", "kind", "data"}` where data is the entry itself.

@@ -116,6 +116,14 @@ impl Conversation {
         &self.facts
     }
 
+    /// The user's first message in the conversation.
+    fn first_request(&self) -> Option<&str> {
+        self.transcript.iter().find_map(|entry| match entry {
+            Entry::User { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+    }
+
     /// Turns started so far.
     pub fn turns(&self) -> u32 {
         self.turns
@@ -277,8 +285,13 @@ impl Conversation {
             .into_iter()
             .enumerate()
             .map(|(position, mut call)| {
-                if call.id.is_empty() || taken.contains(&call.id) {
-                    call.id = format!("{prefix}_{position}");
+                let mut attempt = 0;
+                while call.id.is_empty() || taken.contains(&call.id) {
+                    call.id = match attempt {
+                        0 => format!("{prefix}_{position}"),
+                        n => format!("{prefix}_{position}_{n}"),
+                    };
+                    attempt += 1;
                 }
                 taken.insert(call.id.clone());
                 call
@@ -479,7 +492,9 @@ impl Conversation {
             None => self.team.edge(&from, &to).map(|edge| edge.context).unwrap_or_default(),
         };
         self.facts.extend(payload.facts.clone());
+        let first_request = self.first_request().map(str::to_string);
         let turn = self.turn.as_mut().expect("a turn is in progress");
+        let first_request = first_request.filter(|first| *first != turn.request);
         if escalation.is_none() {
             turn.handoffs_taken += 1;
             *self.edge_uses.entry((from.clone(), to.clone())).or_insert(0) += 1;
@@ -493,6 +508,7 @@ impl Conversation {
             summary: payload.summary.clone(),
             facts: self.facts.clone(),
             request: turn.request.clone(),
+            first_request,
             context,
             escalation,
         };
@@ -526,7 +542,7 @@ impl Conversation {
             detail: detail.clone(),
         }));
         match (self.team.limits.on_limit, self.team.limits.fallback.clone()) {
-            (OnLimit::Escalate, Some(fallback)) if fallback != self.active => {
+            (OnLimit::Escalate, Some(fallback)) if fallback != self.active && self.team.is_human(&fallback) => {
                 let payload = Payload {
                     reason: format!("limit {} reached: {detail}", limit.as_str()),
                     summary: None,
@@ -534,7 +550,6 @@ impl Conversation {
                 };
                 self.hand_over(fallback, payload, None, Some(limit), out);
             }
-            (OnLimit::Escalate, Some(_)) => self.end_turn(TurnStatus::Escalated, None, Some(limit), None, out),
             _ => self.end_turn(
                 TurnStatus::Failed,
                 None,

@@ -35,6 +35,8 @@ pub struct HandoffNote {
     pub facts: BTreeMap<String, String>,
     /// The user's message of the turn in which control passed.
     pub request: String,
+    /// The user's first message in the conversation, when it is not `request`.
+    pub first_request: Option<String>,
     /// How much of the transcript the receiver sees.
     pub context: ContextPolicy,
     /// Set when a limit tripped and the runtime escalated, rather than a model handing off.
@@ -181,6 +183,9 @@ impl HandoffNote {
                     let _ = writeln!(text, "- {key}: {value}");
                 }
             }
+        }
+        if let Some(first) = &self.first_request {
+            let _ = writeln!(text, "The user's first request in this conversation: {first}");
         }
         let _ = writeln!(text, "The user's request: {}", self.request);
         text.push_str("Continue from here; do not ask the user to repeat what is already known.");

@@ -157,11 +157,10 @@ impl Checker<'_> {
                     let help = self.unknown_help(fallback, "agent", self.agent_names());
                     self.error(Site::Fallback, format!("fallback agent '{fallback}' is not defined"), help);
                 }
-                Some(agent) if agent.kind != AgentKind::Human => self.push(
-                    Severity::Warning,
+                Some(agent) if agent.kind != AgentKind::Human => self.error(
                     Site::Fallback,
                     format!("fallback agent '{fallback}' is not a human agent"),
-                    Some("when a limit trips, the conversation waits with it for the next user message".into()),
+                    "a limit escalates to people: name a kind = \"human\" agent, or set on_limit = \"fail\"".into(),
                 ),
                 Some(_) => {}
             },

@@ -189,8 +189,14 @@ fn unknown_conversations_and_other_teams_are_usage_errors() {
     let server = MockServer::start(vec![text("hi")]);
     let dir = temp_dir("unknown");
     let (team, db) = (support_team(&dir, &server.base_url, DEFAULT_LIMITS), dir.join("baton.db"));
-    let output =
-        baton(&["run", team.to_str().unwrap(), "hi", "--db", db.to_str().unwrap(), "--conversation", "c-nope"], &[]);
+    let continue_unknown =
+        || baton(&["run", team.to_str().unwrap(), "hi", "--db", db.to_str().unwrap(), "--conversation", "c-nope"], &[]);
+    let output = continue_unknown();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no journal at"));
+    assert!(!db.exists(), "a mistyped --db is not created");
+    run_json(&team, &db, "hi", &[], &[]);
+    let output = continue_unknown();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("conversation 'c-nope' does not exist"));
     let output = baton(&["trace", "c-nope", "--db", db.to_str().unwrap()], &[]);

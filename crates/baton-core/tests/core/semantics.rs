@@ -354,3 +354,42 @@ fn inputs_out_of_order_are_rejected_not_applied() {
     sim.conversation.handle(Input::UserMessage { text: "hi".into() }).unwrap();
     assert!(sim.conversation.handle(Input::UserMessage { text: "again".into() }).is_err());
 }
+
+#[test]
+fn a_renamed_call_id_never_collides_with_one_the_model_chose() {
+    let mut sim = Sim::new(support_team());
+    let mut model =
+        scripted(&[("triage", calls(&[("call_1_1_1", "t1", "{}"), ("", "t1", "{}")])), ("triage", text("ok"))]);
+    let outcome = sim.turn("hi", &mut model, &mut tools_ok, 50);
+    assert_eq!(outcome.status, TurnStatus::Answered);
+    assert_eq!(outcome.tool_calls, 2);
+    sim.check_replay();
+}
+
+#[test]
+fn the_note_carries_the_first_request_when_a_later_turn_hands_off() {
+    let mut sim = Sim::new(support_team());
+    let (billing, billing_args) = handoff("billing", "charge");
+    let mut model = scripted(&[
+        ("triage", text("Which invoice?")),
+        ("triage", calls(&[("1", &billing, &billing_args)])),
+        ("billing", text("ok")),
+    ]);
+    sim.turn("I was charged twice for invoice 7", &mut model, &mut tools_ok, 50);
+    sim.turn("yes, that one", &mut model, &mut tools_ok, 50);
+    let request = sim.requests.iter().find(|r| r.agent == "billing").unwrap();
+    assert!(
+        request.system.contains("first request in this conversation: I was charged twice for invoice 7"),
+        "{}",
+        request.system
+    );
+    assert!(request.system.contains("The user's request: yes, that one"));
+}
+
+#[test]
+fn a_fallback_that_is_not_human_is_a_team_error() {
+    let mut team = support_team();
+    team.limits.fallback = Some("billing".into());
+    let problems = baton_core::validate(&team);
+    assert!(problems.iter().any(|p| p.site == baton_core::Site::Fallback && p.severity == baton_core::Severity::Error));
+}

@@ -124,7 +124,12 @@ fn script(name: &Spanned<String>, raw: &RawModel, dir: &Path, report: &mut Repor
         );
         return None;
     };
-    existing_file(dir, script, "script file", report).map(|script| ModelConfig::Script { script })
+    let path = existing_file(dir, script, "script file", report)?;
+    if let Err(error) = baton_models::ScriptModel::load(&path) {
+        report.error(script.span().start, error.to_string(), "fix the script file: see examples/support/replies.toml");
+        return None;
+    }
+    Some(ModelConfig::Script { script: path })
 }
 
 /// Reports `key` as not applying to `provider` if the team file sets it.
