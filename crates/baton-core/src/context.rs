@@ -22,16 +22,35 @@ pub struct ViewInput<'a> {
     pub transcript: &'a [Entry],
     /// Uses of each edge so far, to leave out spent ones.
     pub edge_uses: &'a BTreeMap<(String, String), u32>,
+    /// The facts the team has gathered.
+    pub facts: &'a BTreeMap<String, String>,
 }
 
-/// The system text, messages and tools for the agent's next model call.
-pub fn package(input: &ViewInput<'_>) -> (String, Vec<ChatMessage>, Vec<ToolDef>) {
+/// What one agent sees for its next model call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// The agent's instructions, with the handoff note.
+    pub system: String,
+    /// The agent's view of the transcript.
+    pub messages: Vec<ChatMessage>,
+    /// The tools offered.
+    pub tools: Vec<ToolDef>,
+    /// The facts the agent may see: none when it received control with `context = "none"`.
+    pub facts: BTreeMap<String, String>,
+}
+
+/// The view of the conversation the agent in control gets for its next model call.
+pub fn package(input: &ViewInput<'_>) -> View {
     let agent = input.agent;
     let latest_handoff = input.transcript.iter().enumerate().rev().find_map(|(index, entry)| match entry {
         Entry::Handoff(note) if note.to == agent.name => Some((index, note)),
         _ => None,
     });
     let mut system = agent.instructions.clone();
+    let facts = match latest_handoff {
+        Some((_, note)) if note.context == ContextPolicy::None => BTreeMap::new(),
+        _ => input.facts.clone(),
+    };
     let mut messages = Vec::new();
     let visible = match latest_handoff {
         Some((index, note)) => {
@@ -51,7 +70,7 @@ pub fn package(input: &ViewInput<'_>) -> (String, Vec<ChatMessage>, Vec<ToolDef>
     for entry in visible {
         render(entry, &agent.name, &mut messages);
     }
-    (system, messages, offered_tools(input))
+    View { system, messages, tools: offered_tools(input), facts }
 }
 
 /// The agent's own tools, then one handoff tool per declared edge whose budget is not spent.

@@ -7,12 +7,15 @@
 
 use crate::context::{package, ViewInput};
 use crate::event::{
-    Effect, HandoffStep, Input, LimitKind, ModelRequest, Record, ToolInvocation, TurnOutcome, TurnStatus,
+    Effect, HandoffStep, Input, LimitKind, ModelRequest, Purpose, Record, Signals, ToolInvocation, TurnOutcome,
+    TurnStatus,
 };
 use crate::handoff::{parse_payload, HandoffNote, Payload, Refusal};
 use crate::names::list;
-use crate::team::{ContextPolicy, OnLimit, ReturnTo, Team, HANDOFF_PREFIX};
+use crate::router::{read_route, route_request};
+use crate::team::{ContextPolicy, OnLimit, ReturnTo, Team, TriggerKind, HANDOFF_PREFIX};
 use crate::transcript::{Entry, ModelReply, ToolCall, ToolOutput};
+use crate::trigger::{evaluate, Streak};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ pub struct Conversation {
     facts: BTreeMap<String, String>,
     edge_uses: BTreeMap<(String, String), u32>,
     agent_model_calls: BTreeMap<String, u32>,
+    streak: Streak,
     turns: u32,
     turn: Option<Turn>,
 }
@@ -36,6 +40,8 @@ pub struct Conversation {
 struct Turn {
     number: u32,
     request: String,
+    signals: Signals,
+    routed: Option<HandoffStep>,
     model_calls: u32,
     tool_calls: u32,
     handoffs: Vec<HandoffStep>,
@@ -48,8 +54,20 @@ struct Turn {
 /// What the turn waits for.
 #[derive(Clone, Debug, PartialEq)]
 enum Waiting {
+    Router,
     Model,
     Tools(Box<PendingReply>),
+}
+
+/// Why control moves.
+#[derive(Clone, Debug, PartialEq)]
+enum Cause {
+    /// The model of the agent in control called the handoff tool with this call id.
+    Model(String),
+    /// A limit tripped and the runtime escalated.
+    Escalation(LimitKind),
+    /// A trigger fired.
+    Trigger(TriggerKind),
 }
 
 /// A model reply whose ordinary tool calls are still running.
@@ -86,6 +104,7 @@ impl Conversation {
             facts: BTreeMap::new(),
             edge_uses: BTreeMap::new(),
             agent_model_calls: BTreeMap::new(),
+            streak: Streak::default(),
             turns: 0,
             turn: None,
         }
@@ -138,7 +157,16 @@ impl Conversation {
     pub fn handle(&mut self, input: Input) -> Result<Vec<Effect>, Rejected> {
         let mut out = Vec::new();
         match input {
-            Input::UserMessage { text } => self.start_turn(text, &mut out)?,
+            Input::UserMessage { text, signals } => self.start_turn(text, signals, &mut out)?,
+            Input::ModelReplied { reply } if self.routing() => {
+                let route = read_route(&self.team, &reply)
+                    .unwrap_or_else(|why| (self.team.entry.clone(), format!("staying with the entry agent: {why}")));
+                self.on_route(route, &mut out);
+            }
+            Input::ModelFailed { error } if self.routing() => {
+                let why = format!("staying with the entry agent: the router failed: {error}");
+                self.on_route((self.team.entry.clone(), why), &mut out);
+            }
             Input::ModelReplied { reply } => {
                 self.expect_model()?;
                 self.on_reply(reply, &mut out);
@@ -163,6 +191,11 @@ impl Conversation {
         self.turn.as_mut().expect("a turn is in progress: checked by every caller")
     }
 
+    /// Whether the turn waits for the router.
+    fn routing(&self) -> bool {
+        matches!(&self.turn, Some(Turn { waiting: Waiting::Router, .. }))
+    }
+
     fn expect_model(&self) -> Result<(), Rejected> {
         match &self.turn {
             Some(Turn { waiting: Waiting::Model, .. }) => Ok(()),
@@ -170,7 +203,7 @@ impl Conversation {
         }
     }
 
-    fn start_turn(&mut self, text: String, out: &mut Vec<Effect>) -> Result<(), Rejected> {
+    fn start_turn(&mut self, text: String, signals: Signals, out: &mut Vec<Effect>) -> Result<(), Rejected> {
         if self.turn.is_some() {
             return Err(Rejected("a user message arrived while a turn is still in progress".into()));
         }
@@ -181,7 +214,9 @@ impl Conversation {
         self.transcript.push(Entry::User { turn: self.turns, text: text.clone() });
         self.turn = Some(Turn {
             number: self.turns,
-            request: text,
+            request: text.clone(),
+            signals,
+            routed: None,
             model_calls: 0,
             tool_calls: 0,
             handoffs: Vec::new(),
@@ -193,10 +228,42 @@ impl Conversation {
         out.push(Effect::Record(Record::TurnStarted { turn: self.turns, agent: self.active.clone() }));
         if self.team.is_human(&self.active) {
             self.end_turn(TurnStatus::Escalated, None, None, None, out);
+        } else if let Some(router) = self.team.router.clone().filter(|_| self.turns == 1) {
+            let turn = self.turn_mut();
+            turn.model_calls += 1;
+            turn.waiting = Waiting::Router;
+            let number = turn.number;
+            out.push(Effect::Record(Record::RouterCallStarted { turn: number, model: router.model.clone() }));
+            out.push(Effect::CallModel(route_request(&self.team, &router.model, number, &text)));
         } else {
-            self.call_model(out);
+            self.begin(out);
         }
         Ok(())
+    }
+
+    /// The router answered: start the conversation with the agent it picked.
+    fn on_route(&mut self, (to, reason): (String, String), out: &mut Vec<Effect>) {
+        let from = self.active.clone();
+        let turn = self.turn_mut();
+        turn.waiting = Waiting::Model;
+        turn.held_control = vec![to.clone()];
+        turn.routed = Some(HandoffStep { from: from.clone(), to: to.clone(), reason: reason.clone() });
+        let number = turn.number;
+        out.push(Effect::Record(Record::Routed { turn: number, from, to: to.clone(), reason }));
+        self.active = to;
+        self.begin(out);
+    }
+
+    /// The turn's agent is settled: fire a trigger, or call the agent's model.
+    fn begin(&mut self, out: &mut Vec<Effect>) {
+        let turn = self.turn.as_ref().expect("a turn is in progress");
+        match evaluate(&self.team, &self.active, &turn.signals, &self.streak) {
+            Some(firing) => {
+                let payload = Payload { reason: firing.reason, summary: None, facts: BTreeMap::new() };
+                self.hand_over(firing.to, payload, Cause::Trigger(firing.kind), out);
+            }
+            None => self.call_model(out),
+        }
     }
 
     /// Asks for the next model call, or trips `max_model_calls`.
@@ -216,8 +283,13 @@ impl Conversation {
         let calls_so_far = self.agent_model_calls.entry(agent.name.clone()).or_insert(0);
         let agent_call_index = *calls_so_far;
         *calls_so_far += 1;
-        let (system, messages, tools) =
-            package(&ViewInput { team: &self.team, agent, transcript: &self.transcript, edge_uses: &self.edge_uses });
+        let view = package(&ViewInput {
+            team: &self.team,
+            agent,
+            transcript: &self.transcript,
+            edge_uses: &self.edge_uses,
+            facts: &self.facts,
+        });
         out.push(Effect::Record(Record::ModelCallStarted {
             turn: number,
             index,
@@ -229,9 +301,11 @@ impl Conversation {
             agent: agent.name.clone(),
             model,
             agent_call_index,
-            system,
-            messages,
-            tools,
+            purpose: Purpose::Act,
+            system: view.system,
+            messages: view.messages,
+            tools: view.tools,
+            facts: view.facts,
         }));
     }
 
@@ -441,7 +515,7 @@ impl Conversation {
                 ToolOutput::ok(format!("Transferred to {target}; {target} now has control of the conversation.")),
             );
             self.append_results(&mut pending);
-            self.hand_over(target, payload, Some(call_id), None, out);
+            self.hand_over(target, payload, Cause::Model(call_id), out);
             return;
         };
         let limit = refusal.limit();
@@ -478,15 +552,13 @@ impl Conversation {
     }
 
     /// Moves control to `to`, then continues the turn with it (or suspends for a human).
-    fn hand_over(
-        &mut self,
-        to: String,
-        payload: Payload,
-        call_id: Option<String>,
-        escalation: Option<LimitKind>,
-        out: &mut Vec<Effect>,
-    ) {
+    fn hand_over(&mut self, to: String, payload: Payload, cause: Cause, out: &mut Vec<Effect>) {
         let from = self.active.clone();
+        let (call_id, escalation, trigger) = match &cause {
+            Cause::Model(call_id) => (Some(call_id.clone()), None, None),
+            Cause::Escalation(limit) => (None, Some(*limit), None),
+            Cause::Trigger(kind) => (None, None, Some(*kind)),
+        };
         let context = match escalation {
             Some(_) => ContextPolicy::Full,
             None => self.team.edge(&from, &to).map(|edge| edge.context).unwrap_or_default(),
@@ -495,7 +567,7 @@ impl Conversation {
         let first_request = self.first_request().map(str::to_string);
         let turn = self.turn.as_mut().expect("a turn is in progress");
         let first_request = first_request.filter(|first| *first != turn.request);
-        if escalation.is_none() {
+        if call_id.is_some() {
             turn.handoffs_taken += 1;
             *self.edge_uses.entry((from.clone(), to.clone())).or_insert(0) += 1;
         }
@@ -520,6 +592,7 @@ impl Conversation {
             context,
             call_id,
             escalation,
+            trigger,
         }));
         self.transcript.push(Entry::Handoff(note));
         self.active = to;
@@ -548,7 +621,7 @@ impl Conversation {
                     summary: None,
                     facts: BTreeMap::new(),
                 };
-                self.hand_over(fallback, payload, None, Some(limit), out);
+                self.hand_over(fallback, payload, Cause::Escalation(limit), out);
             }
             _ => self.end_turn(
                 TurnStatus::Failed,
@@ -569,6 +642,11 @@ impl Conversation {
         out: &mut Vec<Effect>,
     ) {
         let turn = self.turn.take().expect("a turn is in progress");
+        if self.streak.agent == self.active {
+            self.streak.turns += 1;
+        } else {
+            self.streak = Streak { agent: self.active.clone(), turns: 1 };
+        }
         out.push(Effect::Record(Record::TurnEnded(TurnOutcome {
             turn: turn.number,
             status,
@@ -579,6 +657,7 @@ impl Conversation {
             model_calls: turn.model_calls,
             tool_calls: turn.tool_calls,
             error,
+            routed: turn.routed,
         })));
     }
 }

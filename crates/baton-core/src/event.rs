@@ -2,9 +2,10 @@
 //! and the records that make up the journal together with the inputs.
 
 use crate::handoff::{Payload, Refusal};
-use crate::team::{ContextPolicy, ToolDef};
+use crate::team::{ContextPolicy, ToolDef, TriggerKind};
 use crate::transcript::{ModelReply, ToolCall, ToolOutput};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Something that happened outside the core, fed to [`crate::Conversation::handle`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +15,9 @@ pub enum Input {
     UserMessage {
         /// What they wrote.
         text: String,
+        /// What the shell read off the message for the triggers.
+        #[serde(default, skip_serializing_if = "Signals::is_empty")]
+        signals: Signals,
     },
     /// The model call the core asked for answered.
     ModelReplied {
@@ -34,6 +38,32 @@ pub enum Input {
     },
 }
 
+impl Input {
+    /// A user message with no signals read off it.
+    pub fn user(text: impl Into<String>) -> Input {
+        Input::UserMessage { text: text.into(), signals: Signals::default() }
+    }
+}
+
+/// What the shell's text models read off a user message; the core's triggers act on it. Kept in
+/// the journal with the message, so replay never depends on a detector's version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signals {
+    /// The message's language (ISO 639-1), when it could be told reliably.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Whether the user asks for a person.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asks_for_human: bool,
+}
+
+impl Signals {
+    /// Whether nothing was read off the message.
+    pub fn is_empty(&self) -> bool {
+        self.language.is_none() && !self.asks_for_human
+    }
+}
+
 /// A fact the core decided, journaled after the input that caused it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -44,6 +74,25 @@ pub enum Record {
         turn: u32,
         /// The agent that takes the turn.
         agent: String,
+    },
+    /// Intent: the core asked the front-door router which agent should start the conversation.
+    RouterCallStarted {
+        /// The turn (always the first).
+        turn: u32,
+        /// The router's model.
+        model: String,
+    },
+    /// The router's decision: `to` starts the conversation instead of `from` (the entry agent).
+    /// When the router failed or gave no valid answer, `to` is `from` and `reason` says why.
+    Routed {
+        /// The turn.
+        turn: u32,
+        /// The entry agent.
+        from: String,
+        /// The agent that starts the conversation.
+        to: String,
+        /// Why, in the router's words or the runtime's.
+        reason: String,
     },
     /// Intent: the core asked for a model call (journaled before it is made).
     ModelCallStarted {
@@ -100,6 +149,9 @@ pub enum Record {
         call_id: Option<String>,
         /// The limit that caused an escalation.
         escalation: Option<LimitKind>,
+        /// The trigger that moved control, when no model decided it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trigger: Option<TriggerKind>,
     },
     /// A handoff call did not move control.
     HandoffRefused {
@@ -151,12 +203,29 @@ pub struct ModelRequest {
     pub model: String,
     /// How many model calls this agent made before this one, in this conversation.
     pub agent_call_index: u32,
+    /// What the call is for: the agent acting, or the router picking the first agent.
+    pub purpose: Purpose,
     /// System instructions, with the handoff note when the agent received control by a handoff.
     pub system: String,
     /// The agent's view of the transcript.
     pub messages: Vec<ChatMessage>,
     /// The tools offered: the agent's own, then its handoffs.
     pub tools: Vec<ToolDef>,
+    /// The facts the team has gathered that this agent may see (also rendered in `system`).
+    pub facts: BTreeMap<String, String>,
+}
+
+/// What a model call is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// An agent acts: it answers, calls tools or hands off.
+    #[default]
+    Act,
+    /// The front-door router picks the agent that starts the conversation by calling one of the
+    /// offered `transfer_to_<agent>` tools; `agent` is `"router"` and nothing enters the
+    /// transcript.
+    Route,
 }
 
 /// One message of a model request.
@@ -263,6 +332,9 @@ pub struct TurnOutcome {
     pub tool_calls: u32,
     /// Why the turn failed, if it did.
     pub error: Option<String>,
+    /// The front-door router's choice, on the turn it was made.
+    #[serde(default)]
+    pub routed: Option<HandoffStep>,
 }
 
 /// One journal entry: an input, or a record the core derived from inputs.
@@ -284,6 +356,8 @@ impl JournalEntry {
             JournalEntry::Input(Input::ModelFailed { .. }) => "model_failed",
             JournalEntry::Input(Input::ToolReturned { .. }) => "tool_returned",
             JournalEntry::Record(Record::TurnStarted { .. }) => "turn_started",
+            JournalEntry::Record(Record::RouterCallStarted { .. }) => "router_call_started",
+            JournalEntry::Record(Record::Routed { .. }) => "routed",
             JournalEntry::Record(Record::ModelCallStarted { .. }) => "model_call_started",
             JournalEntry::Record(Record::ToolCallStarted { .. }) => "tool_call_started",
             JournalEntry::Record(Record::ToolCallRejected { .. }) => "tool_call_rejected",

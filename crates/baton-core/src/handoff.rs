@@ -63,6 +63,7 @@ pub fn handoff_tool(edge: &HandoffEdge, target: &Agent) -> ToolDef {
             },
             "required": ["reason"]
         }),
+        examples: target.examples.clone(),
     }
 }
 

@@ -11,19 +11,22 @@ pub mod event;
 pub mod handoff;
 pub mod names;
 pub mod replay;
+pub mod router;
 pub mod team;
 pub mod transcript;
+pub mod trigger;
 pub mod validate;
 
 pub use conversation::{Conversation, Rejected};
 pub use event::{
-    ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, Record, ToolInvocation,
-    TurnOutcome, TurnStatus,
+    ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, Purpose, Record, Signals,
+    ToolInvocation, TurnOutcome, TurnStatus,
 };
 pub use handoff::{HandoffNote, Payload, Refusal};
 pub use replay::{replay, ReplayError, Replayed};
 pub use team::{
-    Agent, AgentKind, ContextPolicy, HandoffEdge, Limits, OnLimit, ReturnTo, Team, ToolDef, HANDOFF_PREFIX,
+    Agent, AgentKind, ContextPolicy, HandoffEdge, Limits, OnLimit, ReturnTo, Router, Team, ToolDef, Trigger,
+    TriggerKind, DEFAULT_LANGUAGE, HANDOFF_PREFIX, LOCAL_MODEL,
 };
 pub use transcript::{Entry, ModelReply, ToolCall, ToolOutput, Usage};
 pub use validate::{has_errors, validate, Problem, Severity, Site};

@@ -10,6 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The prefix of every handoff tool: `transfer_to_<agent>`.
 pub const HANDOFF_PREFIX: &str = "transfer_to_";
 
+/// The built-in offline model: always defined, and the model of agents that name none.
+pub const LOCAL_MODEL: &str = "local";
+
+/// The language an agent speaks when it declares none (ISO 639-1).
+pub const DEFAULT_LANGUAGE: &str = "en";
+
 /// A validated or not-yet-validated team of agents.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Team {
@@ -25,6 +31,76 @@ pub struct Team {
     pub agents: BTreeMap<String, Agent>,
     /// The ordinary (non-handoff) tools, by name.
     pub tools: BTreeMap<String, ToolDef>,
+    /// The front-door router that picks the first agent of a conversation, if any.
+    pub router: Option<Router>,
+    /// Declarative signals that move control before a model call, in declaration order.
+    pub triggers: Vec<Trigger>,
+}
+
+/// The front-door router: one model call on a conversation's first message picks the agent that
+/// starts it instead of `entry`. Routing is not a handoff: it happens once, before any work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Router {
+    /// The model that classifies the message.
+    pub model: String,
+}
+
+/// A signal the core evaluates at the start of a turn, before any model call; when it fires,
+/// control moves at no model cost and the move is journaled as a handoff whose reason says
+/// `trigger: ...`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "when", rename_all = "snake_case")]
+pub enum Trigger {
+    /// The user writes in a language the active agent does not speak: control moves to an agent
+    /// that speaks it (one the active agent has an edge to first, then the entry agent, then the
+    /// first by name).
+    Language,
+    /// The user asks for a person.
+    AsksForHuman {
+        /// Who takes over.
+        to: String,
+    },
+    /// The same agent kept control at the end of `turns` user turns in a row.
+    UnresolvedTurns {
+        /// How many turns in a row.
+        turns: u32,
+        /// Who takes over.
+        to: String,
+    },
+}
+
+impl Trigger {
+    /// The trigger's kind.
+    pub fn kind(&self) -> TriggerKind {
+        match self {
+            Trigger::Language => TriggerKind::Language,
+            Trigger::AsksForHuman { .. } => TriggerKind::AsksForHuman,
+            Trigger::UnresolvedTurns { .. } => TriggerKind::UnresolvedTurns,
+        }
+    }
+}
+
+/// The kinds of [`Trigger`], as written in `when = "..."`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// See [`Trigger::Language`].
+    Language,
+    /// See [`Trigger::AsksForHuman`].
+    AsksForHuman,
+    /// See [`Trigger::UnresolvedTurns`].
+    UnresolvedTurns,
+}
+
+impl TriggerKind {
+    /// The name written in `when = "..."`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Language => "language",
+            TriggerKind::AsksForHuman => "asks_for_human",
+            TriggerKind::UnresolvedTurns => "unresolved_turns",
+        }
+    }
 }
 
 /// One member of a team.
@@ -44,6 +120,13 @@ pub struct Agent {
     pub tools: Vec<String>,
     /// The declared outgoing handoff edges, in declaration order.
     pub handoffs: Vec<HandoffEdge>,
+    /// The languages the agent speaks (ISO 639-1 codes), for the language trigger.
+    pub languages: Vec<String>,
+    /// Utterances the agent handles, which sharpen its scope for routing.
+    pub examples: Vec<String>,
+    /// Reply templates for the local model, by occasion: a tool name, `greeting`, `fallback`,
+    /// `ask` or `handoff`.
+    pub replies: BTreeMap<String, String>,
 }
 
 /// Whether an agent is driven by a model or by people.
@@ -156,18 +239,25 @@ pub struct ToolDef {
     pub description: String,
     /// JSON schema of the arguments object.
     pub parameters: serde_json::Value,
+    /// Utterances for which the tool is the right call; they sharpen its scope for routing and
+    /// are not sent to providers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
 }
 
 impl Team {
-    /// A team with the given name and entry agent, default limits and nothing else yet.
+    /// A team with the given name and entry agent, default limits, the built-in `local` model and
+    /// nothing else yet.
     pub fn new(name: impl Into<String>, entry: impl Into<String>) -> Self {
         Team {
             name: name.into(),
             entry: entry.into(),
             limits: Limits::default(),
-            models: BTreeSet::new(),
+            models: BTreeSet::from([LOCAL_MODEL.to_string()]),
             agents: BTreeMap::new(),
             tools: BTreeMap::new(),
+            router: None,
+            triggers: Vec::new(),
         }
     }
 
@@ -198,7 +288,15 @@ impl Agent {
             model: Some(model.into()),
             tools: Vec::new(),
             handoffs: Vec::new(),
+            languages: vec![DEFAULT_LANGUAGE.to_string()],
+            examples: Vec::new(),
+            replies: BTreeMap::new(),
         }
+    }
+
+    /// Whether the agent speaks `language` (an ISO 639-1 code).
+    pub fn speaks(&self, language: &str) -> bool {
+        self.languages.iter().any(|spoken| spoken == language)
     }
 
     /// A queue of human operators.

@@ -4,7 +4,7 @@
 //! line and column, and a Rust builder user reads them as they are.
 
 use crate::names::{closest, is_valid_name, list};
-use crate::team::{AgentKind, OnLimit, Team, HANDOFF_PREFIX};
+use crate::team::{AgentKind, OnLimit, Team, Trigger, HANDOFF_PREFIX};
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 
@@ -40,6 +40,12 @@ pub enum Site {
     Handoff(String, usize),
     /// A tool's definition.
     Tool(String),
+    /// An agent's `languages` setting.
+    AgentLanguages(String),
+    /// The `[router]` section.
+    Router,
+    /// The `index`-th `[[trigger]]`.
+    Trigger(usize),
 }
 
 impl fmt::Display for Site {
@@ -55,6 +61,9 @@ impl fmt::Display for Site {
             Site::AgentTool(agent, index) => write!(f, "agent '{agent}', tools item {}", index + 1),
             Site::Handoff(agent, index) => write!(f, "agent '{agent}', handoffs item {}", index + 1),
             Site::Tool(tool) => write!(f, "tool '{tool}'"),
+            Site::AgentLanguages(agent) => write!(f, "agent '{agent}', languages"),
+            Site::Router => write!(f, "router"),
+            Site::Trigger(index) => write!(f, "trigger {}", index + 1),
         }
     }
 }
@@ -98,6 +107,7 @@ pub fn validate(team: &Team) -> Vec<Problem> {
             );
         }
     }
+    checker.check_router_and_triggers();
     checker.check_reachability();
     checker.problems
 }
@@ -216,6 +226,22 @@ impl Checker<'_> {
                 }
             }
         }
+        if agent.kind == AgentKind::Llm && agent.languages.is_empty() {
+            self.error(
+                Site::AgentLanguages(name.into()),
+                format!("agent '{name}' speaks no language"),
+                "list at least one ISO 639-1 code, e.g. languages = [\"en\"] (the default)".into(),
+            );
+        }
+        for language in &agent.languages {
+            if language.len() != 2 || !language.bytes().all(|b| b.is_ascii_lowercase()) {
+                self.error(
+                    Site::AgentLanguages(name.into()),
+                    format!("'{language}' is not an ISO 639-1 language code"),
+                    "use two lowercase letters, such as \"en\", \"es\" or \"fr\"".into(),
+                );
+            }
+        }
         let mut seen = BTreeSet::new();
         for (index, edge) in agent.handoffs.iter().enumerate() {
             let site = Site::Handoff(name.into(), index);
@@ -240,7 +266,56 @@ impl Checker<'_> {
         }
     }
 
-    /// Warns about agents no conversation can reach from `entry` (by handoffs or escalation).
+    fn check_router_and_triggers(&mut self) {
+        let team = self.team;
+        if let Some(router) = &team.router {
+            if !team.models.contains(&router.model) {
+                let help = self.unknown_help(&router.model, "model", team.models.iter().map(String::as_str).collect());
+                self.error(Site::Router, format!("router model '{}' is not defined", router.model), help);
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (index, trigger) in team.triggers.iter().enumerate() {
+            let site = Site::Trigger(index);
+            let kind = trigger.kind().as_str();
+            if !seen.insert(kind) {
+                self.error(site.clone(), format!("trigger '{kind}' is declared twice"), "keep one of the two".into());
+            }
+            match trigger {
+                Trigger::Language => {
+                    let languages: BTreeSet<&str> =
+                        team.agents.values().flat_map(|a| a.languages.iter().map(String::as_str)).collect();
+                    if languages.len() < 2 {
+                        self.push(
+                            Severity::Warning,
+                            site,
+                            "the language trigger never fires: every agent speaks the same languages".into(),
+                            Some(
+                                "give an agent other languages, e.g. languages = [\"es\"], or remove the trigger"
+                                    .into(),
+                            ),
+                        );
+                    }
+                }
+                Trigger::AsksForHuman { to } | Trigger::UnresolvedTurns { to, .. } => {
+                    if team.agent(to).is_none() {
+                        let help = self.unknown_help(to, "agent", self.agent_names());
+                        self.error(site.clone(), format!("trigger target '{to}' is not defined"), help);
+                    }
+                    if let Trigger::UnresolvedTurns { turns: 0, .. } = trigger {
+                        self.error(
+                            site,
+                            "unresolved_turns with turns = 0 would fire on every turn".into(),
+                            "set turns to 1 or more, e.g. turns = 4".into(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Warns about agents no conversation can reach: from `entry` by handoffs, escalation,
+    /// routing or triggers.
     fn check_reachability(&mut self) {
         let team = self.team;
         let mut reached: BTreeSet<&str> = BTreeSet::new();
@@ -248,6 +323,16 @@ impl Checker<'_> {
         queue.push_back(&team.entry);
         if let Some(fallback) = &team.limits.fallback {
             queue.push_back(fallback);
+        }
+        let llm_agents = team.agents.values().filter(|agent| agent.kind == AgentKind::Llm);
+        if team.router.is_some() {
+            queue.extend(llm_agents.clone().map(|agent| agent.name.as_str()));
+        }
+        for trigger in &team.triggers {
+            match trigger {
+                Trigger::Language => queue.extend(llm_agents.clone().map(|agent| agent.name.as_str())),
+                Trigger::AsksForHuman { to } | Trigger::UnresolvedTurns { to, .. } => queue.push_back(to),
+            }
         }
         while let Some(name) = queue.pop_front() {
             let Some(agent) = team.agent(name) else { continue };

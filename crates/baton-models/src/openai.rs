@@ -626,9 +626,11 @@ mod tests {
             agent: "triage".into(),
             model: "fast".into(),
             agent_call_index: 0,
+            purpose: Default::default(),
             system: "You triage.".into(),
             messages,
             tools,
+            facts: Default::default(),
         }
     }
 
@@ -679,6 +681,7 @@ mod tests {
             name: "check_line".into(),
             description: "Checks a line.".into(),
             parameters: json!({"type": "object", "properties": {"customer_id": {"type": "string"}}}),
+            examples: vec!["is my line down?".into()],
         };
         let messages = vec![
             ChatMessage::User("my internet is down".into()),

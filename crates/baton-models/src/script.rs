@@ -306,9 +306,11 @@ text = "Your line is up. Please restart the router."
             agent: agent.into(),
             model: "script".into(),
             agent_call_index,
+            purpose: Default::default(),
             system: String::new(),
             messages: Vec::new(),
             tools: Vec::new(),
+            facts: Default::default(),
         }
     }
 

@@ -147,7 +147,7 @@ mod tests {
     use baton_core::{Input, JournalEntry};
 
     fn user(text: &str) -> JournalEntry {
-        JournalEntry::Input(Input::UserMessage { text: text.into() })
+        JournalEntry::Input(Input::user(text))
     }
 
     fn temp_db(name: &str) -> PathBuf {

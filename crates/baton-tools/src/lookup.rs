@@ -37,21 +37,28 @@ pub enum LookupError {
 }
 
 impl LookupTool {
-    /// The definition a lookup tool called `name` with argument `key` offers to models.
-    pub fn definition_for(name: &str, description: &str, key: &str) -> ToolDef {
+    /// The definition a lookup tool called `name` with argument `key` offers to models; `pattern`
+    /// is the JSON-schema pattern a valid key matches, if there is one.
+    pub fn definition_for(name: &str, description: &str, key: &str, pattern: Option<&str>) -> ToolDef {
+        let mut property = json!({"type": "string"});
+        if let Some(pattern) = pattern {
+            property["pattern"] = json!(pattern);
+        }
         ToolDef {
             name: name.to_string(),
             description: description.to_string(),
             parameters: json!({
                 "type": "object",
-                "properties": { key: {"type": "string"} },
+                "properties": { key: property },
                 "required": [key]
             }),
+            examples: Vec::new(),
         }
     }
 
-    /// A lookup tool over the JSON object in `data_file`.
-    pub fn load(name: &str, description: &str, key: &str, data_file: &Path) -> Result<Self, LookupError> {
+    /// A lookup tool offering `definition` (see [`LookupTool::definition_for`]) over the JSON
+    /// object in `data_file`, keyed by the argument `key`.
+    pub fn load(definition: ToolDef, key: &str, data_file: &Path) -> Result<Self, LookupError> {
         let path = data_file.display().to_string();
         let text =
             std::fs::read_to_string(data_file).map_err(|source| LookupError::Read { path: path.clone(), source })?;
@@ -61,7 +68,7 @@ impl LookupTool {
             Ok(_) => return Err(shape("the top level must be an object".into())),
             Err(e) => return Err(shape(e.to_string())),
         };
-        Ok(LookupTool { definition: Self::definition_for(name, description, key), key: key.to_string(), data })
+        Ok(LookupTool { definition, key: key.to_string(), data })
     }
 }
 
@@ -93,7 +100,8 @@ mod tests {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("baton-lookup-{}-{n}.json", std::process::id()));
         std::fs::write(&path, data).unwrap();
-        LookupTool::load("lookup_customer", "Look up a customer.", "customer_id", &path)
+        let definition = LookupTool::definition_for("lookup_customer", "Look up a customer.", "customer_id", None);
+        LookupTool::load(definition, "customer_id", &path)
     }
 
     fn call(tool: &LookupTool, arguments: Value) -> ToolOutput {

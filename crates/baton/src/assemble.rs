@@ -2,6 +2,8 @@
 
 use crate::config::{ModelConfig, TeamConfig, ToolConfig};
 use crate::Runtime;
+use baton_core::{Team, ToolDef};
+use baton_local::LocalModel;
 use baton_models::{Model, OpenAiConfig, OpenAiModel, ScriptModel};
 use baton_store::{SqliteStore, Store};
 use baton_tools::{LookupTool, Tool};
@@ -23,18 +25,22 @@ pub fn sqlite_runtime(config: &TeamConfig, db: &Path) -> Result<Runtime, Assembl
 
 /// A runtime for `config` journaling to `store`.
 pub fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, AssembleError> {
+    let team = Arc::new(config.team.clone());
     let mut models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::new();
     for (name, model) in &config.models {
-        models.insert(name.clone(), build_model(model).map_err(|e| AssembleError(format!("model '{name}': {e}")))?);
+        let model = build_model(model, &team).map_err(|e| AssembleError(format!("model '{name}': {e}")))?;
+        models.insert(name.clone(), model);
     }
     let mut tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::new();
     for (name, tool) in &config.tools {
-        tools.insert(name.clone(), build_tool(name, tool).map_err(|e| AssembleError(format!("tool '{name}': {e}")))?);
+        let definition = &config.team.tools[name];
+        let tool = build_tool(definition, tool).map_err(|e| AssembleError(format!("tool '{name}': {e}")))?;
+        tools.insert(name.clone(), tool);
     }
-    Ok(Runtime::new(config.team.clone(), models, tools, store))
+    Ok(Runtime::new(team, models, tools, store))
 }
 
-fn build_model(model: &ModelConfig) -> Result<Arc<dyn Model>, String> {
+fn build_model(model: &ModelConfig, team: &Arc<Team>) -> Result<Arc<dyn Model>, String> {
     Ok(match model {
         ModelConfig::OpenAi { model, base_url, api_key_env, timeout_secs } => {
             let config = OpenAiConfig {
@@ -46,13 +52,14 @@ fn build_model(model: &ModelConfig) -> Result<Arc<dyn Model>, String> {
             Arc::new(OpenAiModel::new(config).map_err(|e| e.to_string())?)
         }
         ModelConfig::Script { script } => Arc::new(ScriptModel::load(script).map_err(|e| e.to_string())?),
+        ModelConfig::Local => Arc::new(LocalModel::new(team.clone())),
     })
 }
 
-fn build_tool(name: &str, tool: &ToolConfig) -> Result<Arc<dyn Tool>, String> {
+fn build_tool(definition: &ToolDef, tool: &ToolConfig) -> Result<Arc<dyn Tool>, String> {
     Ok(match tool {
-        ToolConfig::Lookup { description, data, key } => {
-            Arc::new(LookupTool::load(name, description, key, data).map_err(|e| e.to_string())?)
+        ToolConfig::Lookup { data, key, .. } => {
+            Arc::new(LookupTool::load(definition.clone(), key, data).map_err(|e| e.to_string())?)
         }
     })
 }

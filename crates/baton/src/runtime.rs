@@ -6,6 +6,7 @@
 
 use crate::ids::new_conversation_id;
 use baton_core::{replay, Conversation, Effect, Input, JournalEntry, Record, Team, ToolOutput, TurnOutcome};
+use baton_local::read_signals;
 use baton_models::Model;
 use baton_store::{ConversationInfo, Store, StoreError};
 use baton_tools::Tool;
@@ -60,12 +61,12 @@ pub enum RuntimeError {
 impl Runtime {
     /// A runtime for `team` with the given providers (by model name), tools (by name) and store.
     pub fn new(
-        team: Team,
+        team: Arc<Team>,
         models: BTreeMap<String, Arc<dyn Model>>,
         tools: BTreeMap<String, Arc<dyn Tool>>,
         store: Arc<dyn Store>,
     ) -> Self {
-        Runtime { team: Arc::new(team), models, tools, store }
+        Runtime { team, models, tools, store }
     }
 
     /// The team.
@@ -84,7 +85,8 @@ impl Runtime {
             Some(id) => self.load(id).await?,
             None => self.create()?,
         };
-        let effects = journal.feed(&mut state, Input::UserMessage { text: message.to_string() })?;
+        let signals = read_signals(&self.team, message);
+        let effects = journal.feed(&mut state, Input::UserMessage { text: message.to_string(), signals })?;
         let outcome = self.drive(&mut journal, &mut state, effects).await?;
         Ok(TurnReport { conversation: journal.conversation.clone(), outcome })
     }

@@ -5,4 +5,5 @@
 
 mod properties;
 mod semantics;
+mod signals;
 mod support;

@@ -1,11 +1,11 @@
 //! Properties of the core under arbitrary model behaviour: any mix of text, tool calls,
 //! handoffs to valid, invalid and self targets, several handoffs per reply, malformed
-//! arguments and failing tools.
+//! arguments and failing tools; with or without a router (answering anything) and triggers.
 
 use crate::support::Sim;
 use baton_core::{
-    replay, Agent, ContextPolicy, HandoffEdge, Input, ModelReply, ModelRequest, OnLimit, Record, ReturnTo, Team,
-    ToolCall, ToolDef, ToolInvocation, ToolOutput,
+    replay, Agent, ContextPolicy, HandoffEdge, Input, ModelReply, ModelRequest, OnLimit, Record, ReturnTo, Router,
+    Signals, Team, ToolCall, ToolDef, ToolInvocation, ToolOutput, Trigger, TriggerKind,
 };
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -62,6 +62,9 @@ struct GenTeam {
     max_model_calls: u32,
     escalate: bool,
     return_to_entry: bool,
+    router: bool,
+    spanish: Vec<bool>,
+    triggers: (bool, bool, Option<u32>),
 }
 
 fn gen_team() -> impl Strategy<Value = GenTeam> {
@@ -78,9 +81,30 @@ fn gen_team() -> impl Strategy<Value = GenTeam> {
                 any::<bool>(),
             )
         })
-        .prop_map(|(n_agents, edges, human_edges, tools, max_handoffs, max_model_calls, escalate, return_to_entry)| {
-            GenTeam { n_agents, edges, human_edges, tools, max_handoffs, max_model_calls, escalate, return_to_entry }
-        })
+        .prop_flat_map(
+            |(n_agents, edges, human_edges, tools, max_handoffs, max_model_calls, escalate, return_to_entry)| {
+                let base = GenTeam {
+                    n_agents,
+                    edges,
+                    human_edges,
+                    tools,
+                    max_handoffs,
+                    max_model_calls,
+                    escalate,
+                    return_to_entry,
+                    router: false,
+                    spanish: Vec::new(),
+                    triggers: (false, false, None),
+                };
+                (
+                    Just(base),
+                    any::<bool>(),
+                    prop::collection::vec(prop::bool::weighted(0.3), n_agents),
+                    (any::<bool>(), any::<bool>(), prop::option::of(1..3u32)),
+                )
+            },
+        )
+        .prop_map(|(base, router, spanish, triggers)| GenTeam { router, spanish, triggers, ..base })
 }
 
 fn build(gen: &GenTeam) -> Team {
@@ -89,7 +113,12 @@ fn build(gen: &GenTeam) -> Team {
     for tool in ["t0", "t1"] {
         team.tools.insert(
             tool.into(),
-            ToolDef { name: tool.into(), description: String::new(), parameters: serde_json::json!({"type":"object"}) },
+            ToolDef {
+                name: tool.into(),
+                description: String::new(),
+                parameters: serde_json::json!({"type":"object"}),
+                examples: Vec::new(),
+            },
         );
     }
     for (index, name) in AGENTS.iter().copied().enumerate().take(gen.n_agents) {
@@ -106,6 +135,9 @@ fn build(gen: &GenTeam) -> Team {
         if gen.human_edges[index] {
             agent.handoffs.push(HandoffEdge::to("human"));
         }
+        if gen.spanish[index] {
+            agent.languages = vec!["es".into()];
+        }
         team.agents.insert(name.into(), agent);
     }
     team.agents.insert("human".into(), Agent::human("human"));
@@ -114,7 +146,24 @@ fn build(gen: &GenTeam) -> Team {
     team.limits.on_limit = if gen.escalate { OnLimit::Escalate } else { OnLimit::Fail };
     team.limits.fallback = gen.escalate.then(|| "human".to_string());
     team.limits.return_to = if gen.return_to_entry { ReturnTo::Entry } else { ReturnTo::Active };
+    team.router = gen.router.then(|| Router { model: "m".into() });
+    let (language, asks_for_human, unresolved) = gen.triggers;
+    if language {
+        team.triggers.push(Trigger::Language);
+    }
+    if asks_for_human {
+        team.triggers.push(Trigger::AsksForHuman { to: "human".into() });
+    }
+    if let Some(turns) = unresolved {
+        team.triggers.push(Trigger::UnresolvedTurns { turns, to: "human".into() });
+    }
     team
+}
+
+/// What the shell read off a message.
+fn signals() -> impl Strategy<Value = Signals> {
+    (prop::option::of(prop::sample::select(vec!["en", "es", "fr"])), prop::bool::weighted(0.15))
+        .prop_map(|(language, asks_for_human)| Signals { language: language.map(str::to_string), asks_for_human })
 }
 
 /// Turns a generated reply into a model reply (ids may repeat or be empty, on purpose).
@@ -153,13 +202,13 @@ proptest! {
         gen in gen_team(),
         replies in prop::collection::vec(reply(), 1..24),
         tool_failures in prop::collection::vec(any::<bool>(), 1..8),
-        n_turns in 1..4usize,
+        turn_signals in prop::collection::vec(signals(), 1..4),
     ) {
         let team = build(&gen);
         let mut sim = Sim::new(team.clone());
         let mut next_reply = 0usize;
         let mut next_tool = 0usize;
-        for turn in 0..n_turns {
+        for (turn, signals) in turn_signals.iter().enumerate() {
             let active_before = sim.conversation.active_agent().to_string();
             let records_before = sim.records.len();
             let requests_before = sim.requests.len();
@@ -177,7 +226,8 @@ proptest! {
                 }
             };
             // Bounded: each model call yields at most one batch of tool results.
-            let outcome = sim.turn(&format!("message {turn}"), &mut model, &mut tool, 4 * gen.max_model_calls as usize + 4);
+            let max_steps = 4 * gen.max_model_calls as usize + 4;
+            let outcome = sim.turn_with(&format!("message {turn}"), signals.clone(), &mut model, &mut tool, max_steps);
             let records = &sim.records[records_before..];
             let requests = &sim.requests[requests_before..];
 
@@ -191,21 +241,43 @@ proptest! {
             };
             let expected_start = if gen.return_to_entry && active_before != "human" { "a" } else { active_before.as_str() };
             prop_assert_eq!(holder.as_str(), expected_start);
+            // Routing happens once, on the first turn, before any agent's model call, to a model-driven agent.
+            // Triggers fire before any agent's model call, only on their signal.
             let mut taken = 0;
+            let mut agent_calls = 0;
             for record in records {
-                if let Record::HandoffTaken { from, to, escalation, .. } = record {
+                if let Record::Routed { from, to, .. } = record {
+                    prop_assert!(turn == 0 && gen.router && agent_calls == 0);
                     prop_assert_eq!(from, &holder);
-                    match escalation {
-                        None => {
+                    prop_assert!(!team.is_human(to));
+                    holder = to.clone();
+                }
+                if let Record::HandoffTaken { from, to, escalation, trigger, .. } = record {
+                    prop_assert_eq!(from, &holder);
+                    match (escalation, trigger) {
+                        (None, None) => {
                             prop_assert!(team.edge(from, to).is_some(), "undeclared edge {} -> {}", from, to);
                             taken += 1;
                         }
-                        Some(_) => prop_assert_eq!(Some(to), team.limits.fallback.as_ref()),
+                        (Some(_), None) => prop_assert_eq!(Some(to), team.limits.fallback.as_ref()),
+                        (None, Some(kind)) => {
+                            prop_assert_eq!(agent_calls, 0, "a trigger fires before the agent's model is called");
+                            match kind {
+                                TriggerKind::Language => {
+                                    let language = signals.language.as_deref().unwrap_or("none");
+                                    prop_assert!(!team.agents[from].speaks(language) && team.agents[to].speaks(language));
+                                }
+                                TriggerKind::AsksForHuman => prop_assert!(signals.asks_for_human && to == "human"),
+                                TriggerKind::UnresolvedTurns => prop_assert!(gen.triggers.2.is_some() && to == "human"),
+                            }
+                        }
+                        (Some(_), Some(_)) => prop_assert!(false, "a handoff has one cause"),
                     }
                     holder = to.clone();
                 }
                 if let Record::ModelCallStarted { agent, .. } = record {
                     prop_assert_eq!(agent, &holder, "only the agent in control calls its model");
+                    agent_calls += 1;
                 }
             }
             prop_assert_eq!(&holder, &outcome.agent);

@@ -77,7 +77,7 @@ fn ordinary_calls_run_first_then_the_first_handoff_and_further_ones_are_ignored(
         ("triage", calls(&[("h1", &tech, &tech_args), ("t", "t1", "{}"), ("h2", &human, &human_args)])),
         ("technical", text("done")),
     ]);
-    let calls_made = sim.feed(Input::UserMessage { text: "hi".into() });
+    let calls_made = sim.feed(Input::user("hi"));
     let request = match &calls_made[..] {
         [baton_core::Effect::CallModel(request)] => request.clone(),
         other => panic!("{other:?}"),
@@ -351,8 +351,8 @@ fn inputs_out_of_order_are_rejected_not_applied() {
     assert!(sim.conversation.handle(Input::ModelReplied { reply: text("x") }).is_err());
     assert!(sim.conversation.handle(Input::ToolReturned { call_id: "x".into(), output: ToolOutput::ok("") }).is_err());
     assert_eq!(sim.conversation, before);
-    sim.conversation.handle(Input::UserMessage { text: "hi".into() }).unwrap();
-    assert!(sim.conversation.handle(Input::UserMessage { text: "again".into() }).is_err());
+    sim.conversation.handle(Input::user("hi")).unwrap();
+    assert!(sim.conversation.handle(Input::user("again")).is_err());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use baton_core::{
     replay, Agent, ChatMessage, ContextPolicy, Conversation, Effect, HandoffEdge, Input, JournalEntry, ModelReply,
-    ModelRequest, OnLimit, Record, Team, ToolCall, ToolDef, ToolInvocation, ToolOutput, TurnOutcome,
+    ModelRequest, OnLimit, Record, Signals, Team, ToolCall, ToolDef, ToolInvocation, ToolOutput, TurnOutcome,
 };
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ pub fn team(entry: &str, agents: &[(&str, &[&str], &[Edge])]) -> Team {
                 name: tool.into(),
                 description: format!("tool {tool}"),
                 parameters: serde_json::json!({"type":"object"}),
+                examples: Vec::new(),
             },
         );
     }
@@ -122,8 +123,20 @@ impl Sim {
         tool: &mut dyn FnMut(&ToolInvocation) -> ToolOutput,
         max_steps: usize,
     ) -> TurnOutcome {
+        self.turn_with(message, Signals::default(), model, tool, max_steps)
+    }
+
+    /// [`Sim::turn`] for a message the shell read `signals` off.
+    pub fn turn_with(
+        &mut self,
+        message: &str,
+        signals: Signals,
+        model: &mut dyn FnMut(&ModelRequest) -> Input,
+        tool: &mut dyn FnMut(&ToolInvocation) -> ToolOutput,
+        max_steps: usize,
+    ) -> TurnOutcome {
         let records_before = self.records.len();
-        let mut queue = self.feed(Input::UserMessage { text: message.into() });
+        let mut queue = self.feed(Input::UserMessage { text: message.into(), signals });
         for _ in 0..max_steps {
             if let Some(Record::TurnEnded(outcome)) = self.records[records_before..].last() {
                 assert!(queue.is_empty(), "no call may be pending when a turn ends: {queue:?}");

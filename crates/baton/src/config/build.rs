@@ -3,9 +3,12 @@
 
 use super::diagnostic::Report;
 use super::model::ModelConfig;
-use super::raw::{RawAgent, RawHandoff, RawLimits, RawTeam};
+use super::raw::{RawAgent, RawHandoff, RawLimits, RawTeam, RawTrigger};
 use super::tool::ToolConfig;
-use baton_core::{Agent, AgentKind, HandoffEdge, Limits, Team};
+use baton_core::names::closest;
+use baton_core::{
+    Agent, AgentKind, HandoffEdge, Limits, Router, Severity, Team, Trigger, DEFAULT_LANGUAGE, LOCAL_MODEL,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use toml::Spanned;
@@ -27,7 +30,7 @@ pub(crate) fn build(raw: &RawTeam, dir: &Path, report: &mut Report<'_>) -> Built
     if let Some(limits) = &raw.limits {
         team.limits = limits_from(limits.get_ref());
     }
-    let mut models = BTreeMap::new();
+    let mut models = BTreeMap::from([(LOCAL_MODEL.to_string(), ModelConfig::Local)]);
     for (name, model) in &raw.models {
         // Every declared model counts as defined, so that agents naming a broken one are not reported too.
         team.models.insert(name.get_ref().clone());
@@ -44,9 +47,75 @@ pub(crate) fn build(raw: &RawTeam, dir: &Path, report: &mut Report<'_>) -> Built
         }
     }
     for (name, agent) in &raw.agents {
-        team.agents.insert(name.get_ref().clone(), agent_from(name, agent.get_ref()));
+        team.agents.insert(name.get_ref().clone(), agent_from(name, agent.get_ref(), report));
     }
+    team.router = raw.router.as_ref().map(|router| Router { model: router.get_ref().model.get_ref().clone() });
+    team.triggers = raw.trigger.iter().filter_map(|trigger| trigger_from(trigger.get_ref(), report)).collect();
     Built { team, models, tools }
+}
+
+/// The names `when` may take.
+const TRIGGERS: [&str; 3] = ["language", "asks_for_human", "unresolved_turns"];
+
+/// The trigger a `[[trigger]]` declares, or `None` after reporting what is wrong with it.
+fn trigger_from(raw: &RawTrigger, report: &mut Report<'_>) -> Option<Trigger> {
+    let when = raw.when.get_ref().as_str();
+    let needs = |key: &str, example: &str, report: &mut Report<'_>| {
+        report.error(
+            raw.when.span().start,
+            format!("trigger '{when}' needs '{key}'"),
+            format!("add {key} = {example} to this [[trigger]]"),
+        );
+    };
+    let refuse = |key: &str, at: usize, report: &mut Report<'_>| {
+        report.error(at, format!("'{key}' does not apply to trigger '{when}'"), format!("remove the '{key}' line"));
+    };
+    match when {
+        "language" => {
+            if let Some(to) = &raw.to {
+                report.error(
+                    to.span().start,
+                    "the language trigger picks its target itself: an agent that speaks the user's language",
+                    "remove the 'to' line, and list each agent's languages = [...] instead",
+                );
+            }
+            if let Some(turns) = &raw.turns {
+                refuse("turns", turns.span().start, report);
+            }
+            Some(Trigger::Language)
+        }
+        "asks_for_human" => {
+            if let Some(turns) = &raw.turns {
+                refuse("turns", turns.span().start, report);
+            }
+            let Some(to) = &raw.to else {
+                needs("to", "\"<a human agent>\"", report);
+                return None;
+            };
+            Some(Trigger::AsksForHuman { to: to.get_ref().clone() })
+        }
+        "unresolved_turns" => {
+            let (Some(to), Some(turns)) = (&raw.to, &raw.turns) else {
+                if raw.to.is_none() {
+                    needs("to", "\"<a human agent>\"", report);
+                }
+                if raw.turns.is_none() {
+                    needs("turns", "4", report);
+                }
+                return None;
+            };
+            Some(Trigger::UnresolvedTurns { turns: *turns.get_ref(), to: to.get_ref().clone() })
+        }
+        unknown => {
+            let known = "the triggers are 'language', 'asks_for_human' and 'unresolved_turns'";
+            let help = match closest(unknown, TRIGGERS) {
+                Some(suggestion) => format!("did you mean '{suggestion}'? {known}"),
+                None => known.to_string(),
+            };
+            report.error(raw.when.span().start, format!("unknown trigger '{unknown}'"), help);
+            None
+        }
+    }
 }
 
 /// `[limits]` with the defaults filled in.
@@ -61,16 +130,66 @@ fn limits_from(raw: &RawLimits) -> Limits {
     }
 }
 
-/// The agent `[agents.<name>]` describes.
-fn agent_from(name: &Spanned<String>, raw: &RawAgent) -> Agent {
+/// The occasions a reply template may be for, besides the agent's tools.
+const OCCASIONS: [&str; 4] = ["greeting", "fallback", "ask", "handoff"];
+
+/// The agent `[agents.<name>]` describes; a model-driven agent that names no model uses `local`.
+fn agent_from(name: &Spanned<String>, raw: &RawAgent, report: &mut Report<'_>) -> Agent {
+    let kind = value_or(&raw.kind, AgentKind::Llm);
+    let tools: Vec<String> = raw.tools.iter().map(|tool| tool.get_ref().clone()).collect();
+    for (occasion, template) in &raw.replies {
+        let occasion_name = occasion.get_ref().as_str();
+        if !OCCASIONS.contains(&occasion_name) && !tools.iter().any(|tool| tool == occasion_name) {
+            let known = OCCASIONS.iter().copied().chain(tools.iter().map(String::as_str));
+            let options =
+                format!("a reply is for one of the agent's tools or for {}", baton_core::names::list(OCCASIONS));
+            let help = match closest(occasion_name, known) {
+                Some(suggestion) => format!("did you mean '{suggestion}'? {options}"),
+                None => options,
+            };
+            report.error(occasion.span().start, format!("unknown reply occasion '{occasion_name}'"), help);
+        }
+        if let Err(error) = baton_local::check_template(template) {
+            report.error(
+                occasion.span().start,
+                format!("reply template '{occasion_name}' does not parse: {error}"),
+                "fix the template: it uses minijinja syntax, e.g. \"Your plan is {{ result.plan }}.\"",
+            );
+        }
+    }
+    if let Some(languages) = &raw.languages {
+        let detectable = baton_local::language::SUPPORTED;
+        for language in languages.get_ref().iter().filter(|l| !detectable.contains(&l.as_str())) {
+            report.push(
+                Severity::Warning,
+                languages.span().start,
+                format!("the language trigger cannot recognise '{language}'"),
+                Some(format!("it recognises {}", baton_core::names::list(detectable))),
+            );
+        }
+    }
     Agent {
         name: name.get_ref().clone(),
         description: raw.description.clone().unwrap_or_default(),
         instructions: raw.instructions.clone().unwrap_or_default(),
-        kind: value_or(&raw.kind, AgentKind::Llm),
-        model: raw.model.as_ref().map(|model| model.get_ref().clone()),
-        tools: raw.tools.iter().map(|tool| tool.get_ref().clone()).collect(),
+        kind,
+        model: match (&raw.model, kind) {
+            (Some(model), _) => Some(model.get_ref().clone()),
+            (None, AgentKind::Llm) => Some(LOCAL_MODEL.to_string()),
+            (None, AgentKind::Human) => None,
+        },
+        tools,
         handoffs: raw.handoffs.iter().map(|item| edge_from(item.get_ref())).collect(),
+        languages: raw
+            .languages
+            .as_ref()
+            .map_or_else(|| vec![DEFAULT_LANGUAGE.to_string()], |languages| languages.get_ref().clone()),
+        examples: raw.examples.clone(),
+        replies: raw
+            .replies
+            .iter()
+            .map(|(occasion, template)| (occasion.get_ref().clone(), template.clone()))
+            .collect(),
     }
 }
 

@@ -5,7 +5,7 @@
 //! cannot drift from the structs in [`super::raw`].
 
 use super::diagnostic::Report;
-use super::raw::{RawAgent, RawHandoffTable, RawLimits, RawModel, RawTeam, RawTool};
+use super::raw::{RawAgent, RawHandoffTable, RawLimits, RawModel, RawRouter, RawTeam, RawTool, RawTrigger};
 use baton_core::names::{closest, list};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use toml::de::{DeTable, DeValue};
@@ -14,9 +14,18 @@ use toml::de::{DeTable, DeValue};
 pub(crate) fn check_keys(root: &DeTable<'_>, report: &mut Report<'_>) {
     check_table(root, keys_of::<RawTeam>(), "at the top level of the team file", report);
     for (section, value) in root.iter() {
+        if let ("trigger", DeValue::Array(items)) = (section.get_ref().as_ref(), value.get_ref()) {
+            for (index, item) in items.iter().enumerate() {
+                if let DeValue::Table(trigger) = item.get_ref() {
+                    let place = format!("in trigger {}", index + 1);
+                    check_table(trigger, keys_of::<RawTrigger>(), &place, report);
+                }
+            }
+        }
         let DeValue::Table(entries) = value.get_ref() else { continue };
         match section.get_ref().as_ref() {
             "limits" => check_table(entries, keys_of::<RawLimits>(), "in [limits]", report),
+            "router" => check_table(entries, keys_of::<RawRouter>(), "in [router]", report),
             "models" => each_table(entries, |name, table| {
                 check_table(table, keys_of::<RawModel>(), &format!("in model '{name}'"), report);
             }),

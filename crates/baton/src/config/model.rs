@@ -4,6 +4,7 @@ use super::diagnostic::Report;
 use super::files::existing_file;
 use super::raw::RawModel;
 use baton_core::names::closest;
+use baton_core::LOCAL_MODEL;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -14,7 +15,11 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
 /// The providers a model may use.
-const PROVIDERS: [&str; 2] = ["openai", "script"];
+const PROVIDERS: [&str; 3] = ["openai", "script", "local"];
+
+/// What to write for `provider`.
+const PROVIDER_HELP: &str =
+    "use \"openai\" (Chat Completions), \"local\" (the built-in offline model) or \"script\" (scripted replies)";
 
 /// How the shell reaches one model of the team.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +41,8 @@ pub enum ModelConfig {
         /// The replies file, resolved relative to the team file's directory.
         script: PathBuf,
     },
+    /// The built-in offline model (`provider = "local"`); the model `local` is always this.
+    Local,
 }
 
 impl ModelConfig {
@@ -47,20 +54,25 @@ impl ModelConfig {
         report: &mut Report<'_>,
     ) -> Option<ModelConfig> {
         let Some(provider) = &raw.provider else {
-            report.error(
-                name.span().start,
-                format!("model '{}' has no provider", name.get_ref()),
-                "add provider = \"openai\" (Chat Completions) or provider = \"script\" (scripted replies)",
-            );
+            report.error(name.span().start, format!("model '{}' has no provider", name.get_ref()), PROVIDER_HELP);
             return None;
         };
+        if name.get_ref() == LOCAL_MODEL && provider.get_ref() != "local" {
+            report.error(
+                provider.span().start,
+                "the model name 'local' is reserved for the built-in offline model",
+                "give this model another name, or set provider = \"local\"",
+            );
+            return None;
+        }
         match provider.get_ref().as_str() {
             "openai" => openai(name, raw, report),
             "script" => script(name, raw, dir, report),
+            "local" => local(raw, report),
             unknown => {
                 let help = match closest(unknown, PROVIDERS) {
-                    Some(suggestion) => format!("did you mean '{suggestion}'? the providers are 'openai' and 'script'"),
-                    None => "use \"openai\" (Chat Completions) or \"script\" (scripted replies)".to_string(),
+                    Some(suggestion) => format!("did you mean '{suggestion}'?"),
+                    None => PROVIDER_HELP.to_string(),
                 };
                 report.error(provider.span().start, format!("unknown model provider '{unknown}'"), help);
                 None
@@ -130,6 +142,16 @@ fn script(name: &Spanned<String>, raw: &RawModel, dir: &Path, report: &mut Repor
         return None;
     }
     Some(ModelConfig::Script { script: path })
+}
+
+/// `provider = "local"`: takes no settings.
+fn local(raw: &RawModel, report: &mut Report<'_>) -> Option<ModelConfig> {
+    reject(&raw.model, "model", "local", report);
+    reject(&raw.base_url, "base_url", "local", report);
+    reject(&raw.api_key_env, "api_key_env", "local", report);
+    reject(&raw.timeout_secs, "timeout_secs", "local", report);
+    reject(&raw.script, "script", "local", report);
+    Some(ModelConfig::Local)
 }
 
 /// Reports `key` as not applying to `provider` if the team file sets it.

@@ -33,6 +33,29 @@ pub(crate) struct RawTeam {
     /// `[tools.<name>]`.
     #[serde(default)]
     pub tools: Named<RawTool>,
+    /// `[router]`.
+    pub router: Option<Spanned<RawRouter>>,
+    /// `[[trigger]]`.
+    #[serde(default)]
+    pub trigger: Vec<Spanned<RawTrigger>>,
+}
+
+/// `[router]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawRouter {
+    /// The model that picks the first agent.
+    pub model: Spanned<String>,
+}
+
+/// `[[trigger]]`: every key of every trigger; which apply is checked per `when`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawTrigger {
+    /// `"language"`, `"asks_for_human"` or `"unresolved_turns"`.
+    pub when: Spanned<String>,
+    /// Who takes over.
+    pub to: Option<Spanned<String>>,
+    /// Turns in a row (unresolved_turns).
+    pub turns: Option<Spanned<u32>>,
 }
 
 /// `[limits]`.
@@ -53,7 +76,7 @@ pub(crate) struct RawLimits {
 /// `[models.<name>]`: every key of every provider; which apply is checked per provider.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawModel {
-    /// `"openai"` or `"script"`.
+    /// `"openai"`, `"script"` or `"local"`.
     pub provider: Option<Spanned<String>>,
     /// The provider's model id (openai).
     pub model: Option<Spanned<String>>,
@@ -84,6 +107,14 @@ pub(crate) struct RawAgent {
     /// Handoff edges.
     #[serde(default)]
     pub handoffs: Vec<Spanned<RawHandoff>>,
+    /// ISO 639-1 codes of the languages the agent speaks.
+    pub languages: Option<Spanned<Vec<String>>>,
+    /// Utterances the agent handles.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// Reply templates of the local model, by occasion.
+    #[serde(default)]
+    pub replies: BTreeMap<Spanned<String>, String>,
 }
 
 /// An item of `handoffs`: an agent name or a table.
@@ -143,4 +174,9 @@ pub(crate) struct RawTool {
     pub data: Option<Spanned<String>>,
     /// The one required string argument (lookup).
     pub key: Option<Spanned<String>>,
+    /// The JSON-schema pattern a valid key matches (lookup).
+    pub pattern: Option<Spanned<String>>,
+    /// Utterances for which the tool is the right call.
+    #[serde(default)]
+    pub examples: Vec<String>,
 }

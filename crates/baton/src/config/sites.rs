@@ -45,6 +45,13 @@ pub(crate) fn offset_of(site: &Site, raw: &RawTeam) -> usize {
         Site::Tool(tool) => {
             raw.tools.get_key_value(tool.as_str()).map_or_else(|| start(&raw.name), |(name, _)| start(name))
         }
+        Site::AgentLanguages(agent) => raw
+            .agents
+            .get(agent.as_str())
+            .and_then(|a| a.get_ref().languages.as_ref())
+            .map_or_else(|| agent_offset(raw, agent), start),
+        Site::Router => raw.router.as_ref().map_or_else(|| start(&raw.name), |router| start(&router.get_ref().model)),
+        Site::Trigger(index) => raw.trigger.get(*index).map_or_else(|| start(&raw.name), |t| start(&t.get_ref().when)),
     }
 }
 

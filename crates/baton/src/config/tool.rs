@@ -23,6 +23,8 @@ pub enum ToolConfig {
         data: PathBuf,
         /// The name of the tool's one required string argument.
         key: String,
+        /// The JSON-schema pattern a valid key matches.
+        pattern: Option<String>,
     },
 }
 
@@ -30,7 +32,9 @@ impl ToolConfig {
     /// The definition models see of this tool, called `name`.
     pub fn definition(&self, name: &str) -> ToolDef {
         match self {
-            ToolConfig::Lookup { description, key, .. } => LookupTool::definition_for(name, description, key),
+            ToolConfig::Lookup { description, key, pattern, .. } => {
+                LookupTool::definition_for(name, description, key, pattern.as_deref())
+            }
         }
     }
 
@@ -48,6 +52,7 @@ impl ToolConfig {
             name: name.get_ref().clone(),
             description: description.clone(),
             parameters: serde_json::json!({ "type": "object" }),
+            examples: raw.examples.clone(),
         };
         let Some(kind) = &raw.kind else {
             report.error(
@@ -60,7 +65,7 @@ impl ToolConfig {
         match kind.get_ref().as_str() {
             "lookup" => match lookup(name, raw, description, dir, report) {
                 Some(config) => {
-                    let definition = config.definition(name.get_ref());
+                    let definition = ToolDef { examples: raw.examples.clone(), ..config.definition(name.get_ref()) };
                     (Some(config), definition)
                 }
                 None => (None, placeholder),
@@ -115,7 +120,22 @@ fn lookup(
         }
         Some(data) => existing_file(dir, data, "data file", report).filter(|file| is_json_object(file, data, report)),
     };
-    Some(ToolConfig::Lookup { description, data: data?, key: key? })
+    let pattern = match &raw.pattern {
+        Some(pattern) => match regex::Regex::new(pattern.get_ref()) {
+            Ok(_) => Some(pattern.get_ref().clone()),
+            Err(e) => {
+                let detail = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+                report.error(
+                    pattern.span().start,
+                    format!("pattern '{}' is not a valid regular expression: {detail}", pattern.get_ref()),
+                    "fix the pattern, e.g. pattern = \"^INV-\\\\d{4}$\" (in a basic string, a backslash is written twice)",
+                );
+                return None;
+            }
+        },
+        None => None,
+    };
+    Some(ToolConfig::Lookup { description, data: data?, key: key?, pattern })
 }
 
 /// Whether `file` holds a JSON object; reports at `value` why not.
