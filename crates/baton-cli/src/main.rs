@@ -1,10 +1,14 @@
-//! The `baton` command: check a team file, run a turn, read a conversation's trace.
+//! The `baton` command: check a team file, run a turn, chat, read a conversation's trace,
+//! evaluate routing.
 //!
 //! Exit codes: 0 = ok, 1 = the turn failed (or the journal did), 2 = usage or team error.
 
+mod chat;
 mod check;
+mod eval;
 mod run;
 mod trace;
+mod transcript;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -44,6 +48,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Chat with a team: one message per line, each turn's handoffs shown inline.
+    Chat {
+        /// The team file (team.toml).
+        team: PathBuf,
+        /// Continue this conversation instead of starting a new one.
+        #[arg(long)]
+        conversation: Option<String>,
+        /// The journal database.
+        #[arg(long, default_value = ".baton/baton.db")]
+        db: PathBuf,
+        /// Print each turn as one JSON line (the object `baton run --json` prints).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure routing: run each case of a JSON-lines file in a fresh in-memory conversation.
+    Eval {
+        /// The team file (team.toml).
+        team: PathBuf,
+        /// The cases: one {"input"|"turns", "expect_agent", "expect_status"?} object per line.
+        cases: PathBuf,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when the accuracy (0 to 1) is below this.
+        #[arg(long, value_name = "FRACTION")]
+        min_accuracy: Option<f64>,
+    },
     /// Show a conversation's journal as a timeline.
     Trace {
         /// The conversation id.
@@ -74,6 +105,10 @@ fn main() -> ExitCode {
         Command::Check { team, json } => check::run(&team, json),
         Command::Run { team, message, conversation, db, json } => {
             run::run(&run::RunArgs { team, message, conversation, db, json })
+        }
+        Command::Chat { team, conversation, db, json } => chat::run(&chat::ChatArgs { team, conversation, db, json }),
+        Command::Eval { team, cases, json, min_accuracy } => {
+            eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
         }
         Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
     };

@@ -1,10 +1,11 @@
-//! `baton run TEAM MESSAGE`: one user turn, printed as the reply and the handoff chain.
+//! `baton run TEAM MESSAGE`: one user turn, printed as its transcript and handoff chain.
 
+use crate::transcript::{chain, lines, turn_entries};
 use crate::Exit;
 use baton::config::load_team;
 use baton::core::{LimitKind, TurnStatus};
 use baton::store::StoreError;
-use baton::{assemble, RuntimeError, TurnReport};
+use baton::{assemble, Runtime, RuntimeError, TurnReport};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -57,7 +58,7 @@ pub fn run(args: &RunArgs) -> Exit {
             if args.json {
                 println!("{}", report_json(&report));
             } else {
-                print_report(&report, args);
+                print_report(&runtime, &report, args);
             }
             if report.outcome.status == TurnStatus::Failed {
                 Exit::Failed
@@ -80,8 +81,8 @@ pub fn run(args: &RunArgs) -> Exit {
     }
 }
 
-/// The `--json` contract of `baton run`.
-fn report_json(report: &TurnReport) -> serde_json::Value {
+/// The `--json` contract of `baton run` (also one line of `baton chat --json`).
+pub fn report_json(report: &TurnReport) -> serde_json::Value {
     let outcome = &report.outcome;
     json!({
         "conversation": report.conversation,
@@ -94,21 +95,24 @@ fn report_json(report: &TurnReport) -> serde_json::Value {
         "model_calls": outcome.model_calls,
         "tool_calls": outcome.tool_calls,
         "error": outcome.error,
+        "routed": outcome.routed,
     })
 }
 
-fn print_report(report: &TurnReport, args: &RunArgs) {
+/// The turn's transcript and handoff chain on stdout; where the conversation stands on stderr.
+fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs) {
     let outcome = &report.outcome;
-    for step in &outcome.handoffs {
-        println!("{} → {}: {}", step.from, step.to, step.reason);
-    }
-    match outcome.status {
-        TurnStatus::Answered => println!("{}: {}", outcome.agent, outcome.reply.as_deref().unwrap_or_default()),
-        TurnStatus::Escalated => {
-            let why = outcome.limit.map(|limit| format!(" (limit {} reached)", limit.as_str())).unwrap_or_default();
-            println!("Escalated to {}{why}: the conversation waits for them.", outcome.agent);
+    match runtime.store().journal(&report.conversation) {
+        Ok(journal) => {
+            for line in lines(turn_entries(&journal, outcome.turn), true) {
+                println!("{line}");
+            }
         }
-        TurnStatus::Failed => eprintln!("error: {}", outcome.error.as_deref().unwrap_or("the turn failed")),
+        Err(error) => eprintln!("warning: cannot read the turn's transcript back: {error}"),
+    }
+    println!("\nhandoff chain: {}", chain(outcome));
+    if let Some(error) = &outcome.error {
+        eprintln!("error: {error}");
     }
     let plural = |n: u32, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     eprintln!(

@@ -34,7 +34,7 @@ pub fn run(conversation: &str, db: &Path, json: bool) -> Exit {
     Exit::Ok
 }
 
-fn print_journal(
+pub(crate) fn print_journal(
     info: &ConversationInfo,
     journal: &[StoredEntry],
     json: bool,
@@ -86,7 +86,19 @@ fn describe(entry: &JournalEntry) -> Vec<String> {
 
 fn describe_input(input: &Input) -> Vec<String> {
     match input {
-        Input::UserMessage { text } => vec![format!("user: {text}")],
+        Input::UserMessage { text, signals } => {
+            let mut read = Vec::new();
+            if let Some(language) = &signals.language {
+                read.push(format!("language {language}"));
+            }
+            if signals.asks_for_human {
+                read.push("asks for a person".to_string());
+            }
+            match read.is_empty() {
+                true => vec![format!("user: {text}")],
+                false => vec![format!("user: {text}  [{}]", read.join(", "))],
+            }
+        }
         Input::ModelReplied { reply } => {
             let mut lines = Vec::new();
             if let Some(text) = &reply.text {
@@ -111,6 +123,8 @@ fn describe_input(input: &Input) -> Vec<String> {
 fn describe_record(record: &Record) -> Vec<String> {
     match record {
         Record::TurnStarted { turn, agent } => vec![format!("── turn {turn} ── {agent} has control")],
+        Record::RouterCallStarted { model, .. } => vec![format!("  router call → model '{model}'")],
+        Record::Routed { from, to, reason, .. } => vec![format!("  ROUTED {from} ⇢ {to}: {reason}")],
         Record::ModelCallStarted { index, agent, model, .. } => {
             vec![format!("  model call {index}: {agent} → model '{model}'")]
         }
@@ -120,8 +134,12 @@ fn describe_record(record: &Record) -> Vec<String> {
         Record::ToolCallRejected { agent, tool, error, .. } => {
             vec![format!("  tool call rejected: {agent} → {tool}: {error}")]
         }
-        Record::HandoffTaken { from, to, payload, context, escalation, .. } => {
-            let kind = if escalation.is_some() { "ESCALATION" } else { "HANDOFF" };
+        Record::HandoffTaken { from, to, payload, context, escalation, trigger, .. } => {
+            let kind = match (escalation, trigger) {
+                (Some(_), _) => "ESCALATION",
+                (None, Some(_)) => "TRIGGERED HANDOFF",
+                (None, None) => "HANDOFF",
+            };
             let mut lines = vec![format!("  {kind} {from} → {to} (context {}): {}", context.as_str(), payload.reason)];
             if let Some(summary) = &payload.summary {
                 lines.push(format!("    summary: {summary}"));

@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
+mod chat;
 mod check;
+mod eval;
 mod mock;
 mod run;
 mod support;

@@ -24,7 +24,19 @@ fn a_turn_hands_off_runs_a_tool_and_answers_in_the_json_contract() {
     let keys: Vec<&str> = out.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["conversation", "turn", "status", "agent", "reply", "handoffs", "limit", "model_calls", "tool_calls", "error"]
+        [
+            "conversation",
+            "turn",
+            "status",
+            "agent",
+            "reply",
+            "handoffs",
+            "limit",
+            "model_calls",
+            "tool_calls",
+            "error",
+            "routed"
+        ]
     );
     assert_eq!(out["turn"], 1);
     assert_eq!(out["status"], "answered");

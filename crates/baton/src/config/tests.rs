@@ -493,11 +493,139 @@ fn parse_team_resolves_files_relative_to_the_given_path() {
 }
 
 #[test]
-fn the_support_example_loads_without_warnings() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/support/team.toml");
-    let loaded = load_team(&path).unwrap_or_else(|error| panic!("the example loads:\n{error}"));
+fn the_examples_load_without_warnings_on_the_local_model() {
+    for example in ["support", "ba-triage"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{example}/team.toml"));
+        let loaded = load_team(&path).unwrap_or_else(|error| panic!("the example {example} loads:\n{error}"));
+        assert!(loaded.warnings.is_empty(), "{example}: {:#?}", loaded.warnings);
+        let team = &loaded.config.team;
+        assert_eq!(team.entry, "triage");
+        let models: Vec<_> = team.agents.values().filter_map(|agent| agent.model.as_deref()).collect();
+        assert!(models.iter().all(|model| *model == "local"), "{example}: {models:?}");
+        assert_eq!(loaded.config.models.get("local"), Some(&ModelConfig::Local));
+    }
+}
+
+const SIGNALS: &str = r#"name = "desk"
+entry = "triage"
+
+[limits]
+fallback = "human"
+
+[router]
+model = "local"
+
+[[trigger]]
+when = "asks_for_human"
+to = "human"
+
+[[trigger]]
+when = "language"
+
+[[trigger]]
+when = "unresolved_turns"
+turns = 3
+to = "human"
+
+[agents.triage]
+description = "Front desk."
+examples = ["hello", "when are you open"]
+handoffs = ["spanish", "human"]
+
+[agents.triage.replies]
+greeting = "Hello from {{ agent }}!"
+
+[agents.spanish]
+languages = ["es"]
+handoffs = ["triage", "human"]
+
+[agents.human]
+kind = "human"
+"#;
+
+#[test]
+fn router_triggers_languages_examples_and_replies_load() {
+    let temp = TempTeam::new("signals");
+    let loaded = temp.load(SIGNALS).unwrap_or_else(|error| panic!("{error}"));
     assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
-    assert_eq!(loaded.config.team.entry, "triage");
-    assert_eq!(loaded.config.tools.len(), 3);
-    assert!(matches!(loaded.config.models.get("desk"), Some(ModelConfig::Script { .. })));
+    let team = &loaded.config.team;
+    assert_eq!(team.router, Some(baton_core::Router { model: "local".into() }));
+    assert_eq!(
+        team.triggers,
+        [
+            baton_core::Trigger::AsksForHuman { to: "human".into() },
+            baton_core::Trigger::Language,
+            baton_core::Trigger::UnresolvedTurns { turns: 3, to: "human".into() },
+        ]
+    );
+    let triage = &team.agents["triage"];
+    assert_eq!(triage.model.as_deref(), Some("local"), "an agent that names no model uses the local model");
+    assert_eq!(triage.languages, ["en"]);
+    assert_eq!(triage.examples, ["hello", "when are you open"]);
+    assert_eq!(triage.replies["greeting"], "Hello from {{ agent }}!");
+    assert_eq!(team.agents["spanish"].languages, ["es"]);
+    assert_eq!(team.agents["human"].model, None);
+}
+
+#[test]
+fn broken_router_triggers_and_replies_are_reported_where_they_are() {
+    let temp = TempTeam::new("signals-broken");
+    let broken = SIGNALS
+        .replace("model = \"local\"", "model = \"lokal\"")
+        .replace("when = \"language\"", "when = \"langauge\"")
+        .replace("turns = 3\n", "")
+        .replace("greeting = ", "greting = ")
+        .replace("languages = [\"es\"]", "languages = [\"spanish\"]");
+    let error = temp.fail(&broken);
+    let found: Vec<(usize, &str)> = error.errors().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (8, "router model 'lokal' is not defined"),
+            (15, "unknown trigger 'langauge'"),
+            (18, "trigger 'unresolved_turns' needs 'turns'"),
+            (30, "unknown reply occasion 'greting'"),
+            (33, "'spanish' is not an ISO 639-1 language code"),
+        ],
+        "{error}"
+    );
+    let text = error.to_string();
+    assert!(text.contains("did you mean 'local'?") && text.contains("did you mean 'language'?"), "{text}");
+    assert!(text.contains("did you mean 'greeting'?"), "{text}");
+}
+
+#[test]
+fn a_template_that_does_not_parse_and_a_bad_pattern_are_errors() {
+    let temp = TempTeam::new("templates");
+    temp.write("data/lines.json", r#"{"42": {"status": "up"}}"#);
+    let team = r#"name = "t"
+entry = "a"
+[limits]
+on_limit = "fail"
+[agents.a]
+tools = ["lines"]
+[agents.a.replies]
+lines = "Status {{ result.status "
+[tools.lines]
+kind = "lookup"
+description = "Line status."
+data = "data/lines.json"
+key = "customer_id"
+pattern = "^[0-9+$"
+"#;
+    let error = temp.fail(team);
+    let found: Vec<(usize, String)> = error.errors().map(|d| (d.line, d.message.clone())).collect();
+    assert_eq!(found.len(), 2, "{error}");
+    assert_eq!(found[0].0, 8);
+    assert!(found[0].1.starts_with("reply template 'lines' does not parse"), "{error}");
+    assert_eq!(found[1].0, 14);
+    assert!(found[1].1.starts_with("pattern '^[0-9+$' is not a valid regular expression"), "{error}");
+}
+
+#[test]
+fn the_name_local_is_reserved_for_the_built_in_model() {
+    let temp = TempTeam::new("local-reserved");
+    let team = "name = \"t\"\nentry = \"a\"\n[limits]\non_limit = \"fail\"\n[models.local]\nprovider = \"script\"\nscript = \"x.toml\"\n[agents.a]\n";
+    let error = temp.fail(team);
+    assert!(error.to_string().contains("the model name 'local' is reserved"), "{error}");
 }

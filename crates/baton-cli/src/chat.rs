@@ -1,0 +1,172 @@
+//! `baton chat TEAM`: an interactive session. Each turn shows its changes of control inline
+//! (`→ billing: invoice dispute`) and the reply; `/trace`, `/new` and `/quit` are commands.
+//! On piped input it reads one message per line and echoes each, so a session can be scripted.
+
+use crate::run::report_json;
+use crate::trace::print_journal;
+use crate::transcript::{lines, turn_entries};
+use crate::Exit;
+use baton::config::load_team;
+use baton::store::StoreError;
+use baton::{assemble, Runtime, RuntimeError};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+/// The arguments of `baton chat`.
+pub struct ChatArgs {
+    /// The team file.
+    pub team: PathBuf,
+    /// The conversation to continue.
+    pub conversation: Option<String>,
+    /// The journal database.
+    pub db: PathBuf,
+    /// Print each turn as one JSON line (the `baton run --json` object).
+    pub json: bool,
+}
+
+const COMMANDS: &str = "/trace shows the conversation's journal, /new starts a new conversation, /quit ends";
+
+/// Runs the session until `/quit` or the end of input.
+pub fn run(args: &ChatArgs) -> Exit {
+    let loaded = match load_team(&args.team) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{error}");
+            return Exit::Usage;
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("{warning}\n");
+    }
+    if args.conversation.is_some() && !args.db.exists() {
+        eprintln!("error: no journal at {} (pass the --db the conversation was run with)", args.db.display());
+        return Exit::Usage;
+    }
+    let runtime = match assemble::sqlite_runtime(&loaded.config, &args.db) {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Usage;
+        }
+    };
+    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(tokio) => tokio,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return Exit::Failed;
+        }
+    };
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        eprintln!("baton chat · team {} · {COMMANDS}", runtime.team().name);
+    }
+    let mut session =
+        Session { runtime: &runtime, tokio: &tokio, conversation: args.conversation.clone(), json: args.json };
+    let exit = session.read_loop(interactive);
+    if let Some(conversation) = &session.conversation {
+        eprintln!("conversation {conversation} · continue: baton chat {} --conversation {conversation}", args.team.display());
+    }
+    exit
+}
+
+/// The state of a chat session.
+struct Session<'a> {
+    runtime: &'a Runtime,
+    tokio: &'a tokio::runtime::Runtime,
+    conversation: Option<String>,
+    json: bool,
+}
+
+impl Session<'_> {
+    /// Reads lines until `/quit` or the end of input.
+    fn read_loop(&mut self, interactive: bool) -> Exit {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut line = String::new();
+        loop {
+            if interactive {
+                eprint!("you> ");
+                let _ = std::io::stderr().flush();
+            }
+            line.clear();
+            match input.read_line(&mut line) {
+                Ok(0) => return Exit::Ok,
+                Ok(_) => {}
+                Err(error) => {
+                    eprintln!("error: cannot read the input: {error}");
+                    return Exit::Failed;
+                }
+            }
+            let message = line.trim();
+            match message {
+                "" => continue,
+                "/quit" | "/exit" => return Exit::Ok,
+                "/new" => {
+                    self.conversation = None;
+                    eprintln!("(a new conversation starts with your next message)");
+                }
+                "/trace" => self.trace(),
+                command if command.starts_with('/') => eprintln!("unknown command {command}: {COMMANDS}"),
+                message => {
+                    let result = self.tokio.block_on(self.runtime.send(self.conversation.as_deref(), message));
+                    if let Some(exit) = self.show(result, interactive) {
+                        return exit;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Prints a turn; returns an exit code when the session cannot go on.
+    fn show(&mut self, result: Result<baton::TurnReport, RuntimeError>, interactive: bool) -> Option<Exit> {
+        let report = match result {
+            Ok(report) => report,
+            Err(
+                error @ (RuntimeError::Store(StoreError::UnknownConversation(_))
+                | RuntimeError::WrongTeam { .. }
+                | RuntimeError::Replay { .. }),
+            ) => {
+                eprintln!("error: {error}");
+                return Some(Exit::Usage);
+            }
+            Err(error) => {
+                eprintln!("error: {error} (the message was not answered; try again)");
+                return None;
+            }
+        };
+        self.conversation = Some(report.conversation.clone());
+        if self.json {
+            println!("{}", report_json(&report));
+            return None;
+        }
+        let journal = match self.runtime.store().journal(&report.conversation) {
+            Ok(journal) => journal,
+            Err(error) => {
+                eprintln!("error: cannot read the turn back: {error}");
+                return None;
+            }
+        };
+        let shown = lines(turn_entries(&journal, report.outcome.turn), false);
+        // On a terminal the user's words are already on screen.
+        for line in shown.iter().skip(usize::from(interactive && shown.first().is_some_and(|l| l.starts_with("you: ")))) {
+            println!("{line}");
+        }
+        None
+    }
+
+    /// Prints the conversation's journal as a timeline.
+    fn trace(&self) {
+        let Some(conversation) = &self.conversation else {
+            eprintln!("no conversation yet: send a message first");
+            return;
+        };
+        let store = self.runtime.store();
+        match store.conversation(conversation).and_then(|info| Ok((info, store.journal(conversation)?))) {
+            Ok((Some(info), journal)) => {
+                let _ = print_journal(&info, &journal, false, &mut std::io::stdout().lock());
+            }
+            Ok((None, _)) => eprintln!("conversation {conversation} has no journal yet"),
+            Err(error) => eprintln!("error: {error}"),
+        }
+    }
+}

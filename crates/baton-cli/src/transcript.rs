@@ -1,0 +1,87 @@
+//! A finished turn as a readable transcript: the user's message, routing, every change of
+//! control with its reason, the tool calls with their results, and the reply.
+
+use baton::core::{Input, JournalEntry, Record, TurnOutcome, TurnStatus};
+use baton::store::StoredEntry;
+
+/// Longest tool result shown in a transcript, in characters.
+const RESULT_WIDTH: usize = 100;
+
+/// The journal entries of turn `turn`: from the user's message to the turn's end.
+pub fn turn_entries(journal: &[StoredEntry], turn: u32) -> &[StoredEntry] {
+    let started = journal.iter().position(
+        |stored| matches!(&stored.entry, JournalEntry::Record(Record::TurnStarted { turn: t, .. }) if *t == turn),
+    );
+    let Some(started) = started else { return &[] };
+    let first = started.saturating_sub(1);
+    let end = journal[started..]
+        .iter()
+        .position(|stored| matches!(&stored.entry, JournalEntry::Record(Record::TurnEnded(_))))
+        .map_or(journal.len(), |offset| started + offset + 1);
+    &journal[first..end]
+}
+
+/// The lines of a turn's transcript; `verbose` adds tool calls and their results.
+pub fn lines(entries: &[StoredEntry], verbose: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut active = String::new();
+    for stored in entries {
+        match &stored.entry {
+            JournalEntry::Input(Input::UserMessage { text, .. }) => lines.push(format!("you: {text}")),
+            JournalEntry::Input(Input::ToolReturned { output, .. }) if verbose => {
+                let verdict = if output.is_error { "failed" } else { "returned" };
+                lines.push(format!("    {verdict}: {}", shorten(&output.content, RESULT_WIDTH)));
+            }
+            JournalEntry::Record(Record::TurnStarted { agent, .. }) => active = agent.clone(),
+            JournalEntry::Record(Record::Routed { from, to, reason, .. }) if from != to => {
+                lines.push(format!("⇢ routed to {to}: {reason}"));
+                active = to.clone();
+            }
+            JournalEntry::Record(Record::HandoffTaken { to, payload, .. }) => {
+                lines.push(format!("→ {to}: {}", payload.reason));
+                active = to.clone();
+            }
+            JournalEntry::Record(Record::HandoffRefused { to, .. }) if verbose => {
+                lines.push(format!("  ({active} tried to hand off to {to}; refused)"));
+            }
+            JournalEntry::Record(Record::ToolCallStarted { agent, tool, arguments, .. }) if verbose => {
+                lines.push(format!("  {agent} calls {tool} {arguments}"));
+            }
+            JournalEntry::Record(Record::TurnEnded(outcome)) => lines.extend(ending(outcome)),
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// How the turn ended, for the user.
+fn ending(outcome: &TurnOutcome) -> Vec<String> {
+    match outcome.status {
+        TurnStatus::Answered => vec![format!("{}: {}", outcome.agent, outcome.reply.as_deref().unwrap_or_default())],
+        TurnStatus::Escalated => {
+            let why = outcome.limit.map(|limit| format!(" (limit {} reached)", limit.as_str())).unwrap_or_default();
+            vec![format!("[{} has the conversation{why}: it waits for a person]", outcome.agent)]
+        }
+        TurnStatus::Failed => vec![format!("error: {}", outcome.error.as_deref().unwrap_or("the turn failed"))],
+    }
+}
+
+/// The chain of agents that held control in the turn, such as `triage → technical`.
+pub fn chain(outcome: &TurnOutcome) -> String {
+    let first = match (&outcome.routed, outcome.handoffs.first()) {
+        (Some(routed), _) => routed.to.clone(),
+        (None, Some(step)) => step.from.clone(),
+        (None, None) => outcome.agent.clone(),
+    };
+    std::iter::once(first).chain(outcome.handoffs.iter().map(|step| step.to.clone())).collect::<Vec<_>>().join(" → ")
+}
+
+/// `text` on one line, cut to `width` characters.
+fn shorten(text: &str, width: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= width {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(width).collect::<String>())
+    }
+}
