@@ -64,7 +64,10 @@ pub fn run(args: &ChatArgs) -> Exit {
         Session { runtime: &runtime, tokio: &tokio, conversation: args.conversation.clone(), json: args.json };
     let exit = session.read_loop(interactive);
     if let Some(conversation) = &session.conversation {
-        eprintln!("conversation {conversation} · continue: baton chat {} --conversation {conversation}", args.team.display());
+        eprintln!(
+            "conversation {conversation} · continue: baton chat {} --conversation {conversation}",
+            args.team.display()
+        );
     }
     exit
 }
@@ -148,7 +151,8 @@ impl Session<'_> {
         };
         let shown = lines(turn_entries(&journal, report.outcome.turn), false);
         // On a terminal the user's words are already on screen.
-        for line in shown.iter().skip(usize::from(interactive && shown.first().is_some_and(|l| l.starts_with("you: ")))) {
+        for line in shown.iter().skip(usize::from(interactive && shown.first().is_some_and(|l| l.starts_with("you: "))))
+        {
             println!("{line}");
         }
         None

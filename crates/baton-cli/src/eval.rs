@@ -149,7 +149,10 @@ fn read_cases(path: &Path, agents: &[&str]) -> Result<Vec<Case>, Vec<String>> {
                 Some(name) => format!("did you mean '{name}'?"),
                 None => format!("the agents are {}", baton::core::names::list(agents)),
             };
-            errors.push(format!("error: {at}: expect_agent '{}' is not an agent of the team\n  = help: {help}", raw.expect_agent));
+            errors.push(format!(
+                "error: {at}: expect_agent '{}' is not an agent of the team\n  = help: {help}",
+                raw.expect_agent
+            ));
             continue;
         }
         cases.push(Case {
@@ -320,7 +323,13 @@ impl Report {
     }
 
     fn print(&self, cases: &[Case], outcomes: &[Outcome]) {
-        println!("accuracy {:.1}% ({}/{} cases) in {:.2} s\n", self.accuracy * 100.0, self.correct, self.cases, self.seconds);
+        println!(
+            "accuracy {:.1}% ({}/{} cases) in {:.2} s\n",
+            self.accuracy * 100.0,
+            self.correct,
+            self.cases,
+            self.seconds
+        );
         let per_agent = self.per_agent();
         let width = per_agent.keys().map(String::len).max().unwrap_or(5).max(8);
         println!("{:width$}  precision  recall  support", "agent");

@@ -39,7 +39,7 @@ fn slash_commands_show_the_trace_and_start_a_new_conversation() {
     assert!(err.contains("a new conversation starts"), "{err}");
     assert!(out.contains("→ spanish: trigger: language"), "the language trigger shows inline: {out}");
     assert!(err.contains("unknown command /bogus"), "{err}");
-    assert_eq!(err.matches("conversation c-").count(), 1, "one conversation is reported at the end: {err}");
+    assert_eq!(err.matches("continue: baton chat").count(), 1, "one conversation is reported at the end: {err}");
 }
 
 #[test]

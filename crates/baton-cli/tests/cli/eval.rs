@@ -6,7 +6,8 @@ use serde_json::Value;
 fn eval_json(name: &str) -> Value {
     let team = example(name, "team.toml");
     let cases = example(name, "eval.jsonl");
-    let output = baton(&["eval", team.to_str().unwrap(), cases.to_str().unwrap(), "--json", "--min-accuracy", "0.9"], &[]);
+    let output =
+        baton(&["eval", team.to_str().unwrap(), cases.to_str().unwrap(), "--json", "--min-accuracy", "0.9"], &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(output.status.code(), Some(0), "below 90 %: {report:#}");
@@ -22,7 +23,13 @@ fn check_report(report: &Value, agents: &[&str]) {
     assert!(accuracy >= 0.9, "{accuracy}");
     let failures = report["failures"].as_array().unwrap();
     assert_eq!(failures.len() as u64, cases - correct);
-    let confused: u64 = report["confusion"].as_object().unwrap().values().flat_map(|row| row.as_object().unwrap().values()).map(|n| n.as_u64().unwrap()).sum();
+    let confused: u64 = report["confusion"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|row| row.as_object().unwrap().values())
+        .map(|n| n.as_u64().unwrap())
+        .sum();
     assert_eq!(confused, cases, "every case is in the confusion matrix once");
     for agent in agents {
         let figures = &report["per_agent"][agent];
@@ -82,5 +89,8 @@ fn the_report_for_people_has_the_figures_and_the_failures() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.starts_with("accuracy 66.7% (2/3 cases)"), "{stdout}");
     assert!(stdout.contains("precision  recall  support"), "{stdout}");
-    assert!(stdout.contains("line 2: \"my internet is down\"\n    expected billing, got technical (answered)"), "{stdout}");
+    assert!(
+        stdout.contains("line 2: \"my internet is down\"\n    expected billing, got technical (answered)"),
+        "{stdout}"
+    );
 }

@@ -131,7 +131,7 @@ fn limits_from(raw: &RawLimits) -> Limits {
 }
 
 /// The occasions a reply template may be for, besides the agent's tools.
-const OCCASIONS: [&str; 4] = ["greeting", "fallback", "ask", "handoff"];
+const OCCASIONS: [&str; 5] = ["greeting", "thanks", "fallback", "ask", "handoff"];
 
 /// The agent `[agents.<name>]` describes; a model-driven agent that names no model uses `local`.
 fn agent_from(name: &Spanned<String>, raw: &RawAgent, report: &mut Report<'_>) -> Agent {

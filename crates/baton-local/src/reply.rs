@@ -1,0 +1,372 @@
+//! What the local model says: a team's reply templates (minijinja) when it gives one, else plain
+//! sentences: a tool's result read out, a question for a missing argument, a greeting, thanks, a
+//! fallback.
+
+use crate::text::{name_words as words, ID_WORDS};
+use baton_core::{ToolDef, ToolOutput};
+use minijinja::value::Serde;
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+
+/// Renders `template` with `context`; `None` when it does not render (a syntax error, a missing
+/// value) or renders to nothing, so that the caller falls back to a plain sentence.
+pub fn render(template: &str, context: &Value) -> Option<String> {
+    let mut environment = Environment::new();
+    environment.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    let text = environment.render_str(template, minijinja::Value::from(Serde(context))).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// Whether `template` parses as a reply template, or what is wrong with it (for the team file's
+/// checks; a template that parses can still fail to render, and then falls back).
+pub fn check_template(template: &str) -> Result<(), String> {
+    Environment::new().template_from_str(template).map(|_| ()).map_err(|error| error.to_string())
+}
+
+/// How an argument is called in a sentence: `customer_id` → "customer id".
+pub fn label(argument: &str) -> String {
+    words(argument).join(" ")
+}
+
+/// What an argument's value is called before it: `customer_id` → "customer", `invoice_number` →
+/// "invoice".
+fn noun(argument: &str) -> String {
+    let words = words(argument);
+    let kept: Vec<&str> = words.iter().map(String::as_str).filter(|word| !ID_WORDS.contains(word)).collect();
+    if kept.is_empty() {
+        words.join(" ")
+    } else {
+        kept.join(" ")
+    }
+}
+
+/// Verbs tools are named with: base, as the infinitive reads, and past.
+const VERBS: [(&str, &str, &str); 40] = [
+    ("lookup", "look up", "looked up"),
+    ("look", "look up", "looked up"),
+    ("get", "get", "got"),
+    ("fetch", "fetch", "fetched"),
+    ("find", "find", "found"),
+    ("search", "search", "searched"),
+    ("check", "check", "checked"),
+    ("list", "list", "listed"),
+    ("create", "create", "created"),
+    ("update", "update", "updated"),
+    ("delete", "delete", "deleted"),
+    ("remove", "remove", "removed"),
+    ("cancel", "cancel", "cancelled"),
+    ("issue", "issue", "issued"),
+    ("send", "send", "sent"),
+    ("book", "book", "booked"),
+    ("reset", "reset", "reset"),
+    ("open", "open", "opened"),
+    ("close", "close", "closed"),
+    ("submit", "submit", "submitted"),
+    ("verify", "verify", "verified"),
+    ("validate", "validate", "validated"),
+    ("add", "add", "added"),
+    ("set", "set", "set"),
+    ("schedule", "schedule", "scheduled"),
+    ("track", "track", "tracked"),
+    ("refund", "refund", "refunded"),
+    ("calculate", "calculate", "calculated"),
+    ("query", "query", "queried"),
+    ("read", "read", "read"),
+    ("show", "show", "showed"),
+    ("request", "request", "requested"),
+    ("report", "report", "reported"),
+    ("pay", "pay", "paid"),
+    ("change", "change", "changed"),
+    ("renew", "renew", "renewed"),
+    ("restart", "restart", "restarted"),
+    ("run", "run", "ran"),
+    ("retrieve", "retrieve", "retrieved"),
+    ("locate", "locate", "located"),
+];
+
+/// Verbs of tools that only read: calling one again gives fresh news, not a second effect.
+const READING_VERBS: [&str; 17] = [
+    "lookup",
+    "look",
+    "get",
+    "fetch",
+    "find",
+    "search",
+    "check",
+    "list",
+    "query",
+    "read",
+    "show",
+    "track",
+    "retrieve",
+    "locate",
+    "calculate",
+    "verify",
+    "validate",
+];
+
+/// Whether a tool's name says it changes something (issues, cancels, sends...): a known verb that
+/// does not only read.
+pub fn changes_something(tool: &str) -> bool {
+    words(tool)
+        .first()
+        .is_some_and(|verb| VERBS.iter().any(|(base, ..)| base == verb) && !READING_VERBS.contains(&verb.as_str()))
+}
+
+/// A tool's action in words: (infinitive, past, object), e.g. ("check", "checked", "the line
+/// status"). A name that starts with no known verb reads as something checked.
+fn action(tool: &str) -> (String, String, String) {
+    let words = words(tool);
+    let known =
+        words.split_first().and_then(|(first, rest)| Some((VERBS.iter().find(|(base, ..)| base == first)?, rest)));
+    match known {
+        Some(((_, infinitive, past), rest)) => {
+            let rest = rest.strip_prefix(&["up".to_string()]).unwrap_or(rest);
+            let object = if rest.is_empty() { String::new() } else { format!("the {}", rest.join(" ")) };
+            (infinitive.to_string(), past.to_string(), object)
+        }
+        None => ("check".to_string(), "checked".to_string(), words.join(" ")),
+    }
+}
+
+/// "for customer 42 and invoice INV-2041", from a call's arguments.
+fn about(arguments: &Value) -> String {
+    let parts: Vec<String> = arguments
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| format!("{} {}", noun(name), describe(value)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", join(&parts, "and"))
+    }
+}
+
+/// What a tool did: "checked the line status for customer 42" (or "looked up customer 42" when
+/// the object is what the argument names).
+fn did(tool: &str, arguments: &Value, past: bool) -> String {
+    let (infinitive, past_tense, object) = action(tool);
+    let verb = if past { past_tense } else { infinitive };
+    let only_argument = arguments.as_object().filter(|object| object.len() == 1).and_then(|o| o.iter().next());
+    match only_argument {
+        Some((name, value)) if object == format!("the {}", noun(name)) || object.is_empty() => {
+            format!("{verb} {} {}", noun(name), describe(value))
+        }
+        _ if object.is_empty() => format!("{verb}{}", about(arguments)),
+        _ => format!("{verb} {object}{}", about(arguments)),
+    }
+}
+
+/// A tool's result as a sentence: "I checked the line status for customer 42: status outage,
+/// since 09:10." An error says what failed and what the tool said.
+pub fn result_sentence(tool: &str, arguments: &Value, output: &ToolOutput) -> String {
+    let content = output.content.trim();
+    if output.is_error {
+        let tried = format!("I tried to {}, but it failed", did(tool, arguments, false));
+        return sentence(&if content.is_empty() { tried } else { format!("{tried}: {content}") });
+    }
+    let result = parse(content);
+    let described = describe(&result);
+    if described.is_empty() {
+        sentence(&format!("I {}", did(tool, arguments, true)))
+    } else {
+        sentence(&format!("I {}: {described}", did(tool, arguments, true)))
+    }
+}
+
+/// A tool output as a template sees it: JSON when it is JSON, else the text.
+pub fn parse(content: &str) -> Value {
+    serde_json::from_str(content).unwrap_or_else(|_| Value::String(content.to_string()))
+}
+
+/// A JSON value in words: objects as "key value" pairs (underscores as spaces), lists joined,
+/// lists of objects numbered.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "none".to_string(),
+        Value::Bool(true) => "yes".to_string(),
+        Value::Bool(false) => "no".to_string(),
+        Value::Number(number) => number.to_string(),
+        Value::String(text) => text.trim().to_string(),
+        Value::Array(items) if items.is_empty() => "none".to_string(),
+        Value::Array(items) if items.iter().any(|item| item.is_object() || item.is_array()) => match items.as_slice() {
+            [only] => describe(only),
+            _ => {
+                let numbered: Vec<String> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| format!("{}) {}", index + 1, describe(item)))
+                    .collect();
+                format!("{} entries: {}", items.len(), numbered.join("; "))
+            }
+        },
+        Value::Array(items) => join(&items.iter().map(describe).collect::<Vec<_>>(), "and"),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(key, value)| {
+                let key = key.replace('_', " ");
+                match value {
+                    Value::Object(_) => format!("{key} ({})", describe(value)),
+                    Value::Array(items) if items.len() > 1 && items.iter().any(Value::is_object) => {
+                        format!("{key}: {}", describe(value))
+                    }
+                    _ => format!("{key} {}", describe(value)),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn join(parts: &[String], and: &str) -> String {
+    match parts {
+        [] => String::new(),
+        [only] => only.clone(),
+        [init @ .., last] => format!("{} {and} {last}", init.join(", ")),
+    }
+}
+
+/// `text` ending with one full stop (or the question or exclamation mark it has).
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    if text.ends_with(['.', '!', '?']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
+}
+
+/// The question for a missing argument: "To check the status of a customer's line I need your
+/// customer id. What is it?"
+pub fn ask_sentence(tool: &ToolDef, argument: &str) -> String {
+    let label = label(argument);
+    let description = without_parentheses(&tool.description);
+    let clause = description.split(['.', ':', ';', '\n']).next().unwrap_or_default().trim();
+    let clause = match clause.rsplit_once(" by ") {
+        Some((head, tail)) if words(tail).iter().any(|word| words(argument).contains(word) || word == "id") => head,
+        _ => clause,
+    };
+    let what = match clause.chars().next() {
+        Some(first) if !clause.chars().nth(1).is_some_and(char::is_uppercase) => {
+            format!("{}{}", first.to_lowercase(), &clause[first.len_utf8()..])
+        }
+        Some(_) => clause.to_string(),
+        None => {
+            let (infinitive, _, object) = action(&tool.name);
+            format!("{infinitive} {object}").trim().to_string()
+        }
+    };
+    format!("To {what} I need your {label}. What is it?")
+}
+
+/// `text` without its parenthesised remarks.
+fn without_parentheses(text: &str) -> String {
+    let mut depth = 0usize;
+    let mut kept = String::new();
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => kept.push(c),
+            _ => {}
+        }
+    }
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// "Hello! I'm billing: Handles charges, invoices and refunds. How can I help?"
+pub fn greeting(agent: &str, description: &str) -> String {
+    match description.trim() {
+        "" => format!("Hello! I'm {agent}. How can I help?"),
+        description => format!("Hello! I'm {agent}: {} How can I help?", sentence(description)),
+    }
+}
+
+/// The answer to thanks and acknowledgements.
+pub fn thanks() -> String {
+    "You're welcome! Is there anything else I can help you with?".to_string()
+}
+
+/// What the agent says when nothing it knows fits: what it can help with, and a request for
+/// details.
+pub fn fallback(agent: &str, description: &str) -> String {
+    match description.trim() {
+        "" => "I'm not sure I understood. Could you tell me a bit more about what you need?".to_string(),
+        description => format!(
+            "I'm not sure I understood. I'm {agent}: {} Could you tell me a bit more about what you need?",
+            sentence(description)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn results_read_as_sentences() {
+        let args = json!({"customer_id": "42"});
+        let output = ToolOutput::ok(r#"{"status":"outage","since":"09:10"}"#);
+        assert_eq!(
+            result_sentence("check_line_status", &args, &output),
+            "I checked the line status for customer 42: status outage, since 09:10."
+        );
+        assert_eq!(
+            result_sentence("lookup_customer", &args, &ToolOutput::ok(r#"{"name":"Ada","vip":true}"#)),
+            "I looked up customer 42: name Ada, vip yes."
+        );
+        let invoices =
+            ToolOutput::ok(r#"[{"month":"2026-10","amount_eur":24.9},{"month":"2026-11","amount_eur":24.9}]"#);
+        assert_eq!(
+            result_sentence("look_up_invoices", &args, &invoices),
+            "I looked up the invoices for customer 42: 2 entries: 1) month 2026-10, amount eur 24.9; 2) month \
+             2026-11, amount eur 24.9."
+        );
+        assert_eq!(
+            result_sentence("check_line_status", &json!({"customer_id": "7"}), &ToolOutput::error("no entry for 7")),
+            "I tried to check the line status for customer 7, but it failed: no entry for 7."
+        );
+        assert_eq!(result_sentence("ping", &json!({}), &ToolOutput::ok("pong")), "I checked ping: pong.");
+    }
+
+    #[test]
+    fn templates_render_or_fall_back() {
+        let context = json!({"result": {"status": "up"}, "args": {"customer_id": "42"}});
+        assert_eq!(
+            render("Line {{ result.status }} for {{ args.customer_id }}", &context).as_deref(),
+            Some("Line up for 42")
+        );
+        assert_eq!(render("{{ result.missing }}", &context), None);
+        assert_eq!(render("{% if result.missing %}x{% endif %}ok", &context).as_deref(), Some("ok"));
+        assert_eq!(render("{{ broken", &context), None);
+        assert!(check_template("Hello {{ agent }}!").is_ok());
+        assert!(check_template("{{ broken").unwrap_err().contains("syntax error"));
+    }
+
+    #[test]
+    fn questions_name_the_missing_argument() {
+        let tool = ToolDef {
+            name: "check_line_status".into(),
+            description: "Check the status of a customer's line by customer id.".into(),
+            parameters: json!({}),
+            examples: Vec::new(),
+        };
+        assert_eq!(
+            ask_sentence(&tool, "customer_id"),
+            "To check the status of a customer's line I need your customer id. What is it?"
+        );
+        let remarked =
+            ToolDef { description: "Refund an invoice (stands in for the API: see data).".into(), ..tool.clone() };
+        assert_eq!(
+            ask_sentence(&remarked, "invoice_number"),
+            "To refund an invoice I need your invoice number. What is it?"
+        );
+        let bare = ToolDef { description: String::new(), ..tool };
+        assert_eq!(ask_sentence(&bare, "customer_id"), "To check the line status I need your customer id. What is it?");
+    }
+}
