@@ -7,17 +7,32 @@ use crate::text;
 /// How well a passage must fit a question to answer it: the mean of their cosine and of how much
 /// of the question the passage covers.
 const MIN_FIT: f64 = 0.4;
+/// How much of a `Label: value` passage's label the question must name for the label to count:
+/// "we need a UAT plan for the new CRM" names all of "UAT plan".
+const LABEL_NAMED: f64 = 0.75;
+/// What a named label adds to the fit: a long passage shares little of its wording with a short
+/// question, but its label says what it is about.
+const LABEL_BONUS: f64 = 0.25;
+
+/// One answerable passage.
+#[derive(Clone, Debug)]
+struct Passage {
+    text: String,
+    vector: Vector,
+    label: Option<Vector>,
+}
 
 /// The answerable passages of one agent's instructions.
 #[derive(Clone, Debug, Default)]
 pub struct Knowledge {
-    passages: Vec<(Vector, String)>,
+    passages: Vec<Passage>,
 }
 
 impl Knowledge {
     /// The answerable passages of `instructions`: sentences addressed to the agent ("You are
     /// ...") or about the team's machinery (naming one of `names`: agents, tools) are
-    /// instructions, not knowledge, and are left out.
+    /// instructions, not knowledge, and are left out; a `Label: value` line is knowledge even when
+    /// it names an agent ("Data quality: ..." in a team with a `data` agent).
     pub fn passages(instructions: &str, names: &[&str]) -> Vec<String> {
         passages(instructions)
             .into_iter()
@@ -25,14 +40,20 @@ impl Knowledge {
                 let tokens = text::tokens(passage);
                 let addressed = tokens.first().is_some_and(|first| matches!(first.norm.as_str(), "you" | "your"));
                 let machinery = tokens.iter().any(|token| names.iter().any(|name| token.norm == text::normalise(name)));
-                !addressed && !machinery
+                !addressed && (!machinery || is_labelled(passage))
             })
             .collect()
     }
 
     /// The knowledge made of `passages`, vectorised in `space` (passages included in its corpus).
     pub fn new(space: &Space, passages: Vec<String>) -> Knowledge {
-        let passages = passages.into_iter().map(|passage| (space.vector(&passage), passage)).collect();
+        let passages = passages
+            .into_iter()
+            .map(|text| {
+                let label = text.split_once(':').filter(|_| is_labelled(&text)).map(|(label, _)| space.vector(label));
+                Passage { vector: space.vector(&text), label: label.filter(|label| !label.is_empty()), text }
+            })
+            .collect();
         Knowledge { passages }
     }
 
@@ -46,8 +67,10 @@ impl Knowledge {
         let (passage, fit) = self
             .passages
             .iter()
-            .map(|(vector, passage)| {
-                (passage.as_str(), (question.similarity(vector) + question.coverage(vector)) / 2.0)
+            .map(|passage| {
+                let fit = (question.similarity(&passage.vector) + question.coverage(&passage.vector)) / 2.0;
+                let named = passage.label.as_ref().is_some_and(|label| label.coverage(&question) >= LABEL_NAMED);
+                (passage.text.as_str(), if named { (fit + LABEL_BONUS).max(MIN_FIT) } else { fit })
             })
             .fold(None, |best: Option<(&str, f64)>, (passage, fit)| match best {
                 Some((_, top)) if top >= fit => best,
@@ -157,5 +180,21 @@ mod tests {
         assert_eq!(answer("are you open on saturday in Leeds?"), Some("Opening hours: Monday to Saturday 9:00–18:00."));
         assert_eq!(answer("my router is broken"), None);
         assert_eq!(answer("money questions"), None);
+    }
+
+    #[test]
+    fn a_named_label_answers_with_its_long_passage_even_when_it_names_an_agent() {
+        let instructions = "You are the data specialist; hand testing questions to testing.\n\
+            Data quality: profile the data for completeness, uniqueness, validity, consistency and timeliness, \
+            and agree a threshold for each one with the owners of every source system.\n\
+            UAT plan: state the scope, who tests, the entry and exit criteria, the schedule and the sign-off.\n";
+        let passages = Knowledge::passages(instructions, &["data", "testing"]);
+        assert_eq!(passages.len(), 2, "the labelled lines are knowledge, the instruction is not: {passages:?}");
+        let space = Space::new(passages.iter().map(String::as_str));
+        let knowledge = Knowledge::new(&space, passages);
+        let answer = |question: &str| knowledge.answer(&space, question).map(|passage| &passage[..8]);
+        assert_eq!(answer("how do we measure data quality in the new warehouse"), Some("Data qua"));
+        assert_eq!(answer("we need a UAT plan"), Some("UAT plan"));
+        assert_eq!(answer("my router is broken"), None);
     }
 }

@@ -216,11 +216,26 @@ fn unknown_conversations_and_other_teams_are_usage_errors() {
 }
 
 #[test]
-fn the_support_example_runs_offline() {
+fn the_readme_command_runs_the_support_example_offline_and_prints_the_transcript() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/support/team.toml");
+    let message = "Hi, my internet has been down since this morning. My customer number is 7.";
     let dir = temp_dir("example");
-    let (code, out) = run_json(root.as_ref(), &dir.join("baton.db"), "My internet is down (customer 42)", &[], &[]);
+    let db = dir.join("baton.db");
+    let output = baton(&["run", root, message, "--db", db.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], format!("you: {message}"));
+    assert!(lines[1].starts_with("→ technical: the request mentions"), "{stdout}");
+    assert_eq!(lines[2], r#"  technical calls check_line_status {"customer_id":"7"}"#, "{stdout}");
+    assert!(lines[4].starts_with("technical: I checked the line of customer 7: it is down"), "{stdout}");
+    assert!(stdout.ends_with("\nhandoff chain: triage → technical\n"), "{stdout}");
+
+    let (code, out) = run_json(root.as_ref(), &db, message, &[], &[]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out["agent"], "technical");
-    assert!(out["reply"].as_str().unwrap().contains("restart your router"), "{out}");
+    assert_eq!(
+        (out["agent"].as_str(), out["model_calls"].as_u64(), out["tool_calls"].as_u64()),
+        (Some("technical"), Some(3), Some(1))
+    );
+    assert!(out["reply"].as_str().unwrap().contains("NET-1187"), "{out}");
 }
