@@ -85,14 +85,14 @@ impl Session<'_> {
     fn read_loop(&mut self, interactive: bool) -> Exit {
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
-        let mut line = String::new();
+        let mut bytes = Vec::new();
         loop {
             if interactive {
                 eprint!("you> ");
                 let _ = std::io::stderr().flush();
             }
-            line.clear();
-            match input.read_line(&mut line) {
+            bytes.clear();
+            match input.read_until(b'\n', &mut bytes) {
                 Ok(0) => return Exit::Ok,
                 Ok(_) => {}
                 Err(error) => {
@@ -100,6 +100,8 @@ impl Session<'_> {
                     return Exit::Failed;
                 }
             }
+            // A line that is not UTF-8 is read with replacement characters rather than ending the session.
+            let line = String::from_utf8_lossy(&bytes);
             let message = line.trim();
             match message {
                 "" => continue,

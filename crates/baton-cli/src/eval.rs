@@ -96,9 +96,11 @@ pub fn run(args: &EvalArgs) -> Exit {
     let started = Instant::now();
     let progress = Progress::new(cases.len());
     let mut outcomes = Vec::with_capacity(cases.len());
+    let mut correct = 0;
     for (index, case) in cases.iter().enumerate() {
-        outcomes.push(tokio.block_on(run_case(&runtime, case)));
-        let correct = cases.iter().zip(&outcomes).filter(|(case, outcome)| passes(case, outcome)).count();
+        let outcome = tokio.block_on(run_case(&runtime, case));
+        correct += usize::from(passes(case, &outcome));
+        outcomes.push(outcome);
         progress.show(index + 1, correct);
     }
     let report = Report::new(&cases, &outcomes, started.elapsed().as_secs_f64());
@@ -259,7 +261,8 @@ impl Report {
         Report { cases: cases.len(), correct, accuracy, seconds, confusion }
     }
 
-    /// Per agent (expected or predicted), by agent label alone.
+    /// Per agent (expected or predicted), by the agent in control alone: a case with the right
+    /// agent but not the expected status counts as right here, and as a failure in the accuracy.
     fn per_agent(&self) -> BTreeMap<String, AgentFigures> {
         let mut figures: BTreeMap<String, AgentFigures> = BTreeMap::new();
         for (expected, row) in &self.confusion {
@@ -342,7 +345,9 @@ impl Report {
                 f.support
             );
         }
-        let columns: Vec<&String> = per_agent.keys().collect();
+        let errored = self.confusion.values().any(|row| row.contains_key("(error)"));
+        let error_column = "(error)".to_string();
+        let columns: Vec<&String> = per_agent.keys().chain(errored.then_some(&error_column)).collect();
         println!("\nconfusion (rows: expected, columns: got)");
         let header: Vec<String> = columns.iter().map(|c| format!("{c:>width$}")).collect();
         println!("{:width$}  {}", "", header.join(" "));

@@ -35,6 +35,10 @@ pub fn run(args: &RunArgs) -> Exit {
     for warning in &loaded.warnings {
         eprintln!("{warning}\n");
     }
+    if args.message.trim().is_empty() {
+        eprintln!("error: the message is empty: pass what the user says, e.g. baton run TEAM \"My internet is down\"");
+        return Exit::Usage;
+    }
     if args.conversation.is_some() && !args.db.exists() {
         eprintln!("error: no journal at {} (pass the --db the conversation was run with)", args.db.display());
         return Exit::Usage;

@@ -228,7 +228,7 @@ impl Conversation {
         out.push(Effect::Record(Record::TurnStarted { turn: self.turns, agent: self.active.clone() }));
         if self.team.is_human(&self.active) {
             self.end_turn(TurnStatus::Escalated, None, None, None, out);
-        } else if let Some(router) = self.team.router.clone().filter(|_| self.turns == 1) {
+        } else if let Some(router) = self.team.router.clone().filter(|_| self.turns == 1 && !self.trigger_fires()) {
             let turn = self.turn_mut();
             turn.model_calls += 1;
             turn.waiting = Waiting::Router;
@@ -252,6 +252,12 @@ impl Conversation {
         out.push(Effect::Record(Record::Routed { turn: number, from, to: to.clone(), reason }));
         self.active = to;
         self.begin(out);
+    }
+
+    /// Whether a trigger fires for the agent in control: then the router is not asked.
+    fn trigger_fires(&self) -> bool {
+        let turn = self.turn.as_ref().expect("a turn is in progress");
+        evaluate(&self.team, &self.active, &turn.signals, &self.streak).is_some()
     }
 
     /// The turn's agent is settled: fire a trigger, or call the agent's model.

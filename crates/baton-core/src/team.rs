@@ -60,7 +60,9 @@ pub enum Trigger {
         /// Who takes over.
         to: String,
     },
-    /// The same agent kept control at the end of `turns` user turns in a row.
+    /// The same specialist (a model-driven agent other than the entry agent) kept control at the
+    /// end of `turns` user turns in a row; with `return_to = "entry"` too, where each turn starts
+    /// at the entry agent again.
     UnresolvedTurns {
         /// How many turns in a row.
         turns: u32,
@@ -124,8 +126,8 @@ pub struct Agent {
     pub languages: Vec<String>,
     /// Utterances the agent handles, which sharpen its scope for routing.
     pub examples: Vec<String>,
-    /// Reply templates for the local model, by occasion: a tool name, `greeting`, `fallback`,
-    /// `ask` or `handoff`.
+    /// Reply templates for the local model, by occasion: a tool name, `greeting`, `thanks`,
+    /// `fallback`, `ask` or `handoff`.
     pub replies: BTreeMap<String, String>,
 }
 

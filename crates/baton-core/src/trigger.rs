@@ -1,6 +1,7 @@
-//! Triggers: declarative signals evaluated at the start of a turn, before any model call, that
-//! move control at no model cost (a language the active agent does not speak, a request for a
-//! person, a specialist that has not resolved the conversation after N turns).
+//! Triggers: declarative signals evaluated at the start of a turn, before any model call (the
+//! router's included), that move control at no model cost: a language the active agent does not
+//! speak, a request for a person, a specialist that has kept the conversation for N turns in a
+//! row without resolving it.
 
 use crate::event::Signals;
 use crate::team::{AgentKind, Team, Trigger, TriggerKind};
@@ -48,10 +49,17 @@ fn fires(team: &Team, trigger: &Trigger, active: &str, signals: &Signals, streak
             (to.clone(), "the user asked for a person".to_string())
         }
         Trigger::UnresolvedTurns { turns, to } => {
-            if streak.agent != active || streak.turns < *turns {
+            // A specialist: not the entry agent (the front desk answers many a question), not a person.
+            let specialist =
+                streak.agent != team.entry && team.agent(&streak.agent).is_some_and(|a| a.kind == AgentKind::Llm);
+            if !specialist || streak.turns < *turns {
                 return None;
             }
-            (to.clone(), format!("{active} has had {} turns in a row without resolving the conversation", streak.turns))
+            let who = &streak.agent;
+            (
+                to.clone(),
+                format!("{who} has kept the conversation for {} turns in a row without resolving it", streak.turns),
+            )
         }
     };
     if to == active || team.agent(&to).is_none() {

@@ -4,7 +4,7 @@
 //! line and column, and a Rust builder user reads them as they are.
 
 use crate::names::{closest, is_valid_name, list};
-use crate::team::{AgentKind, OnLimit, Team, Trigger, HANDOFF_PREFIX};
+use crate::team::{Agent, AgentKind, OnLimit, Team, Trigger, HANDOFF_PREFIX};
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 
@@ -273,6 +273,21 @@ impl Checker<'_> {
                 let help = self.unknown_help(&router.model, "model", team.models.iter().map(String::as_str).collect());
                 self.error(Site::Router, format!("router model '{}' is not defined", router.model), help);
             }
+            if team.limits.max_model_calls < 2 {
+                self.push(
+                    Severity::Warning,
+                    Site::Limit("max_model_calls"),
+                    "the router uses one model call of the first turn, which leaves the agents none".into(),
+                    Some("set max_model_calls to 2 or more, or remove [router]".into()),
+                );
+            }
+            if team.agent(crate::router::ROUTER).is_some() {
+                self.error(
+                    Site::Agent(crate::router::ROUTER.into()),
+                    "an agent named 'router' cannot be told apart from the front-door router in model requests".into(),
+                    "rename the agent".into(),
+                );
+            }
         }
         let mut seen = BTreeSet::new();
         for (index, trigger) in team.triggers.iter().enumerate() {
@@ -283,13 +298,16 @@ impl Checker<'_> {
             }
             match trigger {
                 Trigger::Language => {
-                    let languages: BTreeSet<&str> =
-                        team.agents.values().flat_map(|a| a.languages.iter().map(String::as_str)).collect();
-                    if languages.len() < 2 {
+                    // Control moves only to model-driven agents, and only when one lacks a language another speaks.
+                    let llm: Vec<&Agent> = team.agents.values().filter(|a| a.kind == AgentKind::Llm).collect();
+                    let spoken: BTreeSet<&str> =
+                        llm.iter().flat_map(|a| a.languages.iter().map(String::as_str)).collect();
+                    if llm.iter().all(|agent| spoken.iter().all(|language| agent.speaks(language))) {
                         self.push(
                             Severity::Warning,
                             site,
-                            "the language trigger never fires: every agent speaks the same languages".into(),
+                            "the language trigger never fires: every model-driven agent speaks the same languages"
+                                .into(),
                             Some(
                                 "give an agent other languages, e.g. languages = [\"es\"], or remove the trigger"
                                     .into(),

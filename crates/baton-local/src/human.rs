@@ -3,6 +3,7 @@
 //! in the six languages, and how much of the message the requests for a person account for.
 
 use crate::exemplar::Exemplars;
+use crate::text;
 use std::sync::LazyLock;
 
 /// How many of the closest exemplars of each kind a message is compared with.
@@ -117,8 +118,27 @@ pub fn asks_for_human(text: &str) -> bool {
 fn clause_asks_for_human(text: &str) -> bool {
     static CLASSIFIER: LazyLock<Exemplars<bool>> =
         LazyLock::new(|| Exemplars::new(&[(true, PERSON), (false, OTHER)], CLOSEST));
+    let text = text::head(text, text::MAX_READ);
     matches!(CLASSIFIER.nearest(text), Some((true, similarity, lead)) if similarity >= MIN_SIMILARITY && lead >= MIN_LEAD)
         && CLASSIFIER.coverage(text, true) >= MIN_COVERAGE
+        && !negated(text)
+}
+
+/// Whether `text` says no to a person: a negation shortly before a word for one ("I don't want
+/// to talk to a human", "no quiero un operador").
+fn negated(text: &str) -> bool {
+    /// How many words before the person word a negation still applies to it.
+    const REACH: usize = 8;
+    const NEGATIONS: &str = "no not don dont never without nobody sin nunca ni pas jamais nicht kein keine nie \
+        non nao nem";
+    const PERSONS: &str = "human humans person people agent representative rep operator manager supervisor someone \
+        somebody humano persona agente operador encargado asesor alguien humain personne conseiller responsable \
+        quelqu mensch menschen mitarbeiter berater jemand jemandem umano operatore qualcuno pessoa atendente alguem";
+    let words: Vec<String> = text::tokens(text).into_iter().map(|token| token.norm).collect();
+    let is = |list: &str, word: &str| list.split_whitespace().any(|listed| listed == word);
+    words.iter().enumerate().any(|(at, word)| {
+        is(PERSONS, word) && words[at.saturating_sub(REACH)..at].iter().any(|before| is(NEGATIONS, before))
+    })
 }
 
 /// The clauses of `text`: split at sentence punctuation and at the conjunctions that join two

@@ -108,6 +108,7 @@ impl Space {
     }
 
     fn features(&self, text: &str) -> Features {
+        let text = text::head(text, text::MAX_READ);
         let language = language::detect(text);
         let mut words = Vec::new();
         let mut chars = Vec::new();
@@ -122,14 +123,19 @@ impl Space {
     /// four-letter words, one edit (a swap counts as one) for words of five to seven letters, two
     /// for longer ones. Ties go to the first in alphabetical order.
     fn spelling<'a>(&'a self, word: &'a str) -> &'a str {
+        /// Longer tokens are codes or noise, not misspelt words.
+        const MAX_SPELLED: usize = 24;
         let length = word.chars().count();
         if length < 4 || self.vocabulary.is_empty() || self.vocabulary.contains(word) {
             return word;
         }
         let allowed = if length >= 8 { 2 } else { 1 };
+        if length > MAX_SPELLED {
+            return word;
+        }
         let mut best: Option<(usize, &str)> = None;
         for known in &self.vocabulary {
-            if length == 4 && !is_anagram(word, known) {
+            if known.chars().count().abs_diff(length) > allowed || (length == 4 && !is_anagram(word, known)) {
                 continue;
             }
             let distance = edit_distance(word, known);

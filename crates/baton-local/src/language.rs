@@ -17,6 +17,10 @@ const MIN_LEAD: f64 = 0.12;
 const LANGUAGES: [Language; 6] =
     [Language::English, Language::Spanish, Language::French, Language::German, Language::Italian, Language::Portuguese];
 
+/// Words people write whatever their language ("ok", "wifi"): a message of only these has no
+/// language, so a Spanish speaker's "ok" does not read as English.
+const NEUTRAL: &str = "ok okay no internet wifi router email app online sms pdf";
+
 /// Frequent words of each language (normalised), in the order of [`SUPPORTED`]: greetings,
 /// thanks, yes and no, and function words. A word several languages share counts for each.
 const MARKERS: [&str; 6] = [
@@ -43,11 +47,12 @@ const MARKERS: [&str; 6] = [
 pub fn detect(text: &str) -> Option<&'static str> {
     static DETECTOR: LazyLock<LanguageDetector> =
         LazyLock::new(|| LanguageDetectorBuilder::from_languages(&LANGUAGES).build());
-    let tokens: Vec<text::Token<'_>> = text
+    let tokens: Vec<text::Token<'_>> = text::head(text, text::MAX_READ)
         .split_whitespace()
         .filter(|chunk| !chunk.chars().any(|c| c.is_ascii_digit()))
         .flat_map(text::tokens)
         .filter(|token| token.norm.chars().all(char::is_alphabetic))
+        .filter(|token| !NEUTRAL.split_whitespace().any(|word| word == token.norm))
         .collect();
     if tokens.is_empty() {
         return None;

@@ -29,6 +29,22 @@ impl Token<'_> {
     }
 }
 
+/// How much of a message the text models read, in bytes: a request says what it is about long
+/// before this, and reading a pasted log in full would only slow the turn down.
+pub const MAX_READ: usize = 4000;
+
+/// The start of `text`, at most `max` bytes, cut at a character boundary.
+pub fn head(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Lowercases `text` and folds the accents and ligatures of the Latin-script languages.
 pub fn normalise(text: &str) -> String {
     const FOLDS: [(&str, &str); 11] = [

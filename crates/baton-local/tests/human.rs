@@ -109,6 +109,9 @@ const NEGATIVES: &[&str] = &[
     "is someone working on the outage",
     "call me when it's fixed",
     "who manages my account",
+    "no, I don't want to talk to a human",
+    "please don't transfer me to an operator, just fix my wifi",
+    "no quiero hablar con un humano, solo arreglad el router",
 ];
 
 #[test]

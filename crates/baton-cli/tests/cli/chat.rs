@@ -43,6 +43,19 @@ fn slash_commands_show_the_trace_and_start_a_new_conversation() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_does_not_end_the_session() {
+    let dir = temp_dir("chat-bytes");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let input: &[u8] = b"hello \xff\xfe there\nwhen are you open?\n";
+    let output = baton_with_input(&["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap()], input);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("you: hello \u{fffd}\u{fffd} there"), "{stdout}");
+    assert!(stdout.contains("Opening hours:"), "the next line is answered: {stdout}");
+}
+
+#[test]
 fn json_prints_one_object_per_turn_and_a_person_can_be_asked_for() {
     let dir = temp_dir("chat-json");
     let db = dir.join("baton.db");

@@ -216,6 +216,17 @@ fn unknown_conversations_and_other_teams_are_usage_errors() {
 }
 
 #[test]
+fn an_empty_message_is_a_usage_error_and_journals_nothing() {
+    let dir = temp_dir("empty");
+    let db = dir.join("baton.db");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/support/team.toml");
+    let output = baton(&["run", root, "  ", "--db", db.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the message is empty"));
+    assert!(!db.exists(), "no journal is created for a refused message");
+}
+
+#[test]
 fn the_readme_command_runs_the_support_example_offline_and_prints_the_transcript() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/support/team.toml");
     let message = "Hi, my internet has been down since this morning. My customer number is 7.";

@@ -111,7 +111,7 @@ pub fn trace_json(db: &Path, conversation: &str) -> Vec<Value> {
 }
 
 /// Runs `baton` with `args`, writing `input` to its stdin (a pipe, not a terminal).
-pub fn baton_with_input(args: &[&str], input: &str) -> Output {
+pub fn baton_with_input(args: &[&str], input: impl AsRef<[u8]>) -> Output {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
@@ -121,7 +121,7 @@ pub fn baton_with_input(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the baton binary");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(input.as_ref()).unwrap();
     child.wait_with_output().expect("wait for the baton binary")
 }
 

@@ -4,8 +4,8 @@
 use crate::support::{calls, team, text, Sim};
 use baton_core::ContextPolicy::{Full, None as NoContext};
 use baton_core::{
-    Input, ModelRequest, Purpose, Record, Router, Signals, Team, ToolInvocation, ToolOutput, Trigger, TriggerKind,
-    TurnStatus,
+    Input, ModelRequest, Purpose, Record, ReturnTo, Router, Signals, Team, ToolInvocation, ToolOutput, Trigger,
+    TriggerKind, TurnStatus,
 };
 
 fn team_with_spanish() -> Team {
@@ -106,34 +106,65 @@ fn no_trigger_fires_without_its_signal_or_when_the_agent_already_speaks_the_lang
     assert_eq!((outcome.agent.as_str(), outcome.handoffs.len()), ("triage", 0));
 }
 
-#[test]
-fn an_agent_that_kept_the_conversation_for_n_turns_hands_it_to_a_person() {
-    let mut sim = Sim::new(team_with_spanish());
-    for message in ["first", "second"] {
-        let outcome = sim.turn(message, &mut answer, &mut tools_ok, 20);
-        assert_eq!(outcome.agent, "triage");
+/// triage hands every request to billing; billing answers.
+fn to_billing(request: &ModelRequest) -> Input {
+    match request.agent.as_str() {
+        "triage" => Input::ModelReplied { reply: calls(&[("h", "transfer_to_billing", r#"{"reason":"money"}"#)]) },
+        _ => answer(request),
     }
-    let outcome = sim.turn("third", &mut answer, &mut tools_ok, 20);
+}
+
+#[test]
+fn a_specialist_that_kept_the_conversation_for_n_turns_hands_it_to_a_person() {
+    let mut sim = Sim::new(team_with_spanish());
+    for message in ["my bill", "still wrong"] {
+        let outcome = sim.turn(message, &mut to_billing, &mut tools_ok, 20);
+        assert_eq!(outcome.agent, "billing");
+    }
+    let outcome = sim.turn("third", &mut to_billing, &mut tools_ok, 20);
     assert_eq!((outcome.agent.as_str(), outcome.status), ("human", TurnStatus::Escalated));
     assert_eq!(outcome.model_calls, 0);
     let fired = trigger_of(&sim);
     assert_eq!(fired[0].2, TriggerKind::UnresolvedTurns);
-    assert!(fired[0].3.contains("2 turns in a row"), "{}", fired[0].3);
+    assert!(fired[0].3.contains("billing has kept the conversation for 2 turns in a row"), "{}", fired[0].3);
     sim.check_replay();
 }
 
 #[test]
-fn a_change_of_agent_restarts_the_unresolved_count() {
+fn the_front_desk_answering_many_questions_is_not_unresolved() {
     let mut sim = Sim::new(team_with_spanish());
-    sim.turn("first", &mut answer, &mut tools_ok, 20);
-    let to_billing = calls(&[("h", "transfer_to_billing", r#"{"reason":"money"}"#)]);
-    let mut model = |request: &ModelRequest| match request.agent.as_str() {
-        "triage" => Input::ModelReplied { reply: to_billing.clone() },
+    for message in ["when are you open", "how much is fibre", "where is the shop", "thanks"] {
+        assert_eq!(sim.turn(message, &mut answer, &mut tools_ok, 20).agent, "triage");
+    }
+    assert!(trigger_of(&sim).is_empty());
+}
+
+#[test]
+fn unresolved_turns_count_when_each_turn_returns_to_the_entry_agent() {
+    let mut team = team_with_spanish();
+    team.limits.return_to = ReturnTo::Entry;
+    let mut sim = Sim::new(team);
+    for message in ["my bill", "still wrong"] {
+        assert_eq!(sim.turn(message, &mut to_billing, &mut tools_ok, 20).agent, "billing");
+    }
+    let outcome = sim.turn("third", &mut to_billing, &mut tools_ok, 20);
+    assert_eq!(outcome.agent, "human");
+    assert_eq!(trigger_of(&sim)[0].0, "triage", "the turn started at the entry agent");
+}
+
+#[test]
+fn a_change_of_agent_restarts_the_unresolved_count() {
+    let mut team = team_with_spanish();
+    team.agents.get_mut("billing").unwrap().handoffs.insert(0, baton_core::HandoffEdge::to("spanish"));
+    let mut sim = Sim::new(team);
+    assert_eq!(sim.turn("my bill", &mut to_billing, &mut tools_ok, 20).agent, "billing");
+    let to_spanish = |request: &ModelRequest| match request.agent.as_str() {
+        "billing" => Input::ModelReplied { reply: calls(&[("s", "transfer_to_spanish", r#"{"reason":"x"}"#)]) },
         _ => answer(request),
     };
-    assert_eq!(sim.turn("my bill", &mut model, &mut tools_ok, 20).agent, "billing");
-    assert_eq!(sim.turn("still wrong", &mut answer, &mut tools_ok, 20).agent, "billing");
-    assert_eq!(sim.turn("still", &mut answer, &mut tools_ok, 20).agent, "human");
+    assert_eq!(sim.turn("en español", &mut { to_spanish }, &mut tools_ok, 20).agent, "spanish");
+    assert_eq!(sim.turn("sigue mal", &mut answer, &mut tools_ok, 20).agent, "spanish");
+    assert_eq!(sim.turn("todavia", &mut answer, &mut tools_ok, 20).agent, "human");
 }
 
 fn routed_team() -> Team {
@@ -196,15 +227,27 @@ fn a_router_that_fails_or_picks_nonsense_leaves_the_entry_agent_in_control() {
 }
 
 #[test]
-fn triggers_act_after_routing() {
+fn a_trigger_on_the_first_message_saves_the_router_call() {
     let mut sim = Sim::new(routed_team());
+    let mut model = |request: &ModelRequest| answer(request);
+    let signals = Signals { language: None, asks_for_human: true };
+    let outcome = sim.turn_with("a person please", signals, &mut model, &mut tools_ok, 20);
+    assert_eq!((outcome.agent.as_str(), outcome.model_calls, outcome.routed.is_none()), ("human", 0, true));
+    assert!(sim.requests.is_empty());
+}
+
+#[test]
+fn triggers_act_after_routing() {
+    let mut team = routed_team();
+    team.agents.get_mut("triage").unwrap().languages = vec!["en".into(), "es".into()];
+    let mut sim = Sim::new(team);
     let mut model = |request: &ModelRequest| match request.purpose {
         Purpose::Route => Input::ModelReplied { reply: calls(&[("r", "transfer_to_billing", r#"{"reason":"x"}"#)]) },
         Purpose::Act => answer(request),
     };
     let outcome = sim.turn_with("mi factura esta mal", es(), &mut model, &mut tools_ok, 20);
     assert_eq!(outcome.routed.unwrap().to, "billing");
-    assert_eq!(outcome.agent, "spanish", "billing has no edge to a Spanish speaker: the trigger finds one by name");
+    assert_eq!(outcome.agent, "triage", "billing does not speak Spanish; its edge to triage, which does, is taken");
 }
 
 #[test]

@@ -22,6 +22,9 @@ pub(crate) struct Built {
     pub models: BTreeMap<String, ModelConfig>,
     /// The tools' settings, by name.
     pub tools: BTreeMap<String, ToolConfig>,
+    /// For each of `team.triggers`, the index of the `[[trigger]]` it came from (a trigger with a
+    /// problem is left out, so the two may differ).
+    pub trigger_rows: Vec<usize>,
 }
 
 /// Builds the team described by `raw`; `dir` is the team file's directory.
@@ -50,8 +53,14 @@ pub(crate) fn build(raw: &RawTeam, dir: &Path, report: &mut Report<'_>) -> Built
         team.agents.insert(name.get_ref().clone(), agent_from(name, agent.get_ref(), report));
     }
     team.router = raw.router.as_ref().map(|router| Router { model: router.get_ref().model.get_ref().clone() });
-    team.triggers = raw.trigger.iter().filter_map(|trigger| trigger_from(trigger.get_ref(), report)).collect();
-    Built { team, models, tools }
+    let mut trigger_rows = Vec::new();
+    for (row, trigger) in raw.trigger.iter().enumerate() {
+        if let Some(trigger) = trigger_from(trigger.get_ref(), report) {
+            team.triggers.push(trigger);
+            trigger_rows.push(row);
+        }
+    }
+    Built { team, models, tools, trigger_rows }
 }
 
 /// The names `when` may take.

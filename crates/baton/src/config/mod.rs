@@ -99,7 +99,11 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
     let dir = path.parent().unwrap_or_else(|| Path::new(""));
     let built = build::build(&raw, dir, &mut report);
     for problem in validate(&built.team) {
-        report.push(problem.severity, sites::offset_of(&problem.site, &raw), problem.message, problem.help);
+        let site = match problem.site {
+            baton_core::Site::Trigger(index) => baton_core::Site::Trigger(built.trigger_rows[index]),
+            site => site,
+        };
+        report.push(problem.severity, sites::offset_of(&site, &raw), problem.message, problem.help);
     }
     let warnings = report.finish()?;
     let config = TeamConfig { path: path.to_path_buf(), team: built.team, models: built.models, tools: built.tools };

@@ -625,3 +625,30 @@ fn the_name_local_is_reserved_for_the_built_in_model() {
     let error = temp.fail(team);
     assert!(error.to_string().contains("the model name 'local' is reserved"), "{error}");
 }
+
+#[test]
+fn a_trigger_after_a_broken_one_is_reported_at_its_own_line() {
+    let temp = TempTeam::new("trigger-rows");
+    let team = r#"name = "t"
+entry = "a"
+[limits]
+on_limit = "fail"
+
+[[trigger]]
+when = "asks_for_human"
+
+[[trigger]]
+when = "unresolved_turns"
+turns = 2
+to = "nobody"
+
+[agents.a]
+"#;
+    let error = temp.fail(team);
+    let found: Vec<(usize, &str)> = error.errors().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        found,
+        [(7, "trigger 'asks_for_human' needs 'to'"), (10, "trigger target 'nobody' is not defined")],
+        "{error}"
+    );
+}
