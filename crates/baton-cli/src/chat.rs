@@ -5,10 +5,9 @@
 use crate::run::report_json;
 use crate::trace::print_journal;
 use crate::transcript::{lines, turn_entries};
-use crate::Exit;
-use baton::config::load_team;
+use crate::{setup, Exit};
 use baton::store::StoreError;
-use baton::{assemble, Runtime, RuntimeError};
+use baton::{Runtime, RuntimeError};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -28,34 +27,13 @@ const COMMANDS: &str = "/trace shows the conversation's journal, /new starts a n
 
 /// Runs the session until `/quit` or the end of input.
 pub fn run(args: &ChatArgs) -> Exit {
-    let loaded = match load_team(&args.team) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("{error}");
-            return Exit::Usage;
-        }
-    };
-    for warning in &loaded.warnings {
-        eprintln!("{warning}\n");
-    }
-    if args.conversation.is_some() && !args.db.exists() {
-        eprintln!("error: no journal at {} (pass the --db the conversation was run with)", args.db.display());
-        return Exit::Usage;
-    }
-    let runtime = match assemble::sqlite_runtime(&loaded.config, &args.db) {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Exit::Usage;
-        }
-    };
-    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(tokio) => tokio,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return Exit::Failed;
-        }
-    };
+    session(args).unwrap_or_else(|exit| exit)
+}
+
+fn session(args: &ChatArgs) -> Result<Exit, Exit> {
+    let config = setup::team(&args.team)?;
+    let runtime = setup::sqlite_runtime(&config, &args.db, args.conversation.is_some())?;
+    let tokio = setup::tokio()?;
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         eprintln!("baton chat · team {} · {COMMANDS}", runtime.team().name);
@@ -69,7 +47,7 @@ pub fn run(args: &ChatArgs) -> Exit {
             args.team.display()
         );
     }
-    exit
+    Ok(exit)
 }
 
 /// The state of a chat session.

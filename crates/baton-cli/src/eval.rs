@@ -4,18 +4,15 @@
 //! precision and recall, a confusion matrix and the failures.
 
 use crate::transcript::chain;
-use crate::Exit;
-use baton::config::load_team;
+use crate::{setup, Exit};
 use baton::core::names::closest;
 use baton::core::TurnStatus;
-use baton::store::MemoryStore;
-use baton::{assemble, Runtime};
+use baton::Runtime;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The arguments of `baton eval`.
@@ -59,40 +56,20 @@ struct Outcome {
 
 /// Runs every case and prints the figures.
 pub fn run(args: &EvalArgs) -> Exit {
-    let loaded = match load_team(&args.team) {
-        Ok(loaded) => loaded,
-        Err(error) => {
+    evaluate(args).unwrap_or_else(|exit| exit)
+}
+
+fn evaluate(args: &EvalArgs) -> Result<Exit, Exit> {
+    let config = setup::team(&args.team)?;
+    let agents: Vec<&str> = config.team.agents.keys().map(String::as_str).collect();
+    let cases = read_cases(&args.cases, &agents).map_err(|errors| {
+        for error in errors {
             eprintln!("{error}");
-            return Exit::Usage;
         }
-    };
-    for warning in &loaded.warnings {
-        eprintln!("{warning}\n");
-    }
-    let agents: Vec<&str> = loaded.config.team.agents.keys().map(String::as_str).collect();
-    let cases = match read_cases(&args.cases, &agents) {
-        Ok(cases) => cases,
-        Err(errors) => {
-            for error in errors {
-                eprintln!("{error}");
-            }
-            return Exit::Usage;
-        }
-    };
-    let runtime = match assemble::runtime(&loaded.config, Arc::new(MemoryStore::new())) {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Exit::Usage;
-        }
-    };
-    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(tokio) => tokio,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return Exit::Failed;
-        }
-    };
+        Exit::Usage
+    })?;
+    let runtime = setup::memory_runtime(&config)?;
+    let tokio = setup::tokio()?;
     let started = Instant::now();
     let progress = Progress::new(cases.len());
     let mut outcomes = Vec::with_capacity(cases.len());
@@ -109,13 +86,13 @@ pub fn run(args: &EvalArgs) -> Exit {
     } else {
         report.print(&cases, &outcomes);
     }
-    match args.min_accuracy {
+    Ok(match args.min_accuracy {
         Some(min) if report.accuracy < min => {
             eprintln!("error: accuracy {:.3} is below --min-accuracy {min}", report.accuracy);
             Exit::Failed
         }
         _ => Exit::Ok,
-    }
+    })
 }
 
 /// Reads the cases file; the errors name the file and line.

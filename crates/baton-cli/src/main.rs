@@ -7,6 +7,7 @@ mod chat;
 mod check;
 mod eval;
 mod run;
+mod setup;
 mod trace;
 mod transcript;
 

@@ -1,11 +1,10 @@
 //! `baton run TEAM MESSAGE`: one user turn, printed as its transcript and handoff chain.
 
 use crate::transcript::{chain, lines, turn_entries};
-use crate::Exit;
-use baton::config::load_team;
+use crate::{setup, Exit};
 use baton::core::{LimitKind, TurnStatus};
 use baton::store::StoreError;
-use baton::{assemble, Runtime, RuntimeError, TurnReport};
+use baton::{Runtime, RuntimeError, TurnReport};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -25,39 +24,18 @@ pub struct RunArgs {
 
 /// Runs the turn and prints it.
 pub fn run(args: &RunArgs) -> Exit {
-    let loaded = match load_team(&args.team) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("{error}");
-            return Exit::Usage;
-        }
-    };
-    for warning in &loaded.warnings {
-        eprintln!("{warning}\n");
-    }
+    turn(args).unwrap_or_else(|exit| exit)
+}
+
+fn turn(args: &RunArgs) -> Result<Exit, Exit> {
+    let config = setup::team(&args.team)?;
     if args.message.trim().is_empty() {
         eprintln!("error: the message is empty: pass what the user says, e.g. baton run TEAM \"My internet is down\"");
-        return Exit::Usage;
+        return Err(Exit::Usage);
     }
-    if args.conversation.is_some() && !args.db.exists() {
-        eprintln!("error: no journal at {} (pass the --db the conversation was run with)", args.db.display());
-        return Exit::Usage;
-    }
-    let runtime = match assemble::sqlite_runtime(&loaded.config, &args.db) {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Exit::Usage;
-        }
-    };
-    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(tokio) => tokio,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return Exit::Failed;
-        }
-    };
-    match tokio.block_on(runtime.send(args.conversation.as_deref(), &args.message)) {
+    let runtime = setup::sqlite_runtime(&config, &args.db, args.conversation.is_some())?;
+    let tokio = setup::tokio()?;
+    Ok(match tokio.block_on(runtime.send(args.conversation.as_deref(), &args.message)) {
         Ok(report) => {
             if args.json {
                 println!("{}", report_json(&report));
@@ -82,7 +60,7 @@ pub fn run(args: &RunArgs) -> Exit {
             eprintln!("error: {error}");
             Exit::Failed
         }
-    }
+    })
 }
 
 /// The `--json` contract of `baton run` (also one line of `baton chat --json`).

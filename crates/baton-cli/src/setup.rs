@@ -1,0 +1,49 @@
+//! What `run`, `chat` and `eval` do before their first turn: load the team file (printing its
+//! warnings), open the journal, start the async runtime. A failure is printed and becomes the
+//! command's exit code, so the commands can use `?`.
+
+use crate::Exit;
+use baton::config::{load_team, TeamConfig};
+use baton::store::MemoryStore;
+use baton::{assemble, Runtime};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The team file at `path`, its warnings printed.
+pub fn team(path: &Path) -> Result<TeamConfig, Exit> {
+    let loaded = load_team(path).map_err(|error| {
+        eprintln!("{error}");
+        Exit::Usage
+    })?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}\n");
+    }
+    Ok(loaded.config)
+}
+
+/// A runtime journaling to the SQLite file `db`; `continuing` a conversation needs the file to exist.
+pub fn sqlite_runtime(config: &TeamConfig, db: &Path, continuing: bool) -> Result<Runtime, Exit> {
+    if continuing && !db.exists() {
+        eprintln!("error: no journal at {} (pass the --db the conversation was run with)", db.display());
+        return Err(Exit::Usage);
+    }
+    assemble::sqlite_runtime(config, db).map_err(assembly_failed)
+}
+
+/// A runtime journaling in memory.
+pub fn memory_runtime(config: &TeamConfig) -> Result<Runtime, Exit> {
+    assemble::runtime(config, Arc::new(MemoryStore::new())).map_err(assembly_failed)
+}
+
+fn assembly_failed(error: assemble::AssembleError) -> Exit {
+    eprintln!("error: {error}");
+    Exit::Usage
+}
+
+/// The single-threaded async runtime the turns run on.
+pub fn tokio() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|error| {
+        eprintln!("error: cannot start the async runtime: {error}");
+        Exit::Failed
+    })
+}
