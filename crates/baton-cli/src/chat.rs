@@ -32,7 +32,7 @@ pub fn run(args: &ChatArgs) -> Exit {
 
 fn session(args: &ChatArgs) -> Result<Exit, Exit> {
     let config = setup::team(&args.team)?;
-    let runtime = setup::sqlite_runtime(&config, &args.db, args.conversation.is_some())?;
+    let runtime = setup::sqlite_runtime(&config, &args.db)?;
     let tokio = setup::tokio()?;
     let interactive = std::io::stdin().is_terminal();
     if interactive {
@@ -107,6 +107,7 @@ impl Session<'_> {
             Err(
                 error @ (RuntimeError::Store(StoreError::UnknownConversation(_))
                 | RuntimeError::WrongTeam { .. }
+                | RuntimeError::BadId(_)
                 | RuntimeError::Replay { .. }),
             ) => {
                 eprintln!("error: {error}");

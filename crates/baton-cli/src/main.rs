@@ -6,6 +6,7 @@
 mod chat;
 mod check;
 mod eval;
+mod resume;
 mod run;
 mod setup;
 mod trace;
@@ -76,6 +77,15 @@ enum Command {
         #[arg(long, value_name = "FRACTION")]
         min_accuracy: Option<f64>,
     },
+    /// Finish every turn a crash interrupted, printing each like `run` does.
+    Resume {
+        /// The journal database.
+        #[arg(long, default_value = ".baton/baton.db")]
+        db: PathBuf,
+        /// Print one JSON line per finished turn (the object `baton run --json` prints).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a conversation's journal as a timeline.
     Trace {
         /// The conversation id.
@@ -111,6 +121,7 @@ fn main() -> ExitCode {
         Command::Eval { team, cases, json, min_accuracy } => {
             eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
         }
+        Command::Resume { db, json } => resume::run(&db, json),
         Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
     };
     ExitCode::from(exit as u8)

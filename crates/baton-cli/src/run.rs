@@ -33,7 +33,7 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
         eprintln!("error: the message is empty: pass what the user says, e.g. baton run TEAM \"My internet is down\"");
         return Err(Exit::Usage);
     }
-    let runtime = setup::sqlite_runtime(&config, &args.db, args.conversation.is_some())?;
+    let runtime = setup::sqlite_runtime(&config, &args.db)?;
     let tokio = setup::tokio()?;
     Ok(match tokio.block_on(runtime.send(args.conversation.as_deref(), &args.message)) {
         Ok(report) => {
@@ -51,6 +51,7 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
         Err(
             error @ (RuntimeError::Store(StoreError::UnknownConversation(_))
             | RuntimeError::WrongTeam { .. }
+            | RuntimeError::BadId(_)
             | RuntimeError::Replay { .. }),
         ) => {
             eprintln!("error: {error}");

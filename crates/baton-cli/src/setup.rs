@@ -21,12 +21,8 @@ pub fn team(path: &Path) -> Result<TeamConfig, Exit> {
     Ok(loaded.config)
 }
 
-/// A runtime journaling to the SQLite file `db`; `continuing` a conversation needs the file to exist.
-pub fn sqlite_runtime(config: &TeamConfig, db: &Path, continuing: bool) -> Result<Runtime, Exit> {
-    if continuing && !db.exists() {
-        eprintln!("error: no journal at {} (pass the --db the conversation was run with)", db.display());
-        return Err(Exit::Usage);
-    }
+/// A runtime journaling to the SQLite file `db`.
+pub fn sqlite_runtime(config: &TeamConfig, db: &Path) -> Result<Runtime, Exit> {
     assemble::sqlite_runtime(config, db).map_err(assembly_failed)
 }
 

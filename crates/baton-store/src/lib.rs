@@ -10,7 +10,7 @@ mod memory;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};
 
 /// A conversation's identity in a store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +21,10 @@ pub struct ConversationInfo {
     pub team: String,
     /// When it was created, in milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// The team file it was created with (an absolute path), so `baton resume` can rebuild its
+    /// team without being told; `None` for a team built in Rust.
+    #[serde(default)]
+    pub team_file: Option<String>,
 }
 
 /// One stored journal entry.
@@ -85,4 +89,8 @@ pub trait Store: Send + Sync {
 
     /// The conversation's whole journal, in order.
     fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError>;
+
+    /// The conversations whose journal does not end with a `turn_ended` record: a turn was
+    /// interrupted (by a crash, a kill, a lost connection) and is to be finished, oldest first.
+    fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError>;
 }

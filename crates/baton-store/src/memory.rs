@@ -55,4 +55,15 @@ impl Store for MemoryStore {
             conversations.get(conversation).ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
         Ok(journal.clone())
     }
+
+    fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {
+        let mut found: Vec<ConversationInfo> = self
+            .lock()
+            .values()
+            .filter(|(_, journal)| journal.last().is_some_and(|last| last.entry.kind() != "turn_ended"))
+            .map(|(info, _)| info.clone())
+            .collect();
+        found.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(found)
+    }
 }

@@ -1,8 +1,9 @@
 //! The embedded default store: one SQLite file in WAL mode.
 //!
-//! `synchronous = NORMAL` in WAL mode keeps every committed append across a crash of the
-//! process (a power cut may lose the last commits); `(conversation, seq)` is the primary key,
-//! so two writers can never both append the same position.
+//! `synchronous = FULL` (the default) makes every committed append survive a power cut;
+//! `NORMAL` keeps every commit across a crash of the process but may lose the last ones to a
+//! power cut, for speed. `(conversation, seq)` is the primary key, so two writers can never both
+//! append the same position. The schema is versioned (`PRAGMA user_version`) and migrated on open.
 
 use crate::{ConversationInfo, Store, StoreError, StoredEntry};
 use baton_core::JournalEntry;
@@ -10,21 +11,35 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    team TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS journal (
-    conversation TEXT NOT NULL REFERENCES conversations(id),
-    seq INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (conversation, seq)
-) WITHOUT ROWID;
-";
+/// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
+/// Version 0 is an empty file, or one written before versions were kept (it has the tables of
+/// migration 0, hence `IF NOT EXISTS`).
+const MIGRATIONS: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS conversations (
+        id TEXT PRIMARY KEY,
+        team TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS journal (
+        conversation TEXT NOT NULL REFERENCES conversations(id),
+        seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (conversation, seq)
+    ) WITHOUT ROWID;",
+    "ALTER TABLE conversations ADD COLUMN team_file TEXT;",
+];
+
+/// How hard each commit holds on to the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit survives a power cut (`PRAGMA synchronous = FULL`).
+    #[default]
+    Full,
+    /// Every commit survives a crash of the process; a power cut may lose the last ones.
+    Normal,
+}
 
 /// A journal in one SQLite file.
 pub struct SqliteStore {
@@ -33,20 +48,39 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, and its parent folder.
+    /// Opens (creating if needed) the database at `path`, and its parent folder, with
+    /// `synchronous = FULL`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// Opens the database at `path` with the given durability.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         let db_error = |message: String| StoreError::Database { path: path.display().to_string(), message };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| db_error(format!("cannot create {}: {e}", parent.display())))?;
         }
-        let connection = Connection::open(path).map_err(|e| db_error(e.to_string()))?;
+        let mut connection = Connection::open(path).map_err(|e| db_error(e.to_string()))?;
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
         connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(5)))
-            .and_then(|()| connection.execute_batch(SCHEMA))
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .and_then(|()| {
+                connection.execute_batch(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+                ))
+            })
             .map_err(|e| db_error(e.to_string()))?;
+        migrate(&mut connection).map_err(|e| db_error(format!("cannot bring the schema up to date: {e}")))?;
         Ok(SqliteStore { path: path.to_path_buf(), connection: Mutex::new(connection) })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.lock().query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|e| self.db_error(e))
     }
 
     fn db_error(&self, error: rusqlite::Error) -> StoreError {
@@ -63,8 +97,9 @@ impl Store for SqliteStore {
         let connection = self.lock();
         let inserted = connection
             .execute(
-                "INSERT INTO conversations (id, team, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                params![info.id, info.team, info.created_ms as i64],
+                "INSERT INTO conversations (id, team, created_ms, team_file) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![info.id, info.team, info.created_ms as i64, info.team_file],
             )
             .map_err(|e| self.db_error(e))?;
         if inserted == 0 {
@@ -75,11 +110,23 @@ impl Store for SqliteStore {
 
     fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
         self.lock()
-            .query_row("SELECT id, team, created_ms FROM conversations WHERE id = ?1", params![id], |row| {
-                Ok(ConversationInfo { id: row.get(0)?, team: row.get(1)?, created_ms: row.get::<_, i64>(2)? as u64 })
-            })
+            .query_row("SELECT id, team, created_ms, team_file FROM conversations WHERE id = ?1", params![id], info)
             .optional()
             .map_err(|e| self.db_error(e))
+    }
+
+    fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare(
+                "SELECT c.id, c.team, c.created_ms, c.team_file FROM conversations c
+                 JOIN journal j ON j.conversation = c.id
+                 WHERE j.seq = (SELECT MAX(seq) FROM journal WHERE conversation = c.id) AND j.kind != 'turn_ended'
+                 ORDER BY c.created_ms, c.id",
+            )
+            .map_err(|e| self.db_error(e))?;
+        let rows = statement.query_map([], info).map_err(|e| self.db_error(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.db_error(e))
     }
 
     fn append(&self, conversation: &str, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
@@ -140,6 +187,28 @@ impl Store for SqliteStore {
     }
 }
 
+/// A conversation's row: `id, team, created_ms, team_file`.
+fn info(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationInfo> {
+    Ok(ConversationInfo {
+        id: row.get(0)?,
+        team: row.get(1)?,
+        created_ms: row.get::<_, i64>(2)? as u64,
+        team_file: row.get(3)?,
+    })
+}
+
+/// Brings the schema to the latest version, one migration per transaction.
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let version: u32 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(migration)?;
+        transaction.execute_batch(&format!("PRAGMA user_version = {}", from + 1))?;
+        transaction.commit()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +227,12 @@ mod tests {
 
     /// The contract every store keeps, checked on both.
     fn check_contract(store: &dyn Store) {
-        let info = ConversationInfo { id: "c1".into(), team: "support".into(), created_ms: 7 };
+        let info = ConversationInfo {
+            id: "c1".into(),
+            team: "support".into(),
+            created_ms: 7,
+            team_file: Some("/teams/support.toml".into()),
+        };
         store.create(&info).unwrap();
         assert!(matches!(store.create(&info), Err(StoreError::DuplicateConversation(_))));
         assert_eq!(store.conversation("c1").unwrap(), Some(info));
@@ -172,6 +246,28 @@ mod tests {
         assert_eq!(texts, vec![(0, 10, user("a")), (1, 11, user("b")), (2, 13, user("c"))]);
         assert!(matches!(store.journal("nope"), Err(StoreError::UnknownConversation(_))));
         assert!(matches!(store.append("nope", 0, &[(1, user("a"))]), Err(StoreError::UnknownConversation(_))));
+
+        // c1 ends with a user message: interrupted. c2 ends its turn; c3 has no entry yet.
+        let ended = JournalEntry::Record(baton_core::Record::TurnEnded(baton_core::TurnOutcome {
+            turn: 1,
+            status: baton_core::TurnStatus::Answered,
+            agent: "a".into(),
+            reply: None,
+            handoffs: Vec::new(),
+            limit: None,
+            model_calls: 0,
+            tool_calls: 0,
+            error: None,
+            routed: None,
+        }));
+        for id in ["c2", "c3"] {
+            store
+                .create(&ConversationInfo { id: id.into(), team: "t".into(), created_ms: 8, team_file: None })
+                .unwrap();
+        }
+        store.append("c2", 0, &[(1, user("hi")), (2, ended)]).unwrap();
+        let interrupted: Vec<String> = store.interrupted().unwrap().into_iter().map(|info| info.id).collect();
+        assert_eq!(interrupted, ["c1"]);
     }
 
     #[test]
@@ -190,9 +286,33 @@ mod tests {
     }
 
     #[test]
+    fn a_database_of_the_first_version_is_migrated_and_keeps_its_journal() {
+        let path = temp_db("migrate");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(MIGRATIONS[0]).unwrap();
+            old.execute("INSERT INTO conversations VALUES ('old', 'support', 1)", []).unwrap();
+            let body = serde_json::to_string(&user("hello")).unwrap();
+            old.execute("INSERT INTO journal VALUES ('old', 0, 2, 'user_message', ?1)", params![body]).unwrap();
+        }
+        let store = SqliteStore::open_with(&path, Durability::Normal).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        let old = store.conversation("old").unwrap().unwrap();
+        assert_eq!((old.team.as_str(), old.team_file), ("support", None));
+        assert_eq!(store.journal("old").unwrap()[0].entry, user("hello"));
+        let synchronous: i64 = store.lock().query_row("PRAGMA synchronous", [], |row| row.get(0)).unwrap();
+        assert_eq!(synchronous, 1, "NORMAL");
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(reopened.schema_version().unwrap(), MIGRATIONS.len() as u32, "opening again migrates nothing");
+        let synchronous: i64 = reopened.lock().query_row("PRAGMA synchronous", [], |row| row.get(0)).unwrap();
+        assert_eq!(synchronous, 2, "FULL by default");
+    }
+
+    #[test]
     fn a_failed_append_writes_nothing() {
         let store = SqliteStore::open(&temp_db("atomic")).unwrap();
-        store.create(&ConversationInfo { id: "c".into(), team: "t".into(), created_ms: 0 }).unwrap();
+        store.create(&ConversationInfo { id: "c".into(), team: "t".into(), created_ms: 0, team_file: None }).unwrap();
         store.append("c", 0, &[(0, user("a"))]).unwrap();
         assert!(store.append("c", 0, &[(0, user("b")), (0, user("c"))]).is_err());
         assert_eq!(store.journal("c").unwrap().len(), 1);

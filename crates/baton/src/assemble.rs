@@ -19,7 +19,7 @@ pub struct AssembleError(String);
 
 /// A runtime for `config` journaling to the SQLite file at `db`.
 pub fn sqlite_runtime(config: &TeamConfig, db: &Path) -> Result<Runtime, AssembleError> {
-    let store = SqliteStore::open(db).map_err(|e| AssembleError(e.to_string()))?;
+    let store = SqliteStore::open_with(db, config.durability).map_err(|e| AssembleError(e.to_string()))?;
     runtime(config, Arc::new(store))
 }
 
@@ -37,7 +37,11 @@ pub fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, As
         let tool = build_tool(definition, tool).map_err(|e| AssembleError(format!("tool '{name}': {e}")))?;
         tools.insert(name.clone(), tool);
     }
-    Ok(Runtime::new(team, models, tools, store))
+    let runtime = Runtime::new(team, models, tools, store);
+    Ok(match std::path::absolute(&config.path) {
+        Ok(path) => runtime.with_team_file(path.display().to_string()),
+        Err(_) => runtime,
+    })
 }
 
 fn build_model(model: &ModelConfig, team: &Arc<Team>) -> Result<Arc<dyn Model>, String> {

@@ -13,11 +13,33 @@ pub fn new_conversation_id() -> String {
     format!("c-{:012x}-{:06x}", crate::runtime::now_ms(), hasher.finish() & 0xff_ffff)
 }
 
+/// Why `id` cannot name a conversation, if it cannot: ids are chosen by clients, so they are
+/// checked before they reach the journal.
+pub fn check_conversation_id(id: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    if id.is_empty() || id.len() > 128 || !id.chars().all(allowed) {
+        return Err(format!(
+            "'{id}' is not a usable conversation id: use 1 to 128 letters, digits, '-', '_', '.' or ':'"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn ids_are_unique() {
         let ids: std::collections::BTreeSet<String> = (0..1000).map(|_| super::new_conversation_id()).collect();
         assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn client_ids_are_checked() {
+        for good in ["ticket-4711", "user:42.chat_1", &super::new_conversation_id()] {
+            assert_eq!(super::check_conversation_id(good), Ok(()), "{good}");
+        }
+        for bad in ["", "a b", "../etc", &"x".repeat(129), "ñ"] {
+            assert!(super::check_conversation_id(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! returns is journaled before the calls that follow it are made. A conversation is loaded by
 //! replaying its journal; a turn that a crash interrupted is finished before the next begins.
 
-use crate::ids::new_conversation_id;
+use crate::ids::{check_conversation_id, new_conversation_id};
 use baton_core::{replay, Conversation, Effect, Input, JournalEntry, Record, Team, ToolOutput, TurnOutcome};
 use baton_local::read_signals;
 use baton_models::Model;
@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 /// A team ready to run: its models, tools and journal.
 pub struct Runtime {
     team: Arc<Team>,
+    team_file: Option<String>,
     models: BTreeMap<String, Arc<dyn Model>>,
     tools: BTreeMap<String, Arc<dyn Tool>>,
     store: Arc<dyn Store>,
@@ -48,6 +49,9 @@ pub enum RuntimeError {
         /// The team given.
         team: String,
     },
+    /// A client-chosen conversation id is malformed.
+    #[error("{0}")]
+    BadId(String),
     /// The journal does not replay under this team.
     #[error("conversation '{conversation}' cannot be loaded: {detail}")]
     Replay {
@@ -66,7 +70,14 @@ impl Runtime {
         tools: BTreeMap<String, Arc<dyn Tool>>,
         store: Arc<dyn Store>,
     ) -> Self {
-        Runtime { team, models, tools, store }
+        Runtime { team, team_file: None, models, tools, store }
+    }
+
+    /// Records `path` as the team file of the conversations this runtime creates, so that
+    /// `baton resume` can rebuild their team.
+    pub fn with_team_file(mut self, path: impl Into<String>) -> Self {
+        self.team_file = Some(path.into());
+        self
     }
 
     /// The team.
@@ -79,11 +90,19 @@ impl Runtime {
         &self.store
     }
 
-    /// Runs one user turn: in a new conversation, or in `conversation` if given.
+    /// Runs one user turn: in a new conversation, or in `conversation` if given (created with
+    /// that id when it does not exist yet: clients may choose ids).
     pub async fn send(&self, conversation: Option<&str>, message: &str) -> Result<TurnReport, RuntimeError> {
         let (mut journal, mut state) = match conversation {
-            Some(id) => self.load(id).await?,
-            None => self.create()?,
+            Some(id) if self.store.conversation(id)?.is_some() => {
+                let (journal, state, _) = self.load(id).await?;
+                (journal, state)
+            }
+            Some(id) => {
+                check_conversation_id(id).map_err(RuntimeError::BadId)?;
+                self.create(id.to_string())?
+            }
+            None => self.create(new_conversation_id())?,
         };
         let signals = read_signals(&self.team, message);
         let effects = journal.feed(&mut state, Input::UserMessage { text: message.to_string(), signals })?;
@@ -91,15 +110,27 @@ impl Runtime {
         Ok(TurnReport { conversation: journal.conversation.clone(), outcome })
     }
 
-    fn create(&self) -> Result<(Journal, Conversation), RuntimeError> {
-        let id = new_conversation_id();
-        self.store.create(&ConversationInfo { id: id.clone(), team: self.team.name.clone(), created_ms: now_ms() })?;
+    /// Finishes the turn a crash interrupted in `conversation`, if there is one, and returns how
+    /// it ended.
+    pub async fn resume(&self, conversation: &str) -> Result<Option<TurnReport>, RuntimeError> {
+        let (journal, _, finished) = self.load(conversation).await?;
+        Ok(finished.map(|outcome| TurnReport { conversation: journal.conversation, outcome }))
+    }
+
+    fn create(&self, id: String) -> Result<(Journal, Conversation), RuntimeError> {
+        self.store.create(&ConversationInfo {
+            id: id.clone(),
+            team: self.team.name.clone(),
+            created_ms: now_ms(),
+            team_file: self.team_file.clone(),
+        })?;
         let journal = Journal { store: self.store.clone(), conversation: id.clone(), next_seq: 0 };
         Ok((journal, Conversation::new(self.team.clone(), id)))
     }
 
-    /// Rebuilds a conversation from its journal and finishes a turn a crash interrupted.
-    async fn load(&self, id: &str) -> Result<(Journal, Conversation), RuntimeError> {
+    /// Rebuilds a conversation from its journal and finishes a turn a crash interrupted,
+    /// returning how that turn ended.
+    async fn load(&self, id: &str) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
         let info = self.store.conversation(id)?.ok_or_else(|| StoreError::UnknownConversation(id.to_string()))?;
         if info.team != self.team.name {
             return Err(RuntimeError::WrongTeam {
@@ -115,10 +146,11 @@ impl Runtime {
         let mut journal =
             Journal { store: self.store.clone(), conversation: id.to_string(), next_seq: entries.len() as u64 };
         let mut state = replayed.conversation;
-        if !replayed.unfinished.is_empty() {
-            self.drive(&mut journal, &mut state, replayed.unfinished).await?;
-        }
-        Ok((journal, state))
+        let finished = match replayed.unfinished.is_empty() {
+            true => None,
+            false => Some(self.drive(&mut journal, &mut state, replayed.unfinished).await?),
+        };
+        Ok((journal, state, finished))
     }
 
     /// Carries out effects until the turn ends.
@@ -220,6 +252,8 @@ impl Journal {
         let stamped: Vec<(u64, JournalEntry)> = entries.into_iter().map(|entry| (at, entry)).collect();
         self.store.append(&self.conversation, self.next_seq, &stamped)?;
         self.next_seq += stamped.len() as u64;
+        #[cfg(debug_assertions)]
+        crash_switch::passed_a_boundary();
         Ok(())
     }
 
@@ -229,6 +263,26 @@ impl Journal {
         state
             .handle(input)
             .map_err(|rejected| RuntimeError::Replay { conversation: self.conversation.clone(), detail: rejected.0 })
+    }
+}
+
+/// Fault injection for crash tests, compiled into debug builds only: with `BATON_CRASH_AT=N`
+/// in the environment, the process aborts right after its N-th journal append, as a `kill -9`
+/// at that boundary would leave it.
+#[cfg(debug_assertions)]
+mod crash_switch {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Counts one journal boundary and aborts the process if it is the chosen one.
+    pub fn passed_a_boundary() {
+        static PASSED: AtomicU64 = AtomicU64::new(0);
+        let Some(crash_at) = std::env::var("BATON_CRASH_AT").ok().and_then(|n| n.parse::<u64>().ok()) else {
+            return;
+        };
+        if PASSED.fetch_add(1, Ordering::SeqCst) + 1 == crash_at {
+            eprintln!("BATON_CRASH_AT={crash_at}: aborting after journal boundary {crash_at}");
+            std::process::abort();
+        }
     }
 }
 

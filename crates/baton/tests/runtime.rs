@@ -37,7 +37,9 @@ fn an_interrupted_turn_is_finished_from_its_journal_at_every_cut() {
     let id = report.conversation.clone();
     for cut in 1..full.len() {
         let crashed: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        crashed.create(&ConversationInfo { id: id.clone(), team: "support".into(), created_ms: 0 }).unwrap();
+        crashed
+            .create(&ConversationInfo { id: id.clone(), team: "support".into(), created_ms: 0, team_file: None })
+            .unwrap();
         let prefix: Vec<(u64, JournalEntry)> = full[..cut].iter().map(|e| (0, e.clone())).collect();
         crashed.append(&id, 0, &prefix).unwrap();
 

@@ -5,6 +5,7 @@
 
 mod chat;
 mod check;
+mod crash;
 mod eval;
 mod mock;
 mod run;

@@ -197,22 +197,22 @@ fn on_limit_fail_exits_1_with_the_limit_named() {
 }
 
 #[test]
-fn unknown_conversations_and_other_teams_are_usage_errors() {
-    let server = MockServer::start(vec![text("hi")]);
-    let dir = temp_dir("unknown");
+fn a_client_chosen_id_names_a_new_conversation_and_a_malformed_one_is_refused() {
+    let server = MockServer::start(vec![text("hi"), text("again")]);
+    let dir = temp_dir("client-id");
     let (team, db) = (support_team(&dir, &server.base_url, DEFAULT_LIMITS), dir.join("baton.db"));
-    let continue_unknown =
-        || baton(&["run", team.to_str().unwrap(), "hi", "--db", db.to_str().unwrap(), "--conversation", "c-nope"], &[]);
-    let output = continue_unknown();
+    let (code, first) = run_json(&team, &db, "hello", &["--conversation", "ticket-4711"], &[]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!((first["conversation"].as_str(), first["turn"].as_u64()), (Some("ticket-4711"), Some(1)));
+    let (_, second) = run_json(&team, &db, "hello again", &["--conversation", "ticket-4711"], &[]);
+    assert_eq!((second["conversation"].as_str(), second["turn"].as_u64()), (Some("ticket-4711"), Some(2)));
+    let output =
+        baton(&["run", team.to_str().unwrap(), "hi", "--db", db.to_str().unwrap(), "--conversation", "a b"], &[]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no journal at"));
-    assert!(!db.exists(), "a mistyped --db is not created");
-    run_json(&team, &db, "hi", &[], &[]);
-    let output = continue_unknown();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("conversation 'c-nope' does not exist"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("'a b' is not a usable conversation id"));
     let output = baton(&["trace", "c-nope", "--db", db.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("conversation 'c-nope' does not exist"));
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! cannot drift from the structs in [`super::raw`].
 
 use super::diagnostic::Report;
-use super::raw::{RawAgent, RawHandoffTable, RawLimits, RawModel, RawRouter, RawTeam, RawTool, RawTrigger};
+use super::raw::{RawAgent, RawHandoffTable, RawLimits, RawModel, RawRouter, RawStore, RawTeam, RawTool, RawTrigger};
 use baton_core::names::{closest, list};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use toml::de::{DeTable, DeValue};
@@ -26,6 +26,7 @@ pub(crate) fn check_keys(root: &DeTable<'_>, report: &mut Report<'_>) {
         match section.get_ref().as_ref() {
             "limits" => check_table(entries, keys_of::<RawLimits>(), "in [limits]", report),
             "router" => check_table(entries, keys_of::<RawRouter>(), "in [router]", report),
+            "store" => check_table(entries, keys_of::<RawStore>(), "in [store]", report),
             "models" => each_table(entries, |name, table| {
                 check_table(table, keys_of::<RawModel>(), &format!("in model '{name}'"), report);
             }),

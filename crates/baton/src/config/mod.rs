@@ -31,6 +31,7 @@ pub use model::{ModelConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECS};
 pub use tool::ToolConfig;
 
 use baton_core::{validate, Team};
+use baton_store::Durability;
 use diagnostic::Report;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -53,6 +54,8 @@ pub struct TeamConfig {
     pub models: BTreeMap<String, ModelConfig>,
     /// Each tool of [`Team::tools`], by name.
     pub tools: BTreeMap<String, ToolConfig>,
+    /// How hard the SQLite journal holds on to the disk (`[store] sync`).
+    pub durability: Durability,
 }
 
 /// A team file that loaded, with the warnings found on the way.
@@ -105,7 +108,28 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
         };
         report.push(problem.severity, sites::offset_of(&site, &raw), problem.message, problem.help);
     }
+    let durability = durability(&raw, &mut report);
     let warnings = report.finish()?;
-    let config = TeamConfig { path: path.to_path_buf(), team: built.team, models: built.models, tools: built.tools };
+    let config =
+        TeamConfig { path: path.to_path_buf(), team: built.team, models: built.models, tools: built.tools, durability };
     Ok(Loaded { config, warnings })
+}
+
+/// `[store] sync`: `"full"` (the default) or `"normal"`.
+fn durability(raw: &raw::RawTeam, report: &mut Report<'_>) -> Durability {
+    let Some(sync) = raw.store.as_ref().and_then(|store| store.get_ref().sync.as_ref()) else {
+        return Durability::Full;
+    };
+    match sync.get_ref().as_str() {
+        "full" => Durability::Full,
+        "normal" => Durability::Normal,
+        other => {
+            report.error(
+                sync.span().start,
+                format!("unknown sync mode '{other}'"),
+                "use sync = \"full\" (every commit survives a power cut; the default) or \"normal\" (faster; a power cut may lose the last commits)",
+            );
+            Durability::Full
+        }
+    }
 }

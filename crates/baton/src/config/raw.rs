@@ -35,9 +35,18 @@ pub(crate) struct RawTeam {
     pub tools: Named<RawTool>,
     /// `[router]`.
     pub router: Option<Spanned<RawRouter>>,
+    /// `[store]`.
+    pub store: Option<Spanned<RawStore>>,
     /// `[[trigger]]`.
     #[serde(default)]
     pub trigger: Vec<Spanned<RawTrigger>>,
+}
+
+/// `[store]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawStore {
+    /// `"full"` (the default) or `"normal"`.
+    pub sync: Option<Spanned<String>>,
 }
 
 /// `[router]`.

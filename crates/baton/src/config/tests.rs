@@ -329,7 +329,7 @@ kind = "human"
     let colour = find(&error.diagnostics, "'colour'");
     assert_eq!(
         colour.help.as_deref(),
-        Some("the allowed keys are 'name', 'entry', 'limits', 'models', 'agents', 'tools', 'router' and 'trigger'")
+        Some("the allowed keys are 'name', 'entry', 'limits', 'models', 'agents', 'tools', 'router', 'store' and 'trigger'")
     );
 }
 
@@ -651,4 +651,16 @@ to = "nobody"
         [(7, "trigger 'asks_for_human' needs 'to'"), (10, "trigger target 'nobody' is not defined")],
         "{error}"
     );
+}
+
+#[test]
+fn store_sync_is_full_unless_the_team_file_trades_it_for_speed() {
+    let temp = TempTeam::new("store-sync");
+    let base = "name = \"t\"\nentry = \"a\"\n[limits]\non_limit = \"fail\"\n[agents.a]\n";
+    assert_eq!(temp.load(base).unwrap().config.durability, baton_store::Durability::Full);
+    let normal = format!("{base}[store]\nsync = \"normal\"\n");
+    assert_eq!(temp.load(&normal).unwrap().config.durability, baton_store::Durability::Normal);
+    let error = temp.fail(&format!("{base}[store]\nsync = \"off\"\n"));
+    let found: Vec<(usize, &str)> = error.errors().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(found, [(7, "unknown sync mode 'off'")], "{error}");
 }
