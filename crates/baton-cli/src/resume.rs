@@ -4,7 +4,7 @@
 
 use crate::run::report_json;
 use crate::transcript::{chain, lines, turn_entries};
-use crate::Exit;
+use crate::{setup, Exit};
 use baton::assemble;
 use baton::config::load_team;
 use baton::store::{ConversationInfo, SqliteStore, Store};
@@ -36,12 +36,9 @@ pub fn run(db: &Path, json: bool) -> Exit {
         eprintln!("nothing to resume: every conversation in {} ended its last turn", db.display());
         return Exit::Ok;
     }
-    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let tokio = match setup::tokio() {
         Ok(tokio) => tokio,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return Exit::Failed;
-        }
+        Err(exit) => return exit,
     };
     let mut by_team: BTreeMap<Option<String>, Vec<ConversationInfo>> = BTreeMap::new();
     for info in interrupted {
