@@ -6,7 +6,6 @@ use crate::run::report_json;
 use crate::trace::print_journal;
 use crate::transcript::{lines, turn_entries};
 use crate::{setup, Exit};
-use baton::store::StoreError;
 use baton::{Runtime, RuntimeError};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -104,12 +103,7 @@ impl Session<'_> {
     fn show(&mut self, result: Result<baton::TurnReport, RuntimeError>, interactive: bool) -> Option<Exit> {
         let report = match result {
             Ok(report) => report,
-            Err(
-                error @ (RuntimeError::Store(StoreError::UnknownConversation(_))
-                | RuntimeError::WrongTeam { .. }
-                | RuntimeError::BadId(_)
-                | RuntimeError::Replay { .. }),
-            ) => {
+            Err(error) if setup::is_usage_error(&error) => {
                 eprintln!("error: {error}");
                 return Some(Exit::Usage);
             }

@@ -3,8 +3,7 @@
 use crate::transcript::{chain, lines, turn_entries};
 use crate::{setup, Exit};
 use baton::core::{LimitKind, TurnStatus};
-use baton::store::StoreError;
-use baton::{Runtime, RuntimeError, TurnReport};
+use baton::{Runtime, TurnReport};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -48,12 +47,7 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
                 Exit::Ok
             }
         }
-        Err(
-            error @ (RuntimeError::Store(StoreError::UnknownConversation(_))
-            | RuntimeError::WrongTeam { .. }
-            | RuntimeError::BadId(_)
-            | RuntimeError::Replay { .. }),
-        ) => {
+        Err(error) if setup::is_usage_error(&error) => {
             eprintln!("error: {error}");
             Exit::Usage
         }

@@ -4,8 +4,8 @@
 
 use crate::Exit;
 use baton::config::{load_team, TeamConfig};
-use baton::store::MemoryStore;
-use baton::{assemble, Runtime};
+use baton::store::{MemoryStore, StoreError};
+use baton::{assemble, Runtime, RuntimeError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -34,6 +34,18 @@ pub fn memory_runtime(config: &TeamConfig) -> Result<Runtime, Exit> {
 fn assembly_failed(error: assemble::AssembleError) -> Exit {
     eprintln!("error: {error}");
     Exit::Usage
+}
+
+/// Whether a turn could not run because of what the user asked for (an unknown or malformed
+/// conversation id, another team's conversation, a journal this team does not replay): exit 2.
+pub fn is_usage_error(error: &RuntimeError) -> bool {
+    matches!(
+        error,
+        RuntimeError::Store(StoreError::UnknownConversation(_))
+            | RuntimeError::WrongTeam { .. }
+            | RuntimeError::BadId(_)
+            | RuntimeError::Replay { .. }
+    )
 }
 
 /// The single-threaded async runtime the turns run on.
