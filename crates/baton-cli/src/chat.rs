@@ -6,6 +6,7 @@ use crate::run::report_json;
 use crate::trace::print_journal;
 use crate::transcript::{lines, turn_entries};
 use crate::{setup, Exit};
+use baton::store::StoreError;
 use baton::{Runtime, RuntimeError};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -16,8 +17,8 @@ pub struct ChatArgs {
     pub team: PathBuf,
     /// The conversation to continue.
     pub conversation: Option<String>,
-    /// The journal database.
-    pub db: PathBuf,
+    /// The journal.
+    pub db: setup::Db,
     /// Print each turn as one JSON line (the `baton run --json` object).
     pub json: bool,
 }
@@ -31,8 +32,8 @@ pub fn run(args: &ChatArgs) -> Exit {
 
 fn session(args: &ChatArgs) -> Result<Exit, Exit> {
     let config = setup::team(&args.team)?;
-    let runtime = setup::sqlite_runtime(&config, &args.db)?;
     let tokio = setup::tokio()?;
+    let runtime = setup::runtime(&config, &args.db.location(), &tokio)?;
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         eprintln!("baton chat · team {} · {COMMANDS}", runtime.team().name);
@@ -117,7 +118,7 @@ impl Session<'_> {
             println!("{}", report_json(&report));
             return None;
         }
-        let journal = match self.runtime.store().journal(&report.conversation) {
+        let journal = match self.tokio.block_on(self.runtime.store().journal(&report.conversation)) {
             Ok(journal) => journal,
             Err(error) => {
                 eprintln!("error: cannot read the turn back: {error}");
@@ -140,7 +141,11 @@ impl Session<'_> {
             return;
         };
         let store = self.runtime.store();
-        match store.conversation(conversation).and_then(|info| Ok((info, store.journal(conversation)?))) {
+        let found = self.tokio.block_on(async {
+            let info = store.conversation(conversation).await?;
+            Ok::<_, StoreError>((info, store.journal(conversation).await.unwrap_or_default()))
+        });
+        match found {
             Ok((Some(info), journal)) => {
                 let _ = print_journal(&info, &journal, false, &mut std::io::stdout().lock());
             }

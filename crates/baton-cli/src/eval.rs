@@ -7,6 +7,7 @@ use crate::transcript::chain;
 use crate::{setup, Exit};
 use baton::core::names::closest;
 use baton::core::TurnStatus;
+use baton::store::StoreLocation;
 use baton::Runtime;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -68,8 +69,8 @@ fn evaluate(args: &EvalArgs) -> Result<Exit, Exit> {
         }
         Exit::Usage
     })?;
-    let runtime = setup::memory_runtime(&config)?;
     let tokio = setup::tokio()?;
+    let runtime = setup::runtime(&config, &StoreLocation::Memory, &tokio)?;
     let started = Instant::now();
     let progress = Progress::new(cases.len());
     let mut outcomes = Vec::with_capacity(cases.len());

@@ -43,9 +43,8 @@ enum Command {
         /// Continue this conversation instead of starting a new one.
         #[arg(long)]
         conversation: Option<String>,
-        /// The journal database.
-        #[arg(long, default_value = ".baton/baton.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: setup::Db,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -57,9 +56,8 @@ enum Command {
         /// Continue this conversation instead of starting a new one.
         #[arg(long)]
         conversation: Option<String>,
-        /// The journal database.
-        #[arg(long, default_value = ".baton/baton.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: setup::Db,
         /// Print each turn as one JSON line (the object `baton run --json` prints).
         #[arg(long)]
         json: bool,
@@ -79,20 +77,21 @@ enum Command {
     },
     /// Finish every turn a crash interrupted, printing each like `run` does.
     Resume {
-        /// The journal database.
-        #[arg(long, default_value = ".baton/baton.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: setup::Db,
         /// Print one JSON line per finished turn (the object `baton run --json` prints).
         #[arg(long)]
         json: bool,
+        /// How many conversations to resume at a time.
+        #[arg(long, short = 'c', default_value_t = 16)]
+        concurrency: usize,
     },
     /// Show a conversation's journal as a timeline.
     Trace {
         /// The conversation id.
         conversation: String,
-        /// The journal database.
-        #[arg(long, default_value = ".baton/baton.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: setup::Db,
         /// Print the journal as JSON lines.
         #[arg(long)]
         json: bool,
@@ -121,7 +120,7 @@ fn main() -> ExitCode {
         Command::Eval { team, cases, json, min_accuracy } => {
             eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
         }
-        Command::Resume { db, json } => resume::run(&db, json),
+        Command::Resume { db, json, concurrency } => resume::run(&db, json, concurrency),
         Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
     };
     ExitCode::from(exit as u8)

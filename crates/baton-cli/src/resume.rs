@@ -1,31 +1,53 @@
-//! `baton resume [--db PATH] [--json]`: finishes every turn a crash interrupted. Each
+//! `baton resume [--db PATH|URL] [--json]`: finishes every turn a crash interrupted. Each
 //! conversation's team is rebuilt from the team file it was created with; each finished turn is
-//! printed like `baton run` prints one (one JSON line each with `--json`).
+//! printed like `baton run` prints one (one JSON line each with `--json`). Conversations are
+//! resumed several at a time; one that another process is advancing is waited for: it is done
+//! when that process ends the turn, or taken over when its lease runs out.
 
 use crate::run::report_json;
 use crate::transcript::{chain, lines, turn_entries};
 use crate::{setup, Exit};
-use baton::assemble;
 use baton::config::load_team;
-use baton::store::{ConversationInfo, SqliteStore, Store};
-use std::collections::BTreeMap;
+use baton::store::{ConversationInfo, Store, StoreError};
+use baton::{assemble, Runtime, RuntimeError};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
 
-/// Resumes every interrupted conversation in the journal at `db`.
-pub fn run(db: &Path, json: bool) -> Exit {
-    if !db.exists() {
-        eprintln!("error: no journal at {} (pass the --db the conversations were run with)", db.display());
-        return Exit::Usage;
-    }
-    let store: Arc<dyn Store> = match SqliteStore::open(db) {
-        Ok(store) => Arc::new(store),
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Exit::Failed;
-        }
+/// The longest wait before asking again for a conversation another process holds.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// What became of one interrupted conversation.
+enum Resumed {
+    /// Its turn was finished here; the lines to print (the JSON line, or the transcript).
+    Finished(Vec<String>),
+    /// Nothing was left to do: another process finished the turn.
+    Elsewhere,
+    /// Another process holds it: ask again after this long.
+    Held(Duration),
+    /// Another process took it over while this one advanced it.
+    TakenOver,
+    /// It could not be resumed.
+    Failed(String),
+}
+
+/// Resumes every interrupted conversation in the journal at `db`, `concurrency` at a time.
+pub fn run(db: &setup::Db, json: bool, concurrency: usize) -> Exit {
+    let tokio = match setup::tokio() {
+        Ok(tokio) => tokio,
+        Err(exit) => return exit,
     };
-    let interrupted = match store.interrupted() {
+    let store = match setup::existing_store(&db.location(), &tokio) {
+        Ok(store) => store,
+        Err(exit) => return exit,
+    };
+    tokio.block_on(resume_all(store, &db.location().to_string(), json, concurrency.max(1)))
+}
+
+async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: usize) -> Exit {
+    let interrupted = match store.interrupted().await {
         Ok(interrupted) => interrupted,
         Err(error) => {
             eprintln!("error: {error}");
@@ -33,57 +55,73 @@ pub fn run(db: &Path, json: bool) -> Exit {
         }
     };
     if interrupted.is_empty() {
-        eprintln!("nothing to resume: every conversation in {} ended its last turn", db.display());
+        eprintln!("nothing to resume: every conversation in {db} ended its last turn");
         return Exit::Ok;
     }
-    let tokio = match setup::tokio() {
-        Ok(tokio) => tokio,
-        Err(exit) => return exit,
-    };
-    let mut by_team: BTreeMap<Option<String>, Vec<ConversationInfo>> = BTreeMap::new();
-    for info in interrupted {
-        by_team.entry(info.team_file.clone()).or_default().push(info);
-    }
-    let (mut resumed, mut failed) = (0, 0);
-    for (team_file, conversations) in by_team {
-        let runtime = match team_file.as_deref().map(|file| team_runtime(file, store.clone())) {
-            Some(Ok(runtime)) => runtime,
-            problem => {
-                let why = match problem {
-                    Some(Err(why)) => why,
-                    _ => "no team file was recorded for it (it was created by a Rust program)".to_string(),
-                };
+    let total = interrupted.len();
+    let mut failed = 0;
+    let mut queue = VecDeque::new();
+    for (team_file, conversations) in by_team_file(interrupted) {
+        match team_runtime(team_file.as_deref(), store.clone()) {
+            Ok(runtime) => queue.extend(conversations.into_iter().map(|info| (runtime.clone(), info))),
+            Err(why) => {
                 for info in &conversations {
                     eprintln!("error: cannot resume conversation {}: {why}", info.id);
                 }
                 failed += conversations.len();
-                continue;
-            }
-        };
-        for info in conversations {
-            match tokio.block_on(runtime.resume(&info.id)) {
-                Ok(Some(report)) => {
-                    resumed += 1;
-                    if json {
-                        println!("{}", report_json(&report));
-                    } else {
-                        println!("── resumed conversation {} (team {})", info.id, info.team);
-                        let journal = store.journal(&info.id).unwrap_or_default();
-                        for line in lines(turn_entries(&journal, report.outcome.turn), true) {
-                            println!("{line}");
-                        }
-                        println!("handoff chain: {}\n", chain(&report.outcome));
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    failed += 1;
-                    eprintln!("error: cannot resume conversation {}: {error}", info.id);
-                }
             }
         }
     }
-    eprintln!("resumed {resumed} conversation{}, {failed} failed", if resumed == 1 { "" } else { "s" });
+    let (mut resumed, mut elsewhere, mut taken_over, mut told_waiting) = (0, 0, 0, false);
+    let mut running = JoinSet::new();
+    while !queue.is_empty() || !running.is_empty() {
+        while running.len() < concurrency {
+            let Some((runtime, info)) = queue.pop_front() else { break };
+            running.spawn(async move {
+                let resumed = resume_one(&runtime, &info, json).await;
+                (runtime, info, resumed)
+            });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let Ok((runtime, info, outcome)) = joined else {
+            failed += 1;
+            eprintln!("error: a conversation could not be resumed (its task failed)");
+            continue;
+        };
+        match outcome {
+            Resumed::Finished(printed) => {
+                resumed += 1;
+                for line in printed {
+                    println!("{line}");
+                }
+            }
+            Resumed::Elsewhere => elsewhere += 1,
+            Resumed::TakenOver => {
+                taken_over += 1;
+                eprintln!("conversation {} was taken over by another process, which finishes it", info.id);
+            }
+            Resumed::Held(wait) => {
+                if !told_waiting {
+                    eprintln!("waiting for conversations another process is advancing (or until their leases run out)");
+                    told_waiting = true;
+                }
+                running.spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let resumed = resume_one(&runtime, &info, json).await;
+                    (runtime, info, resumed)
+                });
+            }
+            Resumed::Failed(why) => {
+                failed += 1;
+                eprintln!("error: cannot resume conversation {}: {why}", info.id);
+            }
+        }
+    }
+    let plural = if resumed == 1 { "" } else { "s" };
+    eprintln!(
+        "resumed {resumed} conversation{plural} of {total}; {elsewhere} finished by another process, \
+         {taken_over} taken over by another process, {failed} failed"
+    );
     if failed == 0 {
         Exit::Ok
     } else {
@@ -91,8 +129,42 @@ pub fn run(db: &Path, json: bool) -> Exit {
     }
 }
 
+/// Tries to finish one conversation's interrupted turn.
+async fn resume_one(runtime: &Runtime, info: &ConversationInfo, json: bool) -> Resumed {
+    match runtime.resume(&info.id).await {
+        Ok(Some(report)) if json => {
+            let line = report_json(&report).to_string();
+            Resumed::Finished(vec![line])
+        }
+        Ok(Some(report)) => {
+            let journal = runtime.store().journal(&info.id).await.unwrap_or_default();
+            let mut printed = vec![format!("── resumed conversation {} (team {})", info.id, info.team)];
+            printed.extend(lines(turn_entries(&journal, report.outcome.turn), true));
+            printed.push(format!("handoff chain: {}\n", chain(&report.outcome)));
+            Resumed::Finished(printed)
+        }
+        Ok(None) => Resumed::Elsewhere,
+        Err(RuntimeError::Store(StoreError::Leased { expires_in_ms, .. })) => {
+            Resumed::Held(Duration::from_millis(expires_in_ms + 10).min(RECHECK))
+        }
+        Err(RuntimeError::Store(StoreError::Fenced { .. })) => Resumed::TakenOver,
+        Err(error) => Resumed::Failed(error.to_string()),
+    }
+}
+
+/// The conversations grouped by the team file they were created with.
+fn by_team_file(conversations: Vec<ConversationInfo>) -> BTreeMap<Option<String>, Vec<ConversationInfo>> {
+    let mut by_team: BTreeMap<Option<String>, Vec<ConversationInfo>> = BTreeMap::new();
+    for info in conversations {
+        by_team.entry(info.team_file.clone()).or_default().push(info);
+    }
+    by_team
+}
+
 /// A runtime for the team in `file`, journaling to `store`.
-fn team_runtime(file: &str, store: Arc<dyn Store>) -> Result<baton::Runtime, String> {
+fn team_runtime(file: Option<&str>, store: Arc<dyn Store>) -> Result<Arc<Runtime>, String> {
+    let file = file.ok_or("no team file was recorded for it (it was created by a Rust program)")?;
     let loaded = load_team(Path::new(file)).map_err(|error| format!("its team file does not load:\n{error}"))?;
-    assemble::runtime(&loaded.config, store).map_err(|error| error.to_string())
+    let runtime = assemble::runtime(&loaded.config, store).map_err(|error| error.to_string())?;
+    Ok(Arc::new(runtime))
 }

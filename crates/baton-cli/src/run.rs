@@ -5,7 +5,7 @@ use crate::{setup, Exit};
 use baton::core::{LimitKind, TurnStatus};
 use baton::{Runtime, TurnReport};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The arguments of `baton run`.
 pub struct RunArgs {
@@ -15,8 +15,8 @@ pub struct RunArgs {
     pub message: String,
     /// The conversation to continue.
     pub conversation: Option<String>,
-    /// The journal database.
-    pub db: PathBuf,
+    /// The journal.
+    pub db: setup::Db,
     /// Print one JSON object.
     pub json: bool,
 }
@@ -32,14 +32,14 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
         eprintln!("error: the message is empty: pass what the user says, e.g. baton run TEAM \"My internet is down\"");
         return Err(Exit::Usage);
     }
-    let runtime = setup::sqlite_runtime(&config, &args.db)?;
     let tokio = setup::tokio()?;
+    let runtime = setup::runtime(&config, &args.db.location(), &tokio)?;
     Ok(match tokio.block_on(runtime.send(args.conversation.as_deref(), &args.message)) {
         Ok(report) => {
             if args.json {
                 println!("{}", report_json(&report));
             } else {
-                print_report(&runtime, &report, args);
+                tokio.block_on(print_report(&runtime, &report, args));
             }
             if report.outcome.status == TurnStatus::Failed {
                 Exit::Failed
@@ -77,9 +77,9 @@ pub fn report_json(report: &TurnReport) -> serde_json::Value {
 }
 
 /// The turn's transcript and handoff chain on stdout; where the conversation stands on stderr.
-fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs) {
+async fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs) {
     let outcome = &report.outcome;
-    match runtime.store().journal(&report.conversation) {
+    match runtime.store().journal(&report.conversation).await {
         Ok(journal) => {
             for line in lines(turn_entries(&journal, outcome.turn), true) {
                 println!("{line}");
@@ -104,6 +104,6 @@ fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs) {
         "continue: baton run {} \"...\" --conversation {}{}",
         args.team.display(),
         report.conversation,
-        if args.db == Path::new(".baton/baton.db") { String::new() } else { format!(" --db {}", args.db.display()) }
+        args.db.flag()
     );
 }

@@ -1,13 +1,41 @@
-//! What `run`, `chat` and `eval` do before their first turn: load the team file (printing its
-//! warnings), open the journal, start the async runtime. A failure is printed and becomes the
-//! command's exit code, so the commands can use `?`.
+//! What the commands do before their first turn: load the team file (printing its warnings),
+//! start the async runtime, open the journal (`--db`: a SQLite file, a Postgres URL or
+//! `memory`). A failure is printed and becomes the command's exit code, so the commands can use
+//! `?`.
 
 use crate::Exit;
 use baton::config::{load_team, TeamConfig};
-use baton::store::{MemoryStore, StoreError};
+use baton::store::{open, Durability, Store, StoreError, StoreLocation};
 use baton::{assemble, Runtime, RuntimeError};
+use clap::Args;
 use std::path::Path;
 use std::sync::Arc;
+
+/// The default SQLite journal.
+pub const DEFAULT_DB: &str = ".baton/baton.db";
+
+/// Where the journal is: the `--db` option every journaling command shares.
+#[derive(Args, Clone, Debug)]
+pub struct Db {
+    /// The journal: a SQLite file, a Postgres URL (postgres://USER@HOST:PORT/DATABASE) or memory.
+    #[arg(long = "db", env = "BATON_DB", value_name = "PATH|URL", default_value = DEFAULT_DB)]
+    pub location: String,
+}
+
+impl Db {
+    /// The journal's location.
+    pub fn location(&self) -> StoreLocation {
+        StoreLocation::parse(&self.location)
+    }
+
+    /// ` --db …` to repeat in a suggested command, or nothing for the default.
+    pub fn flag(&self) -> String {
+        match self.location.as_str() {
+            DEFAULT_DB => String::new(),
+            other => format!(" --db {other}"),
+        }
+    }
+}
 
 /// The team file at `path`, its warnings printed.
 pub fn team(path: &Path) -> Result<TeamConfig, Exit> {
@@ -21,19 +49,32 @@ pub fn team(path: &Path) -> Result<TeamConfig, Exit> {
     Ok(loaded.config)
 }
 
-/// A runtime journaling to the SQLite file `db`.
-pub fn sqlite_runtime(config: &TeamConfig, db: &Path) -> Result<Runtime, Exit> {
-    assemble::sqlite_runtime(config, db).map_err(assembly_failed)
+/// A runtime for `config` journaling at `db`.
+pub fn runtime(config: &TeamConfig, db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result<Runtime, Exit> {
+    tokio.block_on(assemble::open_runtime(config, db)).map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Usage
+    })
 }
 
-/// A runtime journaling in memory.
-pub fn memory_runtime(config: &TeamConfig) -> Result<Runtime, Exit> {
-    assemble::runtime(config, Arc::new(MemoryStore::new())).map_err(assembly_failed)
-}
-
-fn assembly_failed(error: assemble::AssembleError) -> Exit {
-    eprintln!("error: {error}");
-    Exit::Usage
+/// The existing journal at `db`, for commands that read or finish what was run before: a SQLite
+/// file that is not there is an error, not a new empty journal.
+pub fn existing_store(db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result<Arc<dyn Store>, Exit> {
+    match db {
+        StoreLocation::Sqlite(path) if !path.exists() => {
+            eprintln!("error: no journal at {} (pass the --db the conversations were run with)", path.display());
+            return Err(Exit::Usage);
+        }
+        StoreLocation::Memory => {
+            eprintln!("error: an in-memory journal is gone with the process that wrote it: pass a file or a URL");
+            return Err(Exit::Usage);
+        }
+        _ => {}
+    }
+    tokio.block_on(open(db, Durability::Full)).map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Failed
+    })
 }
 
 /// Whether a turn could not run because of what the user asked for (an unknown or malformed

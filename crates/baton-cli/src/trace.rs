@@ -1,22 +1,28 @@
 //! `baton trace CONVERSATION`: the journal as a readable timeline, or as JSON lines.
 
+use crate::setup;
 use crate::Exit;
 use baton::core::{Input, JournalEntry, Record, TurnStatus};
-use baton::store::{ConversationInfo, SqliteStore, Store, StoreError, StoredEntry};
+use baton::store::{ConversationInfo, StoreError, StoredEntry};
 use serde_json::json;
 use std::io::Write;
-use std::path::Path;
 
 /// Prints the journal of `conversation`.
-pub fn run(conversation: &str, db: &Path, json: bool) -> Exit {
-    if !db.exists() {
-        eprintln!("error: no journal at {} (pass the --db the conversation was run with)", db.display());
-        return Exit::Usage;
-    }
-    let journal = SqliteStore::open(db).and_then(|store| {
-        let info =
-            store.conversation(conversation)?.ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
-        Ok((info, store.journal(conversation)?))
+pub fn run(conversation: &str, db: &setup::Db, json: bool) -> Exit {
+    let tokio = match setup::tokio() {
+        Ok(tokio) => tokio,
+        Err(exit) => return exit,
+    };
+    let store = match setup::existing_store(&db.location(), &tokio) {
+        Ok(store) => store,
+        Err(exit) => return exit,
+    };
+    let journal = tokio.block_on(async {
+        let info = store
+            .conversation(conversation)
+            .await?
+            .ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
+        Ok::<_, StoreError>((info, store.journal(conversation).await?))
     });
     let (info, journal) = match journal {
         Ok(found) => found,
@@ -46,7 +52,16 @@ pub(crate) fn print_journal(
         }
     } else {
         writeln!(out, "conversation {} · team {} · {} journal entries", info.id, info.team, journal.len())?;
+        let mut in_turn_under = None;
         for stored in journal {
+            if in_turn_under.is_some_and(|epoch| epoch != stored.epoch) {
+                let line = format!("RESUMED: the turn was taken up again under lease epoch {}", stored.epoch);
+                writeln!(out, "{}  {line}", clock(stored.at_ms))?;
+            }
+            in_turn_under = match &stored.entry {
+                JournalEntry::Record(Record::TurnEnded(_)) => None,
+                _ => Some(stored.epoch),
+            };
             for line in describe(&stored.entry) {
                 writeln!(out, "{}  {line}", clock(stored.at_ms))?;
             }
@@ -61,7 +76,13 @@ fn entry_json(stored: &StoredEntry) -> serde_json::Value {
         JournalEntry::Input(input) => serde_json::to_value(input),
         JournalEntry::Record(record) => serde_json::to_value(record),
     };
-    json!({"seq": stored.seq, "at_ms": stored.at_ms, "kind": stored.entry.kind(), "data": data.unwrap_or_default()})
+    json!({
+        "seq": stored.seq,
+        "at_ms": stored.at_ms,
+        "epoch": stored.epoch,
+        "kind": stored.entry.kind(),
+        "data": data.unwrap_or_default(),
+    })
 }
 
 /// `HH:MM:SS.mmm` in UTC.
@@ -116,6 +137,11 @@ fn describe_input(input: &Input) -> Vec<String> {
         Input::ToolReturned { call_id, output } => {
             let verdict = if output.is_error { "error" } else { "result" };
             vec![format!("    {verdict} [{call_id}]: {}", output.content)]
+        }
+        Input::ToolOutcomeUnknown { call_id } => {
+            vec![format!(
+                "    TOOL OUTCOME UNKNOWN [{call_id}]: it was running when the process stopped; not run again"
+            )]
         }
     }
 }

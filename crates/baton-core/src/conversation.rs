@@ -78,6 +78,8 @@ struct PendingReply {
     answers: BTreeMap<String, ToolOutput>,
     outstanding: BTreeSet<String>,
     handoff: Option<(String, String, Payload)>,
+    /// Calls whose outcome is unknown (the process stopped while they ran): `(call id, tool)`.
+    unknown: Vec<(String, String)>,
 }
 
 /// An input that does not fit the conversation's state; the shell has a bug or a stale journal.
@@ -182,7 +184,8 @@ impl Conversation {
                     &mut out,
                 );
             }
-            Input::ToolReturned { call_id, output } => self.on_tool_result(call_id, output, &mut out)?,
+            Input::ToolReturned { call_id, output } => self.on_tool_result(call_id, Some(output), &mut out)?,
+            Input::ToolOutcomeUnknown { call_id } => self.on_tool_result(call_id, None, &mut out)?,
         }
         Ok(out)
     }
@@ -335,6 +338,7 @@ impl Conversation {
             answers: BTreeMap::new(),
             outstanding: BTreeSet::new(),
             handoff: None,
+            unknown: Vec::new(),
         };
         for call in &calls {
             if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX) {
@@ -474,13 +478,28 @@ impl Conversation {
         }
     }
 
-    fn on_tool_result(&mut self, call_id: String, output: ToolOutput, out: &mut Vec<Effect>) -> Result<(), Rejected> {
+    /// A tool call's result arrived (`None`: its outcome is unknown).
+    fn on_tool_result(
+        &mut self,
+        call_id: String,
+        output: Option<ToolOutput>,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Rejected> {
         let Some(Turn { waiting: Waiting::Tools(pending), .. }) = &mut self.turn else {
             return Err(Rejected(format!("a result for tool call '{call_id}' arrived, but no tool call is pending")));
         };
         if !pending.outstanding.remove(&call_id) {
             return Err(Rejected(format!("a result for tool call '{call_id}' arrived, but that call is not pending")));
         }
+        let output = output.unwrap_or_else(|| {
+            let tool = pending.calls.iter().find(|call| call.id == call_id).map(|call| call.name.clone());
+            let tool = tool.unwrap_or_default();
+            pending.unknown.push((call_id.clone(), tool.clone()));
+            ToolOutput::error(format!(
+                "error: tool outcome unknown: the process stopped while '{tool}' ran, and it is not safe to run \
+                 twice, so it was not run again"
+            ))
+        });
         pending.answers.insert(call_id, output);
         if pending.outstanding.is_empty() {
             let Waiting::Tools(pending) = std::mem::replace(&mut self.turn_mut().waiting, Waiting::Model) else {
@@ -491,8 +510,26 @@ impl Conversation {
         Ok(())
     }
 
-    /// Every call of the reply is answered: take the handoff, answer the user, or call again.
+    /// Every call of the reply is answered: take the handoff, answer the user, or call again;
+    /// escalate if a call's outcome is unknown.
     fn finish_reply(&mut self, mut pending: PendingReply, out: &mut Vec<Effect>) {
+        if !pending.unknown.is_empty() {
+            if let Some((call_id, target, _)) = pending.handoff.take() {
+                let note =
+                    format!("error: not transferred to {target}: the turn was escalated (a tool outcome is unknown)");
+                pending.answers.insert(call_id, ToolOutput::error(note));
+            }
+            self.append_results(&mut pending);
+            let calls: Vec<String> =
+                pending.unknown.iter().map(|(call_id, tool)| format!("'{tool}' (call {call_id})")).collect();
+            let detail = format!(
+                "tool outcome unknown: {} was running when the process stopped and is not idempotent, so it was \
+                 not run again; check whether it took effect",
+                calls.join(", ")
+            );
+            self.trip(LimitKind::ToolOutcomeUnknown, detail, out);
+            return;
+        }
         let Some((call_id, target, payload)) = pending.handoff.take() else {
             self.append_results(&mut pending);
             if pending.calls.is_empty() {
@@ -622,20 +659,10 @@ impl Conversation {
         }));
         match (self.team.limits.on_limit, self.team.limits.fallback.clone()) {
             (OnLimit::Escalate, Some(fallback)) if fallback != self.active && self.team.is_human(&fallback) => {
-                let payload = Payload {
-                    reason: format!("limit {} reached: {detail}", limit.as_str()),
-                    summary: None,
-                    facts: BTreeMap::new(),
-                };
+                let payload = Payload { reason: why(limit, &detail), summary: None, facts: BTreeMap::new() };
                 self.hand_over(fallback, payload, Cause::Escalation(limit), out);
             }
-            _ => self.end_turn(
-                TurnStatus::Failed,
-                None,
-                Some(limit),
-                Some(format!("limit {} reached: {detail}", limit.as_str())),
-                out,
-            ),
+            _ => self.end_turn(TurnStatus::Failed, None, Some(limit), Some(why(limit, &detail)), out),
         }
     }
 
@@ -665,5 +692,13 @@ impl Conversation {
             error,
             routed: turn.routed,
         })));
+    }
+}
+
+/// Why a limit (or a safety stop) ended the turn, for the handoff note and the error.
+fn why(limit: LimitKind, detail: &str) -> String {
+    match limit {
+        LimitKind::ToolOutcomeUnknown => detail.to_string(),
+        _ => format!("limit {} reached: {detail}", limit.as_str()),
     }
 }

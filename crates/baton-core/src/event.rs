@@ -36,6 +36,12 @@ pub enum Input {
         /// Its result.
         output: ToolOutput,
     },
+    /// A tool call may or may not have taken effect: the process stopped while it ran, and the
+    /// tool is not idempotent, so it was not run again. The turn is escalated.
+    ToolOutcomeUnknown {
+        /// The call.
+        call_id: String,
+    },
 }
 
 impl Input {
@@ -274,6 +280,9 @@ pub enum LimitKind {
     PingPong,
     /// An edge's budget was spent and the model kept trying.
     MaxUses,
+    /// Not a limit but a safety stop: a tool that is not idempotent may or may not have run
+    /// when the process stopped, so a person must check.
+    ToolOutcomeUnknown,
 }
 
 impl LimitKind {
@@ -284,6 +293,7 @@ impl LimitKind {
             LimitKind::MaxModelCalls => "max_model_calls",
             LimitKind::PingPong => "ping_pong",
             LimitKind::MaxUses => "max_uses",
+            LimitKind::ToolOutcomeUnknown => "tool_outcome_unknown",
         }
     }
 }
@@ -355,6 +365,7 @@ impl JournalEntry {
             JournalEntry::Input(Input::ModelReplied { .. }) => "model_replied",
             JournalEntry::Input(Input::ModelFailed { .. }) => "model_failed",
             JournalEntry::Input(Input::ToolReturned { .. }) => "tool_returned",
+            JournalEntry::Input(Input::ToolOutcomeUnknown { .. }) => "tool_outcome_unknown",
             JournalEntry::Record(Record::TurnStarted { .. }) => "turn_started",
             JournalEntry::Record(Record::RouterCallStarted { .. }) => "router_call_started",
             JournalEntry::Record(Record::Routed { .. }) => "routed",

@@ -64,6 +64,7 @@ pub fn handoff_tool(edge: &HandoffEdge, target: &Agent) -> ToolDef {
             "required": ["reason"]
         }),
         examples: target.examples.clone(),
+        idempotent: true,
     }
 }
 

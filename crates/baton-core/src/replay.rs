@@ -3,10 +3,11 @@
 //! Inputs are fed to [`Conversation::handle`] again; every journaled record must be exactly what
 //! the core decides again, so a changed team file or a corrupt journal is caught, not guessed
 //! around. What the journal does not show as done (records not yet written, model or tool
-//! calls without a result) is returned for the shell to carry out.
+//! calls without a result) is returned for the shell to carry out, and the tool calls that may
+//! have run already (their intent is journaled, their result is not) are named.
 
 use crate::conversation::Conversation;
-use crate::event::{Effect, Input, JournalEntry, Record};
+use crate::event::{Effect, Input, JournalEntry, Record, ToolInvocation};
 use crate::team::Team;
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,6 +20,9 @@ pub struct Replayed {
     pub conversation: Conversation,
     /// Records to journal and calls to make that the journal does not show as done, in order.
     pub unfinished: Vec<Effect>,
+    /// The unfinished tool calls whose intent was journaled: they may have run (in part, or
+    /// to the end without their result reaching the journal).
+    pub in_doubt: Vec<ToolInvocation>,
 }
 
 /// The journal does not replay under this team.
@@ -42,7 +46,8 @@ impl std::error::Error for ReplayError {}
 pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Replayed, ReplayError> {
     let mut conversation = Conversation::new(team, id);
     let mut expected: VecDeque<Record> = VecDeque::new();
-    let mut calls: Vec<Effect> = Vec::new();
+    // Calls without a result, each with whether it was issued (its records are journaled).
+    let mut calls: Vec<(Effect, bool)> = Vec::new();
     for (position, entry) in journal.iter().enumerate() {
         let fail = |message: String| ReplayError { position, message };
         match entry {
@@ -69,22 +74,34 @@ pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Rep
                 for effect in effects {
                     match effect {
                         Effect::Record(record) => expected.push_back(record),
-                        call => calls.push(call),
+                        call => calls.push((call, false)),
                     }
                 }
             }
         }
+        if expected.is_empty() {
+            calls.iter_mut().for_each(|(_, issued)| *issued = true);
+        }
     }
-    let unfinished = expected.into_iter().map(Effect::Record).chain(calls).collect();
-    Ok(Replayed { conversation, unfinished })
+    let in_doubt = calls
+        .iter()
+        .filter_map(|(call, issued)| match call {
+            Effect::CallTool(invocation) if *issued => Some(invocation.clone()),
+            _ => None,
+        })
+        .collect();
+    let unfinished = expected.into_iter().map(Effect::Record).chain(calls.into_iter().map(|(call, _)| call)).collect();
+    Ok(Replayed { conversation, unfinished, in_doubt })
 }
 
 /// Drops the call an input answers.
-fn answer(calls: &mut Vec<Effect>, input: &Input) {
+fn answer(calls: &mut Vec<(Effect, bool)>, input: &Input) {
     match input {
-        Input::ModelReplied { .. } | Input::ModelFailed { .. } => calls.retain(|c| !matches!(c, Effect::CallModel(_))),
-        Input::ToolReturned { call_id, .. } => {
-            calls.retain(|c| !matches!(c, Effect::CallTool(t) if &t.call_id == call_id))
+        Input::ModelReplied { .. } | Input::ModelFailed { .. } => {
+            calls.retain(|(c, _)| !matches!(c, Effect::CallModel(_)))
+        }
+        Input::ToolReturned { call_id, .. } | Input::ToolOutcomeUnknown { call_id } => {
+            calls.retain(|(c, _)| !matches!(c, Effect::CallTool(t) if &t.call_id == call_id))
         }
         Input::UserMessage { .. } => {}
     }

@@ -245,6 +245,14 @@ pub struct ToolDef {
     /// are not sent to providers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
+    /// Whether running a call twice is safe (with the same idempotency key). A call of a tool
+    /// that is not idempotent is never run again after a crash: the turn is escalated instead.
+    #[serde(default = "yes")]
+    pub idempotent: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Team {

@@ -329,7 +329,13 @@ mod tests {
             let parameters = json!({"type": "object", "properties": properties});
             team.tools.insert(
                 name.into(),
-                ToolDef { name: name.into(), description: String::new(), parameters, examples: Vec::new() },
+                ToolDef {
+                    name: name.into(),
+                    description: String::new(),
+                    parameters,
+                    examples: Vec::new(),
+                    idempotent: true,
+                },
             );
         }
         Extractors::new(&team)

@@ -355,6 +355,7 @@ mod tests {
             description: "Check the status of a customer's line by customer id.".into(),
             parameters: json!({}),
             examples: Vec::new(),
+            idempotent: true,
         };
         assert_eq!(
             ask_sentence(&tool, "customer_id"),

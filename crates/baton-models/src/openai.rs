@@ -682,6 +682,7 @@ mod tests {
             description: "Checks a line.".into(),
             parameters: json!({"type": "object", "properties": {"customer_id": {"type": "string"}}}),
             examples: vec!["is my line down?".into()],
+            idempotent: true,
         };
         let messages = vec![
             ChatMessage::User("my internet is down".into()),

@@ -1,15 +1,26 @@
 //! Journal stores: where a conversation's journal lives between turns and across crashes.
 //!
 //! A store appends journal entries under `(conversation, seq)` and reads them back in order;
-//! it never interprets them (that is the core's replay). Only this crate writes SQL.
+//! it never interprets them (that is the core's replay). One process at a time advances a
+//! conversation: it holds the conversation's [`Lease`], and every append checks the lease's
+//! epoch (its fencing token) in the same transaction, so a process that lost its lease (it was
+//! paused, partitioned, presumed dead) can never write again. Only this crate writes SQL.
 
+use async_trait::async_trait;
 use baton_core::JournalEntry;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
+mod lease;
 mod memory;
+mod open;
+mod postgres;
 mod sqlite;
 
+pub use lease::{holder_id, holder_is_gone, Lease};
 pub use memory::MemoryStore;
+pub use open::{open, StoreLocation};
+pub use postgres::PostgresStore;
 pub use sqlite::{Durability, SqliteStore};
 
 /// A conversation's identity in a store.
@@ -34,12 +45,16 @@ pub struct StoredEntry {
     pub seq: u64,
     /// When it was appended, in milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// The epoch of the lease it was appended under: it never decreases along a journal, and it
+    /// grows where another process took the conversation over.
+    #[serde(default)]
+    pub epoch: u64,
     /// The entry.
     pub entry: JournalEntry,
 }
 
 /// A store failed; the message says what to do.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The conversation does not exist.
     #[error("conversation '{0}' does not exist in this journal (check the id and the --db path)")]
@@ -54,6 +69,31 @@ pub enum StoreError {
         conversation: String,
         /// The position taken.
         seq: u64,
+    },
+    /// Another process holds the conversation's lease and is advancing it.
+    #[error(
+        "conversation '{conversation}' is being advanced by another process ({holder}); its lease runs for \
+         {expires_in_ms} ms more: try again then"
+    )]
+    Leased {
+        /// The conversation.
+        conversation: String,
+        /// Who holds the lease.
+        holder: String,
+        /// How long the lease runs unless renewed.
+        expires_in_ms: u64,
+    },
+    /// The lease was lost: another process took the conversation over, so this one must stop
+    /// advancing it (nothing it tried to write was written).
+    #[error(
+        "conversation '{conversation}' was taken over by another process (lease epoch {epoch} is no longer \
+         current): this process stopped advancing it"
+    )]
+    Fenced {
+        /// The conversation.
+        conversation: String,
+        /// The stale epoch.
+        epoch: u64,
     },
     /// The database failed.
     #[error("journal database {path}: {message}")]
@@ -76,21 +116,44 @@ pub enum StoreError {
 }
 
 /// A durable (or, for tests, in-memory) journal of conversations.
+#[async_trait]
 pub trait Store: Send + Sync {
     /// Registers a new conversation.
-    fn create(&self, info: &ConversationInfo) -> Result<(), StoreError>;
+    async fn create(&self, info: &ConversationInfo) -> Result<(), StoreError>;
 
     /// The conversation's identity, if it exists.
-    fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError>;
+    async fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError>;
 
-    /// Appends `entries` at positions `first_seq..`, atomically; fails with
-    /// [`StoreError::Conflict`] if any of those positions is taken.
-    fn append(&self, conversation: &str, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError>;
+    /// Takes the conversation's lease for `holder`, for `ttl`, with an epoch greater than any
+    /// before; fails with [`StoreError::Leased`] while another holder's lease runs.
+    async fn acquire(&self, conversation: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError>;
+
+    /// Extends the lease by its `ttl` from now; fails with [`StoreError::Fenced`] if it was taken over.
+    async fn renew(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    /// Gives the lease up, so another process may take the conversation at once (a lease that was
+    /// taken over already is left alone).
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    /// Ends the lease `holder` has on the conversation, if it still has it: for a holder known
+    /// to be gone (see [`holder_is_gone`]), so the conversation need not wait for it to expire.
+    async fn break_lease(&self, conversation: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Appends `entries` (each with its time, in ms since the Unix epoch) at positions
+    /// `first_seq..` under `lease`, atomically, renewing the lease; fails with
+    /// [`StoreError::Fenced`] if the lease was taken over and with [`StoreError::Conflict`] if
+    /// any of those positions is taken. Either way nothing is written.
+    async fn append(&self, lease: &Lease, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError>;
 
     /// The conversation's whole journal, in order.
-    fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError>;
+    async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError>;
 
     /// The conversations whose journal does not end with a `turn_ended` record: a turn was
-    /// interrupted (by a crash, a kill, a lost connection) and is to be finished, oldest first.
-    fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError>;
+    /// interrupted (by a crash, a kill, a lost connection) or is running right now, oldest first.
+    async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError>;
+
+    /// How many transactions the store has committed since it was opened (each costs the disk
+    /// one sync on a durable store): with [`append`](Store::append)'s count, how well commits
+    /// are shared.
+    fn commits(&self) -> u64;
 }

@@ -1,14 +1,27 @@
-//! An in-memory store for tests: the same contract as SQLite, gone with the process.
+//! An in-memory store for tests: the same contract as SQLite and Postgres, gone with the process.
 
-use crate::{ConversationInfo, Store, StoreError, StoredEntry};
+use crate::lease::now_ms;
+use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
+use async_trait::async_trait;
 use baton_core::JournalEntry;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
-/// Conversations and journals in a map.
+/// Conversations, their journals and leases in a map.
 #[derive(Default)]
 pub struct MemoryStore {
-    conversations: Mutex<BTreeMap<String, (ConversationInfo, Vec<StoredEntry>)>>,
+    conversations: Mutex<BTreeMap<String, Stored>>,
+    commits: AtomicU64,
+}
+
+/// One conversation.
+struct Stored {
+    info: ConversationInfo,
+    journal: Vec<StoredEntry>,
+    /// `(holder, epoch, expires_ms)`; `None` before the first acquisition.
+    lease: Option<(String, u64, u64)>,
 }
 
 impl MemoryStore {
@@ -17,53 +30,127 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (ConversationInfo, Vec<StoredEntry>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Stored>> {
         self.conversations.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `change` on the conversation if `lease` is still its current one.
+    fn under_lease<R>(
+        &self,
+        lease: &Lease,
+        change: impl FnOnce(&mut Stored) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut conversations = self.lock();
+        let stored = conversations
+            .get_mut(&lease.conversation)
+            .ok_or_else(|| StoreError::UnknownConversation(lease.conversation.clone()))?;
+        match &mut stored.lease {
+            Some((_, epoch, expires_ms)) if *epoch == lease.epoch => {
+                *expires_ms = now_ms() + lease.ttl.as_millis() as u64;
+            }
+            _ => return Err(StoreError::Fenced { conversation: lease.conversation.clone(), epoch: lease.epoch }),
+        }
+        let result = change(stored)?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(result)
     }
 }
 
+#[async_trait]
 impl Store for MemoryStore {
-    fn create(&self, info: &ConversationInfo) -> Result<(), StoreError> {
+    async fn create(&self, info: &ConversationInfo) -> Result<(), StoreError> {
         let mut conversations = self.lock();
         if conversations.contains_key(&info.id) {
             return Err(StoreError::DuplicateConversation(info.id.clone()));
         }
-        conversations.insert(info.id.clone(), (info.clone(), Vec::new()));
+        conversations.insert(info.id.clone(), Stored { info: info.clone(), journal: Vec::new(), lease: None });
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
-        Ok(self.lock().get(id).map(|(info, _)| info.clone()))
+    async fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
+        Ok(self.lock().get(id).map(|stored| stored.info.clone()))
     }
 
-    fn append(&self, conversation: &str, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
+    async fn acquire(&self, conversation: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
         let mut conversations = self.lock();
-        let (_, journal) =
+        let stored =
             conversations.get_mut(conversation).ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
-        if journal.len() as u64 != first_seq {
-            return Err(StoreError::Conflict { conversation: conversation.into(), seq: first_seq });
+        let now = now_ms();
+        let epoch = match &stored.lease {
+            Some((other, _, expires_ms)) if *expires_ms > now => {
+                return Err(StoreError::Leased {
+                    conversation: conversation.into(),
+                    holder: other.clone(),
+                    expires_in_ms: expires_ms - now,
+                })
+            }
+            Some((_, epoch, _)) => epoch + 1,
+            None => 1,
+        };
+        stored.lease = Some((holder.to_string(), epoch, now + ttl.as_millis() as u64));
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(Lease { conversation: conversation.into(), holder: holder.into(), epoch, ttl })
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.under_lease(lease, |_| Ok(()))
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        match self.under_lease(lease, |stored| {
+            if let Some((_, _, expires_ms)) = &mut stored.lease {
+                *expires_ms = 0;
+            }
+            Ok(())
+        }) {
+            Err(StoreError::Fenced { .. }) => Ok(()),
+            other => other,
         }
-        for (offset, (at_ms, entry)) in entries.iter().enumerate() {
-            journal.push(StoredEntry { seq: first_seq + offset as u64, at_ms: *at_ms, entry: entry.clone() });
+    }
+
+    async fn break_lease(&self, conversation: &str, holder: &str) -> Result<(), StoreError> {
+        if let Some(Stored { lease: Some((current, _, expires_ms)), .. }) = self.lock().get_mut(conversation) {
+            if current == holder {
+                *expires_ms = 0;
+            }
         }
         Ok(())
     }
 
-    fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
-        let conversations = self.lock();
-        let (_, journal) =
-            conversations.get(conversation).ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
-        Ok(journal.clone())
+    async fn append(&self, lease: &Lease, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
+        self.under_lease(lease, |stored| {
+            if stored.journal.len() as u64 != first_seq {
+                return Err(StoreError::Conflict { conversation: lease.conversation.clone(), seq: first_seq });
+            }
+            for (offset, (at_ms, entry)) in entries.iter().enumerate() {
+                let seq = first_seq + offset as u64;
+                let stored_entry = StoredEntry { seq, at_ms: *at_ms, epoch: lease.epoch, entry: entry.clone() };
+                stored.journal.push(stored_entry);
+            }
+            Ok(())
+        })
     }
 
-    fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {
+    async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        let conversations = self.lock();
+        let stored =
+            conversations.get(conversation).ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
+        Ok(stored.journal.clone())
+    }
+
+    async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {
         let mut found: Vec<ConversationInfo> = self
             .lock()
             .values()
-            .filter(|(_, journal)| journal.last().is_some_and(|last| last.entry.kind() != "turn_ended"))
-            .map(|(info, _)| info.clone())
+            .filter(|stored| stored.journal.last().is_some_and(|last| last.entry.kind() != "turn_ended"))
+            .map(|stored| stored.info.clone())
             .collect();
         found.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         Ok(found)
+    }
+
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 }

@@ -1,20 +1,30 @@
-//! The embedded default store: one SQLite file in WAL mode.
+//! The embedded default store: one SQLite file in WAL mode, written by one thread that commits
+//! concurrent appends together.
 //!
 //! `synchronous = FULL` (the default) makes every committed append survive a power cut;
 //! `NORMAL` keeps every commit across a crash of the process but may lose the last ones to a
-//! power cut, for speed. `(conversation, seq)` is the primary key, so two writers can never both
+//! power cut, for speed. Group commit: every write is a job for the writer thread, which runs
+//! all the jobs waiting for it in one transaction (each in its own savepoint, so one job's
+//! failure undoes only that job) and answers them after one commit, so one disk sync serves many
+//! conversations. `(conversation, seq)` is the primary key, so two writers can never both
 //! append the same position. The schema is versioned (`PRAGMA user_version`) and migrated on open.
 
-use crate::{ConversationInfo, Store, StoreError, StoredEntry};
+use crate::lease::now_ms;
+use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
+use async_trait::async_trait;
 use baton_core::JournalEntry;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
 /// Version 0 is an empty file, or one written before versions were kept (it has the tables of
 /// migration 0, hence `IF NOT EXISTS`).
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS conversations (
         id TEXT PRIMARY KEY,
         team TEXT NOT NULL,
@@ -29,7 +39,17 @@ const MIGRATIONS: [&str; 2] = [
         PRIMARY KEY (conversation, seq)
     ) WITHOUT ROWID;",
     "ALTER TABLE conversations ADD COLUMN team_file TEXT;",
+    "ALTER TABLE journal ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE leases (
+        conversation TEXT PRIMARY KEY REFERENCES conversations(id),
+        holder TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
+
+/// The most jobs one transaction takes, so a flood of appends still gets answers steadily.
+const MAX_BATCH: usize = 512;
 
 /// How hard each commit holds on to the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,10 +61,18 @@ pub enum Durability {
     Normal,
 }
 
+/// A write for the writer thread: given the open transaction (or why none could be begun), it
+/// does its work and returns what to do once the transaction's fate is known.
+type Job = Box<dyn FnOnce(Result<&Connection, &StoreError>) -> Finish + Send>;
+/// Answers a job with the commit's outcome.
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
 /// A journal in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
-    connection: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    writer: mpsc::Sender<Job>,
+    commits: Arc<AtomicU64>,
 }
 
 impl SqliteStore {
@@ -61,63 +89,337 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| db_error(format!("cannot create {}: {e}", parent.display())))?;
         }
-        let mut connection = Connection::open(path).map_err(|e| db_error(e.to_string()))?;
         let synchronous = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
-        connection
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .and_then(|()| {
-                connection.execute_batch(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
-                ))
-            })
-            .map_err(|e| db_error(e.to_string()))?;
-        migrate(&mut connection).map_err(|e| db_error(format!("cannot bring the schema up to date: {e}")))?;
-        Ok(SqliteStore { path: path.to_path_buf(), connection: Mutex::new(connection) })
+        let connect = |pragmas: &str| -> Result<Connection, StoreError> {
+            let connection = Connection::open(path).map_err(|e| db_error(e.to_string()))?;
+            connection
+                .busy_timeout(Duration::from_secs(5))
+                .and_then(|()| connection.execute_batch(pragmas))
+                .map_err(|e| db_error(e.to_string()))?;
+            Ok(connection)
+        };
+        let mut writer = connect(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+        ))?;
+        migrate(&mut writer).map_err(|e| db_error(format!("cannot bring the schema up to date: {e}")))?;
+        let reader = connect("PRAGMA query_only = ON;")?;
+        let (jobs, queue) = mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
+        let name = path.display().to_string();
+        std::thread::Builder::new()
+            .name("baton-sqlite-writer".into())
+            .spawn(move || write_loop(&writer, &queue, &counter, &name))
+            .map_err(|e| db_error(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore { path: path.to_path_buf(), reader: Mutex::new(reader), writer: jobs, commits })
     }
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        self.lock().query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|e| self.db_error(e))
+        self.read().query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|e| self.db_error(e))
+    }
+
+    /// The `PRAGMA synchronous` level the writer commits with (2 is FULL, 1 NORMAL).
+    pub async fn synchronous(&self) -> Result<u8, StoreError> {
+        self.write(|connection| connection.query_row("PRAGMA synchronous", [], |row| row.get(0)).map_err(Into::into))
+            .await
     }
 
     fn db_error(&self, error: rusqlite::Error) -> StoreError {
-        StoreError::Database { path: self.path.display().to_string(), message: error.to_string() }
+        database_error(&self.path.display().to_string(), error)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `work` on the writer thread, in the next group commit, and waits for the commit.
+    async fn write<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<R, Failure> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let path = self.path.display().to_string();
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |transaction| {
+            let result = match transaction {
+                Ok(connection) => in_savepoint(connection, work).map_err(|failure| failure.into_error(&path)),
+                Err(error) => Err(error.clone()),
+            };
+            Box::new(move |committed| {
+                let _ = answer.send(committed.and(result));
+            })
+        });
+        let gone = || StoreError::Database {
+            path: self.path.display().to_string(),
+            message: "the writer thread stopped".into(),
+        };
+        self.writer.send(job).map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
     }
 }
 
+/// Why a job failed: a store error, or SQLite's (turned into one with the file's name).
+enum Failure {
+    Store(StoreError),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(error: rusqlite::Error) -> Self {
+        Failure::Sqlite(error)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure::Store(error)
+    }
+}
+
+impl Failure {
+    fn into_error(self, path: &str) -> StoreError {
+        match self {
+            Failure::Store(error) => error,
+            Failure::Sqlite(error) => database_error(path, error),
+        }
+    }
+}
+
+fn database_error(path: &str, error: rusqlite::Error) -> StoreError {
+    StoreError::Database { path: path.to_string(), message: error.to_string() }
+}
+
+/// The writer thread: takes every job waiting, runs them in one transaction, commits once and
+/// answers them all. Ends when the store is dropped.
+fn write_loop(connection: &Connection, queue: &mpsc::Receiver<Job>, commits: &AtomicU64, path: &str) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let began = connection.execute_batch("BEGIN IMMEDIATE").map_err(|e| database_error(path, e));
+        let finishes: Vec<Finish> = batch.into_iter().map(|job| job(began.as_ref().map(|()| connection))).collect();
+        let committed = match began {
+            Ok(()) => connection.execute_batch("COMMIT").map_err(|e| database_error(path, e)),
+            Err(error) => Err(error),
+        };
+        match committed {
+            Ok(()) => {
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                let _ = connection.execute_batch("ROLLBACK");
+            }
+        }
+        for finish in finishes {
+            finish(committed.clone());
+        }
+    }
+}
+
+/// Runs `work` in a savepoint, undone if it fails.
+fn in_savepoint<R>(
+    connection: &Connection,
+    work: impl FnOnce(&Connection) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    connection.execute_batch("SAVEPOINT job")?;
+    match work(connection) {
+        Ok(result) => {
+            connection.execute_batch("RELEASE job")?;
+            Ok(result)
+        }
+        Err(failure) => {
+            connection.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(failure)
+        }
+    }
+}
+
+/// Extends `lease` by its ttl if it is still the conversation's current one.
+fn renew_lease(connection: &Connection, lease: &Lease) -> Result<(), Failure> {
+    let expires_ms = now_ms() + lease.ttl.as_millis() as u64;
+    let renewed = connection.execute(
+        "UPDATE leases SET expires_ms = ?1 WHERE conversation = ?2 AND epoch = ?3",
+        params![expires_ms as i64, lease.conversation, lease.epoch as i64],
+    )?;
+    match renewed {
+        0 => Err(fenced_or_unknown(connection, lease)?.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The error for a lease that is not current: the conversation is gone, or it was taken over.
+fn fenced_or_unknown(connection: &Connection, lease: &Lease) -> Result<StoreError, Failure> {
+    let exists = connection
+        .query_row("SELECT 1 FROM conversations WHERE id = ?1", params![lease.conversation], |_| Ok(()))
+        .optional()?;
+    Ok(match exists {
+        None => StoreError::UnknownConversation(lease.conversation.clone()),
+        Some(()) => StoreError::Fenced { conversation: lease.conversation.clone(), epoch: lease.epoch },
+    })
+}
+
+#[async_trait]
 impl Store for SqliteStore {
-    fn create(&self, info: &ConversationInfo) -> Result<(), StoreError> {
-        let connection = self.lock();
-        let inserted = connection
-            .execute(
+    async fn create(&self, info: &ConversationInfo) -> Result<(), StoreError> {
+        let info = info.clone();
+        self.write(move |connection| {
+            let inserted = connection.execute(
                 "INSERT INTO conversations (id, team, created_ms, team_file) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT DO NOTHING",
                 params![info.id, info.team, info.created_ms as i64, info.team_file],
-            )
-            .map_err(|e| self.db_error(e))?;
-        if inserted == 0 {
-            return Err(StoreError::DuplicateConversation(info.id.clone()));
-        }
-        Ok(())
+            )?;
+            match inserted {
+                0 => Err(StoreError::DuplicateConversation(info.id.clone()).into()),
+                _ => Ok(()),
+            }
+        })
+        .await
     }
 
-    fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
-        self.lock()
+    async fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
+        self.read()
             .query_row("SELECT id, team, created_ms, team_file FROM conversations WHERE id = ?1", params![id], info)
             .optional()
             .map_err(|e| self.db_error(e))
     }
 
-    fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {
-        let connection = self.lock();
-        let mut statement = connection
+    async fn acquire(&self, conversation: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        let (conversation, holder) = (conversation.to_string(), holder.to_string());
+        self.write(move |connection| {
+            let exists = connection
+                .query_row("SELECT 1 FROM conversations WHERE id = ?1", params![conversation], |_| Ok(()))
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::UnknownConversation(conversation).into());
+            }
+            let current: Option<(String, i64, i64)> = connection
+                .query_row(
+                    "SELECT holder, epoch, expires_ms FROM leases WHERE conversation = ?1",
+                    params![conversation],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()?;
+            let now = now_ms() as i64;
+            let epoch = match current {
+                Some((other, _, expires_ms)) if expires_ms > now => {
+                    return Err(StoreError::Leased {
+                        conversation,
+                        holder: other,
+                        expires_in_ms: (expires_ms - now) as u64,
+                    }
+                    .into())
+                }
+                Some((_, epoch, _)) => epoch + 1,
+                None => 1,
+            };
+            connection.execute(
+                "INSERT INTO leases (conversation, holder, epoch, expires_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (conversation) DO UPDATE SET
+                    holder = excluded.holder, epoch = excluded.epoch, expires_ms = excluded.expires_ms",
+                params![conversation, holder, epoch, now + ttl.as_millis() as i64],
+            )?;
+            Ok(Lease { conversation, holder, epoch: epoch as u64, ttl })
+        })
+        .await
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        self.write(move |connection| renew_lease(connection, &lease)).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        self.write(move |connection| {
+            connection.execute(
+                "UPDATE leases SET expires_ms = 0 WHERE conversation = ?1 AND epoch = ?2",
+                params![lease.conversation, lease.epoch as i64],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn break_lease(&self, conversation: &str, holder: &str) -> Result<(), StoreError> {
+        let (conversation, holder) = (conversation.to_string(), holder.to_string());
+        self.write(move |connection| {
+            connection.execute(
+                "UPDATE leases SET expires_ms = 0 WHERE conversation = ?1 AND holder = ?2",
+                params![conversation, holder],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append(&self, lease: &Lease, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
+        let mut rows = Vec::with_capacity(entries.len());
+        for (offset, (at_ms, entry)) in entries.iter().enumerate() {
+            let seq = first_seq + offset as u64;
+            let body = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt {
+                conversation: lease.conversation.clone(),
+                seq,
+                message: e.to_string(),
+            })?;
+            rows.push((seq as i64, *at_ms as i64, entry.kind(), body));
+        }
+        let lease = lease.clone();
+        self.write(move |connection| {
+            renew_lease(connection, &lease)?;
+            let mut insert = connection.prepare_cached(
+                "INSERT INTO journal (conversation, seq, epoch, at_ms, kind, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for (seq, at_ms, kind, body) in rows {
+                let inserted =
+                    insert.execute(params![lease.conversation, seq, lease.epoch as i64, at_ms, kind, body])?;
+                if inserted == 0 {
+                    return Err(
+                        StoreError::Conflict { conversation: lease.conversation.clone(), seq: seq as u64 }.into()
+                    );
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        if self.conversation(conversation).await?.is_none() {
+            return Err(StoreError::UnknownConversation(conversation.into()));
+        }
+        let reader = self.read();
+        let mut statement = reader
+            .prepare_cached("SELECT seq, at_ms, epoch, body FROM journal WHERE conversation = ?1 ORDER BY seq")
+            .map_err(|e| self.db_error(e))?;
+        let rows = statement
+            .query_map(params![conversation], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, String>(3)?))
+            })
+            .map_err(|e| self.db_error(e))?;
+        let mut journal = Vec::new();
+        for row in rows {
+            let (seq, at_ms, epoch, body) = row.map_err(|e| self.db_error(e))?;
+            let entry = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                conversation: conversation.into(),
+                seq: seq as u64,
+                message: e.to_string(),
+            })?;
+            journal.push(StoredEntry { seq: seq as u64, at_ms: at_ms as u64, epoch: epoch as u64, entry });
+        }
+        Ok(journal)
+    }
+
+    async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {
+        let reader = self.read();
+        let mut statement = reader
             .prepare(
                 "SELECT c.id, c.team, c.created_ms, c.team_file FROM conversations c
                  JOIN journal j ON j.conversation = c.id
@@ -129,61 +431,8 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.db_error(e))
     }
 
-    fn append(&self, conversation: &str, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
-        let mut connection = self.lock();
-        let transaction = connection.transaction().map_err(|e| self.db_error(e))?;
-        let exists: Option<String> = transaction
-            .query_row("SELECT id FROM conversations WHERE id = ?1", params![conversation], |row| row.get(0))
-            .optional()
-            .map_err(|e| self.db_error(e))?;
-        if exists.is_none() {
-            return Err(StoreError::UnknownConversation(conversation.into()));
-        }
-        for (offset, (at_ms, entry)) in entries.iter().enumerate() {
-            let seq = first_seq + offset as u64;
-            let body = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt {
-                conversation: conversation.into(),
-                seq,
-                message: e.to_string(),
-            })?;
-            let inserted = transaction
-                .execute(
-                    "INSERT INTO journal (conversation, seq, at_ms, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT DO NOTHING",
-                    params![conversation, seq as i64, *at_ms as i64, entry.kind(), body],
-                )
-                .map_err(|e| self.db_error(e))?;
-            if inserted == 0 {
-                return Err(StoreError::Conflict { conversation: conversation.into(), seq });
-            }
-        }
-        transaction.commit().map_err(|e| self.db_error(e))
-    }
-
-    fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
-        if self.conversation(conversation)?.is_none() {
-            return Err(StoreError::UnknownConversation(conversation.into()));
-        }
-        let connection = self.lock();
-        let mut statement = connection
-            .prepare("SELECT seq, at_ms, body FROM journal WHERE conversation = ?1 ORDER BY seq")
-            .map_err(|e| self.db_error(e))?;
-        let rows = statement
-            .query_map(params![conversation], |row| {
-                Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64, row.get::<_, String>(2)?))
-            })
-            .map_err(|e| self.db_error(e))?;
-        let mut journal = Vec::new();
-        for row in rows {
-            let (seq, at_ms, body) = row.map_err(|e| self.db_error(e))?;
-            let entry = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-                conversation: conversation.into(),
-                seq,
-                message: e.to_string(),
-            })?;
-            journal.push(StoredEntry { seq, at_ms, entry });
-        }
-        Ok(journal)
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 }
 
@@ -201,7 +450,7 @@ fn info(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationInfo> {
 fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     let version: u32 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let transaction = connection.transaction()?;
+        let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         transaction.execute_batch(migration)?;
         transaction.execute_batch(&format!("PRAGMA user_version = {}", from + 1))?;
         transaction.commit()?;
@@ -212,12 +461,7 @@ fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryStore;
     use baton_core::{Input, JournalEntry};
-
-    fn user(text: &str) -> JournalEntry {
-        JournalEntry::Input(Input::user(text))
-    }
 
     fn temp_db(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("baton-store-{name}-{}", std::process::id()));
@@ -225,96 +469,33 @@ mod tests {
         dir.join("nested").join("baton.db")
     }
 
-    /// The contract every store keeps, checked on both.
-    fn check_contract(store: &dyn Store) {
-        let info = ConversationInfo {
-            id: "c1".into(),
-            team: "support".into(),
-            created_ms: 7,
-            team_file: Some("/teams/support.toml".into()),
-        };
-        store.create(&info).unwrap();
-        assert!(matches!(store.create(&info), Err(StoreError::DuplicateConversation(_))));
-        assert_eq!(store.conversation("c1").unwrap(), Some(info));
-        assert_eq!(store.conversation("nope").unwrap(), None);
-        store.append("c1", 0, &[(10, user("a")), (11, user("b"))]).unwrap();
-        let conflict = store.append("c1", 1, &[(12, user("x"))]);
-        assert!(matches!(conflict, Err(StoreError::Conflict { seq: 1, .. })), "{conflict:?}");
-        store.append("c1", 2, &[(13, user("c"))]).unwrap();
-        let journal = store.journal("c1").unwrap();
-        let texts: Vec<_> = journal.iter().map(|e| (e.seq, e.at_ms, e.entry.clone())).collect();
-        assert_eq!(texts, vec![(0, 10, user("a")), (1, 11, user("b")), (2, 13, user("c"))]);
-        assert!(matches!(store.journal("nope"), Err(StoreError::UnknownConversation(_))));
-        assert!(matches!(store.append("nope", 0, &[(1, user("a"))]), Err(StoreError::UnknownConversation(_))));
-
-        // c1 ends with a user message: interrupted. c2 ends its turn; c3 has no entry yet.
-        let ended = JournalEntry::Record(baton_core::Record::TurnEnded(baton_core::TurnOutcome {
-            turn: 1,
-            status: baton_core::TurnStatus::Answered,
-            agent: "a".into(),
-            reply: None,
-            handoffs: Vec::new(),
-            limit: None,
-            model_calls: 0,
-            tool_calls: 0,
-            error: None,
-            routed: None,
-        }));
-        for id in ["c2", "c3"] {
-            store
-                .create(&ConversationInfo { id: id.into(), team: "t".into(), created_ms: 8, team_file: None })
-                .unwrap();
-        }
-        store.append("c2", 0, &[(1, user("hi")), (2, ended)]).unwrap();
-        let interrupted: Vec<String> = store.interrupted().unwrap().into_iter().map(|info| info.id).collect();
-        assert_eq!(interrupted, ["c1"]);
-    }
-
-    #[test]
-    fn memory_store_keeps_the_contract() {
-        check_contract(&MemoryStore::new());
-    }
-
-    #[test]
-    fn sqlite_store_keeps_the_contract_and_survives_reopening() {
-        let path = temp_db("contract");
-        check_contract(&SqliteStore::open(&path).unwrap());
-        let reopened = SqliteStore::open(&path).unwrap();
-        assert_eq!(reopened.journal("c1").unwrap().len(), 3);
-        let mode: String = reopened.lock().query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
-        assert_eq!(mode, "wal");
-    }
-
-    #[test]
-    fn a_database_of_the_first_version_is_migrated_and_keeps_its_journal() {
+    #[tokio::test]
+    async fn a_database_of_the_first_version_is_migrated_and_keeps_its_journal() {
         let path = temp_db("migrate");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let hello = JournalEntry::Input(Input::user("hello"));
         {
             let old = Connection::open(&path).unwrap();
             old.execute_batch(MIGRATIONS[0]).unwrap();
             old.execute("INSERT INTO conversations VALUES ('old', 'support', 1)", []).unwrap();
-            let body = serde_json::to_string(&user("hello")).unwrap();
+            let body = serde_json::to_string(&hello).unwrap();
             old.execute("INSERT INTO journal VALUES ('old', 0, 2, 'user_message', ?1)", params![body]).unwrap();
         }
         let store = SqliteStore::open_with(&path, Durability::Normal).unwrap();
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as u32);
-        let old = store.conversation("old").unwrap().unwrap();
+        let old = store.conversation("old").await.unwrap().unwrap();
         assert_eq!((old.team.as_str(), old.team_file), ("support", None));
-        assert_eq!(store.journal("old").unwrap()[0].entry, user("hello"));
-        let synchronous: i64 = store.lock().query_row("PRAGMA synchronous", [], |row| row.get(0)).unwrap();
-        assert_eq!(synchronous, 1, "NORMAL");
+        let journal = store.journal("old").await.unwrap();
+        assert_eq!((journal[0].epoch, &journal[0].entry), (0, &hello));
+        assert_eq!(store.synchronous().await.unwrap(), 1, "NORMAL");
+        let lease = store.acquire("old", "me", Duration::from_secs(5)).await.unwrap();
+        store.append(&lease, 1, &[(3, hello.clone())]).await.unwrap();
+        drop(store);
         let reopened = SqliteStore::open(&path).unwrap();
         assert_eq!(reopened.schema_version().unwrap(), MIGRATIONS.len() as u32, "opening again migrates nothing");
-        let synchronous: i64 = reopened.lock().query_row("PRAGMA synchronous", [], |row| row.get(0)).unwrap();
-        assert_eq!(synchronous, 2, "FULL by default");
-    }
-
-    #[test]
-    fn a_failed_append_writes_nothing() {
-        let store = SqliteStore::open(&temp_db("atomic")).unwrap();
-        store.create(&ConversationInfo { id: "c".into(), team: "t".into(), created_ms: 0, team_file: None }).unwrap();
-        store.append("c", 0, &[(0, user("a"))]).unwrap();
-        assert!(store.append("c", 0, &[(0, user("b")), (0, user("c"))]).is_err());
-        assert_eq!(store.journal("c").unwrap().len(), 1);
+        assert_eq!(reopened.synchronous().await.unwrap(), 2, "FULL by default");
+        assert_eq!(reopened.journal("old").await.unwrap().len(), 2);
+        let mode: String = reopened.read().query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+        assert_eq!(mode, "wal");
     }
 }

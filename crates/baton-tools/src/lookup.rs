@@ -53,6 +53,7 @@ impl LookupTool {
                 "required": [key]
             }),
             examples: Vec::new(),
+            idempotent: true,
         }
     }
 

@@ -5,10 +5,9 @@ use crate::Runtime;
 use baton_core::{Team, ToolDef};
 use baton_local::LocalModel;
 use baton_models::{Model, OpenAiConfig, OpenAiModel, ScriptModel};
-use baton_store::{SqliteStore, Store};
+use baton_store::{open, Store, StoreLocation};
 use baton_tools::{LookupTool, Tool};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +16,11 @@ use std::time::Duration;
 #[error("{0}")]
 pub struct AssembleError(String);
 
-/// A runtime for `config` journaling to the SQLite file at `db`.
-pub fn sqlite_runtime(config: &TeamConfig, db: &Path) -> Result<Runtime, AssembleError> {
-    let store = SqliteStore::open_with(db, config.durability).map_err(|e| AssembleError(e.to_string()))?;
-    runtime(config, Arc::new(store))
+/// A runtime for `config` journaling at `location` (a SQLite file with the team's `[store]
+/// sync`, a Postgres database, or memory).
+pub async fn open_runtime(config: &TeamConfig, location: &StoreLocation) -> Result<Runtime, AssembleError> {
+    let store = open(location, config.durability).await.map_err(|e| AssembleError(e.to_string()))?;
+    runtime(config, store)
 }
 
 /// A runtime for `config` journaling to `store`.
@@ -37,7 +37,7 @@ pub fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, As
         let tool = build_tool(definition, tool).map_err(|e| AssembleError(format!("tool '{name}': {e}")))?;
         tools.insert(name.clone(), tool);
     }
-    let runtime = Runtime::new(team, models, tools, store);
+    let runtime = Runtime::new(team, models, tools, store).with_lease(config.lease);
     Ok(match std::path::absolute(&config.path) {
         Ok(path) => runtime.with_team_file(path.display().to_string()),
         Err(_) => runtime,

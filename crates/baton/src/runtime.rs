@@ -3,17 +3,23 @@
 //! Write-ahead: every input is journaled before the core sees it, and every record the core
 //! returns is journaled before the calls that follow it are made. A conversation is loaded by
 //! replaying its journal; a turn that a crash interrupted is finished before the next begins.
+//! Only the holder of a conversation's lease advances it: the lease is taken before loading,
+//! renewed while calls run, checked by every append, and given up when the turn ends.
 
 use crate::ids::{check_conversation_id, new_conversation_id};
 use baton_core::{replay, Conversation, Effect, Input, JournalEntry, Record, Team, ToolOutput, TurnOutcome};
 use baton_local::read_signals;
 use baton_models::Model;
-use baton_store::{ConversationInfo, Store, StoreError};
+use baton_store::{holder_id, holder_is_gone, ConversationInfo, Lease, Store, StoreError};
 use baton_tools::Tool;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
+
+/// How long a conversation's lease runs unless renewed, by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// A team ready to run: its models, tools and journal.
 pub struct Runtime {
@@ -22,6 +28,7 @@ pub struct Runtime {
     models: BTreeMap<String, Arc<dyn Model>>,
     tools: BTreeMap<String, Arc<dyn Tool>>,
     store: Arc<dyn Store>,
+    lease_ttl: Duration,
 }
 
 /// The result of one user turn.
@@ -70,7 +77,14 @@ impl Runtime {
         tools: BTreeMap<String, Arc<dyn Tool>>,
         store: Arc<dyn Store>,
     ) -> Self {
-        Runtime { team, team_file: None, models, tools, store }
+        Runtime { team, team_file: None, models, tools, store, lease_ttl: DEFAULT_LEASE }
+    }
+
+    /// Sets how long a conversation's lease runs unless renewed: how soon another process may
+    /// take over a conversation this one stopped advancing (it is renewed every third of it).
+    pub fn with_lease(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
     }
 
     /// Records `path` as the team file of the conversations this runtime creates, so that
@@ -91,47 +105,76 @@ impl Runtime {
     }
 
     /// Runs one user turn: in a new conversation, or in `conversation` if given (created with
-    /// that id when it does not exist yet: clients may choose ids).
+    /// that id when it does not exist yet: clients may choose ids). Fails with
+    /// [`StoreError::Leased`] while another process advances the conversation.
     pub async fn send(&self, conversation: Option<&str>, message: &str) -> Result<TurnReport, RuntimeError> {
-        let (mut journal, mut state) = match conversation {
-            Some(id) if self.store.conversation(id)?.is_some() => {
-                let (journal, state, _) = self.load(id).await?;
-                (journal, state)
-            }
+        let id = match conversation {
+            Some(id) if self.store.conversation(id).await?.is_some() => id.to_string(),
             Some(id) => {
                 check_conversation_id(id).map_err(RuntimeError::BadId)?;
-                self.create(id.to_string())?
+                self.create(id.to_string()).await?
             }
-            None => self.create(new_conversation_id())?,
+            None => self.create(new_conversation_id()).await?,
         };
-        let signals = read_signals(&self.team, message);
-        let effects = journal.feed(&mut state, Input::UserMessage { text: message.to_string(), signals })?;
-        let outcome = self.drive(&mut journal, &mut state, effects).await?;
-        Ok(TurnReport { conversation: journal.conversation.clone(), outcome })
+        let lease = self.acquire(&id).await?;
+        let turn = async {
+            let (mut journal, mut state, _) = self.load(&lease).await?;
+            let signals = read_signals(&self.team, message);
+            let user = Input::UserMessage { text: message.to_string(), signals };
+            let effects = journal.feed(&mut state, user).await?;
+            self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await
+        };
+        let outcome = self.let_go(&lease, turn.await).await?;
+        Ok(TurnReport { conversation: id, outcome })
     }
 
     /// Finishes the turn a crash interrupted in `conversation`, if there is one, and returns how
-    /// it ended.
+    /// it ended. Fails with [`StoreError::Leased`] while another process advances it.
     pub async fn resume(&self, conversation: &str) -> Result<Option<TurnReport>, RuntimeError> {
-        let (journal, _, finished) = self.load(conversation).await?;
-        Ok(finished.map(|outcome| TurnReport { conversation: journal.conversation, outcome }))
+        let lease = self.acquire(conversation).await?;
+        let finished = self.let_go(&lease, self.load(&lease).await.map(|(_, _, finished)| finished)).await?;
+        Ok(finished.map(|outcome| TurnReport { conversation: conversation.to_string(), outcome }))
     }
 
-    fn create(&self, id: String) -> Result<(Journal, Conversation), RuntimeError> {
-        self.store.create(&ConversationInfo {
-            id: id.clone(),
-            team: self.team.name.clone(),
-            created_ms: now_ms(),
-            team_file: self.team_file.clone(),
-        })?;
-        let journal = Journal { store: self.store.clone(), conversation: id.clone(), next_seq: 0 };
-        Ok((journal, Conversation::new(self.team.clone(), id)))
+    /// Takes the conversation's lease, breaking one whose holder crashed on this machine.
+    async fn acquire(&self, conversation: &str) -> Result<Lease, StoreError> {
+        match self.store.acquire(conversation, holder_id(), self.lease_ttl).await {
+            Err(StoreError::Leased { holder, .. }) if holder_is_gone(&holder) => {
+                self.store.break_lease(conversation, &holder).await?;
+                self.store.acquire(conversation, holder_id(), self.lease_ttl).await
+            }
+            acquired => acquired,
+        }
+    }
+
+    /// Gives the lease up after the work done under it; a lease that was lost needs no release,
+    /// and a failed release only means it runs out by itself.
+    async fn let_go<T>(&self, lease: &Lease, result: Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+        if !matches!(result, Err(RuntimeError::Store(StoreError::Fenced { .. }))) {
+            let _ = self.store.release(lease).await;
+        }
+        result
+    }
+
+    async fn create(&self, id: String) -> Result<String, RuntimeError> {
+        self.store
+            .create(&ConversationInfo {
+                id: id.clone(),
+                team: self.team.name.clone(),
+                created_ms: now_ms(),
+                team_file: self.team_file.clone(),
+            })
+            .await?;
+        Ok(id)
     }
 
     /// Rebuilds a conversation from its journal and finishes a turn a crash interrupted,
-    /// returning how that turn ended.
-    async fn load(&self, id: &str) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
-        let info = self.store.conversation(id)?.ok_or_else(|| StoreError::UnknownConversation(id.to_string()))?;
+    /// returning how that turn ended. A tool call that may have run when the process stopped is
+    /// run again with its idempotency key, unless the tool is not idempotent: then the core is
+    /// told its outcome is unknown.
+    async fn load(&self, lease: &Lease) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
+        let id = lease.conversation.as_str();
+        let info = self.store.conversation(id).await?.ok_or_else(|| StoreError::UnknownConversation(id.to_string()))?;
         if info.team != self.team.name {
             return Err(RuntimeError::WrongTeam {
                 conversation: id.into(),
@@ -139,16 +182,21 @@ impl Runtime {
                 team: self.team.name.clone(),
             });
         }
-        let stored = self.store.journal(id)?;
+        let stored = self.store.journal(id).await?;
         let entries: Vec<JournalEntry> = stored.into_iter().map(|stored| stored.entry).collect();
         let replayed = replay(self.team.clone(), id, &entries)
             .map_err(|e| RuntimeError::Replay { conversation: id.into(), detail: e.to_string() })?;
-        let mut journal =
-            Journal { store: self.store.clone(), conversation: id.to_string(), next_seq: entries.len() as u64 };
+        let mut journal = Journal { store: self.store.clone(), lease: lease.clone(), next_seq: entries.len() as u64 };
         let mut state = replayed.conversation;
+        let unsafe_to_rerun: BTreeSet<String> = replayed
+            .in_doubt
+            .into_iter()
+            .filter(|call| !self.team.tools.get(&call.tool).is_none_or(|tool| tool.idempotent))
+            .map(|call| call.call_id)
+            .collect();
         let finished = match replayed.unfinished.is_empty() {
             true => None,
-            false => Some(self.drive(&mut journal, &mut state, replayed.unfinished).await?),
+            false => Some(self.drive(&mut journal, &mut state, replayed.unfinished, &unsafe_to_rerun).await?),
         };
         Ok((journal, state, finished))
     }
@@ -159,6 +207,7 @@ impl Runtime {
         journal: &mut Journal,
         state: &mut Conversation,
         effects: Vec<Effect>,
+        unsafe_to_rerun: &BTreeSet<String>,
     ) -> Result<TurnOutcome, RuntimeError> {
         let mut queue: VecDeque<Effect> = effects.into();
         loop {
@@ -167,12 +216,14 @@ impl Runtime {
                 records.push(record.clone());
                 queue.pop_front();
             }
-            journal.append(records.iter().cloned().map(JournalEntry::Record).collect())?;
+            journal.append(records.iter().cloned().map(JournalEntry::Record).collect()).await?;
             if let Some(Record::TurnEnded(outcome)) = records.last() {
                 return Ok(outcome.clone());
             }
             let inputs = match queue.pop_front() {
-                Some(Effect::CallModel(request)) => vec![self.call_model(&request).await],
+                Some(Effect::CallModel(request)) => {
+                    vec![renewing(&self.store, &journal.lease, self.call_model(&request)).await?]
+                }
                 Some(Effect::CallTool(first)) => {
                     let mut invocations = vec![first];
                     while let Some(Effect::CallTool(_)) = queue.front() {
@@ -180,18 +231,18 @@ impl Runtime {
                             invocations.push(next);
                         }
                     }
-                    self.call_tools(invocations).await
+                    renewing(&self.store, &journal.lease, self.call_tools(invocations, unsafe_to_rerun)).await?
                 }
                 Some(Effect::Record(_)) => unreachable!("records were taken above"),
                 None => {
                     return Err(RuntimeError::Replay {
-                        conversation: journal.conversation.clone(),
+                        conversation: journal.lease.conversation.clone(),
                         detail: "the core stopped without ending the turn".into(),
                     })
                 }
             };
             for input in inputs {
-                queue.extend(journal.feed(state, input)?);
+                queue.extend(journal.feed(state, input).await?);
             }
         }
     }
@@ -207,12 +258,21 @@ impl Runtime {
     }
 
     /// Runs the tool calls of one model reply concurrently; results arrive as they finish.
-    /// A tool that panics is answered with an error result, like any failing tool.
-    async fn call_tools(&self, invocations: Vec<baton_core::ToolInvocation>) -> Vec<Input> {
+    /// A tool that panics is answered with an error result, like any failing tool. A call in
+    /// `unsafe_to_rerun` is not run: its outcome is unknown.
+    async fn call_tools(
+        &self,
+        invocations: Vec<baton_core::ToolInvocation>,
+        unsafe_to_rerun: &BTreeSet<String>,
+    ) -> Vec<Input> {
         let mut running = JoinSet::new();
         let mut call_of_task = BTreeMap::new();
         let mut inputs = Vec::new();
         for invocation in invocations {
+            if unsafe_to_rerun.contains(&invocation.call_id) {
+                inputs.push(Input::ToolOutcomeUnknown { call_id: invocation.call_id });
+                continue;
+            }
             let Some(tool) = self.tools.get(&invocation.tool).cloned() else {
                 let output = ToolOutput::error(format!("error: tool '{}' is not available", invocation.tool));
                 inputs.push(Input::ToolReturned { call_id: invocation.call_id, output });
@@ -236,21 +296,35 @@ impl Runtime {
     }
 }
 
-/// A conversation's journal, appended in order.
+/// Awaits `work` while renewing `lease` every third of its ttl; fails as soon as the lease is
+/// lost, so a process that was paused past its lease stops advancing the conversation.
+async fn renewing<T>(store: &Arc<dyn Store>, lease: &Lease, work: impl Future<Output = T>) -> Result<T, StoreError> {
+    tokio::pin!(work);
+    let mut every = tokio::time::interval(lease.ttl / 3);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            _ = every.tick() => store.renew(lease).await?,
+        }
+    }
+}
+
+/// A conversation's journal, appended in order under its lease.
 struct Journal {
     store: Arc<dyn Store>,
-    conversation: String,
+    lease: Lease,
     next_seq: u64,
 }
 
 impl Journal {
-    fn append(&mut self, entries: Vec<JournalEntry>) -> Result<(), StoreError> {
+    async fn append(&mut self, entries: Vec<JournalEntry>) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
         let at = now_ms();
         let stamped: Vec<(u64, JournalEntry)> = entries.into_iter().map(|entry| (at, entry)).collect();
-        self.store.append(&self.conversation, self.next_seq, &stamped)?;
+        self.store.append(&self.lease, self.next_seq, &stamped).await?;
         self.next_seq += stamped.len() as u64;
         #[cfg(debug_assertions)]
         crash_switch::passed_a_boundary();
@@ -258,11 +332,12 @@ impl Journal {
     }
 
     /// Journals the input, then lets the core handle it.
-    fn feed(&mut self, state: &mut Conversation, input: Input) -> Result<Vec<Effect>, RuntimeError> {
-        self.append(vec![JournalEntry::Input(input.clone())])?;
-        state
-            .handle(input)
-            .map_err(|rejected| RuntimeError::Replay { conversation: self.conversation.clone(), detail: rejected.0 })
+    async fn feed(&mut self, state: &mut Conversation, input: Input) -> Result<Vec<Effect>, RuntimeError> {
+        self.append(vec![JournalEntry::Input(input.clone())]).await?;
+        state.handle(input).map_err(|rejected| RuntimeError::Replay {
+            conversation: self.lease.conversation.clone(),
+            detail: rejected.0,
+        })
     }
 }
 

@@ -9,12 +9,8 @@ use baton::store::{MemoryStore, Store};
 use std::path::Path;
 use std::sync::Arc;
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
-}
-
-#[test]
-fn a_fact_given_to_triage_is_used_by_technical_without_asking() {
+#[tokio::test]
+async fn a_fact_given_to_triage_is_used_by_technical_without_asking() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/support/team.toml");
     let mut config = load_team(&path).unwrap().config;
     // technical sees only the handoff note and the request of the turn, not the earlier message.
@@ -23,16 +19,16 @@ fn a_fact_given_to_triage_is_used_by_technical_without_asking() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let runtime = baton::assemble::runtime(&config, store.clone()).unwrap();
 
-    let first = block_on(runtime.send(None, "Hello! I'm customer 1017.")).unwrap();
+    let first = runtime.send(None, "Hello! I'm customer 1017.").await.unwrap();
     assert_eq!(first.outcome.agent, "triage");
     let conversation = first.conversation.clone();
-    let second = block_on(runtime.send(Some(&conversation), "my wifi keeps dropping")).unwrap();
+    let second = runtime.send(Some(&conversation), "my wifi keeps dropping").await.unwrap();
     assert_eq!(second.outcome.agent, "technical");
     let reply = second.outcome.reply.unwrap();
     assert!(reply.contains("degraded"), "technical checked customer 1017's line: {reply}");
     assert!(!reply.contains('?'), "nothing is asked again: {reply}");
 
-    let journal: Vec<JournalEntry> = store.journal(&conversation).unwrap().into_iter().map(|s| s.entry).collect();
+    let journal: Vec<JournalEntry> = store.journal(&conversation).await.unwrap().into_iter().map(|s| s.entry).collect();
     let handoff = journal.iter().find_map(|entry| match entry {
         JournalEntry::Record(Record::HandoffTaken { payload, context, .. }) => Some((payload.clone(), *context)),
         _ => None,

@@ -144,7 +144,8 @@ fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run() {
             let resumed = baton(&["resume", "--db", db.to_str().unwrap(), "--json"], &[]);
             assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
             for index in crashing + 1..TURNS.len() {
-                assert_eq!(turn(&team, &db, index, None).status.code(), Some(0));
+                let next = turn(&team, &db, index, None);
+                assert_eq!(next.status.code(), Some(0), "{}", String::from_utf8_lossy(&next.stderr));
             }
             let after = journal(&db);
             assert_eq!(

@@ -118,6 +118,7 @@ fn build(gen: &GenTeam) -> Team {
                 description: String::new(),
                 parameters: serde_json::json!({"type":"object"}),
                 examples: Vec::new(),
+                idempotent: true,
             },
         );
     }

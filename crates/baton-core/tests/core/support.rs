@@ -21,6 +21,7 @@ pub fn team(entry: &str, agents: &[(&str, &[&str], &[Edge])]) -> Team {
                 description: format!("tool {tool}"),
                 parameters: serde_json::json!({"type":"object"}),
                 examples: Vec::new(),
+                idempotent: true,
             },
         );
     }

@@ -30,12 +30,14 @@ pub use diagnostic::{Diagnostic, LoadError};
 pub use model::{ModelConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECS};
 pub use tool::ToolConfig;
 
+use crate::runtime::DEFAULT_LEASE;
 use baton_core::{validate, Team};
 use baton_store::Durability;
 use diagnostic::Report;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The help attached to a TOML syntax error.
 const SYNTAX_HELP: &str = "fix the TOML syntax at this position";
@@ -56,6 +58,8 @@ pub struct TeamConfig {
     pub tools: BTreeMap<String, ToolConfig>,
     /// How hard the SQLite journal holds on to the disk (`[store] sync`).
     pub durability: Durability,
+    /// How long a conversation's lease runs unless renewed (`[store] lease_seconds`).
+    pub lease: Duration,
 }
 
 /// A team file that loaded, with the warnings found on the way.
@@ -109,10 +113,35 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
         report.push(problem.severity, sites::offset_of(&site, &raw), problem.message, problem.help);
     }
     let durability = durability(&raw, &mut report);
+    let lease = lease(&raw, &mut report);
     let warnings = report.finish()?;
-    let config =
-        TeamConfig { path: path.to_path_buf(), team: built.team, models: built.models, tools: built.tools, durability };
+    let config = TeamConfig {
+        path: path.to_path_buf(),
+        team: built.team,
+        models: built.models,
+        tools: built.tools,
+        durability,
+        lease,
+    };
     Ok(Loaded { config, warnings })
+}
+
+/// `[store] lease_seconds`: a whole number of seconds, at least 1; 30 by default.
+fn lease(raw: &raw::RawTeam, report: &mut Report<'_>) -> Duration {
+    let Some(seconds) = raw.store.as_ref().and_then(|store| store.get_ref().lease_seconds.as_ref()) else {
+        return DEFAULT_LEASE;
+    };
+    match u64::try_from(*seconds.get_ref()) {
+        Ok(seconds) if seconds >= 1 => Duration::from_secs(seconds),
+        _ => {
+            report.error(
+                seconds.span().start,
+                format!("lease_seconds must be at least 1, not {}", seconds.get_ref()),
+                "it is how long another process waits before taking over a conversation this one stopped advancing; 30 by default",
+            );
+            DEFAULT_LEASE
+        }
+    }
 }
 
 /// `[store] sync`: `"full"` (the default) or `"normal"`.

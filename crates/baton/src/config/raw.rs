@@ -47,6 +47,8 @@ pub(crate) struct RawTeam {
 pub(crate) struct RawStore {
     /// `"full"` (the default) or `"normal"`.
     pub sync: Option<Spanned<String>>,
+    /// How long a conversation's lease runs unless renewed, in seconds.
+    pub lease_seconds: Option<Spanned<i64>>,
 }
 
 /// `[router]`.
@@ -188,4 +190,6 @@ pub(crate) struct RawTool {
     /// Utterances for which the tool is the right call.
     #[serde(default)]
     pub examples: Vec<String>,
+    /// Whether a call may be run twice (after a crash) with the same idempotency key.
+    pub idempotent: Option<bool>,
 }

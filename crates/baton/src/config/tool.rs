@@ -53,6 +53,7 @@ impl ToolConfig {
             description: description.clone(),
             parameters: serde_json::json!({ "type": "object" }),
             examples: raw.examples.clone(),
+            idempotent: raw.idempotent.unwrap_or(true),
         };
         let Some(kind) = &raw.kind else {
             report.error(
@@ -65,7 +66,11 @@ impl ToolConfig {
         match kind.get_ref().as_str() {
             "lookup" => match lookup(name, raw, description, dir, report) {
                 Some(config) => {
-                    let definition = ToolDef { examples: raw.examples.clone(), ..config.definition(name.get_ref()) };
+                    let definition = ToolDef {
+                        examples: raw.examples.clone(),
+                        idempotent: raw.idempotent.unwrap_or(true),
+                        ..config.definition(name.get_ref())
+                    };
                     (Some(config), definition)
                 }
                 None => (None, placeholder),

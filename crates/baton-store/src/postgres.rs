@@ -1,0 +1,379 @@
+//! The store for many machines: Postgres.
+//!
+//! Every write is one statement, so one transaction: an append renews its lease, checking the
+//! epoch (the fencing token), in the same statement that inserts the entries, and
+//! `(conversation, seq)` is the primary key. Lease times are the database's clock, so the
+//! machines' clocks need not agree. A small pool of connections lets concurrent conversations
+//! commit together (Postgres flushes its WAL once for commits that wait together). The schema is
+//! versioned in `baton_schema` and migrated on connect under an advisory lock.
+
+use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
+use async_trait::async_trait;
+use baton_core::JournalEntry;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
+const MIGRATIONS: [&str; 1] = ["CREATE TABLE baton_conversations (
+        id TEXT PRIMARY KEY,
+        team TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        team_file TEXT
+    );
+    CREATE TABLE baton_journal (
+        conversation TEXT NOT NULL REFERENCES baton_conversations(id),
+        seq BIGINT NOT NULL,
+        epoch BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (conversation, seq)
+    );
+    CREATE TABLE baton_leases (
+        conversation TEXT PRIMARY KEY REFERENCES baton_conversations(id),
+        holder TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );"];
+
+/// A key for `pg_advisory_xact_lock`, so two processes starting together migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x6261_746f_6e00;
+
+/// How many connections one store keeps.
+const CONNECTIONS: usize = 8;
+
+/// A journal in a Postgres database.
+pub struct PostgresStore {
+    config: Config,
+    /// Where the database is, without the password, for messages.
+    display: String,
+    slots: Vec<Mutex<Option<Arc<Client>>>>,
+    next: AtomicUsize,
+    commits: AtomicU64,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/database`) and brings its
+    /// schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: Config = url.parse().map_err(|e| StoreError::Database {
+            path: redact(url),
+            message: format!("not a Postgres URL ({e}); write postgres://USER@HOST:PORT/DATABASE"),
+        })?;
+        let store = PostgresStore {
+            config,
+            display: redact(url),
+            slots: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+            commits: AtomicU64::new(0),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema version of the database.
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        let client = self.client().await?;
+        let row = client.query_one("SELECT max(version) FROM baton_schema", &[]).await.map_err(|e| self.error(e))?;
+        Ok(row.get::<_, Option<i32>>(0).unwrap_or(0) as u32)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let migrate = async {
+            client.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema (version INTEGER NOT NULL)").await?;
+            client.batch_execute("BEGIN").await?;
+            client.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+            let row = client.query_one("SELECT max(version) FROM baton_schema", &[]).await?;
+            let version = row.get::<_, Option<i32>>(0).unwrap_or(0) as usize;
+            for (from, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+                client.batch_execute(migration).await?;
+                client.execute("INSERT INTO baton_schema (version) VALUES ($1)", &[&(from as i32 + 1)]).await?;
+            }
+            client.batch_execute("COMMIT").await
+        };
+        match migrate.await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                Err(StoreError::Database {
+                    path: self.display.clone(),
+                    message: format!("cannot bring the schema up to date: {}", describe(&error)),
+                })
+            }
+        }
+    }
+
+    /// A connection, round-robin over the pool; a closed one is replaced.
+    async fn client(&self) -> Result<Arc<Client>, StoreError> {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        let mut slot = slot.lock().await;
+        if let Some(client) = slot.as_ref().filter(|client| !client.is_closed()) {
+            return Ok(client.clone());
+        }
+        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| StoreError::Database {
+            path: self.display.clone(),
+            message: format!("cannot connect: {} (is Postgres running, and the URL right?)", describe(&e)),
+        })?;
+        tokio::spawn(connection);
+        let client = Arc::new(client);
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    fn error(&self, error: tokio_postgres::Error) -> StoreError {
+        StoreError::Database { path: self.display.clone(), message: describe(&error) }
+    }
+
+    /// The error for a lease that matched no row: the conversation is gone, or it was taken over.
+    async fn fenced_or_unknown(&self, client: &Client, lease: &Lease) -> StoreError {
+        match client.query_opt("SELECT 1 FROM baton_conversations WHERE id = $1", &[&lease.conversation]).await {
+            Ok(None) => StoreError::UnknownConversation(lease.conversation.clone()),
+            Ok(Some(_)) => StoreError::Fenced { conversation: lease.conversation.clone(), epoch: lease.epoch },
+            Err(error) => self.error(error),
+        }
+    }
+
+    fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A database error with Postgres's own message when there is one.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => error.to_string(),
+    }
+}
+
+/// The URL without its password.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    match rest.split_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+fn seconds(ttl: Duration) -> f64 {
+    ttl.as_secs_f64()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create(&self, info: &ConversationInfo) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let inserted = client
+            .execute(
+                "INSERT INTO baton_conversations (id, team, created_ms, team_file) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                &[&info.id, &info.team, &(info.created_ms as i64), &info.team_file],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        self.committed();
+        match inserted {
+            0 => Err(StoreError::DuplicateConversation(info.id.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    async fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT id, team, created_ms, team_file FROM baton_conversations WHERE id = $1", &[&id])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(row.map(|row| info(&row)))
+    }
+
+    async fn acquire(&self, conversation: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        let client = self.client().await?;
+        let taken = client
+            .query_opt(
+                "INSERT INTO baton_leases (conversation, holder, epoch, expires_at)
+                 VALUES ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))
+                 ON CONFLICT (conversation) DO UPDATE SET
+                    holder = excluded.holder, epoch = baton_leases.epoch + 1, expires_at = excluded.expires_at
+                 WHERE baton_leases.expires_at <= clock_timestamp()
+                 RETURNING epoch",
+                &[&conversation, &holder, &seconds(ttl)],
+            )
+            .await;
+        self.committed();
+        match taken {
+            Ok(Some(row)) => Ok(Lease {
+                conversation: conversation.into(),
+                holder: holder.into(),
+                epoch: row.get::<_, i64>(0) as u64,
+                ttl,
+            }),
+            Ok(None) => {
+                let row = client
+                    .query_opt(
+                        "SELECT holder, greatest(0, extract(epoch FROM expires_at - clock_timestamp()) * 1000)::int8
+                         FROM baton_leases WHERE conversation = $1",
+                        &[&conversation],
+                    )
+                    .await
+                    .map_err(|e| self.error(e))?;
+                let (holder, expires_in_ms) =
+                    row.map(|row| (row.get(0), row.get::<_, i64>(1) as u64)).unwrap_or_default();
+                Err(StoreError::Leased { conversation: conversation.into(), holder, expires_in_ms })
+            }
+            Err(error) if error.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                Err(StoreError::UnknownConversation(conversation.into()))
+            }
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let renewed = client
+            .execute(
+                "UPDATE baton_leases SET expires_at = clock_timestamp() + make_interval(secs => $3)
+                 WHERE conversation = $1 AND epoch = $2",
+                &[&lease.conversation, &(lease.epoch as i64), &seconds(lease.ttl)],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        self.committed();
+        match renewed {
+            0 => Err(self.fenced_or_unknown(&client, lease).await),
+            _ => Ok(()),
+        }
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE baton_leases SET expires_at = '-infinity' WHERE conversation = $1 AND epoch = $2",
+                &[&lease.conversation, &(lease.epoch as i64)],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        self.committed();
+        Ok(())
+    }
+
+    async fn break_lease(&self, conversation: &str, holder: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE baton_leases SET expires_at = '-infinity' WHERE conversation = $1 AND holder = $2",
+                &[&conversation, &holder],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        self.committed();
+        Ok(())
+    }
+
+    async fn append(&self, lease: &Lease, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
+        let (mut seqs, mut times, mut kinds, mut bodies) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (offset, (at_ms, entry)) in entries.iter().enumerate() {
+            let seq = first_seq + offset as u64;
+            let body = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt {
+                conversation: lease.conversation.clone(),
+                seq,
+                message: e.to_string(),
+            })?;
+            seqs.push(seq as i64);
+            times.push(*at_ms as i64);
+            kinds.push(entry.kind());
+            bodies.push(body);
+        }
+        let client = self.client().await?;
+        let appended = client
+            .query_one(
+                "WITH fence AS (
+                    UPDATE baton_leases SET expires_at = clock_timestamp() + make_interval(secs => $3)
+                    WHERE conversation = $1 AND epoch = $2
+                    RETURNING conversation
+                 ), appended AS (
+                    INSERT INTO baton_journal (conversation, seq, epoch, at_ms, kind, body)
+                    SELECT fence.conversation, e.seq, $2, e.at_ms, e.kind, e.body
+                    FROM fence, unnest($4::int8[], $5::int8[], $6::text[], $7::text[]) AS e(seq, at_ms, kind, body)
+                    RETURNING 1
+                 )
+                 SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM appended)",
+                &[&lease.conversation, &(lease.epoch as i64), &seconds(lease.ttl), &seqs, &times, &kinds, &bodies],
+            )
+            .await;
+        self.committed();
+        match appended {
+            Ok(row) if row.get::<_, i64>(0) == 0 => Err(self.fenced_or_unknown(&client, lease).await),
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Err(StoreError::Conflict { conversation: lease.conversation.clone(), seq: first_seq })
+            }
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
+    async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        if self.conversation(conversation).await?.is_none() {
+            return Err(StoreError::UnknownConversation(conversation.into()));
+        }
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT seq, at_ms, epoch, body FROM baton_journal WHERE conversation = $1 ORDER BY seq",
+                &[&conversation],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter()
+            .map(|row| {
+                let seq = row.get::<_, i64>(0) as u64;
+                let entry = serde_json::from_str(row.get(3)).map_err(|e| StoreError::Corrupt {
+                    conversation: conversation.into(),
+                    seq,
+                    message: e.to_string(),
+                })?;
+                Ok(StoredEntry { seq, at_ms: row.get::<_, i64>(1) as u64, epoch: row.get::<_, i64>(2) as u64, entry })
+            })
+            .collect()
+    }
+
+    async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT c.id, c.team, c.created_ms, c.team_file FROM baton_conversations c
+                 JOIN LATERAL (
+                    SELECT kind FROM baton_journal j WHERE j.conversation = c.id ORDER BY seq DESC LIMIT 1
+                 ) last ON true
+                 WHERE last.kind <> 'turn_ended'
+                 ORDER BY c.created_ms, c.id",
+                &[],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(rows.iter().map(info).collect())
+    }
+
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+}
+
+/// A conversation's row: `id, team, created_ms, team_file`.
+fn info(row: &tokio_postgres::Row) -> ConversationInfo {
+    ConversationInfo {
+        id: row.get(0),
+        team: row.get(1),
+        created_ms: row.get::<_, i64>(2) as u64,
+        team_file: row.get(3),
+    }
+}
