@@ -1,8 +1,10 @@
 //! `baton resume [--db PATH|URL] [--json]`: finishes every turn a crash interrupted. Each
 //! conversation's team is rebuilt from the team file it was created with; each finished turn is
 //! printed like `baton run` prints one (one JSON line each with `--json`). Conversations are
-//! resumed several at a time; one that another process is advancing is waited for: it is done
-//! when that process ends the turn, or taken over when its lease runs out.
+//! resumed several at a time, each process starting at its own place in the list so that two
+//! resuming together mostly work on different ones; one that another process is advancing is set
+//! aside and tried again: it is done when that process ends the turn, or taken over when its
+//! lease runs out.
 
 use crate::run::report_json;
 use crate::transcript::{chain, lines, turn_entries};
@@ -15,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// The longest wait before asking again for a conversation another process holds.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -72,9 +75,17 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
             }
         }
     }
+    queue.rotate_left(std::process::id() as usize % queue.len().max(1));
     let (mut resumed, mut elsewhere, mut taken_over, mut told_waiting) = (0, 0, 0, false);
     let mut running = JoinSet::new();
-    while !queue.is_empty() || !running.is_empty() {
+    // Conversations another process holds, with when to try each again.
+    let mut set_aside: VecDeque<(Instant, Arc<Runtime>, ConversationInfo)> = VecDeque::new();
+    while !queue.is_empty() || !running.is_empty() || !set_aside.is_empty() {
+        while set_aside.front().is_some_and(|(at, _, _)| *at <= Instant::now()) {
+            if let Some((_, runtime, info)) = set_aside.pop_front() {
+                queue.push_back((runtime, info));
+            }
+        }
         while running.len() < concurrency {
             let Some((runtime, info)) = queue.pop_front() else { break };
             running.spawn(async move {
@@ -82,7 +93,18 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
                 (runtime, info, resumed)
             });
         }
-        let Some(joined) = running.join_next().await else { break };
+        let joined = match (running.is_empty(), set_aside.front()) {
+            (true, Some((at, _, _))) => {
+                tokio::time::sleep_until(*at).await;
+                continue;
+            }
+            (false, Some((at, _, _))) => tokio::select! {
+                joined = running.join_next() => joined,
+                _ = tokio::time::sleep_until(*at) => continue,
+            },
+            (_, None) => running.join_next().await,
+        };
+        let Some(joined) = joined else { continue };
         let Ok((runtime, info, outcome)) = joined else {
             failed += 1;
             eprintln!("error: a conversation could not be resumed (its task failed)");
@@ -105,11 +127,9 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
                     eprintln!("waiting for conversations another process is advancing (or until their leases run out)");
                     told_waiting = true;
                 }
-                running.spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    let resumed = resume_one(&runtime, &info, json).await;
-                    (runtime, info, resumed)
-                });
+                let at = Instant::now() + wait;
+                let place = set_aside.partition_point(|(other, _, _)| *other <= at);
+                set_aside.insert(place, (at, runtime, info));
             }
             Resumed::Failed(why) => {
                 failed += 1;

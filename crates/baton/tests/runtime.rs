@@ -166,7 +166,9 @@ async fn a_tool_that_may_have_run_is_run_again_with_the_same_key_if_idempotent()
         assert_eq!(resumed.outcome, clean.outcome, "cut {cut}");
         let keys = tool.keys.lock().unwrap().clone();
         match cut {
-            cut if cut <= returned => assert_eq!(keys, std::slice::from_ref(&key), "cut {cut}: run once more, same key"),
+            cut if cut <= returned => {
+                assert_eq!(keys, std::slice::from_ref(&key), "cut {cut}: run once more, same key")
+            }
             _ => assert!(keys.is_empty(), "cut {cut}: its result was journaled"),
         }
         assert_eq!(entries(&crashed, "r1").await, full, "cut {cut}");

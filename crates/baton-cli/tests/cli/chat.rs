@@ -71,7 +71,7 @@ fn json_prints_one_object_per_turn_and_a_person_can_be_asked_for() {
     assert_eq!(turns[1]["model_calls"], 0, "a trigger costs no model call");
     let reason = turns[1]["handoffs"][0]["reason"].as_str().unwrap();
     assert!(reason.starts_with("trigger: asks_for_human"), "{reason}");
-    let trace = trace_json(&db, turns[0]["conversation"].as_str().unwrap());
+    let trace = trace_json(db.to_str().unwrap(), turns[0]["conversation"].as_str().unwrap());
     let handoff = trace.iter().find(|line| line["kind"] == "handoff_taken").unwrap();
     assert_eq!(handoff["data"]["trigger"], "asks_for_human");
 }

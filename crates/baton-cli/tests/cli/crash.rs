@@ -4,7 +4,7 @@
 //! run's: no handoff lost or recorded twice, no model call repeated after its reply was
 //! journaled, every tool call with the same idempotency key.
 
-use crate::support::{baton, temp_dir, trace_json};
+use crate::support::{baton, postgres_url, temp_dir, trace_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -91,17 +91,33 @@ fn write_team(dir: &Path) -> PathBuf {
     path
 }
 
+/// Which journal a test runs on.
+#[derive(Clone, Copy)]
+enum Journal {
+    Sqlite,
+    Postgres,
+}
+
+impl Journal {
+    /// A fresh, empty journal of this kind: a file in `dir`, or a schema of its own.
+    fn fresh(self, dir: &Path) -> String {
+        match self {
+            Journal::Sqlite => dir.join("baton.db").to_str().unwrap().to_string(),
+            Journal::Postgres => postgres_url("crash"),
+        }
+    }
+}
+
 /// Runs turn `index` of the conversation, with `crash_at` set or not.
-fn turn(team: &Path, db: &Path, index: usize, crash_at: Option<usize>) -> std::process::Output {
-    let args =
-        ["run", team.to_str().unwrap(), TURNS[index], "--db", db.to_str().unwrap(), "--conversation", CONVERSATION];
+fn turn(team: &Path, db: &str, index: usize, crash_at: Option<usize>) -> std::process::Output {
+    let args = ["run", team.to_str().unwrap(), TURNS[index], "--db", db, "--conversation", CONVERSATION];
     let crash = crash_at.map(|n| n.to_string());
     let env: Vec<(&str, &str)> = crash.iter().map(|n| ("BATON_CRASH_AT", n.as_str())).collect();
     baton(&args, &env)
 }
 
 /// The journal without its timestamps: what must be equal run to run.
-fn journal(db: &Path) -> Vec<(String, Value)> {
+fn journal(db: &str) -> Vec<(String, Value)> {
     trace_json(db, CONVERSATION)
         .into_iter()
         .map(|line| (line["kind"].as_str().unwrap().to_string(), line["data"].clone()))
@@ -109,14 +125,23 @@ fn journal(db: &Path) -> Vec<(String, Value)> {
 }
 
 #[test]
-fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run() {
+fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run_on_sqlite() {
+    crash_at_every_boundary(Journal::Sqlite);
+}
+
+#[test]
+fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run_on_postgres() {
+    crash_at_every_boundary(Journal::Postgres);
+}
+
+fn crash_at_every_boundary(kind: Journal) {
     let dir = temp_dir("crash-clean");
     let team = write_team(&dir);
-    let db = dir.join("baton.db");
+    let db = &kind.fresh(&dir);
     for index in 0..TURNS.len() {
-        assert_eq!(turn(&team, &db, index, None).status.code(), Some(0));
+        assert_eq!(turn(&team, db, index, None).status.code(), Some(0));
     }
-    let clean = journal(&db);
+    let clean = journal(db);
     let kinds: Vec<&str> = clean.iter().map(|(kind, _)| kind.as_str()).collect();
     assert_eq!(kinds.iter().filter(|kind| **kind == "handoff_taken").count(), 3, "{kinds:?}");
     assert_eq!(kinds.iter().filter(|kind| **kind == "tool_call_started").count(), 2, "{kinds:?}");
@@ -127,11 +152,11 @@ fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run() {
         for n in 1.. {
             let dir = temp_dir("crash");
             let team = write_team(&dir);
-            let db = dir.join("baton.db");
+            let db = &kind.fresh(&dir);
             for index in 0..crashing {
-                assert_eq!(turn(&team, &db, index, None).status.code(), Some(0));
+                assert_eq!(turn(&team, db, index, None).status.code(), Some(0));
             }
-            let output = turn(&team, &db, crashing, Some(n));
+            let output = turn(&team, db, crashing, Some(n));
             if output.status.code() == Some(0) {
                 break; // the turn has fewer than n boundaries
             }
@@ -141,13 +166,13 @@ fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run() {
                 "turn {crashing}, n {n}: {stderr}"
             );
             crashes += 1;
-            let resumed = baton(&["resume", "--db", db.to_str().unwrap(), "--json"], &[]);
+            let resumed = baton(&["resume", "--db", db, "--json"], &[]);
             assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
             for index in crashing + 1..TURNS.len() {
-                let next = turn(&team, &db, index, None);
+                let next = turn(&team, db, index, None);
                 assert_eq!(next.status.code(), Some(0), "{}", String::from_utf8_lossy(&next.stderr));
             }
-            let after = journal(&db);
+            let after = journal(db);
             assert_eq!(
                 after, clean,
                 "turn {crashing}, crash after boundary {n}: the journal differs from the clean run"
@@ -161,17 +186,17 @@ fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run() {
 fn resume_prints_each_finished_turn_and_has_nothing_to_do_twice() {
     let dir = temp_dir("crash-resume");
     let team = write_team(&dir);
-    let db = dir.join("baton.db");
-    let output = turn(&team, &db, 0, Some(3));
+    let db = &Journal::Sqlite.fresh(&dir);
+    let output = turn(&team, db, 0, Some(3));
     assert_ne!(output.status.code(), Some(0), "the process was aborted");
-    let resumed = baton(&["resume", "--db", db.to_str().unwrap(), "--json"], &[]);
+    let resumed = baton(&["resume", "--db", db, "--json"], &[]);
     assert_eq!(resumed.status.code(), Some(0));
     let lines: Vec<Value> =
         String::from_utf8_lossy(&resumed.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(lines.len(), 1);
     assert_eq!((lines[0]["conversation"].as_str(), lines[0]["agent"].as_str()), (Some(CONVERSATION), Some("billing")));
     assert_eq!(lines[0]["reply"], "INV-2042 was charged twice; the refund is on its way.");
-    let again = baton(&["resume", "--db", db.to_str().unwrap()], &[]);
+    let again = baton(&["resume", "--db", db], &[]);
     assert_eq!(again.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to resume"));
     let missing = baton(&["resume", "--db", dir.join("nope.db").to_str().unwrap()], &[]);

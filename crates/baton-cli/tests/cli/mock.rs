@@ -1,5 +1,6 @@
-//! A Chat Completions server for tests: answers with scripted responses, and rejects, as the
-//! real API does, any request whose history has a tool call without its tool result.
+//! A Chat Completions server for tests: answers with scripted responses (in order, or chosen by
+//! what a request asks), and rejects, as the real API does, any request whose history has a tool
+//! call without its tool result.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -37,17 +38,21 @@ pub struct MockServer {
 impl MockServer {
     /// Starts a server answering the i-th request with `answers[i]` (the last one repeats).
     pub fn start(answers: Vec<Answer>) -> MockServer {
+        Self::start_with(move |index, _| answers[index.min(answers.len() - 1)].clone())
+    }
+
+    /// Starts a server answering each request with `answer(index, body)`.
+    pub fn start_with(answer: impl Fn(usize, &Value) -> Answer + Send + Sync + 'static) -> MockServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
         let base_url = format!("http://{}/v1", listener.local_addr().expect("local address"));
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
+        let answer: Arc<Responder> = Arc::new(answer);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let index = log.lock().unwrap().len();
-                let answer = answers[index.min(answers.len() - 1)].clone();
-                let log = log.clone();
-                std::thread::spawn(move || serve(stream, answer, &log));
+                let (log, answer) = (log.clone(), answer.clone());
+                std::thread::spawn(move || serve(stream, &*answer, &log));
             }
         });
         MockServer { base_url, received }
@@ -59,7 +64,10 @@ impl MockServer {
     }
 }
 
-fn serve(stream: TcpStream, answer: Answer, log: &Mutex<Vec<Received>>) {
+/// Chooses the answer to a request from its index and body.
+type Responder = dyn Fn(usize, &Value) -> Answer + Send + Sync;
+
+fn serve(stream: TcpStream, answer: &Responder, log: &Mutex<Vec<Received>>) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut content_length = 0;
     let mut authorization = None;
@@ -85,7 +93,11 @@ fn serve(stream: TcpStream, answer: Answer, log: &Mutex<Vec<Received>>) {
         return;
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    log.lock().unwrap().push(Received { authorization, body: body.clone() });
+    let answer = {
+        let mut log = log.lock().unwrap();
+        log.push(Received { authorization, body: body.clone() });
+        answer(log.len() - 1, &body)
+    };
     let (status, text) = match history_error(&body) {
         Some(error) => (400, json!({"error": {"message": error, "type": "invalid_request_error"}}).to_string()),
         None => respond(answer),

@@ -111,7 +111,7 @@ fn follow_up_turns_stay_with_the_specialist_and_the_journal_survives_the_process
         .collect();
     assert_eq!(users, ["My internet is down", "Still down"], "the specialist sees the whole conversation");
 
-    let trace = trace_json(&db, &conversation);
+    let trace = trace_json(db.to_str().unwrap(), &conversation);
     let handoff = trace.iter().find(|line| line["kind"] == "handoff_taken").expect("the handoff is in the trace");
     assert_eq!(handoff["data"]["from"], "triage");
     assert_eq!(handoff["data"]["to"], "technical");
@@ -148,7 +148,7 @@ fn a_failing_provider_fails_the_turn_with_its_message_after_four_attempts() {
     let error = out["error"].as_str().unwrap();
     assert!(error.contains("the GPU caught fire") && error.contains("4 attempts"), "{error}");
     assert_eq!(server.received().len(), 4);
-    let trace = trace_json(&db, out["conversation"].as_str().unwrap());
+    let trace = trace_json(db.to_str().unwrap(), out["conversation"].as_str().unwrap());
     assert!(trace.iter().any(|line| line["kind"] == "model_failed"), "the failure is journaled");
 }
 

@@ -104,10 +104,29 @@ pub fn run_json(team: &Path, db: &Path, message: &str, extra: &[&str], env: &[(&
 }
 
 /// The trace of a conversation as parsed JSON lines.
-pub fn trace_json(db: &Path, conversation: &str) -> Vec<Value> {
-    let output = baton(&["trace", conversation, "--db", db.to_str().unwrap(), "--json"], &[]);
+pub fn trace_json(db: &str, conversation: &str) -> Vec<Value> {
+    let output = baton(&["trace", conversation, "--db", db, "--json"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+/// A URL to a fresh, empty schema of the test Postgres (`BATON_TEST_POSTGRES`, by default
+/// `postgres://postgres@127.0.0.1:5432/test`); panics, failing the test, when it cannot be reached.
+pub fn postgres_url(name: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let base =
+        std::env::var("BATON_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("cli_{name}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("this test needs Postgres at {base} (set BATON_TEST_POSTGRES): {e}"));
+        tokio::spawn(connection);
+        client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await.unwrap();
+    });
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-csearch_path%3D{schema}")
 }
 
 /// Runs `baton` with `args`, writing `input` to its stdin (a pipe, not a terminal).
