@@ -7,6 +7,7 @@ mod chat;
 mod check;
 mod crash;
 mod eval;
+mod kill;
 mod mock;
 mod run;
 mod support;
