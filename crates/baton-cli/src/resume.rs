@@ -68,14 +68,17 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
         match team_runtime(team_file.as_deref(), store.clone()) {
             Ok(runtime) => queue.extend(conversations.into_iter().map(|info| (runtime.clone(), info))),
             Err(why) => {
-                for info in &conversations {
-                    eprintln!("error: cannot resume conversation {}: {why}", info.id);
-                }
+                let ids: Vec<&str> = conversations.iter().take(3).map(|info| info.id.as_str()).collect();
+                let more = conversations.len().saturating_sub(ids.len());
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                eprintln!("error: cannot resume conversation {}{more}: {why}", ids.join(", "));
                 failed += conversations.len();
             }
         }
     }
-    queue.rotate_left(std::process::id() as usize % queue.len().max(1));
+    // Processes started together have neighbouring ids: spread their starting places.
+    let start = (u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
+    queue.rotate_left(start % queue.len().max(1));
     let (mut resumed, mut elsewhere, mut taken_over, mut told_waiting) = (0, 0, 0, false);
     let mut running = JoinSet::new();
     // Conversations another process holds, with when to try each again.

@@ -219,7 +219,8 @@ impl Store for PostgresStore {
             Ok(None) => {
                 let row = client
                     .query_opt(
-                        "SELECT holder, greatest(0, extract(epoch FROM expires_at - clock_timestamp()) * 1000)::int8
+                        "SELECT holder, CASE WHEN expires_at > clock_timestamp()
+                            THEN (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::int8 ELSE 0 END
                          FROM baton_leases WHERE conversation = $1",
                         &[&conversation],
                     )

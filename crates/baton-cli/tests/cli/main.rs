@@ -11,3 +11,4 @@ mod kill;
 mod mock;
 mod run;
 mod support;
+mod zombie;
