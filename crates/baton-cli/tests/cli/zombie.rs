@@ -118,7 +118,9 @@ fn a_frozen_process_is_fenced_off_and_every_turn_finishes_exactly_once() {
     let mut frozen = Resuming::start(&db);
     let other = Resuming::start(&db);
     let waited = Instant::now();
-    // Freeze it once it has finished some turns, at a moment it holds leases mid-turn.
+    // Freeze it once it has finished some turns, at a moment it is mid-turn: it holds a lease
+    // under which it has journaled part of a turn (a lease it just took, or holds on a turn that
+    // is already over, would not show fencing: waking up, it would find nothing to write).
     loop {
         if frozen.child.try_wait().unwrap().is_some() || waited.elapsed() > Duration::from_secs(60) {
             let (exit, turns, stderr) = frozen.finish();
@@ -126,7 +128,7 @@ fn a_frozen_process_is_fenced_off_and_every_turn_finishes_exactly_once() {
         }
         if frozen.lines.lock().unwrap().len() >= 50 {
             frozen.signal("STOP");
-            if tokio.block_on(leases_held_by(&db, frozen.child.id())) > 0 {
+            if tokio.block_on(turns_mid_way(&db, frozen.child.id())) > 0 {
                 break;
             }
             frozen.signal("CONT");
@@ -196,14 +198,20 @@ fn a_frozen_process_is_fenced_off_and_every_turn_finishes_exactly_once() {
     eprintln!("{resumed_mid_turn} journals show entries of both processes, the other's after the frozen one's");
 }
 
-/// How many unexpired leases the process `pid` holds.
-async fn leases_held_by(db: &str, pid: u32) -> i64 {
+/// How many conversations the process `pid` is advancing mid-turn: it holds their lease, and the
+/// journal's last entry, not the end of a turn, was written under that lease.
+async fn turns_mid_way(db: &str, pid: u32) -> i64 {
     let (client, connection) = tokio_postgres::connect(db, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     let holder = format!("%:{pid}:%");
     let row = client
         .query_one(
-            "SELECT count(*) FROM baton_leases WHERE holder LIKE $1 AND expires_at > clock_timestamp()",
+            "SELECT count(*) FROM baton_leases l
+             JOIN LATERAL (
+                SELECT kind, epoch FROM baton_journal j WHERE j.conversation = l.conversation ORDER BY seq DESC LIMIT 1
+             ) last ON true
+             WHERE l.holder LIKE $1 AND l.expires_at > clock_timestamp()
+               AND last.epoch = l.epoch AND last.kind <> 'turn_ended'",
             &[&holder],
         )
         .await
