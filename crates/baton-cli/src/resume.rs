@@ -38,12 +38,8 @@ enum Resumed {
 
 /// Resumes every interrupted conversation in the journal at `db`, `concurrency` at a time.
 pub fn run(db: &setup::Db, json: bool, concurrency: usize) -> Exit {
-    let tokio = match setup::tokio() {
-        Ok(tokio) => tokio,
-        Err(exit) => return exit,
-    };
-    let store = match setup::existing_store(&db.location(), &tokio) {
-        Ok(store) => store,
+    let (tokio, store) = match setup::existing_journal(db) {
+        Ok(opened) => opened,
         Err(exit) => return exit,
     };
     tokio.block_on(resume_all(store, &db.location().to_string(), json, concurrency.max(1)))

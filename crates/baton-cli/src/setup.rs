@@ -57,9 +57,15 @@ pub fn runtime(config: &TeamConfig, db: &StoreLocation, tokio: &tokio::runtime::
     })
 }
 
-/// The existing journal at `db`, for commands that read or finish what was run before: a SQLite
-/// file that is not there is an error, not a new empty journal.
-pub fn existing_store(db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result<Arc<dyn Store>, Exit> {
+/// The async runtime and the existing journal at `db`, for commands that read or finish what was
+/// run before: a SQLite file that is not there is an error, not a new empty journal.
+pub fn existing_journal(db: &Db) -> Result<(tokio::runtime::Runtime, Arc<dyn Store>), Exit> {
+    let tokio = tokio()?;
+    let store = existing_store(&db.location(), &tokio)?;
+    Ok((tokio, store))
+}
+
+fn existing_store(db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result<Arc<dyn Store>, Exit> {
     match db {
         StoreLocation::Sqlite(path) if !path.exists() => {
             eprintln!("error: no journal at {} (pass the --db the conversations were run with)", path.display());

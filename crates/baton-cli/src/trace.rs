@@ -9,12 +9,8 @@ use std::io::Write;
 
 /// Prints the journal of `conversation`.
 pub fn run(conversation: &str, db: &setup::Db, json: bool) -> Exit {
-    let tokio = match setup::tokio() {
-        Ok(tokio) => tokio,
-        Err(exit) => return exit,
-    };
-    let store = match setup::existing_store(&db.location(), &tokio) {
-        Ok(store) => store,
+    let (tokio, store) = match setup::existing_journal(db) {
+        Ok(opened) => opened,
         Err(exit) => return exit,
     };
     let journal = tokio.block_on(async {

@@ -115,6 +115,28 @@ pub enum StoreError {
     },
 }
 
+/// One entry as a database row: `(seq, at_ms, kind, body)`, the body as JSON.
+pub(crate) type Row = (i64, i64, &'static str, String);
+
+/// The rows that store `entries` of `conversation` at positions `first_seq..`.
+pub(crate) fn rows(
+    conversation: &str,
+    first_seq: u64,
+    entries: &[(u64, JournalEntry)],
+) -> Result<Vec<Row>, StoreError> {
+    let mut rows = Vec::with_capacity(entries.len());
+    for (offset, (at_ms, entry)) in entries.iter().enumerate() {
+        let seq = first_seq + offset as u64;
+        let body = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt {
+            conversation: conversation.into(),
+            seq,
+            message: e.to_string(),
+        })?;
+        rows.push((seq as i64, *at_ms as i64, entry.kind(), body));
+    }
+    Ok(rows)
+}
+
 /// A durable (or, for tests, in-memory) journal of conversations.
 #[async_trait]
 pub trait Store: Send + Sync {

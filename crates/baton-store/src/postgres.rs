@@ -282,16 +282,10 @@ impl Store for PostgresStore {
 
     async fn append(&self, lease: &Lease, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
         let (mut seqs, mut times, mut kinds, mut bodies) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (offset, (at_ms, entry)) in entries.iter().enumerate() {
-            let seq = first_seq + offset as u64;
-            let body = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt {
-                conversation: lease.conversation.clone(),
-                seq,
-                message: e.to_string(),
-            })?;
-            seqs.push(seq as i64);
-            times.push(*at_ms as i64);
-            kinds.push(entry.kind());
+        for (seq, at_ms, kind, body) in crate::rows(&lease.conversation, first_seq, entries)? {
+            seqs.push(seq);
+            times.push(at_ms);
+            kinds.push(kind);
             bodies.push(body);
         }
         let client = self.client().await?;

@@ -360,16 +360,7 @@ impl Store for SqliteStore {
     }
 
     async fn append(&self, lease: &Lease, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
-        let mut rows = Vec::with_capacity(entries.len());
-        for (offset, (at_ms, entry)) in entries.iter().enumerate() {
-            let seq = first_seq + offset as u64;
-            let body = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt {
-                conversation: lease.conversation.clone(),
-                seq,
-                message: e.to_string(),
-            })?;
-            rows.push((seq as i64, *at_ms as i64, entry.kind(), body));
-        }
+        let rows = crate::rows(&lease.conversation, first_seq, entries)?;
         let lease = lease.clone();
         self.write(move |connection| {
             renew_lease(connection, &lease)?;
