@@ -80,9 +80,11 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
     // Conversations another process holds, with when to try each again.
     let mut set_aside: VecDeque<(Instant, Arc<Runtime>, ConversationInfo)> = VecDeque::new();
     while !queue.is_empty() || !running.is_empty() || !set_aside.is_empty() {
+        // Conversations set aside come first once due: if their holder died, they have waited
+        // longest.
         while set_aside.front().is_some_and(|(at, _, _)| *at <= Instant::now()) {
             if let Some((_, runtime, info)) = set_aside.pop_front() {
-                queue.push_back((runtime, info));
+                queue.push_front((runtime, info));
             }
         }
         while running.len() < concurrency {
@@ -156,9 +158,11 @@ async fn resume_one(runtime: &Runtime, info: &ConversationInfo, json: bool) -> R
             Resumed::Finished(vec![line])
         }
         Ok(Some(report)) => {
-            let journal = runtime.store().journal(&info.id).await.unwrap_or_default();
             let mut printed = vec![format!("── resumed conversation {} (team {})", info.id, info.team)];
-            printed.extend(lines(turn_entries(&journal, report.outcome.turn), true));
+            match runtime.store().journal(&info.id).await {
+                Ok(journal) => printed.extend(lines(turn_entries(&journal, report.outcome.turn), true)),
+                Err(error) => printed.push(format!("(the turn's transcript cannot be read back: {error})")),
+            }
             printed.push(format!("handoff chain: {}\n", chain(&report.outcome)));
             Resumed::Finished(printed)
         }

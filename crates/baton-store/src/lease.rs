@@ -23,15 +23,29 @@ pub struct Lease {
     pub ttl: Duration,
 }
 
-/// This process's name as a lease holder: host, process id and start time, so a restarted
-/// process never passes for its predecessor.
+/// This process's name as a lease holder: `machine:pid:start`, so a restarted process never
+/// passes for its predecessor. The machine part is the host name, and on Linux also the boot id
+/// and the pid namespace, so that two containers sharing a host name are told apart.
 pub fn holder_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         let host = if host.is_empty() { "localhost".to_string() } else { host };
-        format!("{host}:{}:{}", std::process::id(), now_ms())
+        let machine = match process_space() {
+            Some(space) => format!("{host}/{space}"),
+            None => host,
+        };
+        format!("{}:{}:{}", machine.replace(':', "_"), std::process::id(), now_ms())
     })
+}
+
+/// Where process ids mean the same: this boot of this machine and this pid namespace; `None`
+/// where that cannot be told.
+fn process_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let namespace = namespace.to_string_lossy().chars().filter(char::is_ascii_digit).collect::<String>();
+    Some(format!("{}/{namespace}", boot.trim()))
 }
 
 /// Whether `holder` (a [`holder_id`]) names a process of this machine that has ended, so its
@@ -42,7 +56,9 @@ pub fn holder_is_gone(holder: &str) -> bool {
         return false;
     };
     let Some(this_host) = holder_id().rsplitn(3, ':').nth(2) else { return false };
-    host == this_host
+    // Only where pids are known to mean the same: same machine, same boot, same pid namespace.
+    process_space().is_some()
+        && host == this_host
         && pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id())
         && Path::new("/proc/self").exists()
         && !Path::new("/proc").join(pid).exists()

@@ -85,9 +85,9 @@ impl PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         let migrate = async {
-            client.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema (version INTEGER NOT NULL)").await?;
             client.batch_execute("BEGIN").await?;
             client.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+            client.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema (version INTEGER NOT NULL)").await?;
             let row = client.query_one("SELECT max(version) FROM baton_schema", &[]).await?;
             let version = row.get::<_, Option<i32>>(0).unwrap_or(0) as usize;
             for (from, migration) in MIGRATIONS.iter().enumerate().skip(version) {
@@ -299,15 +299,28 @@ impl Store for PostgresStore {
                     INSERT INTO baton_journal (conversation, seq, epoch, at_ms, kind, body)
                     SELECT fence.conversation, e.seq, $2, e.at_ms, e.kind, e.body
                     FROM fence, unnest($4::int8[], $5::int8[], $6::text[], $7::text[]) AS e(seq, at_ms, kind, body)
+                    WHERE (SELECT coalesce(max(seq) + 1, 0) FROM baton_journal WHERE conversation = $1) = $8
                     RETURNING 1
                  )
                  SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM appended)",
-                &[&lease.conversation, &(lease.epoch as i64), &seconds(lease.ttl), &seqs, &times, &kinds, &bodies],
+                &[
+                    &lease.conversation,
+                    &(lease.epoch as i64),
+                    &seconds(lease.ttl),
+                    &seqs,
+                    &times,
+                    &kinds,
+                    &bodies,
+                    &(first_seq as i64),
+                ],
             )
             .await;
         self.committed();
         match appended {
             Ok(row) if row.get::<_, i64>(0) == 0 => Err(self.fenced_or_unknown(&client, lease).await),
+            Ok(row) if row.get::<_, i64>(1) < entries.len() as i64 => {
+                Err(StoreError::Conflict { conversation: lease.conversation.clone(), seq: first_seq })
+            }
             Ok(_) => Ok(()),
             Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 Err(StoreError::Conflict { conversation: lease.conversation.clone(), seq: first_seq })

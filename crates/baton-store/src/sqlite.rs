@@ -203,8 +203,19 @@ fn write_loop(connection: &Connection, queue: &mpsc::Receiver<Job>, commits: &At
                 Err(_) => break,
             }
         }
-        let began = connection.execute_batch("BEGIN IMMEDIATE").map_err(|e| database_error(path, e));
-        let finishes: Vec<Finish> = batch.into_iter().map(|job| job(began.as_ref().map(|()| connection))).collect();
+        let mut began = connection.execute_batch("BEGIN IMMEDIATE").map_err(|e| database_error(path, e));
+        let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+        for job in batch {
+            finishes.push(job(began.as_ref().map(|()| connection)));
+            // SQLite rolls the whole transaction back on some errors (disk full, I/O): the jobs
+            // after it must not run outside it, and none of the batch is committed.
+            if began.is_ok() && connection.is_autocommit() {
+                began = Err(StoreError::Database {
+                    path: path.to_string(),
+                    message: "the transaction was rolled back by SQLite (disk full or I/O error?)".into(),
+                });
+            }
+        }
         let committed = match began {
             Ok(()) => connection.execute_batch("COMMIT").map_err(|e| database_error(path, e)),
             Err(error) => Err(error),
@@ -235,7 +246,10 @@ fn in_savepoint<R>(
             Ok(result)
         }
         Err(failure) => {
-            connection.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            // If the undo fails, the transaction is ended so nothing of the job is committed.
+            if connection.execute_batch("ROLLBACK TO job; RELEASE job").is_err() {
+                let _ = connection.execute_batch("ROLLBACK");
+            }
             Err(failure)
         }
     }
@@ -364,6 +378,14 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         self.write(move |connection| {
             renew_lease(connection, &lease)?;
+            let next: i64 = connection.query_row(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE conversation = ?1",
+                params![lease.conversation],
+                |row| row.get(0),
+            )?;
+            if rows.first().is_some_and(|(seq, ..)| *seq != next) {
+                return Err(StoreError::Conflict { conversation: lease.conversation.clone(), seq: first_seq }.into());
+            }
             let mut insert = connection.prepare_cached(
                 "INSERT INTO journal (conversation, seq, epoch, at_ms, kind, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT DO NOTHING",

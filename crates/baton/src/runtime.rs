@@ -297,7 +297,9 @@ impl Runtime {
 }
 
 /// Awaits `work` while renewing `lease` every third of its ttl; fails as soon as the lease is
-/// lost, so a process that was paused past its lease stops advancing the conversation.
+/// lost, so a process that was paused past its lease stops advancing the conversation. A
+/// renewal that fails otherwise (a busy or briefly unreachable database) is tried again at the
+/// next tick: the lease has two more thirds to run.
 async fn renewing<T>(store: &Arc<dyn Store>, lease: &Lease, work: impl Future<Output = T>) -> Result<T, StoreError> {
     tokio::pin!(work);
     let mut every = tokio::time::interval(lease.ttl / 3);
@@ -305,7 +307,11 @@ async fn renewing<T>(store: &Arc<dyn Store>, lease: &Lease, work: impl Future<Ou
     loop {
         tokio::select! {
             done = &mut work => return Ok(done),
-            _ = every.tick() => store.renew(lease).await?,
+            _ = every.tick() => {
+                if let Err(lost @ (StoreError::Fenced { .. } | StoreError::UnknownConversation(_))) = store.renew(lease).await {
+                    return Err(lost);
+                }
+            }
         }
     }
 }

@@ -121,21 +121,28 @@ fn a_frozen_process_is_fenced_off_and_every_turn_finishes_exactly_once() {
     // Freeze it once it has finished some turns, at a moment it is mid-turn: it holds a lease
     // under which it has journaled part of a turn (a lease it just took, or holds on a turn that
     // is already over, would not show fencing: waking up, it would find nothing to write).
-    loop {
+    let mid_way = loop {
         if frozen.child.try_wait().unwrap().is_some() || waited.elapsed() > Duration::from_secs(60) {
             let (exit, turns, stderr) = frozen.finish();
             panic!("the first process stopped (exit {exit:?}) after {} turns:\n{stderr}", turns.len());
         }
         if frozen.lines.lock().unwrap().len() >= 50 {
             frozen.signal("STOP");
-            if tokio.block_on(turns_mid_way(&db, frozen.child.id())) > 0 {
-                break;
+            let found = tokio.block_on(turns_mid_way(&db, frozen.child.id()));
+            if !found.is_empty() {
+                break found;
             }
             frozen.signal("CONT");
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    // Its leases run out; wake it once the other process has taken all those turns over.
+    let frozen_at = Instant::now();
+    while tokio.block_on(still_held(&db, frozen.child.id(), &mid_way)) > 0 {
+        assert!(frozen_at.elapsed() < Duration::from_secs(60), "the other process took nothing over");
+        std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_secs(LEASE_SECONDS + 2));
+    assert!(frozen_at.elapsed() >= Duration::from_secs(LEASE_SECONDS), "taken over before the lease ran out");
     frozen.signal("CONT");
     let (frozen_exit, frozen_turns, frozen_err) = frozen.finish();
     let (other_exit, other_turns, other_err) = other.finish();
@@ -163,7 +170,10 @@ fn a_frozen_process_is_fenced_off_and_every_turn_finishes_exactly_once() {
             line.strip_prefix("conversation ")?.strip_suffix(" was taken over by another process, which finishes it")
         })
         .collect();
-    assert!(!taken_over.is_empty(), "the frozen process was fenced off nowhere:\n{frozen_err}");
+    assert!(
+        !taken_over.is_empty(),
+        "the frozen process was fenced off nowhere:\n{frozen_err}\nthe other:\n{other_err}"
+    );
     eprintln!(
         "the frozen process finished {} turns and was fenced off {} conversations; the other finished {}",
         by_frozen.len(),
@@ -198,21 +208,36 @@ fn a_frozen_process_is_fenced_off_and_every_turn_finishes_exactly_once() {
     eprintln!("{resumed_mid_turn} journals show entries of both processes, the other's after the frozen one's");
 }
 
-/// How many conversations the process `pid` is advancing mid-turn: it holds their lease, and the
+/// The conversations the process `pid` is advancing mid-turn: it holds their lease, and the
 /// journal's last entry, not the end of a turn, was written under that lease.
-async fn turns_mid_way(db: &str, pid: u32) -> i64 {
+async fn turns_mid_way(db: &str, pid: u32) -> Vec<String> {
     let (client, connection) = tokio_postgres::connect(db, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     let holder = format!("%:{pid}:%");
     let row = client
-        .query_one(
-            "SELECT count(*) FROM baton_leases l
+        .query(
+            "SELECT l.conversation FROM baton_leases l
              JOIN LATERAL (
                 SELECT kind, epoch FROM baton_journal j WHERE j.conversation = l.conversation ORDER BY seq DESC LIMIT 1
              ) last ON true
              WHERE l.holder LIKE $1 AND l.expires_at > clock_timestamp()
                AND last.epoch = l.epoch AND last.kind <> 'turn_ended'",
             &[&holder],
+        )
+        .await
+        .unwrap();
+    row.iter().map(|row| row.get(0)).collect()
+}
+
+/// How many of `conversations` the process `pid` still holds the lease of (run out or not).
+async fn still_held(db: &str, pid: u32, conversations: &[String]) -> i64 {
+    let (client, connection) = tokio_postgres::connect(db, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let holder = format!("%:{pid}:%");
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM baton_leases WHERE holder LIKE $1 AND conversation = ANY($2)",
+            &[&holder, &conversations],
         )
         .await
         .unwrap();

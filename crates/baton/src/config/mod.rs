@@ -126,17 +126,20 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
     Ok(Loaded { config, warnings })
 }
 
-/// `[store] lease_seconds`: a whole number of seconds, at least 1; 30 by default.
+/// The longest lease a team file may ask for: a day.
+const MAX_LEASE_SECONDS: u64 = 86_400;
+
+/// `[store] lease_seconds`: a whole number of seconds from 1 to a day; 30 by default.
 fn lease(raw: &raw::RawTeam, report: &mut Report<'_>) -> Duration {
     let Some(seconds) = raw.store.as_ref().and_then(|store| store.get_ref().lease_seconds.as_ref()) else {
         return DEFAULT_LEASE;
     };
     match u64::try_from(*seconds.get_ref()) {
-        Ok(seconds) if seconds >= 1 => Duration::from_secs(seconds),
+        Ok(seconds) if (1..=MAX_LEASE_SECONDS).contains(&seconds) => Duration::from_secs(seconds),
         _ => {
             report.error(
                 seconds.span().start,
-                format!("lease_seconds must be at least 1, not {}", seconds.get_ref()),
+                format!("lease_seconds must be from 1 to {MAX_LEASE_SECONDS}, not {}", seconds.get_ref()),
                 "it is how long another process waits before taking over a conversation this one stopped advancing; 30 by default",
             );
             DEFAULT_LEASE
