@@ -108,31 +108,38 @@ impl Runtime {
     /// that id when it does not exist yet: clients may choose ids). Fails with
     /// [`StoreError::Leased`] while another process advances the conversation.
     pub async fn send(&self, conversation: Option<&str>, message: &str) -> Result<TurnReport, RuntimeError> {
-        let id = match conversation {
-            Some(id) if self.store.conversation(id).await?.is_some() => id.to_string(),
-            Some(id) => {
-                check_conversation_id(id).map_err(RuntimeError::BadId)?;
-                self.create(id.to_string()).await?
-            }
+        let info = match conversation {
+            Some(id) => match self.store.conversation(id).await? {
+                Some(info) => info,
+                None => {
+                    check_conversation_id(id).map_err(RuntimeError::BadId)?;
+                    self.create(id.to_string()).await?
+                }
+            },
             None => self.create(new_conversation_id()).await?,
         };
-        let lease = self.acquire(&id).await?;
+        let lease = self.acquire(&info.id).await?;
         let turn = async {
-            let (mut journal, mut state, _) = self.load(&lease).await?;
+            let (mut journal, mut state, _) = self.load(&lease, &info).await?;
             let signals = read_signals(&self.team, message);
             let user = Input::UserMessage { text: message.to_string(), signals };
             let effects = journal.feed(&mut state, user).await?;
             self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await
         };
         let outcome = self.let_go(&lease, turn.await).await?;
-        Ok(TurnReport { conversation: id, outcome })
+        Ok(TurnReport { conversation: info.id, outcome })
     }
 
     /// Finishes the turn a crash interrupted in `conversation`, if there is one, and returns how
     /// it ended. Fails with [`StoreError::Leased`] while another process advances it.
     pub async fn resume(&self, conversation: &str) -> Result<Option<TurnReport>, RuntimeError> {
+        let info = self
+            .store
+            .conversation(conversation)
+            .await?
+            .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
         let lease = self.acquire(conversation).await?;
-        let finished = self.let_go(&lease, self.load(&lease).await.map(|(_, _, finished)| finished)).await?;
+        let finished = self.let_go(&lease, self.load(&lease, &info).await.map(|(_, _, finished)| finished)).await?;
         Ok(finished.map(|outcome| TurnReport { conversation: conversation.to_string(), outcome }))
     }
 
@@ -156,29 +163,31 @@ impl Runtime {
         result
     }
 
-    async fn create(&self, id: String) -> Result<String, RuntimeError> {
-        self.store
-            .create(&ConversationInfo {
-                id: id.clone(),
-                team: self.team.name.clone(),
-                created_ms: now_ms(),
-                team_file: self.team_file.clone(),
-            })
-            .await?;
-        Ok(id)
+    async fn create(&self, id: String) -> Result<ConversationInfo, RuntimeError> {
+        let info = ConversationInfo {
+            id,
+            team: self.team.name.clone(),
+            created_ms: now_ms(),
+            team_file: self.team_file.clone(),
+        };
+        self.store.create(&info).await?;
+        Ok(info)
     }
 
     /// Rebuilds a conversation from its journal and finishes a turn a crash interrupted,
     /// returning how that turn ended. A tool call that may have run when the process stopped is
     /// run again with its idempotency key, unless the tool is not idempotent: then the core is
     /// told its outcome is unknown.
-    async fn load(&self, lease: &Lease) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
-        let id = lease.conversation.as_str();
-        let info = self.store.conversation(id).await?.ok_or_else(|| StoreError::UnknownConversation(id.to_string()))?;
+    async fn load(
+        &self,
+        lease: &Lease,
+        info: &ConversationInfo,
+    ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
+        let id = info.id.as_str();
         if info.team != self.team.name {
             return Err(RuntimeError::WrongTeam {
                 conversation: id.into(),
-                owner: info.team,
+                owner: info.team.clone(),
                 team: self.team.name.clone(),
             });
         }
