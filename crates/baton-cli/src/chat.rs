@@ -2,14 +2,16 @@
 //! (`→ billing: invoice dispute`) and the reply; `/trace`, `/new` and `/quit` are commands.
 //! On piped input it reads one message per line and echoes each, so a session can be scripted.
 
+use crate::live::Live;
 use crate::run::report_json;
 use crate::trace::print_journal;
 use crate::transcript::{lines, turn_entries};
 use crate::{setup, Exit};
 use baton::store::StoreError;
-use baton::{Runtime, RuntimeError};
+use baton::{Observer, Runtime, RuntimeError, Unobserved};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The arguments of `baton chat`.
 pub struct ChatArgs {
@@ -21,6 +23,8 @@ pub struct ChatArgs {
     pub db: setup::Db,
     /// Print each turn as one JSON line (the `baton run --json` object).
     pub json: bool,
+    /// Stream every HTTP model's answers and print each turn as it happens.
+    pub stream: bool,
 }
 
 const COMMANDS: &str = "/trace shows the conversation's journal, /new starts a new conversation, /quit ends";
@@ -31,15 +35,23 @@ pub fn run(args: &ChatArgs) -> Exit {
 }
 
 fn session(args: &ChatArgs) -> Result<Exit, Exit> {
-    let config = setup::team(&args.team)?;
+    let mut config = setup::team(&args.team)?;
+    if args.stream {
+        config.stream_all();
+    }
     let tokio = setup::tokio()?;
     let runtime = setup::runtime(&config, &args.db.location(), &tokio)?;
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         eprintln!("baton chat · team {} · {COMMANDS}", runtime.team().name);
     }
-    let mut session =
-        Session { runtime: &runtime, tokio: &tokio, conversation: args.conversation.clone(), json: args.json };
+    let mut session = Session {
+        runtime: &runtime,
+        tokio: &tokio,
+        conversation: args.conversation.clone(),
+        json: args.json,
+        live: args.stream && !args.json,
+    };
     let exit = session.read_loop(interactive);
     if let Some(conversation) = &session.conversation {
         eprintln!(
@@ -56,6 +68,8 @@ struct Session<'a> {
     tokio: &'a tokio::runtime::Runtime,
     conversation: Option<String>,
     json: bool,
+    /// Print each turn as it happens.
+    live: bool,
 }
 
 impl Session<'_> {
@@ -91,7 +105,10 @@ impl Session<'_> {
                 "/trace" => self.trace(),
                 command if command.starts_with('/') => eprintln!("unknown command {command}: {COMMANDS}"),
                 message => {
-                    let result = self.tokio.block_on(self.runtime.send(self.conversation.as_deref(), message));
+                    let observer: Arc<dyn Observer> =
+                        if self.live { Arc::new(Live::new(!interactive)) } else { Arc::new(Unobserved) };
+                    let send = self.runtime.send_observed(self.conversation.as_deref(), message, observer);
+                    let result = self.tokio.block_on(send);
                     if let Some(exit) = self.show(result, interactive) {
                         return exit;
                     }
@@ -116,6 +133,9 @@ impl Session<'_> {
         self.conversation = Some(report.conversation.clone());
         if self.json {
             println!("{}", report_json(&report));
+            return None;
+        }
+        if self.live {
             return None;
         }
         let journal = match self.tokio.block_on(self.runtime.store().journal(&report.conversation)) {

@@ -6,6 +6,7 @@
 mod chat;
 mod check;
 mod eval;
+mod live;
 mod resume;
 mod run;
 mod setup;
@@ -48,6 +49,10 @@ enum Command {
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Stream the answers of every HTTP model (whatever the team file says) and print the
+        /// turn as it happens.
+        #[arg(long)]
+        stream: bool,
     },
     /// Chat with a team: one message per line, each turn's handoffs shown inline.
     Chat {
@@ -61,6 +66,10 @@ enum Command {
         /// Print each turn as one JSON line (the object `baton run --json` prints).
         #[arg(long)]
         json: bool,
+        /// Stream the answers of every HTTP model (whatever the team file says) and print each
+        /// turn as it happens.
+        #[arg(long)]
+        stream: bool,
     },
     /// Measure routing: run each case of a JSON-lines file in a fresh in-memory conversation.
     Eval {
@@ -113,10 +122,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Check { team, json } => check::run(&team, json),
-        Command::Run { team, message, conversation, db, json } => {
-            run::run(&run::RunArgs { team, message, conversation, db, json })
+        Command::Run { team, message, conversation, db, json, stream } => {
+            run::run(&run::RunArgs { team, message, conversation, db, json, stream })
         }
-        Command::Chat { team, conversation, db, json } => chat::run(&chat::ChatArgs { team, conversation, db, json }),
+        Command::Chat { team, conversation, db, json, stream } => {
+            chat::run(&chat::ChatArgs { team, conversation, db, json, stream })
+        }
         Command::Eval { team, cases, json, min_accuracy } => {
             eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
         }

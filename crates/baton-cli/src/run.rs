@@ -1,11 +1,13 @@
 //! `baton run TEAM MESSAGE`: one user turn, printed as its transcript and handoff chain.
 
+use crate::live::Live;
 use crate::transcript::{chain, lines, turn_entries};
 use crate::{setup, Exit};
 use baton::core::{LimitKind, TurnStatus};
-use baton::{Runtime, TurnReport};
+use baton::{Observer, Runtime, TurnReport, TurnUsage, Unobserved};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The arguments of `baton run`.
 pub struct RunArgs {
@@ -19,6 +21,8 @@ pub struct RunArgs {
     pub db: setup::Db,
     /// Print one JSON object.
     pub json: bool,
+    /// Stream every HTTP model's answers and print the turn as it happens.
+    pub stream: bool,
 }
 
 /// Runs the turn and prints it.
@@ -27,19 +31,25 @@ pub fn run(args: &RunArgs) -> Exit {
 }
 
 fn turn(args: &RunArgs) -> Result<Exit, Exit> {
-    let config = setup::team(&args.team)?;
+    let mut config = setup::team(&args.team)?;
+    if args.stream {
+        config.stream_all();
+    }
     if args.message.trim().is_empty() {
         eprintln!("error: the message is empty: pass what the user says, e.g. baton run TEAM \"My internet is down\"");
         return Err(Exit::Usage);
     }
     let tokio = setup::tokio()?;
     let runtime = setup::runtime(&config, &args.db.location(), &tokio)?;
-    Ok(match tokio.block_on(runtime.send(args.conversation.as_deref(), &args.message)) {
+    let live = args.stream && !args.json;
+    let observer: Arc<dyn Observer> = if live { Arc::new(Live::new(true)) } else { Arc::new(Unobserved) };
+    let sent = tokio.block_on(runtime.send_observed(args.conversation.as_deref(), &args.message, observer));
+    Ok(match sent {
         Ok(report) => {
             if args.json {
                 println!("{}", report_json(&report));
             } else {
-                tokio.block_on(print_report(&runtime, &report, args));
+                tokio.block_on(print_report(&runtime, &report, args, !live));
             }
             if report.outcome.status == TurnStatus::Failed {
                 Exit::Failed
@@ -73,19 +83,24 @@ pub fn report_json(report: &TurnReport) -> serde_json::Value {
         "tool_calls": outcome.tool_calls,
         "error": outcome.error,
         "routed": outcome.routed,
+        "malformed_calls": outcome.malformed_calls,
+        "usage": report.usage,
     })
 }
 
-/// The turn's transcript and handoff chain on stdout; where the conversation stands on stderr.
-async fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs) {
+/// The turn's transcript (unless it was printed live) and handoff chain on stdout; where the
+/// conversation stands on stderr.
+async fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs, transcript: bool) {
     let outcome = &report.outcome;
-    match runtime.store().journal(&report.conversation).await {
-        Ok(journal) => {
-            for line in lines(turn_entries(&journal, outcome.turn), true) {
-                println!("{line}");
+    if transcript {
+        match runtime.store().journal(&report.conversation).await {
+            Ok(journal) => {
+                for line in lines(turn_entries(&journal, outcome.turn), true) {
+                    println!("{line}");
+                }
             }
+            Err(error) => eprintln!("warning: cannot read the turn's transcript back: {error}"),
         }
-        Err(error) => eprintln!("warning: cannot read the turn's transcript back: {error}"),
     }
     println!("\nhandoff chain: {}", chain(outcome));
     if let Some(error) = &outcome.error {
@@ -100,10 +115,35 @@ async fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs) {
         plural(outcome.model_calls, "model call"),
         plural(outcome.tool_calls, "tool call"),
     );
+    if let Some(tokens) = tokens(&report.usage) {
+        eprintln!("{tokens}");
+    }
     eprintln!(
         "continue: baton run {} \"...\" --conversation {}{}",
         args.team.display(),
         report.conversation,
         args.db.flag()
     );
+}
+
+/// "tokens: 1200 in, 85 out (billing 900/60, triage 300/25) · $0.0012", or `None` when no
+/// provider reported usage.
+pub fn tokens(usage: &TurnUsage) -> Option<String> {
+    if usage.agents.is_empty() {
+        return None;
+    }
+    let total = &usage.total;
+    let mut line = format!("tokens: {} in, {} out", total.input_tokens, total.output_tokens);
+    if usage.agents.len() > 1 {
+        let agents: Vec<String> = usage
+            .agents
+            .iter()
+            .map(|(agent, used)| format!("{agent} {}/{}", used.input_tokens, used.output_tokens))
+            .collect();
+        line.push_str(&format!(" ({})", agents.join(", ")));
+    }
+    if let Some(cost) = total.cost_usd {
+        line.push_str(&format!(" · ${cost:.4}"));
+    }
+    Some(line)
 }

@@ -2,7 +2,7 @@
 
 use crate::setup;
 use crate::Exit;
-use baton::core::{Input, JournalEntry, Record, TurnStatus};
+use baton::core::{Input, JournalEntry, Record, StopReason, TurnStatus};
 use baton::store::{ConversationInfo, StoreError, StoredEntry};
 use serde_json::json;
 use std::io::Write;
@@ -127,6 +127,17 @@ fn describe_input(input: &Input) -> Vec<String> {
             if let Some(usage) = reply.usage {
                 lines.push(format!("    tokens: {} in, {} out", usage.input_tokens, usage.output_tokens));
             }
+            match reply.stop {
+                Some(StopReason::Length) => lines.push("    CUT OFF: the reply reached the model's max_tokens".into()),
+                Some(StopReason::Refusal) => lines.push("    REFUSED: the model declined to answer".into()),
+                Some(StopReason::ContentFilter) => {
+                    lines.push("    FILTERED: the provider's content filter withheld part of the reply".into())
+                }
+                None => {}
+            }
+            if reply.text.is_none() && reply.tool_calls.is_empty() {
+                lines.push("    (empty reply: no text, no tool calls)".into());
+            }
             lines
         }
         Input::ModelFailed { error } => vec![format!("    MODEL ERROR: {error}")],
@@ -190,6 +201,18 @@ fn describe_record(record: &Record) -> Vec<String> {
             )];
             if let Some(error) = &outcome.error {
                 lines.push(format!("   error: {error}"));
+            }
+            if outcome.malformed_calls > 0 {
+                lines.push(format!(
+                    "   {} call(s) with malformed arguments, answered with an error",
+                    outcome.malformed_calls
+                ));
+            }
+            for used in &outcome.usage {
+                lines.push(format!(
+                    "   tokens: {} (model '{}'): {} in, {} out in {} call(s)",
+                    used.agent, used.model, used.input_tokens, used.output_tokens, used.calls
+                ));
             }
             lines
         }

@@ -1,7 +1,7 @@
 //! A finished turn as a readable transcript: the user's message, routing, every change of
 //! control with its reason, the tool calls with their results, and the reply.
 
-use baton::core::{Input, JournalEntry, Record, TurnOutcome, TurnStatus};
+use baton::core::{Input, JournalEntry, Record, StopReason, TurnOutcome, TurnStatus};
 use baton::store::StoredEntry;
 
 /// Longest tool result shown in a transcript, in characters.
@@ -23,35 +23,65 @@ pub fn turn_entries(journal: &[StoredEntry], turn: u32) -> &[StoredEntry] {
 
 /// The lines of a turn's transcript; `verbose` adds tool calls and their results.
 pub fn lines(entries: &[StoredEntry], verbose: bool) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut active = String::new();
-    for stored in entries {
-        match &stored.entry {
-            JournalEntry::Input(Input::UserMessage { text, .. }) => lines.push(format!("you: {text}")),
+    let mut transcript = Transcript::new(verbose);
+    entries.iter().flat_map(|stored| transcript.lines(&stored.entry)).collect()
+}
+
+/// Turns journal entries, one at a time and in order, into transcript lines.
+pub struct Transcript {
+    verbose: bool,
+    /// The agent in control.
+    active: String,
+}
+
+impl Transcript {
+    /// A transcript; `verbose` adds tool calls and their results.
+    pub fn new(verbose: bool) -> Self {
+        Transcript { verbose, active: String::new() }
+    }
+
+    /// The lines of the next entry (often none).
+    pub fn lines(&mut self, entry: &JournalEntry) -> Vec<String> {
+        let verbose = self.verbose;
+        match entry {
+            JournalEntry::Input(Input::UserMessage { text, .. }) => vec![format!("you: {text}")],
             JournalEntry::Input(Input::ToolReturned { output, .. }) if verbose => {
                 let verdict = if output.is_error { "failed" } else { "returned" };
-                lines.push(format!("    {verdict}: {}", shorten(&output.content, RESULT_WIDTH)));
+                vec![format!("    {verdict}: {}", shorten(&output.content, RESULT_WIDTH))]
             }
-            JournalEntry::Record(Record::TurnStarted { agent, .. }) => active = agent.clone(),
+            JournalEntry::Input(Input::ModelReplied { reply }) if verbose => match reply.stop {
+                Some(StopReason::Length) => vec!["  (the reply was cut off at the model's max_tokens)".to_string()],
+                Some(StopReason::ContentFilter) => {
+                    vec!["  (the provider's content filter withheld part of the reply)".to_string()]
+                }
+                _ => Vec::new(),
+            },
+            JournalEntry::Input(Input::ModelFailed { error }) if verbose => vec![format!("  (model error: {error})")],
+            JournalEntry::Record(Record::TurnStarted { agent, .. }) => {
+                self.active = agent.clone();
+                Vec::new()
+            }
             JournalEntry::Record(Record::Routed { from, to, reason, .. }) if from != to => {
-                lines.push(format!("⇢ routed to {to}: {reason}"));
-                active = to.clone();
+                self.active = to.clone();
+                vec![format!("⇢ routed to {to}: {reason}")]
             }
             JournalEntry::Record(Record::HandoffTaken { to, payload, .. }) => {
-                lines.push(format!("→ {to}: {}", payload.reason));
-                active = to.clone();
+                self.active = to.clone();
+                vec![format!("→ {to}: {}", payload.reason)]
             }
             JournalEntry::Record(Record::HandoffRefused { to, .. }) if verbose => {
-                lines.push(format!("  ({active} tried to hand off to {to}; refused)"));
+                vec![format!("  ({} tried to hand off to {to}; refused)", self.active)]
             }
             JournalEntry::Record(Record::ToolCallStarted { agent, tool, arguments, .. }) if verbose => {
-                lines.push(format!("  {agent} calls {tool} {arguments}"));
+                vec![format!("  {agent} calls {tool} {arguments}")]
             }
-            JournalEntry::Record(Record::TurnEnded(outcome)) => lines.extend(ending(outcome)),
-            _ => {}
+            JournalEntry::Record(Record::ToolCallRejected { agent, tool, error, .. }) if verbose => {
+                vec![format!("  {agent} called {tool}; rejected: {}", shorten(error, RESULT_WIDTH))]
+            }
+            JournalEntry::Record(Record::TurnEnded(outcome)) => ending(outcome),
+            _ => Vec::new(),
         }
     }
-    lines
 }
 
 /// How the turn ended, for the user.

@@ -7,14 +7,14 @@
 
 use crate::context::{package, ViewInput};
 use crate::event::{
-    Effect, HandoffStep, Input, LimitKind, ModelRequest, Purpose, Record, Signals, ToolInvocation, TurnOutcome,
-    TurnStatus,
+    Effect, HandoffStep, Input, LimitKind, ModelRequest, ModelUsage, Purpose, Record, Signals, ToolInvocation,
+    TurnOutcome, TurnStatus,
 };
 use crate::handoff::{parse_payload, HandoffNote, Payload, Refusal};
 use crate::names::list;
 use crate::router::{read_route, route_request};
 use crate::team::{ContextPolicy, OnLimit, ReturnTo, Team, TriggerKind, HANDOFF_PREFIX};
-use crate::transcript::{Entry, ModelReply, ToolCall, ToolOutput};
+use crate::transcript::{Entry, ModelReply, StopReason, ToolCall, ToolOutput, Usage};
 use crate::trigger::{evaluate, Streak};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -48,6 +48,8 @@ struct Turn {
     handoffs_taken: u32,
     held_control: Vec<String>,
     refusals: u32,
+    malformed_calls: u32,
+    usage: Vec<ModelUsage>,
     waiting: Waiting,
 }
 
@@ -161,6 +163,8 @@ impl Conversation {
         match input {
             Input::UserMessage { text, signals } => self.start_turn(text, signals, &mut out)?,
             Input::ModelReplied { reply } if self.routing() => {
+                let model = self.team.router.as_ref().map(|router| router.model.clone()).unwrap_or_default();
+                self.count_usage("router", &model, reply.usage);
                 let route = read_route(&self.team, &reply)
                     .unwrap_or_else(|why| (self.team.entry.clone(), format!("staying with the entry agent: {why}")));
                 self.on_route(route, &mut out);
@@ -226,6 +230,8 @@ impl Conversation {
             handoffs_taken: 0,
             held_control: vec![self.active.clone()],
             refusals: 0,
+            malformed_calls: 0,
+            usage: Vec::new(),
             waiting: Waiting::Model,
         });
         out.push(Effect::Record(Record::TurnStarted { turn: self.turns, agent: self.active.clone() }));
@@ -318,15 +324,54 @@ impl Conversation {
         }));
     }
 
+    /// Adds a reply's token counts to the turn's usage of `agent` with `model`.
+    fn count_usage(&mut self, agent: &str, model: &str, usage: Option<Usage>) {
+        let Some(usage) = usage else { return };
+        let lines = &mut self.turn_mut().usage;
+        let index = match lines.iter().position(|line| line.agent == agent && line.model == model) {
+            Some(index) => index,
+            None => {
+                lines.push(ModelUsage {
+                    agent: agent.to_string(),
+                    model: model.to_string(),
+                    calls: 0,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                });
+                lines.len() - 1
+            }
+        };
+        let line = &mut lines[index];
+        line.calls += 1;
+        line.input_tokens += usage.input_tokens;
+        line.output_tokens += usage.output_tokens;
+    }
+
     fn on_reply(&mut self, reply: ModelReply, out: &mut Vec<Effect>) {
+        let agent = self.team.agent(&self.active).expect("the active agent is a team member");
+        let model = agent.model.clone().unwrap_or_default();
+        let active = self.active.clone();
+        self.count_usage(&active, &model, reply.usage);
         let text = reply.text.filter(|text| !text.trim().is_empty());
         let calls = self.unique_ids(reply.tool_calls);
         if text.is_none() && calls.is_empty() {
-            let error =
-                format!("the model of agent '{}' returned an empty reply (no text, no tool calls)", self.active);
+            let error = match reply.stop {
+                Some(StopReason::Refusal) => format!("the model of agent '{active}' refused to answer"),
+                Some(StopReason::Length) => format!(
+                    "the model of agent '{active}' reached its output token limit before it wrote anything; \
+                     raise the model's max_tokens"
+                ),
+                Some(StopReason::ContentFilter) => {
+                    format!("the provider's content filter withheld the reply of agent '{active}'")
+                }
+                None => format!("the model of agent '{active}' returned an empty reply (no text, no tool calls)"),
+            };
             self.end_turn(TurnStatus::Failed, None, None, Some(error), out);
             return;
         }
+        let malformed = calls.iter().filter(|call| !is_object_or_empty(&call.arguments)).count();
+        self.turn_mut().malformed_calls += u32::try_from(malformed).unwrap_or(u32::MAX);
+        let cut_off = reply.stop == Some(StopReason::Length);
         self.transcript.push(Entry::Assistant {
             agent: self.active.clone(),
             text: text.clone(),
@@ -342,9 +387,9 @@ impl Conversation {
         };
         for call in &calls {
             if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX) {
-                self.plan_handoff(call, target, &mut pending, out);
+                self.plan_handoff(call, target, cut_off && !is_object_or_empty(&call.arguments), &mut pending, out);
             } else {
-                self.plan_tool_call(call, &mut pending, out);
+                self.plan_tool_call(call, cut_off && !is_object_or_empty(&call.arguments), &mut pending, out);
             }
         }
         if pending.outstanding.is_empty() {
@@ -383,12 +428,19 @@ impl Conversation {
             .collect()
     }
 
-    fn plan_handoff(&mut self, call: &ToolCall, target: &str, pending: &mut PendingReply, out: &mut Vec<Effect>) {
+    fn plan_handoff(
+        &mut self,
+        call: &ToolCall,
+        target: &str,
+        cut_off: bool,
+        pending: &mut PendingReply,
+        out: &mut Vec<Effect>,
+    ) {
         let refusal = if self.team.edge(&self.active, target).is_none() {
             Some(Refusal::UnknownTarget)
         } else {
             match parse_payload(&call.arguments) {
-                Err(detail) => Some(Refusal::InvalidArguments { detail }),
+                Err(detail) => Some(Refusal::InvalidArguments { detail: cut_off_hint(detail, cut_off) }),
                 Ok(_) if pending.handoff.is_some() => Some(Refusal::Ignored),
                 Ok(payload) => {
                     pending.handoff = Some((call.id.clone(), target.to_string(), payload));
@@ -421,8 +473,8 @@ impl Conversation {
         pending.answers.insert(call.id.clone(), ToolOutput::error(message));
     }
 
-    fn plan_tool_call(&mut self, call: &ToolCall, pending: &mut PendingReply, out: &mut Vec<Effect>) {
-        let checked = self.check_tool_call(call);
+    fn plan_tool_call(&mut self, call: &ToolCall, cut_off: bool, pending: &mut PendingReply, out: &mut Vec<Effect>) {
+        let checked = self.check_tool_call(call).map_err(|error| cut_off_hint(error, cut_off));
         let number = self.turn_mut().number;
         match checked {
             Err(error) => {
@@ -691,7 +743,23 @@ impl Conversation {
             tool_calls: turn.tool_calls,
             error,
             routed: turn.routed,
+            malformed_calls: turn.malformed_calls,
+            usage: turn.usage,
         })));
+    }
+}
+
+/// Whether tool arguments are a JSON object (or empty, which counts as `{}`).
+fn is_object_or_empty(arguments: &str) -> bool {
+    arguments.trim().is_empty() || matches!(serde_json::from_str(arguments), Ok(serde_json::Value::Object(_)))
+}
+
+/// An argument error, with its likely cause when the model's reply was cut off mid-arguments.
+fn cut_off_hint(error: String, cut_off: bool) -> String {
+    if cut_off {
+        format!("{error}; your reply reached the output token limit and the arguments were cut off: send shorter ones")
+    } else {
+        error
     }
 }
 

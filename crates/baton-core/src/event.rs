@@ -345,6 +345,29 @@ pub struct TurnOutcome {
     /// The front-door router's choice, on the turn it was made.
     #[serde(default)]
     pub routed: Option<HandoffStep>,
+    /// Tool and handoff calls the model made with arguments that are not a JSON object; each
+    /// was answered with an error the model could correct.
+    #[serde(default)]
+    pub malformed_calls: u32,
+    /// Tokens used, per agent and model, in the order the agents were first called; calls whose
+    /// provider reports no usage are not counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<ModelUsage>,
+}
+
+/// The tokens one agent used with one model in a turn.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelUsage {
+    /// The agent (`router` for the front-door router).
+    pub agent: String,
+    /// The model name in the team file.
+    pub model: String,
+    /// Model calls that reported usage.
+    pub calls: u32,
+    /// Tokens sent to the model.
+    pub input_tokens: u64,
+    /// Tokens the model produced.
+    pub output_tokens: u64,
 }
 
 /// One journal entry: an input, or a record the core derived from inputs.

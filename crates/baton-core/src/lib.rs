@@ -19,8 +19,8 @@ pub mod validate;
 
 pub use conversation::{Conversation, Rejected};
 pub use event::{
-    ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, Purpose, Record, Signals,
-    ToolInvocation, TurnOutcome, TurnStatus,
+    ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, ModelUsage, Purpose, Record,
+    Signals, ToolInvocation, TurnOutcome, TurnStatus,
 };
 pub use handoff::{HandoffNote, Payload, Refusal};
 pub use replay::{replay, ReplayError, Replayed};
@@ -28,5 +28,5 @@ pub use team::{
     Agent, AgentKind, ContextPolicy, HandoffEdge, Limits, OnLimit, ReturnTo, Router, Team, ToolDef, Trigger,
     TriggerKind, DEFAULT_LANGUAGE, HANDOFF_PREFIX, LOCAL_MODEL,
 };
-pub use transcript::{Entry, ModelReply, ToolCall, ToolOutput, Usage};
+pub use transcript::{Entry, ModelReply, StopReason, ToolCall, ToolOutput, Usage};
 pub use validate::{has_errors, validate, Problem, Severity, Site};

@@ -37,6 +37,40 @@ pub struct ModelReply {
     /// Token counts, when the provider reports them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Why the model stopped, when it was not the natural end of its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<StopReason>,
+}
+
+/// Why a model stopped before the natural end of its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// It reached its output token limit (`max_tokens`): the text or the tool arguments are cut off.
+    Length,
+    /// It declined to answer; the text, if any, is its refusal.
+    Refusal,
+    /// The provider's content filter withheld part of the answer.
+    ContentFilter,
+}
+
+impl StopReason {
+    /// The reason's name, as in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Length => "length",
+            StopReason::Refusal => "refusal",
+            StopReason::ContentFilter => "content_filter",
+        }
+    }
+}
+
+impl Usage {
+    /// Adds another call's counts to these.
+    pub fn add(&mut self, other: Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
 }
 
 /// The result of one tool call, as the model will see it.

@@ -8,7 +8,7 @@ use crate::scope::{self, Scope};
 use crate::{policy, route};
 use async_trait::async_trait;
 use baton_core::{Agent, ModelReply, ModelRequest, Purpose, Team, ToolDef};
-use baton_models::{Model, ModelError};
+use baton_models::{Listener, Model, ModelError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -77,7 +77,7 @@ impl LocalModel {
 
 #[async_trait]
 impl Model for LocalModel {
-    async fn complete(&self, request: &ModelRequest) -> Result<ModelReply, ModelError> {
+    async fn complete(&self, request: &ModelRequest, _listener: &dyn Listener) -> Result<ModelReply, ModelError> {
         Ok(match request.purpose {
             Purpose::Act => policy::act(self, request),
             Purpose::Route => route::route(self, request),

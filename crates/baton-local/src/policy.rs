@@ -150,7 +150,7 @@ impl Turn<'_> {
             name: format!("{HANDOFF_PREFIX}{}", choice.agent),
             arguments: arguments.to_string(),
         };
-        Some(ModelReply { text: self.template("handoff", context), tool_calls: vec![call], usage: None })
+        Some(ModelReply { text: self.template("handoff", context), tool_calls: vec![call], ..ModelReply::default() })
     }
 
     /// The request (and the earlier message it was read with) and the facts known, in a sentence
@@ -221,7 +221,7 @@ impl Turn<'_> {
             None => {
                 let call =
                     ToolCall { id: "local_1".to_string(), name: tool.name.clone(), arguments: arguments.to_string() };
-                ModelReply { text: None, tool_calls: vec![call], usage: None }
+                ModelReply { text: None, tool_calls: vec![call], ..ModelReply::default() }
             }
         }
     }
@@ -319,5 +319,5 @@ fn without_values(text: &str, given: &BTreeMap<String, String>) -> String {
 
 /// A reply that says `text`.
 fn say(text: String) -> ModelReply {
-    ModelReply { text: Some(text), tool_calls: Vec::new(), usage: None }
+    ModelReply { text: Some(text), ..ModelReply::default() }
 }

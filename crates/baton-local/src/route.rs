@@ -135,5 +135,5 @@ pub fn route(model: &LocalModel, request: &ModelRequest) -> ModelReply {
         name: format!("{HANDOFF_PREFIX}{agent}"),
         arguments: json!({ "reason": reason }).to_string(),
     };
-    ModelReply { text: None, tool_calls: vec![call], usage: None }
+    ModelReply { text: None, tool_calls: vec![call], ..ModelReply::default() }
 }

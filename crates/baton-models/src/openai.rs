@@ -1,18 +1,20 @@
-//! A [`Model`] for the OpenAI Chat Completions wire format (non-streaming).
+//! A [`Model`] for the OpenAI Chat Completions wire format, streamed or not.
 //!
-//! Works with any server that speaks it: OpenAI itself, Ollama, vLLM, llama.cpp's server and
-//! others. Transient failures (HTTP 429, 5xx, refused connections) are retried here, at most
-//! [`MAX_ATTEMPTS`] attempts per call in total; whatever error [`OpenAiModel::complete`] returns
-//! is final.
+//! Works with any server that speaks it: OpenAI itself, Ollama, vLLM, llama.cpp's server, LM
+//! Studio, DeepSeek, Groq, OpenRouter, Gemini's OpenAI-compatible endpoint and others.
+//! Transient failures are retried in [`crate::http`]; whatever error [`OpenAiModel::complete`]
+//! returns is final. A streamed answer is reassembled into the reply the same answer gives
+//! unstreamed: text deltas in order, tool calls from their fragments by `index`, usage from the
+//! final chunk.
 
-use crate::{Model, ModelError};
+use crate::http::{error_text, excerpt, kind, Failure, Http, KeyHeader};
+use crate::sse::EventStream;
+use crate::{Endpoint, Listener, Model, ModelError};
 use async_trait::async_trait;
-use baton_core::{ChatMessage, ModelReply, ModelRequest, ToolCall, ToolDef, Usage};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
-use reqwest::StatusCode;
+use baton_core::{ChatMessage, ModelReply, ModelRequest, StopReason, ToolCall, ToolDef, Usage};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 /// The endpoint used when no `base_url` is configured.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -20,275 +22,98 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The environment variable read for the API key when no other is configured.
 pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
 
-/// How long one HTTP request may take when no other timeout is configured.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Attempts per [`Model::complete`] call, the first one included.
-pub const MAX_ATTEMPTS: u32 = 4;
-
-/// The waits before the 2nd, 3rd and 4th attempt, unless the server sends `Retry-After`.
-const BACKOFF: [Duration; 3] = [Duration::from_millis(250), Duration::from_millis(500), Duration::from_secs(1)];
-
-/// The longest wait a `Retry-After` header can impose between two attempts.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
-
-/// The most characters of a response body quoted in an error message.
-const EXCERPT_CHARS: usize = 200;
-
-/// Where and how to reach an OpenAI-compatible server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpenAiConfig {
-    /// The model name sent to the server, such as `gpt-4o-mini` or `llama3.1:8b`.
-    pub model: String,
-    /// The API root, without `/chat/completions`; default [`DEFAULT_BASE_URL`].
-    pub base_url: String,
-    /// The environment variable holding the API key, read at each call; `None` sends no key.
-    /// Default [`DEFAULT_API_KEY_ENV`]. An unset or empty variable sends no key either.
-    pub api_key_env: Option<String>,
-    /// How long one HTTP request (connecting, sending, waiting, reading) may take; default 60 s.
-    pub timeout: Duration,
-}
-
-impl OpenAiConfig {
-    /// A configuration for `model` at OpenAI, with the key in `OPENAI_API_KEY` and a 60 s timeout.
-    pub fn new(model: impl Into<String>) -> Self {
-        OpenAiConfig {
-            model: model.into(),
-            base_url: DEFAULT_BASE_URL.to_string(),
-            api_key_env: Some(DEFAULT_API_KEY_ENV.to_string()),
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-}
-
-/// A model reached over the OpenAI Chat Completions API; one HTTP client, reused for every call.
+/// A model reached over the Chat Completions API; one HTTP client, reused for every call.
 #[derive(Clone, Debug)]
 pub struct OpenAiModel {
-    config: OpenAiConfig,
-    url: String,
-    client: reqwest::Client,
-    /// The waits between attempts; [`BACKOFF`] except in tests.
-    backoff: [Duration; 3],
+    http: Http,
 }
 
 impl OpenAiModel {
-    /// Checks `config` and builds the HTTP client; nothing is sent yet.
-    pub fn new(config: OpenAiConfig) -> Result<Self, ModelError> {
-        Self::build(config, true)
+    /// Checks `endpoint` and builds the HTTP client; nothing is sent yet.
+    pub fn new(endpoint: Endpoint) -> Result<Self, ModelError> {
+        Self::build(endpoint, true)
     }
 
     /// Like [`OpenAiModel::new`]; with `use_proxies` false, proxy environment variables are ignored.
-    fn build(config: OpenAiConfig, use_proxies: bool) -> Result<Self, ModelError> {
-        if config.model.trim().is_empty() {
-            return Err(ModelError::new(
-                "the OpenAI-compatible model has an empty model name; set it to the name the server knows, \
-                 such as \"gpt-4o-mini\"",
-            ));
-        }
-        let base_url = config.base_url.trim().trim_end_matches('/');
-        match reqwest::Url::parse(base_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            Ok(url) => {
-                return Err(ModelError::new(format!(
-                "the base_url '{}' uses the scheme '{}'; use an http:// or https:// address such as {DEFAULT_BASE_URL}",
-                config.base_url,
-                url.scheme()
-            )))
-            }
-            Err(error) => {
-                return Err(ModelError::new(format!(
-                    "the base_url '{}' is not a valid URL ({error}); use an address such as {DEFAULT_BASE_URL} \
-                     or http://localhost:11434/v1",
-                    config.base_url
-                )))
-            }
-        }
-        if config.timeout.is_zero() {
-            return Err(ModelError::new(format!(
-                "the timeout for model '{}' is zero; give it a positive duration such as 60 s",
-                config.model
-            )));
-        }
-        let url = format!("{base_url}/chat/completions");
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("baton-models/", env!("CARGO_PKG_VERSION")));
-        if !use_proxies {
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .build()
-            .map_err(|error| ModelError::new(format!("cannot set up the HTTP client for {url}: {}", reason(&error))))?;
-        Ok(OpenAiModel { config, url, client, backoff: BACKOFF })
+    fn build(endpoint: Endpoint, use_proxies: bool) -> Result<Self, ModelError> {
+        let url = format!("{}/chat/completions", endpoint.base_url.trim().trim_end_matches('/'));
+        let hint = format!(
+            "check the base_url (it usually ends in /v1) and that the server knows the model '{}'",
+            endpoint.model
+        );
+        let http = Http::new(endpoint, url, KeyHeader::Bearer, Vec::new(), hint, use_proxies)?;
+        Ok(OpenAiModel { http })
     }
 
-    /// The configuration this model was built from.
-    pub fn config(&self) -> &OpenAiConfig {
-        &self.config
+    /// The settings this model was built from.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.http.endpoint
     }
 
     /// The full address requests are sent to (`<base_url>/chat/completions`).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.http.url
     }
-
-    /// The `Authorization` header value, read from the environment now.
-    fn authorization(&self) -> Result<Option<HeaderValue>, ModelError> {
-        let Some(var) = &self.config.api_key_env else { return Ok(None) };
-        let key = match std::env::var(var) {
-            Ok(key) => key,
-            Err(std::env::VarError::NotPresent) => return Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(ModelError::new(format!(
-                    "the environment variable {var} (the API key for {}) is not valid Unicode; set it to the key text",
-                    self.url
-                )))
-            }
-        };
-        let key = key.trim();
-        if key.is_empty() {
-            return Ok(None);
-        }
-        let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-            ModelError::new(format!(
-                "the API key in the environment variable {var} contains characters that cannot be sent in an HTTP \
-                 header; check that it holds only the key"
-            ))
-        })?;
-        value.set_sensitive(true);
-        Ok(Some(value))
-    }
-
-    /// One HTTP exchange.
-    async fn attempt(&self, body: &Value, authorization: Option<&HeaderValue>) -> Attempt {
-        let mut request = self.client.post(&self.url).json(body);
-        if let Some(value) = authorization {
-            request = request.header(AUTHORIZATION, value.clone());
-        }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => return self.transport_failure(&error),
-        };
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let text = match response.text().await {
-            Ok(text) => text,
-            Err(error) => return self.transport_failure(&error),
-        };
-        if status.is_success() {
-            return match parse_reply(&text) {
-                Ok(reply) => Attempt::Done(reply),
-                Err(detail) => Attempt::Fatal(ModelError::new(format!(
-                    "invalid response from {}: {detail}; the body was: {}",
-                    self.url,
-                    excerpt(&text)
-                ))),
-            };
-        }
-        let message = self.status_message(status, &text);
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            Attempt::Retry { message, retry_after }
-        } else {
-            Attempt::Fatal(ModelError::new(message))
-        }
-    }
-
-    /// Classifies a failure to send the request or read the answer.
-    fn transport_failure(&self, error: &reqwest::Error) -> Attempt {
-        if error.is_timeout() {
-            Attempt::Fatal(ModelError::new(format!(
-                "no answer from {} within {}; the server may be overloaded or still loading the model, \
-                 or raise the model's timeout",
-                self.url,
-                seconds(self.config.timeout)
-            )))
-        } else if error.is_connect() {
-            Attempt::Retry {
-                message: format!("cannot reach {}: {} (is the server running?)", self.url, reason(error)),
-                retry_after: None,
-            }
-        } else {
-            Attempt::Fatal(ModelError::new(format!("the request to {} failed: {}", self.url, reason(error))))
-        }
-    }
-
-    /// The message for a non-2xx answer, with a hint for the statuses that have an obvious cause.
-    fn status_message(&self, status: StatusCode, body: &str) -> String {
-        let detail = error_detail(body).unwrap_or_else(|| excerpt(body));
-        let mut message = format!("HTTP {} from {}: {detail}", status.as_u16(), self.url);
-        match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match &self.config.api_key_env {
-                Some(var) if std::env::var(var).is_ok_and(|key| !key.trim().is_empty()) => message.push_str(&format!(
-                    "; the server refused the API key in {var}: set {var} to a valid key for this server"
-                )),
-                Some(var) => message.push_str(&format!("; no API key was sent because {var} is not set: set {var}")),
-                None => message.push_str(
-                    "; no API key was sent because none is configured: name the environment variable that holds \
-                     it (api_key_env)",
-                ),
-            },
-            StatusCode::NOT_FOUND => message.push_str(&format!(
-                "; check the base_url (it usually ends in /v1) and that the server knows the model '{}'",
-                self.config.model
-            )),
-            _ => {}
-        }
-        message
-    }
-}
-
-/// The outcome of one HTTP exchange.
-enum Attempt {
-    /// A reply.
-    Done(ModelReply),
-    /// A transient failure worth another attempt.
-    Retry {
-        /// What went wrong.
-        message: String,
-        /// The server's `Retry-After`, capped.
-        retry_after: Option<Duration>,
-    },
-    /// A failure another attempt will not fix.
-    Fatal(ModelError),
 }
 
 #[async_trait]
 impl Model for OpenAiModel {
-    async fn complete(&self, request: &ModelRequest) -> Result<ModelReply, ModelError> {
-        let body = request_body(&self.config.model, request);
-        let authorization = self.authorization()?;
-        let mut attempt = 1;
-        loop {
-            match self.attempt(&body, authorization.as_ref()).await {
-                Attempt::Done(reply) => return Ok(reply),
-                Attempt::Fatal(error) => return Err(error),
-                Attempt::Retry { message, retry_after } => {
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(ModelError::new(format!("{message}; gave up after {MAX_ATTEMPTS} attempts")));
-                    }
-                    let backoff = self.backoff[(attempt as usize - 1).min(self.backoff.len() - 1)];
-                    tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
-                    attempt += 1;
-                }
+    async fn complete(&self, request: &ModelRequest, listener: &dyn Listener) -> Result<ModelReply, ModelError> {
+        let body = request_body(&self.http.endpoint, request);
+        let http = &self.http;
+        http.call(&body, |response| async move {
+            if http.endpoint.stream {
+                read_stream(http, response, listener).await
+            } else {
+                read_whole(http, response).await
             }
-        }
+        })
+        .await
     }
 }
 
 /// The JSON body of a Chat Completions request.
-fn request_body(model: &str, request: &ModelRequest) -> Value {
+fn request_body(endpoint: &Endpoint, request: &ModelRequest) -> Value {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if !request.system.is_empty() {
         messages.push(json!({"role": "system", "content": request.system}));
     }
     messages.extend(request.messages.iter().map(wire_message));
     let mut body = Map::new();
-    body.insert("model".into(), Value::String(model.to_string()));
+    body.insert("model".into(), Value::String(endpoint.model.clone()));
     body.insert("messages".into(), Value::Array(messages));
     if !request.tools.is_empty() {
         body.insert("tools".into(), Value::Array(request.tools.iter().map(wire_tool).collect()));
+        if let Some(parallel) = endpoint.sampling.parallel_tool_calls {
+            body.insert("parallel_tool_calls".into(), json!(parallel));
+        }
     }
+    let sampling = &endpoint.sampling;
+    if let Some(temperature) = sampling.temperature {
+        body.insert("temperature".into(), json!(temperature));
+    }
+    if let Some(top_p) = sampling.top_p {
+        body.insert("top_p".into(), json!(top_p));
+    }
+    if let Some(seed) = sampling.seed {
+        body.insert("seed".into(), json!(seed));
+    }
+    if let Some(max_tokens) = sampling.max_tokens {
+        // OpenAI's newer models take only max_completion_tokens; other servers know max_tokens.
+        let key = if is_openai(&endpoint.base_url) { "max_completion_tokens" } else { "max_tokens" };
+        body.insert(key.into(), json!(max_tokens));
+    }
+    if endpoint.stream {
+        body.insert("stream".into(), json!(true));
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    endpoint.apply_extra_body(&mut body);
     Value::Object(body)
+}
+
+/// Whether `base_url` is OpenAI's own API.
+fn is_openai(base_url: &str) -> bool {
+    reqwest::Url::parse(base_url).is_ok_and(|url| url.host_str() == Some("api.openai.com"))
 }
 
 /// One message in the wire format.
@@ -328,6 +153,14 @@ fn wire_tool(tool: &ToolDef) -> Value {
     })
 }
 
+/// Reads an unstreamed 2xx answer.
+async fn read_whole(http: &Http, response: reqwest::Response) -> Result<ModelReply, Failure> {
+    let text = response.text().await.map_err(|error| http.transport_failure(&error))?;
+    parse_reply(&text).map_err(|detail| {
+        Failure::Fatal(format!("invalid response from {}: {detail}; the body was: {}", http.url, excerpt(&text)))
+    })
+}
+
 /// The part of a Chat Completions response baton reads.
 #[derive(Deserialize)]
 struct WireResponse {
@@ -341,12 +174,16 @@ struct WireResponse {
 #[derive(Deserialize)]
 struct WireChoice {
     message: Option<WireMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct WireMessage {
     #[serde(default)]
     content: Value,
+    #[serde(default)]
+    refusal: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<WireToolCall>>,
 }
@@ -373,6 +210,12 @@ struct WireUsage {
     completion_tokens: Option<u64>,
 }
 
+impl WireUsage {
+    fn usage(&self) -> Usage {
+        Usage { input_tokens: self.prompt_tokens.unwrap_or(0), output_tokens: self.completion_tokens.unwrap_or(0) }
+    }
+}
+
 /// Reads a 2xx body; the error says what is wrong with it.
 fn parse_reply(body: &str) -> Result<ModelReply, String> {
     let response: WireResponse =
@@ -396,93 +239,189 @@ fn parse_reply(body: &str) -> Result<ModelReply, String> {
         Value::Array(parts) => Some(parts.iter().filter_map(|part| part.get("text")?.as_str()).collect::<String>()),
         other => return Err(format!("the message content is neither text nor null but {}", kind(&other))),
     };
-    // Servers often send "" (or a bare newline) next to tool calls; that is no text for the user.
-    let text = text.filter(|text| !text.trim().is_empty());
-    let tool_calls = message
-        .tool_calls
-        .unwrap_or_default()
+    let calls = message.tool_calls.unwrap_or_default().into_iter().map(|call| Fragments {
+        id: call.id.unwrap_or_default(),
+        name: call.function.name,
+        arguments: arguments_text(call.function.arguments),
+    });
+    Ok(reply(
+        text.unwrap_or_default(),
+        message.refusal.unwrap_or_default(),
+        calls.collect(),
+        response.usage.map(|usage| usage.usage()),
+        choice.finish_reason.as_deref(),
+    ))
+}
+
+/// Tool-call arguments as JSON text: servers send a string, a few an object.
+fn arguments_text(arguments: Value) -> String {
+    match arguments {
+        Value::String(arguments) => arguments,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A tool call as its pieces arrived.
+#[derive(Default)]
+struct Fragments {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// The reply from an answer's parts, streamed or not.
+fn reply(
+    text: String,
+    refusal: String,
+    calls: Vec<Fragments>,
+    usage: Option<Usage>,
+    finish_reason: Option<&str>,
+) -> ModelReply {
+    let refused = !refusal.trim().is_empty();
+    let text = if refused { refusal } else { text };
+    let stop = match finish_reason {
+        _ if refused => Some(StopReason::Refusal),
+        Some("length") => Some(StopReason::Length),
+        Some("content_filter") => Some(StopReason::ContentFilter),
+        _ => None,
+    };
+    let tool_calls = calls
         .into_iter()
         .enumerate()
         .map(|(index, call)| ToolCall {
-            id: call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("call_{index}")),
-            name: call.function.name,
-            arguments: match call.function.arguments {
-                Value::String(arguments) => arguments,
-                Value::Null => "{}".to_string(),
-                other => other.to_string(),
-            },
+            id: if call.id.is_empty() { format!("call_{index}") } else { call.id },
+            name: call.name,
+            arguments: if call.arguments.trim().is_empty() { "{}".to_string() } else { call.arguments },
         })
         .collect();
-    let usage = response.usage.map(|usage| Usage {
-        input_tokens: usage.prompt_tokens.unwrap_or(0),
-        output_tokens: usage.completion_tokens.unwrap_or(0),
-    });
-    Ok(ModelReply { text, tool_calls, usage })
+    // Servers often send "" (or a bare newline) next to tool calls; that is no text for the user.
+    let text = Some(text).filter(|text| !text.trim().is_empty());
+    ModelReply { text, tool_calls, usage, stop }
 }
 
-/// The message of an error body: `{"error": {"message": ...}}` (OpenAI) or `{"error": "..."}` (Ollama).
-fn error_detail(body: &str) -> Option<String> {
-    let value: Value = serde_json::from_str(body).ok()?;
-    error_text(value.get("error")?).map(|message| excerpt(&message))
+/// One chunk of a streamed answer.
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    choices: Vec<WireChunkChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
-/// The text of an `error` member.
-fn error_text(error: &Value) -> Option<String> {
-    match error {
-        Value::String(message) => Some(message.clone()),
-        Value::Object(object) => object.get("message")?.as_str().map(str::to_string),
-        _ => None,
+#[derive(Deserialize)]
+struct WireChunkChoice {
+    #[serde(default)]
+    delta: Option<WireDelta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolCallDelta>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCallDelta {
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireFunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Value,
+}
+
+/// Reads a streamed 2xx answer, telling `listener` the text as it arrives.
+async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Listener) -> Result<ModelReply, Failure> {
+    let mut events = EventStream::new(response);
+    let (mut text, mut refusal) = (String::new(), String::new());
+    let mut calls: BTreeMap<usize, Fragments> = BTreeMap::new();
+    let mut last_index = None;
+    let mut usage = None;
+    let mut finish_reason = None;
+    let mut heard = false;
+    loop {
+        let event = match events.next().await {
+            Ok(Some(event)) => event,
+            Ok(None) if finish_reason.is_some() => break, // a server that sends no [DONE]
+            Ok(None) => return Err(broken(http, heard, "the stream ended before the answer was complete")),
+            Err(error) if heard => return Err(broken(http, heard, &crate::http::reason(&error))),
+            Err(error) => return Err(http.transport_failure(&error)),
+        };
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            break;
+        }
+        let chunk: WireChunk = serde_json::from_str(data).map_err(|error| {
+            Failure::Fatal(format!("invalid stream chunk from {} ({error}): {}", http.url, excerpt(data)))
+        })?;
+        if let Some(error) = chunk.error.as_ref() {
+            let message = error_text(error).unwrap_or_else(|| excerpt(&error.to_string()));
+            return Err(Failure::Fatal(format!("the stream from {} reported an error: {message}", http.url)));
+        }
+        if let Some(reported) = chunk.usage {
+            usage = Some(reported.usage());
+        }
+        let Some(choice) = chunk.choices.into_iter().next() else { continue };
+        if let Some(reason) = choice.finish_reason {
+            finish_reason = Some(reason);
+        }
+        let Some(delta) = choice.delta else { continue };
+        for (piece, into) in [(delta.content, &mut text), (delta.refusal, &mut refusal)] {
+            if let Some(piece) = piece.filter(|piece| !piece.is_empty()) {
+                listener.text(&piece);
+                heard = true;
+                into.push_str(&piece);
+            }
+        }
+        for call in delta.tool_calls.unwrap_or_default() {
+            let id = call.id.filter(|id| !id.is_empty());
+            let index = match (call.index, &id, last_index) {
+                (Some(index), _, _) => index,
+                // No index: a new id starts a new call, otherwise the fragment continues the last.
+                (None, Some(id), Some(last)) if calls.get(&last).is_some_and(|c: &Fragments| &c.id != id) => {
+                    calls.len()
+                }
+                (None, _, Some(last)) => last,
+                (None, _, None) => 0,
+            };
+            last_index = Some(index);
+            let entry = calls.entry(index).or_default();
+            if let Some(id) = id {
+                entry.id = id;
+            }
+            if let Some(function) = call.function {
+                entry.name.push_str(function.name.as_deref().unwrap_or_default());
+                entry.arguments.push_str(&arguments_text(function.arguments));
+            }
+        }
     }
+    Ok(reply(text, refusal, calls.into_values().collect(), usage, finish_reason.as_deref()))
 }
 
-/// A JSON value's kind, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// The `Retry-After` header in seconds, capped at [`MAX_RETRY_AFTER`]; HTTP dates are ignored.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
-}
-
-/// At most [`EXCERPT_CHARS`] characters of `text`, on one line.
-fn excerpt(text: &str) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return "(empty body)".to_string();
-    }
-    if text.chars().count() <= EXCERPT_CHARS {
-        return text;
-    }
-    let mut short: String = text.chars().take(EXCERPT_CHARS - 1).collect();
-    short.push('…');
-    short
-}
-
-/// The innermost cause of an error: reqwest's own message only repeats the URL.
-fn reason(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut innermost = error;
-    while let Some(source) = innermost.source() {
-        innermost = source;
-    }
-    innermost.to_string()
-}
-
-/// A duration as "60 s" or "0.3 s".
-fn seconds(duration: Duration) -> String {
-    if duration.subsec_nanos() == 0 {
-        format!("{} s", duration.as_secs())
+/// A stream that broke off: retried while nothing was shown, final once text was.
+pub(crate) fn broken(http: &Http, heard: bool, detail: &str) -> Failure {
+    let message = format!("the answer streamed from {} broke off: {detail}", http.url);
+    if heard {
+        Failure::Fatal(message)
     } else {
-        let text = format!("{:.3}", duration.as_secs_f64());
-        format!("{} s", text.trim_end_matches('0').trim_end_matches('.'))
+        Failure::Retry { message, retry_after: None }
     }
 }
 
@@ -490,8 +429,10 @@ fn seconds(duration: Duration) -> String {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+    use crate::Silent;
     use baton_core::ToolOutput;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
@@ -555,12 +496,15 @@ mod tests {
         }
 
         fn model(&self, api_key_env: Option<&str>) -> OpenAiModel {
-            let config = OpenAiConfig {
-                base_url: format!("{}/", self.base_url),
-                api_key_env: api_key_env.map(str::to_string),
-                ..OpenAiConfig::new("test-model")
-            };
-            OpenAiModel::build(config, false).unwrap()
+            self.model_with(api_key_env, |_| {})
+        }
+
+        fn model_with(&self, api_key_env: Option<&str>, change: impl FnOnce(&mut Endpoint)) -> OpenAiModel {
+            let mut endpoint = Endpoint::new("test-model", format!("{}/", self.base_url), api_key_env);
+            change(&mut endpoint);
+            let mut model = OpenAiModel::build(endpoint, false).unwrap();
+            model.http.first_backoff = Duration::from_millis(10); // the real waits are tested in http.rs
+            model
         }
     }
 
@@ -653,7 +597,7 @@ mod tests {
             "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}
         }"#;
         let server = Server::start(vec![Some(canned(200, body))]).await;
-        let reply = server.model(None).complete(&simple_request()).await.unwrap();
+        let reply = server.model(None).complete(&simple_request(), &Silent).await.unwrap();
         assert_eq!(reply.text, None);
         assert_eq!(
             reply.tool_calls,
@@ -697,7 +641,7 @@ mod tests {
             ChatMessage::Tool { call_id: "call_1".into(), output: ToolOutput::ok("line up") },
             ChatMessage::Assistant { text: Some("Restart the router.".into()), tool_calls: Vec::new() },
         ];
-        let reply = model.complete(&request(messages, vec![tool])).await.unwrap();
+        let reply = model.complete(&request(messages, vec![tool]), &Silent).await.unwrap();
         assert_eq!(reply.text.as_deref(), Some("hi there"));
 
         let seen = &server.requests()[0];
@@ -729,7 +673,7 @@ mod tests {
         // No tools and no system prompt: both left out.
         let mut bare = simple_request();
         bare.system.clear();
-        model.complete(&bare).await.unwrap();
+        model.complete(&bare, &Silent).await.unwrap();
         let body = server.requests()[1].json();
         assert_eq!(body, json!({"model": "test-model", "messages": [{"role": "user", "content": "hello"}]}));
     }
@@ -739,9 +683,9 @@ mod tests {
         let server = Server::start(vec![Some(canned(200, TEXT_REPLY))]).await;
         let var = "BATON_TEST_OPENAI_KEY_SET_7f3a";
         std::env::set_var(var, "sk-test-123");
-        server.model(Some(var)).complete(&simple_request()).await.unwrap();
-        server.model(Some("BATON_TEST_OPENAI_KEY_NEVER_SET_7f3a")).complete(&simple_request()).await.unwrap();
-        server.model(None).complete(&simple_request()).await.unwrap();
+        server.model(Some(var)).complete(&simple_request(), &Silent).await.unwrap();
+        server.model(Some("BATON_TEST_OPENAI_KEY_NEVER_SET_7f3a")).complete(&simple_request(), &Silent).await.unwrap();
+        server.model(None).complete(&simple_request(), &Silent).await.unwrap();
         let requests = server.requests();
         assert_eq!(requests[0].header("authorization"), Some("Bearer sk-test-123"));
         assert_eq!(requests[1].header("authorization"), None);
@@ -752,7 +696,7 @@ mod tests {
     async fn a_refused_key_names_the_variable() {
         let body = r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#;
         let server = Server::start(vec![Some(canned(401, body))]).await;
-        let error = server.model(Some("BATON_TEST_OPENAI_KEY_MISSING_41c2")).complete(&simple_request()).await;
+        let error = server.model(Some("BATON_TEST_OPENAI_KEY_MISSING_41c2")).complete(&simple_request(), &Silent).await;
         let message = error.unwrap_err().message;
         assert!(message.starts_with(&format!("HTTP 401 from {}/chat/completions: ", server.base_url)), "{message}");
         assert!(message.contains("Incorrect API key provided"), "{message}");
@@ -768,7 +712,7 @@ mod tests {
             Some(canned(200, TEXT_REPLY)),
         ])
         .await;
-        let reply = server.model(None).complete(&simple_request()).await.unwrap();
+        let reply = server.model(None).complete(&simple_request(), &Silent).await.unwrap();
         assert_eq!(reply.text.as_deref(), Some("hi there"));
         assert_eq!(server.requests().len(), 3);
     }
@@ -778,7 +722,7 @@ mod tests {
         let limited = Canned { status: 429, headers: vec!["Retry-After: 0".into()], body: "{}".into() };
         let server = Server::start(vec![Some(limited), Some(canned(200, TEXT_REPLY))]).await;
         let started = std::time::Instant::now();
-        server.model(None).complete(&simple_request()).await.unwrap();
+        server.model(None).complete(&simple_request(), &Silent).await.unwrap();
         assert_eq!(server.requests().len(), 2);
         assert!(started.elapsed() < Duration::from_millis(200), "waited {:?}", started.elapsed());
     }
@@ -786,7 +730,7 @@ mod tests {
     #[tokio::test]
     async fn retries_stop_after_four_attempts() {
         let server = Server::start(vec![Some(canned(500, r#"{"error":{"message":"boom"}}"#))]).await;
-        let message = server.model(None).complete(&simple_request()).await.unwrap_err().message;
+        let message = server.model(None).complete(&simple_request(), &Silent).await.unwrap_err().message;
         assert_eq!(server.requests().len(), 4);
         assert!(message.contains("HTTP 500 from"), "{message}");
         assert!(message.contains("boom"), "{message}");
@@ -797,7 +741,7 @@ mod tests {
     async fn a_client_error_is_not_retried() {
         let body = r#"{"error":{"message":"Invalid value for 'tools'","type":"invalid_request_error"}}"#;
         let server = Server::start(vec![Some(canned(400, body))]).await;
-        let message = server.model(None).complete(&simple_request()).await.unwrap_err().message;
+        let message = server.model(None).complete(&simple_request(), &Silent).await.unwrap_err().message;
         assert_eq!(server.requests().len(), 1);
         assert!(message.starts_with("HTTP 400 from "), "{message}");
         assert!(message.ends_with(": Invalid value for 'tools'"), "{message}");
@@ -806,27 +750,21 @@ mod tests {
     #[tokio::test]
     async fn an_invalid_body_is_a_clear_error() {
         let server = Server::start(vec![Some(canned(200, "<html>gateway says hi</html>"))]).await;
-        let message = server.model(None).complete(&simple_request()).await.unwrap_err().message;
+        let message = server.model(None).complete(&simple_request(), &Silent).await.unwrap_err().message;
         assert!(message.starts_with(&format!("invalid response from {}/chat/completions: ", server.base_url)));
         assert!(message.contains("<html>gateway says hi</html>"), "{message}");
         assert_eq!(server.requests().len(), 1);
 
         let server = Server::start(vec![Some(canned(200, r#"{"object":"list"}"#))]).await;
-        let message = server.model(None).complete(&simple_request()).await.unwrap_err().message;
+        let message = server.model(None).complete(&simple_request(), &Silent).await.unwrap_err().message;
         assert!(message.contains("no \"choices\""), "{message}");
     }
 
     #[tokio::test]
     async fn a_silent_server_times_out() {
         let server = Server::start(vec![None]).await;
-        let config = OpenAiConfig {
-            base_url: server.base_url.clone(),
-            api_key_env: None,
-            timeout: Duration::from_millis(300),
-            ..OpenAiConfig::new("test-model")
-        };
-        let model = OpenAiModel::build(config, false).unwrap();
-        let message = model.complete(&simple_request()).await.unwrap_err().message;
+        let model = server.model_with(None, |endpoint| endpoint.timeout = Duration::from_millis(300));
+        let message = model.complete(&simple_request(), &Silent).await.unwrap_err().message;
         assert!(message.contains("within 0.3 s"), "{message}");
         assert_eq!(server.requests().len(), 1);
     }
@@ -835,14 +773,10 @@ mod tests {
     async fn an_unreachable_server_says_so() {
         // Bind and drop a listener to get a port nobody listens on.
         let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
-        let config = OpenAiConfig {
-            base_url: format!("http://127.0.0.1:{port}/v1"),
-            api_key_env: None,
-            ..OpenAiConfig::new("test-model")
-        };
-        let mut model = OpenAiModel::build(config, false).unwrap();
-        model.backoff = [Duration::from_millis(10); 3]; // the real waits are covered by the 5xx tests
-        let message = model.complete(&simple_request()).await.unwrap_err().message;
+        let endpoint = Endpoint::new("test-model", format!("http://127.0.0.1:{port}/v1"), None);
+        let mut model = OpenAiModel::build(endpoint, false).unwrap();
+        model.http.first_backoff = Duration::from_millis(10);
+        let message = model.complete(&simple_request(), &Silent).await.unwrap_err().message;
         assert!(message.starts_with(&format!("cannot reach http://127.0.0.1:{port}/v1/chat/completions: ")));
         assert!(message.contains("is the server running?"), "{message}");
         assert!(message.contains("after 4 attempts"), "{message}");
@@ -850,22 +784,12 @@ mod tests {
 
     #[test]
     fn bad_configurations_are_rejected() {
-        let mut config = OpenAiConfig::new("gpt-4o-mini");
-        config.base_url = "localhost:11434".into();
-        assert!(OpenAiModel::new(config).unwrap_err().message.contains("http://"));
-        let error = OpenAiModel::new(OpenAiConfig::new(" ")).unwrap_err();
-        assert!(error.message.contains("empty model name"));
-        let model = OpenAiModel::new(OpenAiConfig::new("gpt-4o-mini")).unwrap();
+        let endpoint = |model: &str, base_url: &str| Endpoint::new(model, base_url, Some(DEFAULT_API_KEY_ENV));
+        let error = OpenAiModel::new(endpoint("gpt-4o-mini", "localhost:11434")).unwrap_err();
+        assert!(error.message.contains("http://"), "{error}");
+        let error = OpenAiModel::new(endpoint(" ", DEFAULT_BASE_URL)).unwrap_err();
+        assert!(error.message.contains("model name is empty"), "{error}");
+        let model = OpenAiModel::new(endpoint("gpt-4o-mini", DEFAULT_BASE_URL)).unwrap();
         assert_eq!(model.url(), "https://api.openai.com/v1/chat/completions");
-    }
-
-    #[test]
-    fn excerpts_are_short() {
-        let long = "x".repeat(1000);
-        assert_eq!(excerpt(&long).chars().count(), EXCERPT_CHARS);
-        assert_eq!(excerpt("  a \n b "), "a b");
-        assert_eq!(excerpt(""), "(empty body)");
-        assert_eq!(seconds(Duration::from_secs(60)), "60 s");
-        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
     }
 }

@@ -24,7 +24,7 @@
 //! agent and [`ModelRequest::agent_call_index`], so a conversation plays out the same in every
 //! process, including after a resume.
 
-use crate::{Model, ModelError};
+use crate::{Listener, Model, ModelError};
 use async_trait::async_trait;
 use baton_core::{ModelReply, ModelRequest, ToolCall, HANDOFF_PREFIX};
 use serde::de::IgnoredAny;
@@ -255,7 +255,7 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 
 #[async_trait]
 impl Model for ScriptModel {
-    async fn complete(&self, request: &ModelRequest) -> Result<ModelReply, ModelError> {
+    async fn complete(&self, request: &ModelRequest, _listener: &dyn Listener) -> Result<ModelReply, ModelError> {
         let agent = &request.agent;
         let Some(reply) = self.replies.get(agent).and_then(|replies| {
             let index = usize::try_from(request.agent_call_index).unwrap_or(usize::MAX);
@@ -277,7 +277,7 @@ impl Model for ScriptModel {
                 arguments: arguments.clone(),
             })
             .collect();
-        Ok(ModelReply { text: reply.text.clone(), tool_calls, usage: None })
+        Ok(ModelReply { text: reply.text.clone(), tool_calls, ..ModelReply::default() })
     }
 }
 
@@ -324,21 +324,21 @@ text = "Your line is up. Please restart the router."
         assert_eq!(model.agents().collect::<Vec<_>>(), vec!["technical", "triage"]);
         assert_eq!(model.origin(), "example.toml");
 
-        let first = model.complete(&request("technical", 0)).await.unwrap();
+        let first = model.complete(&request("technical", 0), &crate::Silent).await.unwrap();
         assert_eq!(first.text, None);
         assert_eq!(first.tool_calls, vec![call("call_technical_0_0", "check_line_status", r#"{"customer_id":"42"}"#)]);
-        let second = model.complete(&request("technical", 1)).await.unwrap();
+        let second = model.complete(&request("technical", 1), &crate::Silent).await.unwrap();
         assert_eq!(second.text.as_deref(), Some("Your line is up. Please restart the router."));
         assert!(second.tool_calls.is_empty());
         // Past the end, the last reply repeats; the same index gives the same reply again.
-        assert_eq!(model.complete(&request("technical", 7)).await.unwrap().text, second.text);
-        assert_eq!(model.complete(&request("technical", 0)).await.unwrap(), first);
+        assert_eq!(model.complete(&request("technical", 7), &crate::Silent).await.unwrap().text, second.text);
+        assert_eq!(model.complete(&request("technical", 0), &crate::Silent).await.unwrap(), first);
     }
 
     #[tokio::test]
     async fn a_handoff_becomes_the_last_call() {
         let model = ScriptModel::parse(EXAMPLE, "example.toml").unwrap();
-        let reply = model.complete(&request("triage", 0)).await.unwrap();
+        let reply = model.complete(&request("triage", 0), &crate::Silent).await.unwrap();
         assert_eq!(
             reply.tool_calls,
             vec![call(
@@ -358,7 +358,7 @@ reason = "line fault"
 facts = { customer_id = "42" }
 "#;
         let model = ScriptModel::parse(script, "inline").unwrap();
-        let reply = model.complete(&request("billing", 2)).await.unwrap();
+        let reply = model.complete(&request("billing", 2), &crate::Silent).await.unwrap();
         assert_eq!(reply.text.as_deref(), Some("Let me pass you on."));
         assert_eq!(
             reply.tool_calls,
@@ -380,7 +380,7 @@ facts = { customer_id = "42" }
     #[tokio::test]
     async fn an_agent_without_replies_is_an_error() {
         let model = ScriptModel::parse(EXAMPLE, "demo/script.toml").unwrap();
-        let error = model.complete(&request("billing", 0)).await.unwrap_err();
+        let error = model.complete(&request("billing", 0), &crate::Silent).await.unwrap_err();
         assert_eq!(
             error.message,
             "the script demo/script.toml has no reply for agent 'billing'; add a [[reply]] with agent = \"billing\""

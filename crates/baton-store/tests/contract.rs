@@ -27,6 +27,8 @@ fn ended() -> JournalEntry {
         tool_calls: 0,
         error: None,
         routed: None,
+        malformed_calls: 0,
+        usage: Vec::new(),
     }))
 }
 

@@ -1,15 +1,15 @@
 //! Assembly: from a loaded team file to a [`Runtime`] with real providers, tools and a journal.
 
+use crate::config::Api;
 use crate::config::{ModelConfig, TeamConfig, ToolConfig};
 use crate::Runtime;
 use baton_core::{Team, ToolDef};
 use baton_local::LocalModel;
-use baton_models::{Model, OpenAiConfig, OpenAiModel, ScriptModel};
+use baton_models::{AnthropicModel, Model, OpenAiModel, ScriptModel};
 use baton_store::{open, Store, StoreLocation};
 use baton_tools::{LookupTool, Tool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A part of the team could not be built; the message names it and says why.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,8 @@ pub fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, As
         let tool = build_tool(definition, tool).map_err(|e| AssembleError(format!("tool '{name}': {e}")))?;
         tools.insert(name.clone(), tool);
     }
-    let runtime = Runtime::new(team, models, tools, store).with_lease(config.lease);
+    let prices = config.models.iter().filter_map(|(name, model)| Some((name.clone(), model.price()?))).collect();
+    let runtime = Runtime::new(team, models, tools, store).with_lease(config.lease).with_prices(prices);
     Ok(match std::path::absolute(&config.path) {
         Ok(path) => runtime.with_team_file(path.display().to_string()),
         Err(_) => runtime,
@@ -46,14 +47,11 @@ pub fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, As
 
 fn build_model(model: &ModelConfig, team: &Arc<Team>) -> Result<Arc<dyn Model>, String> {
     Ok(match model {
-        ModelConfig::OpenAi { model, base_url, api_key_env, timeout_secs } => {
-            let config = OpenAiConfig {
-                model: model.clone(),
-                base_url: base_url.clone(),
-                api_key_env: api_key_env.clone(),
-                timeout: Duration::from_secs(*timeout_secs),
-            };
-            Arc::new(OpenAiModel::new(config).map_err(|e| e.to_string())?)
+        ModelConfig::Http { api: Api::OpenAi, endpoint, .. } => {
+            Arc::new(OpenAiModel::new(endpoint.as_ref().clone()).map_err(|e| e.to_string())?)
+        }
+        ModelConfig::Http { api: Api::Anthropic, endpoint, .. } => {
+            Arc::new(AnthropicModel::new(endpoint.as_ref().clone()).map_err(|e| e.to_string())?)
         }
         ModelConfig::Script { script } => Arc::new(ScriptModel::load(script).map_err(|e| e.to_string())?),
         ModelConfig::Local => Arc::new(LocalModel::new(team.clone())),

@@ -6,10 +6,14 @@
 pub mod assemble;
 pub mod config;
 mod ids;
+mod observer;
 pub mod runtime;
+mod usage;
 
 pub use baton_core as core;
 pub use baton_models as models;
 pub use baton_store as store;
 pub use baton_tools as tools;
+pub use observer::{Observer, Unobserved};
 pub use runtime::{Runtime, RuntimeError, TurnReport};
+pub use usage::{TurnUsage, UsageTotals};

@@ -6,14 +6,18 @@
 //! Only the holder of a conversation's lease advances it: the lease is taken before loading,
 //! renewed while calls run, checked by every append, and given up when the turn ends.
 
+use crate::config::Price;
 use crate::ids::{check_conversation_id, new_conversation_id};
-use baton_core::{replay, Conversation, Effect, Input, JournalEntry, Record, Team, ToolOutput, TurnOutcome};
+use crate::observer::{AgentText, Observer, Unobserved};
+use crate::usage::TurnUsage;
+use baton_core::{replay, Conversation, Effect, Input, JournalEntry, Purpose, Record, Team, ToolOutput, TurnOutcome};
 use baton_local::read_signals;
 use baton_models::Model;
 use baton_store::{holder_id, holder_is_gone, ConversationInfo, Lease, Store, StoreError};
 use baton_tools::Tool;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
@@ -29,15 +33,18 @@ pub struct Runtime {
     tools: BTreeMap<String, Arc<dyn Tool>>,
     store: Arc<dyn Store>,
     lease_ttl: Duration,
+    prices: BTreeMap<String, Price>,
 }
 
 /// The result of one user turn.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TurnReport {
     /// The conversation the turn belongs to.
     pub conversation: String,
     /// How the turn ended.
     pub outcome: TurnOutcome,
+    /// The tokens its model calls used, and their cost where the models have prices.
+    pub usage: TurnUsage,
 }
 
 /// Why a turn could not be run at all (a turn that ran and failed is a [`TurnReport`]).
@@ -77,7 +84,13 @@ impl Runtime {
         tools: BTreeMap<String, Arc<dyn Tool>>,
         store: Arc<dyn Store>,
     ) -> Self {
-        Runtime { team, team_file: None, models, tools, store, lease_ttl: DEFAULT_LEASE }
+        Runtime { team, team_file: None, models, tools, store, lease_ttl: DEFAULT_LEASE, prices: BTreeMap::new() }
+    }
+
+    /// Sets the price of each model's tokens (by model name), for the cost in [`TurnReport`].
+    pub fn with_prices(mut self, prices: BTreeMap<String, Price>) -> Self {
+        self.prices = prices;
+        self
     }
 
     /// Sets how long a conversation's lease runs unless renewed: how soon another process may
@@ -108,6 +121,17 @@ impl Runtime {
     /// that id when it does not exist yet: clients may choose ids). Fails with
     /// [`StoreError::Leased`] while another process advances the conversation.
     pub async fn send(&self, conversation: Option<&str>, message: &str) -> Result<TurnReport, RuntimeError> {
+        self.send_observed(conversation, message, Arc::new(Unobserved)).await
+    }
+
+    /// Like [`Runtime::send`], telling `observer` the turn's text and journal entries as they
+    /// happen (those of an interrupted earlier turn finished first included).
+    pub async fn send_observed(
+        &self,
+        conversation: Option<&str>,
+        message: &str,
+        observer: Arc<dyn Observer>,
+    ) -> Result<TurnReport, RuntimeError> {
         let info = match conversation {
             Some(id) => match self.store.conversation(id).await? {
                 Some(info) => info,
@@ -120,14 +144,14 @@ impl Runtime {
         };
         let lease = self.acquire(&info.id).await?;
         let turn = async {
-            let (mut journal, mut state, _) = self.load(&lease, &info).await?;
+            let (mut journal, mut state, _) = self.load(&lease, &info, observer).await?;
             let signals = read_signals(&self.team, message);
             let user = Input::UserMessage { text: message.to_string(), signals };
             let effects = journal.feed(&mut state, user).await?;
             self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await
         };
         let outcome = self.let_go(&lease, turn.await).await?;
-        Ok(TurnReport { conversation: info.id, outcome })
+        Ok(self.report(info.id, outcome))
     }
 
     /// Finishes the turn a crash interrupted in `conversation`, if there is one, and returns how
@@ -139,8 +163,14 @@ impl Runtime {
             .await?
             .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
         let lease = self.acquire(conversation).await?;
-        let finished = self.let_go(&lease, self.load(&lease, &info).await.map(|(_, _, finished)| finished)).await?;
-        Ok(finished.map(|outcome| TurnReport { conversation: conversation.to_string(), outcome }))
+        let loaded = self.load(&lease, &info, Arc::new(Unobserved)).await;
+        let finished = self.let_go(&lease, loaded.map(|(_, _, finished)| finished)).await?;
+        Ok(finished.map(|outcome| self.report(conversation.to_string(), outcome)))
+    }
+
+    fn report(&self, conversation: String, outcome: TurnOutcome) -> TurnReport {
+        let usage = TurnUsage::of(&outcome.usage, &self.prices);
+        TurnReport { conversation, outcome, usage }
     }
 
     /// Takes the conversation's lease, breaking one whose holder crashed on this machine.
@@ -182,6 +212,7 @@ impl Runtime {
         &self,
         lease: &Lease,
         info: &ConversationInfo,
+        observer: Arc<dyn Observer>,
     ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
         let id = info.id.as_str();
         if info.team != self.team.name {
@@ -195,7 +226,8 @@ impl Runtime {
         let entries: Vec<JournalEntry> = stored.into_iter().map(|stored| stored.entry).collect();
         let replayed = replay(self.team.clone(), id, &entries)
             .map_err(|e| RuntimeError::Replay { conversation: id.into(), detail: e.to_string() })?;
-        let mut journal = Journal { store: self.store.clone(), lease: lease.clone(), next_seq: entries.len() as u64 };
+        let mut journal =
+            Journal { store: self.store.clone(), lease: lease.clone(), next_seq: entries.len() as u64, observer };
         let mut state = replayed.conversation;
         let unsafe_to_rerun: BTreeSet<String> = replayed
             .in_doubt
@@ -231,7 +263,8 @@ impl Runtime {
             }
             let inputs = match queue.pop_front() {
                 Some(Effect::CallModel(request)) => {
-                    vec![renewing(&self.store, &journal.lease, self.call_model(&request)).await?]
+                    let call = self.call_model(&request, journal.observer.as_ref());
+                    vec![renewing(&self.store, &journal.lease, call).await?]
                 }
                 Some(Effect::CallTool(first)) => {
                     let mut invocations = vec![first];
@@ -256,12 +289,21 @@ impl Runtime {
         }
     }
 
-    async fn call_model(&self, request: &baton_core::ModelRequest) -> Input {
+    /// Calls the request's model; an acting agent's text goes to `observer` as it arrives.
+    async fn call_model(&self, request: &baton_core::ModelRequest, observer: &dyn Observer) -> Input {
         let Some(model) = self.models.get(&request.model) else {
             return Input::ModelFailed { error: format!("no provider is configured for model '{}'", request.model) };
         };
-        match model.complete(request).await {
-            Ok(reply) => Input::ModelReplied { reply },
+        let router = Unobserved;
+        let observer = if request.purpose == Purpose::Route { &router } else { observer };
+        let listener = AgentText { observer, agent: &request.agent, heard: AtomicBool::new(false) };
+        match model.complete(request, &listener).await {
+            Ok(reply) => {
+                if let Some(text) = reply.text.as_deref().filter(|_| !listener.heard()) {
+                    observer.text(&request.agent, text);
+                }
+                Input::ModelReplied { reply }
+            }
             Err(error) => Input::ModelFailed { error: error.message },
         }
     }
@@ -330,6 +372,7 @@ struct Journal {
     store: Arc<dyn Store>,
     lease: Lease,
     next_seq: u64,
+    observer: Arc<dyn Observer>,
 }
 
 impl Journal {
@@ -341,6 +384,9 @@ impl Journal {
         let stamped: Vec<(u64, JournalEntry)> = entries.into_iter().map(|entry| (at, entry)).collect();
         self.store.append(&self.lease, self.next_seq, &stamped).await?;
         self.next_seq += stamped.len() as u64;
+        for (_, entry) in &stamped {
+            self.observer.journaled(entry);
+        }
         #[cfg(debug_assertions)]
         crash_switch::passed_a_boundary();
         Ok(())

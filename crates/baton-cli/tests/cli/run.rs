@@ -35,9 +35,20 @@ fn a_turn_hands_off_runs_a_tool_and_answers_in_the_json_contract() {
             "model_calls",
             "tool_calls",
             "error",
-            "routed"
+            "routed",
+            "malformed_calls",
+            "usage"
         ]
     );
+    // Four calls of 11 tokens in and 7 out: two by triage, two by technical; no prices, no cost.
+    assert_eq!(
+        out["usage"],
+        json!({"input_tokens": 44, "output_tokens": 28, "agents": {
+            "technical": {"input_tokens": 22, "output_tokens": 14},
+            "triage": {"input_tokens": 22, "output_tokens": 14},
+        }})
+    );
+    assert_eq!(out["malformed_calls"], 0);
     assert_eq!(out["turn"], 1);
     assert_eq!(out["status"], "answered");
     assert_eq!(out["agent"], "technical");

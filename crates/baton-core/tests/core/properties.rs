@@ -192,7 +192,7 @@ fn materialise(reply: &GenReply, n_agents: usize) -> Input {
             ToolCall { id, name, arguments }
         })
         .collect();
-    Input::ModelReplied { reply: ModelReply { text: reply.text.clone(), tool_calls, usage: None } }
+    Input::ModelReplied { reply: ModelReply { text: reply.text.clone(), tool_calls, ..ModelReply::default() } }
 }
 
 proptest! {

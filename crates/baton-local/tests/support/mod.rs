@@ -127,7 +127,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 
 /// The model's reply to `request`.
 pub fn complete(model: &LocalModel, request: &ModelRequest) -> ModelReply {
-    block_on(model.complete(request)).expect("the local model always answers")
+    block_on(model.complete(request, &baton_models::Silent)).expect("the local model always answers")
 }
 
 /// The request the core would send for `agent` with `messages`: its tools, then its handoffs.

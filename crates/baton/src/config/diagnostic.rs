@@ -100,6 +100,11 @@ impl<'a> Report<'a> {
         self.push(Severity::Error, offset, message, Some(help.into()));
     }
 
+    /// How many errors were recorded so far.
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|diagnostic| diagnostic.is_error()).count()
+    }
+
     /// Records an error the TOML parser or deserializer reported.
     pub fn toml_error(&mut self, error: &toml::de::Error, help: &str) {
         let offset = error.span().map_or(0, |span| span.start);

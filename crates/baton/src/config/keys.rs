@@ -5,7 +5,9 @@
 //! cannot drift from the structs in [`super::raw`].
 
 use super::diagnostic::Report;
-use super::raw::{RawAgent, RawHandoffTable, RawLimits, RawModel, RawRouter, RawStore, RawTeam, RawTool, RawTrigger};
+use super::raw::{
+    RawAgent, RawHandoffTable, RawLimits, RawModel, RawPrice, RawRouter, RawStore, RawTeam, RawTool, RawTrigger,
+};
 use baton_core::names::{closest, list};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use toml::de::{DeTable, DeValue};
@@ -29,6 +31,9 @@ pub(crate) fn check_keys(root: &DeTable<'_>, report: &mut Report<'_>) {
             "store" => check_table(entries, keys_of::<RawStore>(), "in [store]", report),
             "models" => each_table(entries, |name, table| {
                 check_table(table, keys_of::<RawModel>(), &format!("in model '{name}'"), report);
+                if let Some(DeValue::Table(price)) = table.get("price").map(|price| price.get_ref()) {
+                    check_table(price, keys_of::<RawPrice>(), &format!("in the price of model '{name}'"), report);
+                }
             }),
             "agents" => each_table(entries, |name, table| {
                 check_table(table, keys_of::<RawAgent>(), &format!("in agent '{name}'"), report);

@@ -27,7 +27,7 @@ mod tool;
 mod tests;
 
 pub use diagnostic::{Diagnostic, LoadError};
-pub use model::{ModelConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECS};
+pub use model::{Api, ModelConfig, Price, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS};
 pub use tool::ToolConfig;
 
 use crate::runtime::DEFAULT_LEASE;
@@ -60,6 +60,17 @@ pub struct TeamConfig {
     pub durability: Durability,
     /// How long a conversation's lease runs unless renewed (`[store] lease_seconds`).
     pub lease: Duration,
+}
+
+impl TeamConfig {
+    /// Streams the answers of every HTTP model (`baton run --stream`), whatever its `stream` says.
+    pub fn stream_all(&mut self) {
+        for model in self.models.values_mut() {
+            if let ModelConfig::Http { endpoint, .. } = model {
+                endpoint.stream = true;
+            }
+        }
+    }
 }
 
 /// A team file that loaded, with the warnings found on the way.

@@ -2,39 +2,41 @@
 
 use super::diagnostic::Report;
 use super::files::existing_file;
-use super::raw::RawModel;
+use super::raw::{RawModel, RawPrice};
 use baton_core::names::closest;
-use baton_core::LOCAL_MODEL;
+use baton_core::{Usage, LOCAL_MODEL};
+use baton_models::{anthropic, openai, Endpoint, Sampling};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use toml::Spanned;
 
 /// The base URL of an `openai` model when the team file gives none.
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_BASE_URL: &str = openai::DEFAULT_BASE_URL;
 
-/// The timeout of an `openai` model call when the team file gives none, in seconds.
+/// The timeout of a model call when the team file gives none, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
+/// The connect timeout of a model call when the team file gives none, in seconds.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+
 /// The providers a model may use.
-const PROVIDERS: [&str; 3] = ["openai", "script", "local"];
+const PROVIDERS: [&str; 4] = ["openai", "anthropic", "script", "local"];
 
 /// What to write for `provider`.
-const PROVIDER_HELP: &str =
-    "use \"openai\" (Chat Completions), \"local\" (the built-in offline model) or \"script\" (scripted replies)";
+const PROVIDER_HELP: &str = "use \"openai\" (Chat Completions: OpenAI and every compatible server), \"anthropic\" \
+                             (the Messages API), \"local\" (the built-in offline model) or \"script\" (scripted replies)";
 
 /// How the shell reaches one model of the team.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ModelConfig {
-    /// A Chat Completions endpoint (`provider = "openai"`).
-    OpenAi {
-        /// The provider's model id (`model`).
-        model: String,
-        /// The API base URL (`base_url`, default [`DEFAULT_BASE_URL`]).
-        base_url: String,
-        /// The environment variable read for the API key when a call is made; if it is unset
-        /// (or this is `None`), no Authorization header is sent.
-        api_key_env: Option<String>,
-        /// Seconds before a call times out (`timeout_secs`, default [`DEFAULT_TIMEOUT_SECS`]).
-        timeout_secs: u64,
+    /// A model behind an HTTP API (`provider = "openai"` or `"anthropic"`).
+    Http {
+        /// Which wire format.
+        api: Api,
+        /// Where and how to ask it.
+        endpoint: Box<Endpoint>,
+        /// What its tokens cost (`price`), if the team file says.
+        price: Option<Price>,
     },
     /// Scripted replies (`provider = "script"`), for tests and demos.
     Script {
@@ -43,6 +45,41 @@ pub enum ModelConfig {
     },
     /// The built-in offline model (`provider = "local"`); the model `local` is always this.
     Local,
+}
+
+/// The wire format of an HTTP model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// OpenAI Chat Completions (`provider = "openai"`).
+    OpenAi,
+    /// Anthropic Messages (`provider = "anthropic"`).
+    Anthropic,
+}
+
+impl Api {
+    /// The `provider` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::OpenAi => "openai",
+            Api::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// US dollars per million tokens.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Price {
+    /// Per million input tokens.
+    pub input_per_mtok: f64,
+    /// Per million output tokens.
+    pub output_per_mtok: f64,
+}
+
+impl Price {
+    /// What `usage` cost, in US dollars.
+    pub fn cost(&self, usage: Usage) -> f64 {
+        (usage.input_tokens as f64 * self.input_per_mtok + usage.output_tokens as f64 * self.output_per_mtok) / 1e6
+    }
 }
 
 impl ModelConfig {
@@ -66,7 +103,8 @@ impl ModelConfig {
             return None;
         }
         match provider.get_ref().as_str() {
-            "openai" => openai(name, raw, report),
+            "openai" => http(Api::OpenAi, name, raw, report),
+            "anthropic" => http(Api::Anthropic, name, raw, report),
             "script" => script(name, raw, dir, report),
             "local" => local(raw, report),
             unknown => {
@@ -79,20 +117,35 @@ impl ModelConfig {
             }
         }
     }
+
+    /// The price of this model's tokens, if the team file gives one.
+    pub fn price(&self) -> Option<Price> {
+        match self {
+            ModelConfig::Http { price, .. } => *price,
+            _ => None,
+        }
+    }
 }
 
-/// `provider = "openai"`.
-fn openai(name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_>) -> Option<ModelConfig> {
-    reject(&raw.script, "script", "openai", report);
-    let mut ok = true;
-    if let Some(timeout) = &raw.timeout_secs {
-        if *timeout.get_ref() == 0 {
+/// `provider = "openai"` or `"anthropic"`.
+fn http(api: Api, name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_>) -> Option<ModelConfig> {
+    let provider = api.name();
+    reject(&raw.script, "script", provider, report);
+    let errors_before = report.error_count();
+    let (default_url, default_key, example) = match api {
+        Api::OpenAi => (openai::DEFAULT_BASE_URL, openai::DEFAULT_API_KEY_ENV, "gpt-4.1-mini"),
+        Api::Anthropic => (anthropic::DEFAULT_BASE_URL, anthropic::DEFAULT_API_KEY_ENV, "claude-sonnet-4-5"),
+    };
+    for (value, key, default) in [
+        (&raw.timeout_secs, "timeout_secs", DEFAULT_TIMEOUT_SECS),
+        (&raw.connect_timeout_secs, "connect_timeout_secs", DEFAULT_CONNECT_TIMEOUT_SECS),
+    ] {
+        if let Some(value) = value.as_ref().filter(|value| *value.get_ref() == 0) {
             report.error(
-                timeout.span().start,
-                "timeout_secs = 0 leaves no time for a model call",
-                format!("set it to 1 or more (the default is {DEFAULT_TIMEOUT_SECS})"),
+                value.span().start,
+                format!("{key} = 0 leaves no time for a model call"),
+                format!("set it to 1 or more (the default is {default})"),
             );
-            ok = false;
         }
     }
     if let Some(base_url) = &raw.base_url {
@@ -101,33 +154,135 @@ fn openai(name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_>) -> Op
             report.error(
                 base_url.span().start,
                 format!("base_url '{url}' is not an http(s) URL"),
-                format!("use a URL like \"{DEFAULT_BASE_URL}\", or remove the line for that default"),
+                format!("use a URL like \"{default_url}\", or remove the line for that default"),
             );
-            ok = false;
         }
     }
+    let max_temperature = if api == Api::Anthropic { 1.0 } else { 2.0 };
+    in_range(&raw.temperature, "temperature", 0.0, max_temperature, report);
+    in_range(&raw.top_p, "top_p", 0.0, 1.0, report);
+    if let Some(max_tokens) = raw.max_tokens.as_ref().filter(|value| *value.get_ref() == 0) {
+        report.error(max_tokens.span().start, "max_tokens = 0 leaves no room for a reply", "set it to 1 or more");
+    }
+    if api == Api::Anthropic {
+        if let Some(seed) = &raw.seed {
+            report.error(
+                seed.span().start,
+                "Anthropic's Messages API has no seed",
+                "remove the 'seed' line (it applies to provider \"openai\")",
+            );
+        }
+    }
+    let price = raw.price.as_ref().and_then(|price| read_price(price, report));
     let Some(model) = &raw.model else {
         report.error(
             name.span().start,
-            format!("model '{}' (provider \"openai\") has no model id", name.get_ref()),
-            "add model = \"<the provider's model id>\", e.g. model = \"gpt-4.1-mini\"",
+            format!("model '{}' (provider \"{provider}\") has no model id", name.get_ref()),
+            format!("add model = \"<the provider's model id>\", e.g. model = \"{example}\""),
         );
         return None;
     };
-    ok.then(|| ModelConfig::OpenAi {
-        model: model.get_ref().clone(),
-        base_url: raw.base_url.as_ref().map_or_else(|| DEFAULT_BASE_URL.to_string(), |url| url.get_ref().clone()),
-        api_key_env: raw.api_key_env.as_ref().map(|env| env.get_ref().clone()),
-        timeout_secs: raw.timeout_secs.as_ref().map_or(DEFAULT_TIMEOUT_SECS, |timeout| *timeout.get_ref()),
-    })
+    if report.error_count() > errors_before {
+        return None;
+    }
+    let base_url = raw.base_url.as_ref().map_or(default_url, |url| url.get_ref().as_str());
+    // The provider's own key variable is read only for the provider's own address, so that a
+    // key is never sent to another vendor's server unless the team file says so.
+    let api_key_env = match &raw.api_key_env {
+        Some(env) => Some(env.get_ref().as_str()),
+        None if raw.base_url.is_none() => Some(default_key),
+        None => None,
+    };
+    let mut endpoint = Endpoint::new(model.get_ref().clone(), base_url, api_key_env);
+    let secs =
+        |value: &Option<Spanned<u64>>, default| Duration::from_secs(value.as_ref().map_or(default, |v| *v.get_ref()));
+    endpoint.timeout = secs(&raw.timeout_secs, DEFAULT_TIMEOUT_SECS);
+    endpoint.connect_timeout = secs(&raw.connect_timeout_secs, DEFAULT_CONNECT_TIMEOUT_SECS);
+    if let Some(retries) = &raw.retries {
+        endpoint.retries = *retries.get_ref();
+    }
+    endpoint.stream = raw.stream.as_ref().is_some_and(|stream| *stream.get_ref());
+    endpoint.headers = raw.headers.as_ref().map_or_else(Vec::new, |headers| {
+        headers.get_ref().iter().map(|(name, value)| (name.clone(), value.clone())).collect()
+    });
+    if let Some(extra) = &raw.extra_body {
+        match serde_json::to_value(extra.get_ref()) {
+            Ok(serde_json::Value::Object(members)) => endpoint.extra_body = members,
+            _ => {
+                report.error(extra.span().start, "extra_body cannot be sent as JSON", "use plain TOML values");
+                return None;
+            }
+        }
+    }
+    endpoint.sampling = Sampling {
+        temperature: raw.temperature.as_ref().map(|value| *value.get_ref()),
+        top_p: raw.top_p.as_ref().map(|value| *value.get_ref()),
+        max_tokens: raw.max_tokens.as_ref().map(|value| *value.get_ref()),
+        seed: raw.seed.as_ref().map(|value| *value.get_ref()),
+        parallel_tool_calls: raw.parallel_tool_calls.as_ref().map(|value| *value.get_ref()),
+    };
+    Some(ModelConfig::Http { api, endpoint: Box::new(endpoint), price })
+}
+
+/// Reports a number outside `low..=high`.
+fn in_range(value: &Option<Spanned<f64>>, key: &str, low: f64, high: f64, report: &mut Report<'_>) {
+    if let Some(value) = value {
+        if !(low..=high).contains(value.get_ref()) {
+            report.error(
+                value.span().start,
+                format!("{key} = {} is out of range", value.get_ref()),
+                format!("use a number from {low} to {high}"),
+            );
+        }
+    }
+}
+
+/// `price = { input_per_mtok = ..., output_per_mtok = ... }`.
+fn read_price(price: &Spanned<RawPrice>, report: &mut Report<'_>) -> Option<Price> {
+    let help = "give both, in US dollars per million tokens: price = { input_per_mtok = 0.4, output_per_mtok = 1.6 }";
+    let (Some(input), Some(output)) = (&price.get_ref().input_per_mtok, &price.get_ref().output_per_mtok) else {
+        report.error(price.span().start, "the price needs input_per_mtok and output_per_mtok", help);
+        return None;
+    };
+    for value in [input, output] {
+        if !value.get_ref().is_finite() || *value.get_ref() < 0.0 {
+            report.error(value.span().start, "a price cannot be negative", help);
+            return None;
+        }
+    }
+    Some(Price { input_per_mtok: *input.get_ref(), output_per_mtok: *output.get_ref() })
+}
+
+/// The keys that only HTTP models take, with where they are set.
+fn http_keys(raw: &RawModel) -> Vec<(&'static str, usize)> {
+    fn at<T>(value: &Option<Spanned<T>>) -> Option<usize> {
+        value.as_ref().map(|value| value.span().start)
+    }
+    [
+        ("model", at(&raw.model)),
+        ("base_url", at(&raw.base_url)),
+        ("api_key_env", at(&raw.api_key_env)),
+        ("timeout_secs", at(&raw.timeout_secs)),
+        ("connect_timeout_secs", at(&raw.connect_timeout_secs)),
+        ("retries", at(&raw.retries)),
+        ("stream", at(&raw.stream)),
+        ("temperature", at(&raw.temperature)),
+        ("top_p", at(&raw.top_p)),
+        ("max_tokens", at(&raw.max_tokens)),
+        ("seed", at(&raw.seed)),
+        ("parallel_tool_calls", at(&raw.parallel_tool_calls)),
+        ("headers", at(&raw.headers)),
+        ("extra_body", at(&raw.extra_body)),
+        ("price", at(&raw.price)),
+    ]
+    .into_iter()
+    .filter_map(|(key, offset)| Some((key, offset?)))
+    .collect()
 }
 
 /// `provider = "script"`.
 fn script(name: &Spanned<String>, raw: &RawModel, dir: &Path, report: &mut Report<'_>) -> Option<ModelConfig> {
-    reject(&raw.model, "model", "script", report);
-    reject(&raw.base_url, "base_url", "script", report);
-    reject(&raw.api_key_env, "api_key_env", "script", report);
-    reject(&raw.timeout_secs, "timeout_secs", "script", report);
+    reject_http_keys(raw, "script", report);
     let Some(script) = &raw.script else {
         report.error(
             name.span().start,
@@ -146,12 +301,20 @@ fn script(name: &Spanned<String>, raw: &RawModel, dir: &Path, report: &mut Repor
 
 /// `provider = "local"`: takes no settings.
 fn local(raw: &RawModel, report: &mut Report<'_>) -> Option<ModelConfig> {
-    reject(&raw.model, "model", "local", report);
-    reject(&raw.base_url, "base_url", "local", report);
-    reject(&raw.api_key_env, "api_key_env", "local", report);
-    reject(&raw.timeout_secs, "timeout_secs", "local", report);
+    reject_http_keys(raw, "local", report);
     reject(&raw.script, "script", "local", report);
     Some(ModelConfig::Local)
+}
+
+/// Reports every HTTP-only key set on a model of `provider`.
+fn reject_http_keys(raw: &RawModel, provider: &str, report: &mut Report<'_>) {
+    for (key, offset) in http_keys(raw) {
+        report.error(
+            offset,
+            format!("'{key}' does not apply to provider \"{provider}\""),
+            format!("remove the '{key}' line, or change the provider"),
+        );
+    }
 }
 
 /// Reports `key` as not applying to `provider` if the team file sets it.

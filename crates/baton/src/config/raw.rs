@@ -87,18 +87,49 @@ pub(crate) struct RawLimits {
 /// `[models.<name>]`: every key of every provider; which apply is checked per provider.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawModel {
-    /// `"openai"`, `"script"` or `"local"`.
+    /// `"openai"`, `"anthropic"`, `"script"` or `"local"`.
     pub provider: Option<Spanned<String>>,
-    /// The provider's model id (openai).
+    /// The provider's model id (openai, anthropic).
     pub model: Option<Spanned<String>>,
-    /// The API base URL (openai).
+    /// The API base URL (openai, anthropic).
     pub base_url: Option<Spanned<String>>,
-    /// The environment variable holding the API key (openai).
+    /// The environment variable holding the API key (openai, anthropic).
     pub api_key_env: Option<Spanned<String>>,
-    /// Seconds before a call times out (openai).
+    /// Seconds the server may stay silent (openai, anthropic).
     pub timeout_secs: Option<Spanned<u64>>,
+    /// Seconds connecting may take (openai, anthropic).
+    pub connect_timeout_secs: Option<Spanned<u64>>,
+    /// Retries of a transient failure (openai, anthropic).
+    pub retries: Option<Spanned<u32>>,
+    /// Whether answers are streamed (openai, anthropic).
+    pub stream: Option<Spanned<bool>>,
+    /// Sampling temperature (openai, anthropic).
+    pub temperature: Option<Spanned<f64>>,
+    /// Nucleus sampling (openai, anthropic).
+    pub top_p: Option<Spanned<f64>>,
+    /// The most tokens of one reply (openai, anthropic).
+    pub max_tokens: Option<Spanned<u32>>,
+    /// A sampling seed (openai).
+    pub seed: Option<Spanned<i64>>,
+    /// Whether one reply may make several tool calls (openai, anthropic).
+    pub parallel_tool_calls: Option<Spanned<bool>>,
+    /// Extra request headers (openai, anthropic).
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    /// Extra members of the request body (openai, anthropic).
+    pub extra_body: Option<Spanned<toml::Table>>,
+    /// Prices, for the cost of a turn (openai, anthropic).
+    pub price: Option<Spanned<RawPrice>>,
     /// The scripted replies file (script).
     pub script: Option<Spanned<String>>,
+}
+
+/// `price = { input_per_mtok = ..., output_per_mtok = ... }` of a model: US dollars per million tokens.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawPrice {
+    /// Per million input tokens.
+    pub input_per_mtok: Option<Spanned<f64>>,
+    /// Per million output tokens.
+    pub output_per_mtok: Option<Spanned<f64>>,
 }
 
 /// `[agents.<name>]`.

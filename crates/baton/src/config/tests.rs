@@ -157,24 +157,11 @@ fn a_valid_team_loads_with_its_edges_limits_models_and_tools() {
     assert_eq!((human.kind, human.model.as_deref()), (AgentKind::Human, None));
 
     assert_eq!(team.models.iter().map(String::as_str).collect::<Vec<_>>(), ["canned", "fast", "local", "slow"]);
-    assert_eq!(
-        config.models["fast"],
-        ModelConfig::OpenAi {
-            model: "gpt-4.1-mini".into(),
-            base_url: DEFAULT_BASE_URL.into(),
-            api_key_env: Some("OPENAI_API_KEY".into()),
-            timeout_secs: 60,
-        }
-    );
-    assert_eq!(
-        config.models["slow"],
-        ModelConfig::OpenAi {
-            model: "gpt-4.1".into(),
-            base_url: "http://localhost:8080/v1".into(),
-            api_key_env: None,
-            timeout_secs: 120,
-        }
-    );
+    let fast = baton_models::Endpoint::new("gpt-4.1-mini", DEFAULT_BASE_URL, Some("OPENAI_API_KEY"));
+    assert_eq!(config.models["fast"], ModelConfig::Http { api: Api::OpenAi, endpoint: Box::new(fast), price: None });
+    let mut slow = baton_models::Endpoint::new("gpt-4.1", "http://localhost:8080/v1", None);
+    slow.timeout = std::time::Duration::from_secs(120);
+    assert_eq!(config.models["slow"], ModelConfig::Http { api: Api::OpenAi, endpoint: Box::new(slow), price: None });
     assert_eq!(config.models["canned"], ModelConfig::Script { script: temp.dir.join("replies.toml") });
 
     assert_eq!(
@@ -663,4 +650,90 @@ fn store_sync_is_full_unless_the_team_file_trades_it_for_speed() {
     let error = temp.fail(&format!("{base}[store]\nsync = \"off\"\n"));
     let found: Vec<(usize, &str)> = error.errors().map(|d| (d.line, d.message.as_str())).collect();
     assert_eq!(found, [(7, "unknown sync mode 'off'")], "{error}");
+}
+
+/// A team whose one agent uses the model table `model`.
+fn team_with_model(model: &str) -> String {
+    format!(
+        "name = \"t\"\nentry = \"a\"\n[limits]\non_limit = \"fail\"\n[models.m]\n{model}\n[agents.a]\nmodel = \"m\"\n"
+    )
+}
+
+#[test]
+fn provider_options_load_into_the_endpoint() {
+    let temp = TempTeam::new("provider-options");
+    let loaded = temp
+        .load(&team_with_model(
+            r#"provider = "anthropic"
+model = "claude-sonnet-4-5"
+stream = true
+temperature = 0.2
+top_p = 0.9
+max_tokens = 1024
+parallel_tool_calls = false
+timeout_secs = 30
+connect_timeout_secs = 3
+retries = 5
+headers = { "anthropic-beta" = "tools-2024", "X-Org" = "${ORG}" }
+extra_body = { metadata = { user_id = "u1" }, stream = false }
+price = { input_per_mtok = 3.0, output_per_mtok = 15.0 }"#,
+        ))
+        .unwrap();
+    let ModelConfig::Http { api, endpoint, price } = &loaded.config.models["m"] else { panic!("not an HTTP model") };
+    assert_eq!(*api, Api::Anthropic);
+    assert_eq!(endpoint.base_url, baton_models::anthropic::DEFAULT_BASE_URL);
+    assert_eq!(endpoint.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
+    assert!(endpoint.stream);
+    assert_eq!(endpoint.sampling.temperature, Some(0.2));
+    assert_eq!(endpoint.sampling.top_p, Some(0.9));
+    assert_eq!(endpoint.sampling.max_tokens, Some(1024));
+    assert_eq!(endpoint.sampling.parallel_tool_calls, Some(false));
+    assert_eq!(endpoint.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(endpoint.connect_timeout, std::time::Duration::from_secs(3));
+    assert_eq!(endpoint.retries, 5);
+    assert_eq!(
+        endpoint.headers,
+        vec![("X-Org".to_string(), "${ORG}".to_string()), ("anthropic-beta".to_string(), "tools-2024".to_string())]
+    );
+    assert_eq!(
+        serde_json::Value::Object(endpoint.extra_body.clone()),
+        serde_json::json!({"metadata": {"user_id": "u1"}, "stream": false})
+    );
+    let price = price.unwrap();
+    let cost = price.cost(baton_core::Usage { input_tokens: 1_000_000, output_tokens: 100_000 });
+    assert!((cost - 4.5).abs() < 1e-9, "{cost}");
+
+    // A custom address gets no key unless the file names its variable.
+    let loaded = temp
+        .load(&team_with_model("provider = \"openai\"\nmodel = \"llama3.1\"\nbase_url = \"http://localhost:11434/v1\""))
+        .unwrap();
+    let ModelConfig::Http { endpoint, .. } = &loaded.config.models["m"] else { panic!("not an HTTP model") };
+    assert_eq!(endpoint.api_key_env, None);
+}
+
+#[test]
+fn provider_options_out_of_range_are_reported_where_they_are() {
+    let temp = TempTeam::new("provider-option-errors");
+    let error = temp.fail(&team_with_model(
+        r#"provider = "anthropic"
+model = "claude"
+temperature = 1.5
+seed = 7
+max_tokens = 0
+price = { input_per_mtok = 1.0, ouput_per_mtok = 2.0 }"#,
+    ));
+    assert_eq!(
+        places(&error.diagnostics),
+        [
+            (8, 15, "temperature = 1.5 is out of range"),
+            (9, 8, "Anthropic's Messages API has no seed"),
+            (10, 14, "max_tokens = 0 leaves no room for a reply"),
+            (11, 9, "the price needs input_per_mtok and output_per_mtok"),
+            (11, 33, "unknown key 'ouput_per_mtok' in the price of model 'm'"),
+        ]
+    );
+    let error =
+        temp.fail(&team_with_model("provider = \"script\"\nscript = \"r.toml\"\nstream = true\ntemperature = 0.5"));
+    assert!(find(&error.diagnostics, "'stream' does not apply to provider \"script\"").is_error());
+    assert!(find(&error.diagnostics, "'temperature' does not apply to provider \"script\"").is_error());
 }

@@ -1,0 +1,97 @@
+//! `--stream`: a turn printed while it happens. Reply text appears as the model writes it,
+//! prefixed by the agent's name; changes of control, tool calls and results appear as they are
+//! journaled.
+
+use crate::transcript::Transcript;
+use baton::core::{Input, JournalEntry, Record, TurnStatus};
+use baton::Observer;
+use std::io::Write;
+use std::sync::Mutex;
+
+/// Prints a turn to stdout as it happens.
+pub struct Live {
+    state: Mutex<State>,
+}
+
+struct State {
+    transcript: Transcript,
+    /// The agent whose text the current line holds, if a line is open.
+    speaking: Option<String>,
+    /// Whether text was printed since the last model reply was journaled.
+    streamed: bool,
+    /// Whether the turn's last reply text was printed live, so the ending need not repeat it.
+    answer_shown: bool,
+    /// Whether to print the user's message (a terminal already shows it).
+    echo_user: bool,
+}
+
+impl Live {
+    /// A printer; `echo_user` prints the user's message too.
+    pub fn new(echo_user: bool) -> Self {
+        Live {
+            state: Mutex::new(State {
+                transcript: Transcript::new(true),
+                speaking: None,
+                streamed: false,
+                answer_shown: false,
+                echo_user,
+            }),
+        }
+    }
+}
+
+impl Observer for Live {
+    fn text(&self, agent: &str, delta: &str) {
+        let Ok(mut state) = self.state.lock() else { return };
+        let mut out = std::io::stdout().lock();
+        if state.speaking.as_deref() != Some(agent) {
+            if state.speaking.is_some() {
+                let _ = writeln!(out);
+            }
+            let _ = write!(out, "{agent}: ");
+            state.speaking = Some(agent.to_string());
+        }
+        let _ = write!(out, "{delta}");
+        let _ = out.flush();
+        state.streamed = true;
+    }
+
+    fn journaled(&self, entry: &JournalEntry) {
+        let Ok(mut state) = self.state.lock() else { return };
+        match entry {
+            JournalEntry::Input(Input::ModelReplied { .. }) => {
+                state.answer_shown = std::mem::take(&mut state.streamed);
+            }
+            JournalEntry::Input(Input::UserMessage { .. }) if !state.echo_user => {
+                state.transcript.lines(entry);
+                return;
+            }
+            _ => {}
+        }
+        let mut lines = state.transcript.lines(entry);
+        if let JournalEntry::Record(Record::TurnEnded(outcome)) = entry {
+            if outcome.status == TurnStatus::Answered && state.answer_shown {
+                lines.clear();
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if state.speaking.take().is_some() {
+            let _ = writeln!(out);
+        }
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if self.state.get_mut().is_ok_and(|state| state.speaking.is_some()) {
+            println!();
+        }
+    }
+}

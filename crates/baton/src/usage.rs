@@ -1,0 +1,61 @@
+//! Token counts and their cost: a turn's usage in total and per agent, priced with the team
+//! file's `price` of each model.
+
+use crate::config::Price;
+use baton_core::{ModelUsage, Usage};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Tokens used and, when every model involved has a price, what they cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct UsageTotals {
+    /// Tokens sent to models.
+    pub input_tokens: u64,
+    /// Tokens models produced.
+    pub output_tokens: u64,
+    /// The cost in US dollars; `None` when a model involved has no price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// A turn's usage: in total, and per agent (`router` for the front-door router).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TurnUsage {
+    /// All of the turn's model calls.
+    #[serde(flatten)]
+    pub total: UsageTotals,
+    /// Per agent, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub agents: BTreeMap<String, UsageTotals>,
+}
+
+impl TurnUsage {
+    /// The usage of `lines` (a turn's outcome's `usage`), priced by model name.
+    pub fn of(lines: &[ModelUsage], prices: &BTreeMap<String, Price>) -> TurnUsage {
+        let mut usage = TurnUsage { total: priced_zero(), agents: BTreeMap::new() };
+        for line in lines {
+            let tokens = Usage { input_tokens: line.input_tokens, output_tokens: line.output_tokens };
+            let cost = prices.get(&line.model).map(|price| price.cost(tokens));
+            usage.total.add(tokens, cost);
+            usage.agents.entry(line.agent.clone()).or_insert_with(priced_zero).add(tokens, cost);
+        }
+        usage
+    }
+}
+
+/// No tokens, costing nothing.
+fn priced_zero() -> UsageTotals {
+    UsageTotals { input_tokens: 0, output_tokens: 0, cost_usd: Some(0.0) }
+}
+
+impl UsageTotals {
+    /// Adds tokens and their cost; an unknown cost makes the total's cost unknown.
+    fn add(&mut self, tokens: Usage, cost: Option<f64>) {
+        self.input_tokens += tokens.input_tokens;
+        self.output_tokens += tokens.output_tokens;
+        self.cost_usd = match (self.cost_usd, cost) {
+            (Some(so_far), Some(cost)) => Some(so_far + cost),
+            _ => None,
+        };
+    }
+}
