@@ -168,15 +168,18 @@ fn text_block(text: &str) -> Option<Value> {
     (!text.trim().is_empty()).then(|| json!({"type": "text", "text": text}))
 }
 
-/// A tool call id in the characters the API accepts (letters, digits, `_` and `-`).
+/// A tool call id in the characters the API accepts (letters, digits, `_` and `-`). An id that
+/// needs rewriting gets a hash of the original, so two ids never become one.
 fn tool_id(id: &str) -> String {
-    let clean: String =
-        id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
-    if clean.is_empty() {
-        "call".to_string()
-    } else {
-        clean
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !id.is_empty() && id.chars().all(allowed) {
+        return id.to_string();
     }
+    let clean: String = id.chars().map(|c| if allowed(c) { c } else { '_' }).collect();
+    // FNV-1a: stable across processes and versions, unlike the standard library's hasher.
+    let hash =
+        id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3));
+    format!("{clean}_{hash:016x}")
 }
 
 /// A call's arguments as the object `input` must be; malformed ones (already answered with an
@@ -288,8 +291,8 @@ async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Li
     // Content blocks by their index: text goes to the reply's text, tool_use to its calls.
     let mut blocks: BTreeMap<u64, Option<usize>> = BTreeMap::new();
     let mut heard = false;
-    let mut usage = Usage::default();
-    let mut usage_seen = false;
+    // The usage object as last reported: message_start's, with message_delta's members over it.
+    let mut usage: Option<Map<String, Value>> = None;
     loop {
         let event = match events.next().await {
             Ok(Some(event)) => event,
@@ -311,9 +314,8 @@ async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Li
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(&event.event).to_string();
         match kind.as_str() {
             "message_start" => {
-                if let Some(reported) = data.pointer("/message/usage") {
-                    usage = read_usage(reported);
-                    usage_seen = true;
+                if let Some(Value::Object(reported)) = data.pointer("/message/usage") {
+                    usage = Some(reported.clone());
                 }
             }
             "content_block_start" => {
@@ -359,14 +361,12 @@ async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Li
                 if let Some(reason) = data.pointer("/delta/stop_reason").and_then(Value::as_str) {
                     parts.stop_reason = Some(reason.to_string());
                 }
-                if let Some(reported) = data.get("usage") {
-                    // Counts here are cumulative; input counts appear only in some versions.
-                    let later = read_usage(reported);
-                    usage.output_tokens = later.output_tokens;
-                    if later.input_tokens > 0 {
-                        usage.input_tokens = later.input_tokens;
+                if let Some(Value::Object(reported)) = data.get("usage") {
+                    // Counts here are cumulative and replace earlier ones; some are left out.
+                    let merged = usage.get_or_insert_with(Map::new);
+                    for (key, count) in reported.iter().filter(|(_, count)| !count.is_null()) {
+                        merged.insert(key.clone(), count.clone());
                     }
-                    usage_seen = true;
                 }
             }
             "message_stop" => break,
@@ -383,6 +383,6 @@ async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Li
             _ => {} // ping, content_block_stop
         }
     }
-    parts.usage = usage_seen.then_some(usage);
+    parts.usage = usage.map(|usage| read_usage(&Value::Object(usage)));
     Ok(parts.reply())
 }

@@ -9,6 +9,7 @@ mod crash;
 mod eval;
 mod kill;
 mod mock;
+mod providers;
 mod run;
 mod support;
 mod zombie;

@@ -20,6 +20,20 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// A support team whose one model is the OpenAI-compatible server at `base_url`.
 pub fn support_team(dir: &Path, base_url: &str, limits: &str) -> PathBuf {
+    let models = format!(
+        r#"[models.fast]
+provider = "openai"
+model = "gpt-test"
+base_url = "{base_url}"
+api_key_env = "BATON_TEST_KEY"
+timeout_secs = 2"#
+    );
+    support_team_with(dir, &models, ["fast", "fast", "fast"], limits)
+}
+
+/// A support team with the `[models.*]` tables `models`; triage, technical and billing use the
+/// three models named (every handoff passes the full context but triage → billing, a summary).
+pub fn support_team_with(dir: &Path, models: &str, [triage, technical, billing]: [&str; 3], limits: &str) -> PathBuf {
     std::fs::write(dir.join("data/customers.json"), r#"{"42": {"name": "Ada", "plan": "Fibre 500"}}"#).unwrap();
     std::fs::write(dir.join("data/lines.json"), r#"{"42": {"status": "up"}}"#).unwrap();
     let team = format!(
@@ -29,31 +43,26 @@ entry = "triage"
 [limits]
 {limits}
 
-[models.fast]
-provider = "openai"
-model = "gpt-test"
-base_url = "{base_url}"
-api_key_env = "BATON_TEST_KEY"
-timeout_secs = 2
+{models}
 
 [agents.triage]
 description = "Front desk."
 instructions = "You are triage."
-model = "fast"
+model = "{triage}"
 tools = ["lookup_customer"]
 handoffs = ["technical", {{ to = "billing", context = "summary" }}, "human"]
 
 [agents.technical]
 description = "Connection problems."
 instructions = "You are technical."
-model = "fast"
+model = "{technical}"
 tools = ["check_line_status"]
 handoffs = ["triage", "billing", "human"]
 
 [agents.billing]
 description = "Charges."
 instructions = "You are billing."
-model = "fast"
+model = "{billing}"
 handoffs = ["triage", "human"]
 
 [agents.human]
