@@ -221,3 +221,50 @@ fn an_empty_reply_fails_the_turn_clearly() {
     assert!(out["error"].as_str().unwrap().contains("returned an empty reply"), "{out}");
     assert!(trace.contains("(empty reply: no text, no tool calls)"), "{trace}");
 }
+
+/// The support example, copied with its data, with every AI agent on the model table `model`.
+fn support_example_on(dir: &Path, model: &str) -> std::path::PathBuf {
+    let source = crate::support::example("support", "team.toml");
+    let example = source.parent().unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    for file in std::fs::read_dir(example.join("data")).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(&file, dir.join("data").join(file.file_name().unwrap())).unwrap();
+    }
+    let mut team = String::new();
+    for line in std::fs::read_to_string(&source).unwrap().lines() {
+        team.push_str(line);
+        team.push('\n');
+        if ["[agents.triage]", "[agents.technical]", "[agents.billing]", "[agents.spanish]"].contains(&line) {
+            team.push_str("model = \"m\"\n");
+        }
+    }
+    team.push('\n');
+    team.push_str(model);
+    let path = dir.join("team.toml");
+    std::fs::write(&path, team).unwrap();
+    path
+}
+
+#[test]
+fn the_support_example_runs_unchanged_on_either_provider() {
+    for provider in ["openai", "anthropic"] {
+        let server = MockServer::start(vec![
+            calls(&[("c1", "transfer_to_technical", json!({"reason": "the line is down"}))]),
+            calls(&[("c2", "check_line_status", json!({"customer_id": "7"}))]),
+            text("There is an outage in your area; it should be fixed by 18:00."),
+        ]);
+        let dir = temp_dir(&format!("example-{provider}"));
+        let team = support_example_on(&dir, &model_table("m", provider, &server.base_url));
+        let (code, out) = run_json(&team, &dir.join("baton.db"), "My internet keeps dropping (customer 7)", &[], &[]);
+        assert_eq!(code, 0, "{provider}: {out}");
+        assert_eq!(out["agent"], "technical", "{provider}: {out}");
+        assert_eq!(out["reply"], "There is an outage in your area; it should be fixed by 18:00.");
+        assert_eq!(out["tool_calls"], 1);
+        let received = server.received();
+        assert_eq!(received.len(), 3, "{provider}");
+        for request in &received {
+            assert_eq!(request.rejected, None, "{provider}: {}", request.body);
+        }
+    }
+}
