@@ -93,7 +93,7 @@ fn a_full_context_handoff_crosses_from_chat_completions_to_messages_and_back() {
     ]);
     let dir = temp_dir("cross-provider");
     let models = format!(
-        "{}\n{}",
+        "{}\n{}price = {{ input_per_mtok = 3.0, output_per_mtok = 15.0 }}\n",
         model_table("gpt", "openai", &openai.base_url),
         model_table("claude", "anthropic", &anthropic.base_url)
     );
@@ -111,7 +111,14 @@ fn a_full_context_handoff_crosses_from_chat_completions_to_messages_and_back() {
         .map(|step| (step["from"].as_str().unwrap(), step["to"].as_str().unwrap()))
         .collect();
     assert_eq!(chain, [("triage", "technical"), ("technical", "billing")]);
-    assert_eq!(out["usage"]["agents"]["technical"], json!({"input_tokens": 22, "output_tokens": 14}));
+    // Only claude has a price: technical's cost is known, the turn's is not.
+    let technical = &out["usage"]["agents"]["technical"];
+    assert_eq!((technical["input_tokens"].clone(), technical["output_tokens"].clone()), (json!(22), json!(14)));
+    let cost = technical["cost_usd"].as_f64().unwrap();
+    assert!((cost - (22.0 * 3.0 + 14.0 * 15.0) / 1e6).abs() < 1e-12, "{cost}");
+    assert_eq!(out["usage"]["agents"]["triage"].get("cost_usd"), None);
+    assert_eq!(out["usage"].get("cost_usd"), None);
+    assert_eq!(out["usage"]["input_tokens"], 55);
 
     // Each API accepted every request (the mocks reject what the real APIs reject).
     let (to_openai, to_anthropic) = (openai.received(), anthropic.received());
