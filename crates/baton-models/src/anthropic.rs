@@ -7,7 +7,7 @@
 //! API takes a trailing assistant turn as a prefill). `max_tokens`, which the API requires,
 //! defaults to [`DEFAULT_MAX_TOKENS`].
 
-use crate::http::{error_text, excerpt, Failure, Http, KeyHeader};
+use crate::http::{error_text, excerpt, is_event_stream, Failure, Http, KeyHeader};
 use crate::openai::broken;
 use crate::sse::EventStream;
 use crate::{Endpoint, Listener, Model, ModelError};
@@ -78,7 +78,8 @@ impl Model for AnthropicModel {
         let body = request_body(&self.http.endpoint, request);
         let http = &self.http;
         http.call(&body, |response| async move {
-            if http.endpoint.stream {
+            // A server that ignores `stream` answers with plain JSON; read it as such.
+            if http.endpoint.stream && is_event_stream(&response) {
                 read_stream(http, response, listener).await
             } else {
                 read_whole(http, response).await

@@ -282,6 +282,16 @@ pub(crate) fn backoff(first: Duration, attempt: u32) -> Duration {
     full.mul_f64(fraction)
 }
 
+/// Whether a response is a server-sent-events stream (and not, say, JSON from a server that
+/// ignored `stream`).
+pub(crate) fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().starts_with("text/event-stream"))
+}
+
 /// `${VAR}` in `template` replaced by the environment variable; the error is the unset variable.
 fn expand(template: &str) -> Result<String, String> {
     let mut out = String::new();

@@ -7,7 +7,7 @@
 //! unstreamed: text deltas in order, tool calls from their fragments by `index`, usage from the
 //! final chunk.
 
-use crate::http::{error_text, excerpt, kind, Failure, Http, KeyHeader};
+use crate::http::{error_text, excerpt, is_event_stream, kind, Failure, Http, KeyHeader};
 use crate::sse::EventStream;
 use crate::{Endpoint, Listener, Model, ModelError};
 use async_trait::async_trait;
@@ -62,7 +62,8 @@ impl Model for OpenAiModel {
         let body = request_body(&self.http.endpoint, request);
         let http = &self.http;
         http.call(&body, |response| async move {
-            if http.endpoint.stream {
+            // A server that ignores `stream` answers with plain JSON; read it as such.
+            if http.endpoint.stream && is_event_stream(&response) {
                 read_stream(http, response, listener).await
             } else {
                 read_whole(http, response).await

@@ -8,6 +8,7 @@ mod check;
 mod crash;
 mod eval;
 mod kill;
+mod litellm;
 mod mock;
 mod providers;
 mod run;
