@@ -83,7 +83,7 @@ pub fn report_json(report: &TurnReport) -> serde_json::Value {
         "tool_calls": outcome.tool_calls,
         "error": outcome.error,
         "routed": outcome.routed,
-        "malformed_calls": outcome.malformed_calls,
+        "malformed_calls": outcome.malformed_calls.unwrap_or(0),
         "usage": report.usage,
     })
 }

@@ -202,13 +202,10 @@ fn describe_record(record: &Record) -> Vec<String> {
             if let Some(error) = &outcome.error {
                 lines.push(format!("   error: {error}"));
             }
-            if outcome.malformed_calls > 0 {
-                lines.push(format!(
-                    "   {} call(s) with malformed arguments, answered with an error",
-                    outcome.malformed_calls
-                ));
+            if let Some(malformed @ 1..) = outcome.malformed_calls {
+                lines.push(format!("   {malformed} call(s) with malformed arguments, answered with an error"));
             }
-            for used in &outcome.usage {
+            for used in outcome.usage.iter().flatten() {
                 lines.push(format!(
                     "   tokens: {} (model '{}'): {} in, {} out in {} call(s)",
                     used.agent, used.model, used.input_tokens, used.output_tokens, used.calls

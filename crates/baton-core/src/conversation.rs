@@ -743,8 +743,8 @@ impl Conversation {
             tool_calls: turn.tool_calls,
             error,
             routed: turn.routed,
-            malformed_calls: turn.malformed_calls,
-            usage: turn.usage,
+            malformed_calls: Some(turn.malformed_calls),
+            usage: Some(turn.usage),
         })));
     }
 }

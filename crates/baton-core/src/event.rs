@@ -346,13 +346,15 @@ pub struct TurnOutcome {
     #[serde(default)]
     pub routed: Option<HandoffStep>,
     /// Tool and handoff calls the model made with arguments that are not a JSON object; each
-    /// was answered with an error the model could correct.
-    #[serde(default)]
-    pub malformed_calls: u32,
+    /// was answered with an error the model could correct. Always set by this version; `None`
+    /// in journals written before it counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malformed_calls: Option<u32>,
     /// Tokens used, per agent and model, in the order the agents were first called; calls whose
-    /// provider reports no usage are not counted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub usage: Vec<ModelUsage>,
+    /// provider reports no usage are not counted. Always set by this version; `None` in journals
+    /// written before it counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Vec<ModelUsage>>,
 }
 
 /// The tokens one agent used with one model in a turn.

@@ -27,8 +27,8 @@ fn ended() -> JournalEntry {
         tool_calls: 0,
         error: None,
         routed: None,
-        malformed_calls: 0,
-        usage: Vec::new(),
+        malformed_calls: Some(0),
+        usage: Some(Vec::new()),
     }))
 }
 

@@ -169,7 +169,7 @@ impl Runtime {
     }
 
     fn report(&self, conversation: String, outcome: TurnOutcome) -> TurnReport {
-        let usage = TurnUsage::of(&outcome.usage, &self.prices);
+        let usage = TurnUsage::of(&outcome, &self.prices);
         TurnReport { conversation, outcome, usage }
     }
 

@@ -2,7 +2,7 @@
 //! file's `price` of each model.
 
 use crate::config::Price;
-use baton_core::{ModelUsage, Usage};
+use baton_core::{ModelUsage, TurnOutcome, Usage};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -30,14 +30,19 @@ pub struct TurnUsage {
 }
 
 impl TurnUsage {
-    /// The usage of `lines` (a turn's outcome's `usage`), priced by model name.
-    pub fn of(lines: &[ModelUsage], prices: &BTreeMap<String, Price>) -> TurnUsage {
-        let mut usage = TurnUsage { total: priced_zero(), agents: BTreeMap::new() };
+    /// The usage of a turn, priced by model name. A cost is known only where every model call
+    /// reported its tokens and its model has a price.
+    pub fn of(outcome: &TurnOutcome, prices: &BTreeMap<String, Price>) -> TurnUsage {
+        let lines: &[ModelUsage] = outcome.usage.as_deref().unwrap_or_default();
+        let counted: u32 = lines.iter().map(|line| line.calls).sum();
+        let all_counted = !lines.is_empty() && counted >= outcome.model_calls;
+        let zero = if all_counted { priced_zero() } else { UsageTotals::default() };
+        let mut usage = TurnUsage { total: zero.clone(), agents: BTreeMap::new() };
         for line in lines {
             let tokens = Usage { input_tokens: line.input_tokens, output_tokens: line.output_tokens };
             let cost = prices.get(&line.model).map(|price| price.cost(tokens));
             usage.total.add(tokens, cost);
-            usage.agents.entry(line.agent.clone()).or_insert_with(priced_zero).add(tokens, cost);
+            usage.agents.entry(line.agent.clone()).or_insert_with(|| zero.clone()).add(tokens, cost);
         }
         usage
     }

@@ -393,3 +393,29 @@ fn a_fallback_that_is_not_human_is_a_team_error() {
     let problems = baton_core::validate(&team);
     assert!(problems.iter().any(|p| p.site == baton_core::Site::Fallback && p.severity == baton_core::Severity::Error));
 }
+
+#[test]
+fn a_journal_written_before_turns_counted_usage_still_replays() {
+    let mut sim = Sim::new(support_team());
+    let mut reply = calls(&[("a", "lookup_customer", "not json")]);
+    reply.usage = Some(baton_core::Usage { input_tokens: 12, output_tokens: 3 });
+    let mut model = scripted(&[("triage", reply), ("triage", text("Which customer?"))]);
+    let outcome = sim.turn("Look me up", &mut model, &mut tools_ok, 50);
+    assert_eq!(outcome.malformed_calls, Some(1));
+    let usage = outcome.usage.clone().unwrap();
+    assert_eq!((usage[0].agent.as_str(), usage[0].calls, usage[0].input_tokens), ("triage", 1, 12));
+    sim.check_replay();
+    // The earlier format had neither field on the turn's end: it replays as written.
+    let mut old = sim.journal.clone();
+    let Some(baton_core::JournalEntry::Record(Record::TurnEnded(ended))) = old.last_mut() else {
+        panic!("no turn end")
+    };
+    (ended.malformed_calls, ended.usage) = (None, None);
+    assert!(baton_core::replay(std::sync::Arc::new(support_team()), "c1", &old).is_ok());
+    // But a turn end that does record them must match what the core decides.
+    let Some(baton_core::JournalEntry::Record(Record::TurnEnded(ended))) = old.last_mut() else {
+        panic!("no turn end")
+    };
+    ended.malformed_calls = Some(0);
+    assert!(baton_core::replay(std::sync::Arc::new(support_team()), "c1", &old).is_err());
+}
