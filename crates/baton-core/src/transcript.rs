@@ -54,25 +54,6 @@ pub enum StopReason {
     ContentFilter,
 }
 
-impl StopReason {
-    /// The reason's name, as in the journal.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::Length => "length",
-            StopReason::Refusal => "refusal",
-            StopReason::ContentFilter => "content_filter",
-        }
-    }
-}
-
-impl Usage {
-    /// Adds another call's counts to these.
-    pub fn add(&mut self, other: Usage) {
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-    }
-}
-
 /// The result of one tool call, as the model will see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolOutput {

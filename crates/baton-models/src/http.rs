@@ -266,6 +266,9 @@ impl Http {
                 format!("; the server refused the API key in {var}: set {var} to a valid key for this server")
             }
             Some(var) => format!("; no API key was sent because {var} is not set: set {var}"),
+            None if !self.endpoint.headers.is_empty() => {
+                "; no api_key_env is configured: check the key in the configured headers".to_string()
+            }
             None => "; no API key was sent because none is configured: name the environment variable that holds \
                      it (api_key_env)"
                 .to_string(),

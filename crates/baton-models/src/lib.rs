@@ -12,7 +12,7 @@ pub mod script;
 mod sse;
 
 pub use anthropic::AnthropicModel;
-pub use endpoint::{Endpoint, Sampling};
+pub use endpoint::{Endpoint, Sampling, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
 pub use openai::OpenAiModel;
 pub use script::{ScriptError, ScriptModel};
 

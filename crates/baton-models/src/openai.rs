@@ -352,8 +352,7 @@ struct WireFunctionDelta {
 async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Listener) -> Result<ModelReply, Failure> {
     let mut events = EventStream::new(response);
     let (mut text, mut refusal) = (String::new(), String::new());
-    let mut calls: BTreeMap<usize, Fragments> = BTreeMap::new();
-    let mut last_index = None;
+    let mut calls = Calls::default();
     let mut usage = None;
     let mut finish_reason = None;
     let mut heard = false;
@@ -392,28 +391,62 @@ async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Li
             }
         }
         for call in delta.tool_calls.unwrap_or_default() {
-            let id = call.id.filter(|id| !id.is_empty());
-            let index = match (call.index, &id, last_index) {
-                (Some(index), _, _) => index,
-                // No index: a new id starts a new call, otherwise the fragment continues the last.
-                (None, Some(id), Some(last)) if calls.get(&last).is_some_and(|c: &Fragments| &c.id != id) => {
-                    calls.len()
-                }
-                (None, _, Some(last)) => last,
-                (None, _, None) => 0,
-            };
-            last_index = Some(index);
-            let entry = calls.entry(index).or_default();
-            if let Some(id) = id {
-                entry.id = id;
-            }
-            if let Some(function) = call.function {
-                entry.name.push_str(function.name.as_deref().unwrap_or_default());
-                entry.arguments.push_str(&arguments_text(function.arguments));
-            }
+            calls.add(call);
         }
     }
-    Ok(reply(text, refusal, calls.into_values().collect(), usage, finish_reason.as_deref()))
+    Ok(reply(text, refusal, calls.list, usage, finish_reason.as_deref()))
+}
+
+/// Tool calls reassembled from streamed fragments, in the order they began.
+#[derive(Default)]
+struct Calls {
+    list: Vec<Fragments>,
+    /// The call each wire `index` last pointed at.
+    by_index: BTreeMap<usize, usize>,
+    /// The call the last fragment went to.
+    last: Option<usize>,
+}
+
+impl Calls {
+    /// Adds one fragment. It continues the call its `index` names (or, without one, the last
+    /// call), unless it starts another: it brings an id or a name that call already has a
+    /// different one of. Some servers send every call with index 0 (Ollama), or several whole
+    /// calls with neither index nor id (Gemini's endpoint).
+    fn add(&mut self, call: WireToolCallDelta) {
+        let id = call.id.filter(|id| !id.is_empty());
+        let (name, arguments) = match call.function {
+            Some(function) => (function.name.filter(|name| !name.is_empty()), arguments_text(function.arguments)),
+            None => (None, String::new()),
+        };
+        let target = match call.index {
+            Some(index) => self.by_index.get(&index).copied(),
+            None => self.last,
+        };
+        let starts_another = target.is_some_and(|target| {
+            let current = &self.list[target];
+            id.as_ref().is_some_and(|id| !current.id.is_empty() && &current.id != id)
+                || (name.is_some() && !current.name.is_empty())
+        });
+        let position = match target {
+            Some(target) if !starts_another => target,
+            _ => {
+                self.list.push(Fragments::default());
+                self.list.len() - 1
+            }
+        };
+        if let Some(index) = call.index {
+            self.by_index.insert(index, position);
+        }
+        self.last = Some(position);
+        let entry = &mut self.list[position];
+        if let Some(id) = id {
+            entry.id = id;
+        }
+        if let Some(name) = name {
+            entry.name.push_str(&name);
+        }
+        entry.arguments.push_str(&arguments);
+    }
 }
 
 /// A stream that broke off: retried while nothing was shown, final once text was.

@@ -17,7 +17,6 @@ use baton_store::{holder_id, holder_is_gone, ConversationInfo, Lease, Store, Sto
 use baton_tools::Tool;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
@@ -296,7 +295,7 @@ impl Runtime {
         };
         let router = Unobserved;
         let observer = if request.purpose == Purpose::Route { &router } else { observer };
-        let listener = AgentText { observer, agent: &request.agent, heard: AtomicBool::new(false) };
+        let listener = AgentText::new(observer, &request.agent);
         match model.complete(request, &listener).await {
             Ok(reply) => {
                 if let Some(text) = reply.text.as_deref().filter(|_| !listener.heard()) {

@@ -189,7 +189,8 @@ fn baton_speaks_both_formats_with_the_litellm_proxy() {
     let error = out["error"].as_str().unwrap();
     assert!(error.contains("HTTP 400") && error.contains("ContextWindowExceededError"), "{error}");
 
-    // A wrong key is refused and the error names the variable.
+    // A missing key is refused and the error names the variable. (LiteLLM without a database
+    // cannot check a wrong key: it answers 400 "No connected db".)
     let (code, out) = run_json(&text_team, &dir.join("g.db"), message, &[], &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out["error"].as_str().unwrap().contains("BATON_LITELLM_KEY"), "{out}");

@@ -185,6 +185,44 @@ async fn interleaved_tool_call_fragments_reassemble_into_the_unstreamed_reply() 
 }
 
 #[tokio::test]
+async fn calls_that_reuse_index_zero_or_carry_no_index_stay_apart() {
+    let expected =
+        vec![call("call_a", "check_line", r#"{"customer_id":"1"}"#), call("call_b", "lookup", r#"{"q":"x"}"#)];
+    // Ollama: every call arrives whole, each with index 0.
+    let ollama = vec![
+        chunk(json!({"role": "assistant", "content": ""}), None),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
+            "function": {"name": "check_line", "arguments": r#"{"customer_id":"1"}"#}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_b", "type": "function",
+            "function": {"name": "lookup", "arguments": r#"{"q":"x"}"#}}]}),
+            None,
+        ),
+        chunk(json!({}), Some("tool_calls")),
+        done(),
+    ];
+    assert_eq!(streamed(&ollama).await.0.tool_calls, expected);
+    // Several whole calls in one delta, with neither index nor id: ids are given by position.
+    let bare = vec![
+        chunk(
+            json!({"tool_calls": [
+            {"type": "function", "function": {"name": "check_line", "arguments": r#"{"customer_id":"1"}"#}},
+            {"type": "function", "function": {"name": "lookup", "arguments": r#"{"q":"x"}"#}}]}),
+            None,
+        ),
+        chunk(json!({}), Some("tool_calls")),
+        done(),
+    ];
+    let calls = streamed(&bare).await.0.tool_calls;
+    let names: Vec<(&str, &str, &str)> =
+        calls.iter().map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str())).collect();
+    assert_eq!(names, [("call_0", "check_line", r#"{"customer_id":"1"}"#), ("call_1", "lookup", r#"{"q":"x"}"#)]);
+}
+
+#[tokio::test]
 async fn a_streamed_request_asks_for_the_stream_and_its_usage() {
     let server = Server::start(vec![Answer::events(&text_stream())]).await;
     bounded(openai(&server, |endpoint| endpoint.stream = true).complete(&hello(), &Heard::default())).await.unwrap();

@@ -173,6 +173,22 @@ fn http(api: Api, name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_
             );
         }
     }
+    if let Some(retries) = raw.retries.as_ref().filter(|value| *value.get_ref() > MAX_RETRIES) {
+        report.error(
+            retries.span().start,
+            format!("retries = {} is more than baton allows", retries.get_ref()),
+            format!("use 0 to {MAX_RETRIES} (the default is {})", baton_models::DEFAULT_RETRIES),
+        );
+    }
+    if let Some(headers) = &raw.headers {
+        for name in headers.get_ref().keys().filter(|name| !is_header_name(name)) {
+            report.error(
+                headers.span().start,
+                format!("'{name}' is not a valid HTTP header name"),
+                "use letters, digits and '-', e.g. \"X-Title\"",
+            );
+        }
+    }
     let price = raw.price.as_ref().and_then(|price| read_price(price, report));
     let Some(model) = &raw.model else {
         report.error(
@@ -186,8 +202,8 @@ fn http(api: Api, name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_
         return None;
     }
     let base_url = raw.base_url.as_ref().map_or(default_url, |url| url.get_ref().as_str());
-    // The provider's own key variable is read only for the provider's own address, so that a
-    // key is never sent to another vendor's server unless the team file says so.
+    // The provider's own key variable is read only when base_url is not set (the provider's own
+    // address), so that a key is never sent to another server unless the team file says so.
     let api_key_env = match &raw.api_key_env {
         Some(env) => Some(env.get_ref().as_str()),
         None if raw.base_url.is_none() => Some(default_key),
@@ -222,6 +238,14 @@ fn http(api: Api, name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_
         parallel_tool_calls: raw.parallel_tool_calls.as_ref().map(|value| *value.get_ref()),
     };
     Some(ModelConfig::Http { api, endpoint: Box::new(endpoint), price })
+}
+
+/// The most retries a model may have: more would hold a turn for minutes on a server that is down.
+const MAX_RETRIES: u32 = 10;
+
+/// Whether `name` is an HTTP header name (an RFC 9110 token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }
 
 /// Reports a number outside `low..=high`.

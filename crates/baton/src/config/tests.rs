@@ -737,3 +737,15 @@ price = { input_per_mtok = 1.0, ouput_per_mtok = 2.0 }"#,
     assert!(find(&error.diagnostics, "'stream' does not apply to provider \"script\"").is_error());
     assert!(find(&error.diagnostics, "'temperature' does not apply to provider \"script\"").is_error());
 }
+
+#[test]
+fn bad_header_names_and_too_many_retries_are_caught_when_loading() {
+    let temp = TempTeam::new("provider-headers");
+    let error = temp.fail(&team_with_model(
+        "provider = \"openai\"\nmodel = \"gpt\"\nretries = 11\nheaders = { \"bad header\" = \"x\" }",
+    ));
+    assert_eq!(
+        places(&error.diagnostics),
+        [(8, 11, "retries = 11 is more than baton allows"), (9, 11, "'bad header' is not a valid HTTP header name")]
+    );
+}
