@@ -7,7 +7,7 @@
 //! API takes a trailing assistant turn as a prefill). `max_tokens`, which the API requires,
 //! defaults to [`DEFAULT_MAX_TOKENS`].
 
-use crate::http::{error_text, excerpt, is_event_stream, Failure, Http, KeyHeader};
+use crate::http::{error_text, excerpt, Failure, Http, KeyHeader};
 use crate::openai::broken;
 use crate::sse::EventStream;
 use crate::{Endpoint, Listener, Model, ModelError};
@@ -76,16 +76,7 @@ impl AnthropicModel {
 impl Model for AnthropicModel {
     async fn complete(&self, request: &ModelRequest, listener: &dyn Listener) -> Result<ModelReply, ModelError> {
         let body = request_body(&self.http.endpoint, request);
-        let http = &self.http;
-        http.call(&body, |response| async move {
-            // A server that ignores `stream` answers with plain JSON; read it as such.
-            if http.endpoint.stream && is_event_stream(&response) {
-                read_stream(http, response, listener).await
-            } else {
-                read_whole(http, response).await
-            }
-        })
-        .await
+        self.http.answer(&body, parse_reply, |response| read_stream(&self.http, response, listener)).await
     }
 }
 
@@ -190,14 +181,6 @@ fn input(call: &ToolCall) -> Value {
         Ok(Value::Object(object)) => Value::Object(object),
         _ => json!({}),
     }
-}
-
-/// Reads an unstreamed 2xx answer.
-async fn read_whole(http: &Http, response: reqwest::Response) -> Result<ModelReply, Failure> {
-    let text = response.text().await.map_err(|error| http.transport_failure(&error))?;
-    parse_reply(&text).map_err(|detail| {
-        Failure::Fatal(format!("invalid response from {}: {detail}; the body was: {}", http.url, excerpt(&text)))
-    })
 }
 
 /// Reads a 2xx body; the error says what is wrong with it.

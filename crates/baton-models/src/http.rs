@@ -118,9 +118,45 @@ impl Http {
         Ok(Http { endpoint, url, client, key, fixed, not_found_hint, first_backoff: FIRST_BACKOFF })
     }
 
+    /// Posts `body` until an attempt succeeds or fails for good. A streamed 2xx answer is read
+    /// by `read_stream`; a whole one (also from a server that ignored `stream`) by `parse`,
+    /// whose error says what is wrong with the body.
+    pub(crate) async fn answer<F, Fut>(
+        &self,
+        body: &Value,
+        parse: fn(&str) -> Result<ModelReply, String>,
+        read_stream: F,
+    ) -> Result<ModelReply, ModelError>
+    where
+        F: Fn(reqwest::Response) -> Fut,
+        Fut: Future<Output = Result<ModelReply, Failure>>,
+    {
+        let read_stream = &read_stream;
+        self.call(body, |response| async move {
+            if self.endpoint.stream && is_event_stream(&response) {
+                read_stream(response).await
+            } else {
+                self.read_whole(response, parse).await
+            }
+        })
+        .await
+    }
+
+    /// Reads an unstreamed 2xx answer with `parse`.
+    async fn read_whole(
+        &self,
+        response: reqwest::Response,
+        parse: fn(&str) -> Result<ModelReply, String>,
+    ) -> Result<ModelReply, Failure> {
+        let text = response.text().await.map_err(|error| self.transport_failure(&error))?;
+        parse(&text).map_err(|detail| {
+            Failure::Fatal(format!("invalid response from {}: {detail}; the body was: {}", self.url, excerpt(&text)))
+        })
+    }
+
     /// Posts `body` until an attempt succeeds or fails for good; `read` turns a 2xx response
     /// into a reply.
-    pub(crate) async fn call<F, Fut>(&self, body: &Value, mut read: F) -> Result<ModelReply, ModelError>
+    async fn call<F, Fut>(&self, body: &Value, mut read: F) -> Result<ModelReply, ModelError>
     where
         F: FnMut(reqwest::Response) -> Fut,
         Fut: Future<Output = Result<ModelReply, Failure>>,
@@ -287,7 +323,7 @@ pub(crate) fn backoff(first: Duration, attempt: u32) -> Duration {
 
 /// Whether a response is a server-sent-events stream (and not, say, JSON from a server that
 /// ignored `stream`).
-pub(crate) fn is_event_stream(response: &reqwest::Response) -> bool {
+fn is_event_stream(response: &reqwest::Response) -> bool {
     response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

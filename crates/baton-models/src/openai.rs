@@ -7,7 +7,7 @@
 //! unstreamed: text deltas in order, tool calls from their fragments by `index`, usage from the
 //! final chunk.
 
-use crate::http::{error_text, excerpt, is_event_stream, kind, Failure, Http, KeyHeader};
+use crate::http::{error_text, excerpt, kind, Failure, Http, KeyHeader};
 use crate::sse::EventStream;
 use crate::{Endpoint, Listener, Model, ModelError};
 use async_trait::async_trait;
@@ -60,16 +60,7 @@ impl OpenAiModel {
 impl Model for OpenAiModel {
     async fn complete(&self, request: &ModelRequest, listener: &dyn Listener) -> Result<ModelReply, ModelError> {
         let body = request_body(&self.http.endpoint, request);
-        let http = &self.http;
-        http.call(&body, |response| async move {
-            // A server that ignores `stream` answers with plain JSON; read it as such.
-            if http.endpoint.stream && is_event_stream(&response) {
-                read_stream(http, response, listener).await
-            } else {
-                read_whole(http, response).await
-            }
-        })
-        .await
+        self.http.answer(&body, parse_reply, |response| read_stream(&self.http, response, listener)).await
     }
 }
 
@@ -151,14 +142,6 @@ fn wire_tool(tool: &ToolDef) -> Value {
     json!({
         "type": "function",
         "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
-    })
-}
-
-/// Reads an unstreamed 2xx answer.
-async fn read_whole(http: &Http, response: reqwest::Response) -> Result<ModelReply, Failure> {
-    let text = response.text().await.map_err(|error| http.transport_failure(&error))?;
-    parse_reply(&text).map_err(|detail| {
-        Failure::Fatal(format!("invalid response from {}: {detail}; the body was: {}", http.url, excerpt(&text)))
     })
 }
 

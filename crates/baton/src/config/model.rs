@@ -14,10 +14,10 @@ use toml::Spanned;
 pub const DEFAULT_BASE_URL: &str = openai::DEFAULT_BASE_URL;
 
 /// The timeout of a model call when the team file gives none, in seconds.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_TIMEOUT_SECS: u64 = baton_models::DEFAULT_TIMEOUT.as_secs();
 
 /// The connect timeout of a model call when the team file gives none, in seconds.
-pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = baton_models::DEFAULT_CONNECT_TIMEOUT.as_secs();
 
 /// The providers a model may use.
 const PROVIDERS: [&str; 4] = ["openai", "anthropic", "script", "local"];
