@@ -65,6 +65,7 @@ pub fn handoff_tool(edge: &HandoffEdge, target: &Agent) -> ToolDef {
         }),
         examples: target.examples.clone(),
         idempotent: true,
+        approval: Default::default(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! format: the shell feeds [`Input`]s to [`Conversation::handle`] and carries out the
 //! [`Effect`]s it returns. That is what makes every rule here testable without a network.
 
+pub mod approval;
 pub mod context;
 pub mod conversation;
 pub mod event;
@@ -17,6 +18,7 @@ pub mod transcript;
 pub mod trigger;
 pub mod validate;
 
+pub use approval::{Approval, Comparison, Rule};
 pub use conversation::{Conversation, Rejected};
 pub use event::{
     ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, ModelUsage, Purpose, Record,

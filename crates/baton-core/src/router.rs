@@ -31,7 +31,7 @@ pub fn route_request(team: &Team, model: &str, turn: u32, text: &str) -> ModelRe
                 "properties": {"reason": {"type": "string", "description": "What in the message points to this agent."}},
                 "required": ["reason"]
             }),
-            examples: agent.examples.clone(), idempotent: true })
+            examples: agent.examples.clone(), idempotent: true, approval: Default::default() })
         .collect();
     let system = format!(
         "You are the front door of the team '{}'. Read the user's first message and pick the agent best \

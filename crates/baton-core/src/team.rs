@@ -4,6 +4,7 @@
 //! and checked by [`crate::validate`]. Nothing here knows how a model or a tool is reached: a
 //! model is only a name the shell maps to a provider, a tool only a name with a JSON schema.
 
+use crate::approval::Approval;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -249,6 +250,28 @@ pub struct ToolDef {
     /// that is not idempotent is never run again after a crash: the turn is escalated instead.
     #[serde(default = "yes")]
     pub idempotent: bool,
+    /// Whether a call waits for a person's approval before it runs.
+    #[serde(default, skip_serializing_if = "is_never")]
+    pub approval: Approval,
+}
+
+fn is_never(approval: &Approval) -> bool {
+    *approval == Approval::Never
+}
+
+impl ToolDef {
+    /// A tool called `name` taking arguments that match the JSON schema `parameters`: idempotent,
+    /// needing no approval, with no examples.
+    pub fn new(name: impl Into<String>, description: impl Into<String>, parameters: serde_json::Value) -> Self {
+        ToolDef {
+            name: name.into(),
+            description: description.into(),
+            parameters,
+            examples: Vec::new(),
+            idempotent: true,
+            approval: Approval::Never,
+        }
+    }
 }
 
 fn yes() -> bool {

@@ -335,6 +335,7 @@ mod tests {
                     parameters,
                     examples: Vec::new(),
                     idempotent: true,
+                    approval: Default::default(),
                 },
             );
         }

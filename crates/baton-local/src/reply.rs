@@ -356,6 +356,7 @@ mod tests {
             parameters: json!({}),
             examples: Vec::new(),
             idempotent: true,
+            approval: Default::default(),
         };
         assert_eq!(
             ask_sentence(&tool, "customer_id"),

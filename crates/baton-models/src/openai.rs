@@ -644,6 +644,7 @@ mod tests {
             parameters: json!({"type": "object", "properties": {"customer_id": {"type": "string"}}}),
             examples: vec!["is my line down?".into()],
             idempotent: true,
+            approval: Default::default(),
         };
         let messages = vec![
             ChatMessage::User("my internet is down".into()),

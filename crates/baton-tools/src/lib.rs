@@ -7,7 +7,12 @@
 use async_trait::async_trait;
 use baton_core::{ToolDef, ToolOutput};
 
+pub mod command;
+pub mod guard;
+pub mod http;
 pub mod lookup;
+pub mod mcp;
+pub mod typed;
 
 pub use lookup::LookupTool;
 

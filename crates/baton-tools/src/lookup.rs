@@ -54,6 +54,7 @@ impl LookupTool {
             }),
             examples: Vec::new(),
             idempotent: true,
+            approval: Default::default(),
         }
     }
 

@@ -119,6 +119,7 @@ fn build(gen: &GenTeam) -> Team {
                 parameters: serde_json::json!({"type":"object"}),
                 examples: Vec::new(),
                 idempotent: true,
+                approval: Default::default(),
             },
         );
     }

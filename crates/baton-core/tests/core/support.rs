@@ -22,6 +22,7 @@ pub fn team(entry: &str, agents: &[(&str, &[&str], &[Edge])]) -> Team {
                 parameters: serde_json::json!({"type":"object"}),
                 examples: Vec::new(),
                 idempotent: true,
+                approval: Default::default(),
             },
         );
     }

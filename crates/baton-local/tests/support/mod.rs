@@ -21,6 +21,7 @@ fn tool(name: &str, description: &str, properties: Value, required: &[&str], exa
         parameters: json!({"type": "object", "properties": properties, "required": required}),
         examples: examples.iter().map(|e| e.to_string()).collect(),
         idempotent: true,
+        approval: Default::default(),
     }
 }
 

@@ -49,6 +49,7 @@ pub fn tool(name: &str, parameters: Value) -> ToolDef {
         parameters,
         examples: vec!["an example utterance, never sent".into()],
         idempotent: true,
+        approval: Default::default(),
     }
 }
 

@@ -54,6 +54,7 @@ impl ToolConfig {
             parameters: serde_json::json!({ "type": "object" }),
             examples: raw.examples.clone(),
             idempotent: raw.idempotent.unwrap_or(true),
+            approval: Default::default(),
         };
         let Some(kind) = &raw.kind else {
             report.error(
