@@ -341,11 +341,11 @@ impl Report {
         for (case, outcome) in failures {
             let said = case.turns.iter().map(|turn| format!("{turn:?}")).collect::<Vec<_>>().join(" / ");
             let got = match (&outcome.agent, outcome.status) {
-                (Some(agent), Some(status)) => format!("{agent} ({})", status_name(status)),
+                (Some(agent), Some(status)) => format!("{agent} ({})", status.as_str()),
                 _ => format!("an error: {}", outcome.error.as_deref().unwrap_or("unknown")),
             };
             let expected = match case.expect_status {
-                Some(status) => format!("{} ({})", case.expect_agent, status_name(status)),
+                Some(status) => format!("{} ({})", case.expect_agent, status.as_str()),
                 None => case.expect_agent.clone(),
             };
             println!("  line {}: {said}\n    expected {expected}, got {got}; chain {}", case.line, outcome.chain);
@@ -355,12 +355,4 @@ impl Report {
 
 fn ratio(part: usize, whole: usize) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
-}
-
-fn status_name(status: TurnStatus) -> &'static str {
-    match status {
-        TurnStatus::Answered => "answered",
-        TurnStatus::Escalated => "escalated",
-        TurnStatus::Failed => "failed",
-    }
 }

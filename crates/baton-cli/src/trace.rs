@@ -150,6 +150,19 @@ fn describe_input(input: &Input) -> Vec<String> {
                 "    TOOL OUTCOME UNKNOWN [{call_id}]: it was running when the process stopped; not run again"
             )]
         }
+        Input::ApprovalDecided { call_id, approved, reason, by } => {
+            let verdict = if *approved { "APPROVED" } else { "DENIED" };
+            let by = by.as_deref().map(|by| format!(" by {by}")).unwrap_or_default();
+            let reason = reason.as_deref().map(|reason| format!(": {reason}")).unwrap_or_default();
+            vec![format!("  {verdict}{by} [{call_id}]{reason}")]
+        }
+        Input::TicketClaimed { operator } => vec![format!("  ticket claimed by operator {operator}")],
+        Input::OperatorReplied { operator, text } => vec![format!("  operator {operator}: {text}")],
+        Input::TicketHandedBack { operator, to, note } => {
+            let note = note.as_deref().map(|note| format!(": {note}")).unwrap_or_default();
+            vec![format!("  operator {operator} hands back to {to}{note}")]
+        }
+        Input::TicketClosed { operator } => vec![format!("  ticket closed by operator {operator}")],
     }
 }
 
@@ -167,11 +180,12 @@ fn describe_record(record: &Record) -> Vec<String> {
         Record::ToolCallRejected { agent, tool, error, .. } => {
             vec![format!("  tool call rejected: {agent} → {tool}: {error}")]
         }
-        Record::HandoffTaken { from, to, payload, context, escalation, trigger, .. } => {
-            let kind = match (escalation, trigger) {
-                (Some(_), _) => "ESCALATION",
-                (None, Some(_)) => "TRIGGERED HANDOFF",
-                (None, None) => "HANDOFF",
+        Record::HandoffTaken { from, to, payload, context, escalation, trigger, operator, .. } => {
+            let kind = match (escalation, trigger, operator) {
+                (Some(_), _, _) => "ESCALATION",
+                (None, Some(_), _) => "TRIGGERED HANDOFF",
+                (None, None, Some(_)) => "HANDBACK",
+                (None, None, None) => "HANDOFF",
             };
             let mut lines = vec![format!("  {kind} {from} → {to} (context {}): {}", context.as_str(), payload.reason)];
             if let Some(summary) = &payload.summary {
@@ -188,12 +202,15 @@ fn describe_record(record: &Record) -> Vec<String> {
                 .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from));
             vec![format!("  handoff refused: {from} → {to} ({})", why.unwrap_or_default())]
         }
+        Record::ApprovalRequested { agent, tool, arguments, call_id, .. } => {
+            vec![format!("  APPROVAL NEEDED: {agent} wants to run {tool}({arguments}) [{call_id}]")]
+        }
+        Record::TicketOpened { agent, reason, .. } => vec![format!("  TICKET OPENED in queue '{agent}': {reason}")],
         Record::LimitTripped { limit, detail, .. } => vec![format!("  LIMIT {}: {detail}", limit.as_str())],
         Record::TurnEnded(outcome) => {
             let status = match outcome.status {
-                TurnStatus::Answered => "answered",
-                TurnStatus::Escalated => "escalated",
-                TurnStatus::Failed => "failed",
+                TurnStatus::AwaitingApproval => "suspended: awaiting approval",
+                other => other.as_str(),
             };
             let mut lines = vec![format!(
                 "── turn {} {status} · {} in control · {} model calls · {} tool calls",

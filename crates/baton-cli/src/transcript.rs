@@ -79,6 +79,9 @@ impl Transcript {
                 vec![format!("  {agent} called {tool}; rejected: {}", shorten(error, RESULT_WIDTH))]
             }
             JournalEntry::Record(Record::TurnEnded(outcome)) => ending(outcome),
+            JournalEntry::Input(Input::OperatorReplied { operator, text }) => {
+                vec![format!("{} ({operator}): {text}", self.active)]
+            }
             _ => Vec::new(),
         }
     }
@@ -93,6 +96,13 @@ fn ending(outcome: &TurnOutcome) -> Vec<String> {
             vec![format!("[{} has the conversation{why}: it waits for a person]", outcome.agent)]
         }
         TurnStatus::Failed => vec![format!("error: {}", outcome.error.as_deref().unwrap_or("the turn failed"))],
+        TurnStatus::AwaitingApproval => match &outcome.pending {
+            Some(pending) => vec![format!(
+                "[waiting for approval: {} wants to run {} {} (call {})]",
+                outcome.agent, pending.tool, pending.args, pending.call_id
+            )],
+            None => vec!["[waiting for approval]".to_string()],
+        },
     }
 }
 

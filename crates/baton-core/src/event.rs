@@ -42,6 +42,48 @@ pub enum Input {
         /// The call.
         call_id: String,
     },
+    /// A person decided on a tool call that waits for approval.
+    ApprovalDecided {
+        /// The call.
+        call_id: String,
+        /// Whether it may run.
+        approved: bool,
+        /// Why, in the person's words (told to the model on a denial).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Who decided, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// An operator took the conversation's ticket; until it is handed back or closed, only they
+    /// act on it.
+    TicketClaimed {
+        /// The operator.
+        operator: String,
+    },
+    /// The operator who holds the ticket wrote to the user, as the human agent in control.
+    OperatorReplied {
+        /// The operator.
+        operator: String,
+        /// What they wrote.
+        text: String,
+    },
+    /// The operator gave control back to an AI agent (along a declared edge), with a note.
+    TicketHandedBack {
+        /// The operator.
+        operator: String,
+        /// The agent that takes control.
+        to: String,
+        /// The operator's note, given to that agent in its handoff note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The operator closed the ticket; control stays with the human agent, and the ticket opens
+    /// again if the user writes.
+    TicketClosed {
+        /// The operator.
+        operator: String,
+    },
 }
 
 impl Input {
@@ -158,6 +200,9 @@ pub enum Record {
         /// The trigger that moved control, when no model decided it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         trigger: Option<TriggerKind>,
+        /// The operator who handed control back, when a person decided it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
     },
     /// A handoff call did not move control.
     HandoffRefused {
@@ -171,6 +216,28 @@ pub enum Record {
         to: String,
         /// Why it was refused.
         refusal: Refusal,
+    },
+    /// A tool call waits for a person's approval before it runs.
+    ApprovalRequested {
+        /// The turn.
+        turn: u32,
+        /// The call id.
+        call_id: String,
+        /// The calling agent.
+        agent: String,
+        /// The tool.
+        tool: String,
+        /// The arguments object.
+        arguments: serde_json::Value,
+    },
+    /// A human agent took control: the conversation waits in the escalation queue.
+    TicketOpened {
+        /// The turn.
+        turn: u32,
+        /// The human agent (the queue).
+        agent: String,
+        /// Why, as the handoff or the user's new message says.
+        reason: String,
     },
     /// A limit tripped.
     LimitTripped {
@@ -308,6 +375,31 @@ pub enum TurnStatus {
     Escalated,
     /// The turn failed; the error says why.
     Failed,
+    /// A tool call waits for a person's approval; the turn goes on once it is decided.
+    AwaitingApproval,
+}
+
+impl TurnStatus {
+    /// The status's name, as in the `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnStatus::Answered => "answered",
+            TurnStatus::Escalated => "escalated",
+            TurnStatus::Failed => "failed",
+            TurnStatus::AwaitingApproval => "awaiting_approval",
+        }
+    }
+}
+
+/// The tool call a suspended turn waits on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    /// The call id, to name in the decision.
+    pub call_id: String,
+    /// The tool.
+    pub tool: String,
+    /// The arguments object.
+    pub args: serde_json::Value,
 }
 
 /// One step of a turn's handoff chain.
@@ -355,6 +447,9 @@ pub struct TurnOutcome {
     /// written before it counted them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Vec<ModelUsage>>,
+    /// The call waiting for approval, when the status is `awaiting_approval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingApproval>,
 }
 
 /// The tokens one agent used with one model in a turn.
@@ -371,6 +466,15 @@ pub struct ModelUsage {
     /// Tokens the model produced.
     pub output_tokens: u64,
 }
+
+/// The journal kind of the record that opens a ticket.
+pub const TICKET_OPENED: &str = "ticket_opened";
+/// The journal kind of an operator's claim.
+pub const TICKET_CLAIMED: &str = "ticket_claimed";
+/// The journal kind of an operator's handback.
+pub const TICKET_HANDED_BACK: &str = "ticket_handed_back";
+/// The journal kind of an operator's close.
+pub const TICKET_CLOSED: &str = "ticket_closed";
 
 /// One journal entry: an input, or a record the core derived from inputs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -391,6 +495,11 @@ impl JournalEntry {
             JournalEntry::Input(Input::ModelFailed { .. }) => "model_failed",
             JournalEntry::Input(Input::ToolReturned { .. }) => "tool_returned",
             JournalEntry::Input(Input::ToolOutcomeUnknown { .. }) => "tool_outcome_unknown",
+            JournalEntry::Input(Input::ApprovalDecided { .. }) => "approval_decided",
+            JournalEntry::Input(Input::TicketClaimed { .. }) => TICKET_CLAIMED,
+            JournalEntry::Input(Input::OperatorReplied { .. }) => "operator_replied",
+            JournalEntry::Input(Input::TicketHandedBack { .. }) => TICKET_HANDED_BACK,
+            JournalEntry::Input(Input::TicketClosed { .. }) => TICKET_CLOSED,
             JournalEntry::Record(Record::TurnStarted { .. }) => "turn_started",
             JournalEntry::Record(Record::RouterCallStarted { .. }) => "router_call_started",
             JournalEntry::Record(Record::Routed { .. }) => "routed",
@@ -399,6 +508,8 @@ impl JournalEntry {
             JournalEntry::Record(Record::ToolCallRejected { .. }) => "tool_call_rejected",
             JournalEntry::Record(Record::HandoffTaken { .. }) => "handoff_taken",
             JournalEntry::Record(Record::HandoffRefused { .. }) => "handoff_refused",
+            JournalEntry::Record(Record::ApprovalRequested { .. }) => "approval_requested",
+            JournalEntry::Record(Record::TicketOpened { .. }) => TICKET_OPENED,
             JournalEntry::Record(Record::LimitTripped { .. }) => "limit_tripped",
             JournalEntry::Record(Record::TurnEnded(_)) => "turn_ended",
         }

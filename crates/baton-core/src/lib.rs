@@ -21,8 +21,8 @@ pub mod validate;
 pub use approval::{Approval, Comparison, Rule};
 pub use conversation::{Conversation, Rejected};
 pub use event::{
-    ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, ModelUsage, Purpose, Record,
-    Signals, ToolInvocation, TurnOutcome, TurnStatus,
+    ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, ModelUsage, PendingApproval,
+    Purpose, Record, Signals, ToolInvocation, TurnOutcome, TurnStatus,
 };
 pub use handoff::{HandoffNote, Payload, Refusal};
 pub use replay::{replay, ReplayError, Replayed};

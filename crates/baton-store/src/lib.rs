@@ -174,6 +174,11 @@ pub trait Store: Send + Sync {
     /// interrupted (by a crash, a kill, a lost connection) or is running right now, oldest first.
     async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError>;
 
+    /// For each conversation with an entry of one of `kinds`, the kind of its latest such entry,
+    /// oldest conversation first: how the shell finds, say, the conversations whose ticket is
+    /// open without reading every journal.
+    async fn latest_of_kinds(&self, kinds: &[&str]) -> Result<Vec<(ConversationInfo, String)>, StoreError>;
+
     /// How many transactions the store has committed since it was opened (each costs the disk
     /// one sync on a durable store): with [`append`](Store::append)'s count, how well commits
     /// are shared.

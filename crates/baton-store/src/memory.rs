@@ -150,6 +150,19 @@ impl Store for MemoryStore {
         Ok(found)
     }
 
+    async fn latest_of_kinds(&self, kinds: &[&str]) -> Result<Vec<(ConversationInfo, String)>, StoreError> {
+        let mut found: Vec<(ConversationInfo, String)> = self
+            .lock()
+            .values()
+            .filter_map(|stored| {
+                let last = stored.journal.iter().rev().find(|e| kinds.contains(&e.entry.kind()))?;
+                Some((stored.info.clone(), last.entry.kind().to_string()))
+            })
+            .collect();
+        found.sort_by(|(a, _), (b, _)| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(found)
+    }
+
     fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }

@@ -18,7 +18,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
-const MIGRATIONS: [&str; 1] = ["CREATE TABLE baton_conversations (
+const MIGRATIONS: [&str; 2] = [
+    "CREATE TABLE baton_conversations (
         id TEXT PRIMARY KEY,
         team TEXT NOT NULL,
         created_ms BIGINT NOT NULL,
@@ -38,7 +39,9 @@ const MIGRATIONS: [&str; 1] = ["CREATE TABLE baton_conversations (
         holder TEXT NOT NULL,
         epoch BIGINT NOT NULL,
         expires_at TIMESTAMPTZ NOT NULL
-    );"];
+    );",
+    "CREATE INDEX baton_journal_kind ON baton_journal (kind, conversation, seq);",
+];
 
 /// A key for `pg_advisory_xact_lock`, so two processes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x6261_746f_6e00;
@@ -369,6 +372,22 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| self.error(e))?;
         Ok(rows.iter().map(info).collect())
+    }
+
+    async fn latest_of_kinds(&self, kinds: &[&str]) -> Result<Vec<(ConversationInfo, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT c.id, c.team, c.created_ms, c.team_file, j.kind FROM baton_conversations c
+                 JOIN (SELECT conversation, MAX(seq) AS seq FROM baton_journal WHERE kind = ANY($1)
+                       GROUP BY conversation) last ON last.conversation = c.id
+                 JOIN baton_journal j ON j.conversation = last.conversation AND j.seq = last.seq
+                 ORDER BY c.created_ms, c.id",
+                &[&kinds],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(rows.iter().map(|row| (info(row), row.get(4))).collect())
     }
 
     fn commits(&self) -> u64 {

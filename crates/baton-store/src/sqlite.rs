@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
 /// Version 0 is an empty file, or one written before versions were kept (it has the tables of
 /// migration 0, hence `IF NOT EXISTS`).
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS conversations (
         id TEXT PRIMARY KEY,
         team TEXT NOT NULL,
@@ -46,6 +46,7 @@ const MIGRATIONS: [&str; 3] = [
         epoch INTEGER NOT NULL,
         expires_ms INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    "CREATE INDEX journal_kind ON journal (kind, conversation, seq);",
 ];
 
 /// The most jobs one transaction takes, so a flood of appends still gets answers steadily.
@@ -441,6 +442,27 @@ impl Store for SqliteStore {
             )
             .map_err(|e| self.db_error(e))?;
         let rows = statement.query_map([], info).map_err(|e| self.db_error(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.db_error(e))
+    }
+
+    async fn latest_of_kinds(&self, kinds: &[&str]) -> Result<Vec<(ConversationInfo, String)>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reader = self.read();
+        let placeholders = vec!["?"; kinds.len()].join(", ");
+        let mut statement = reader
+            .prepare(&format!(
+                "SELECT c.id, c.team, c.created_ms, c.team_file, j.kind FROM conversations c
+                 JOIN (SELECT conversation, MAX(seq) AS seq FROM journal WHERE kind IN ({placeholders})
+                       GROUP BY conversation) last ON last.conversation = c.id
+                 JOIN journal j ON j.conversation = last.conversation AND j.seq = last.seq
+                 ORDER BY c.created_ms, c.id"
+            ))
+            .map_err(|e| self.db_error(e))?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(kinds), |row| Ok((info(row)?, row.get::<_, String>(4)?)))
+            .map_err(|e| self.db_error(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.db_error(e))
     }
 

@@ -29,7 +29,12 @@ fn ended() -> JournalEntry {
         routed: None,
         malformed_calls: Some(0),
         usage: Some(Vec::new()),
+        pending: None,
     }))
+}
+
+fn claimed() -> JournalEntry {
+    JournalEntry::Input(Input::TicketClaimed { operator: "anna".into() })
 }
 
 fn conversation(id: &str) -> ConversationInfo {
@@ -94,6 +99,20 @@ async fn keeps_the_journal(store: &dyn Store) {
     store.append(&lease, 0, &[(1, user("hi")), (2, ended())]).await.unwrap();
     let interrupted: Vec<String> = store.interrupted().await.unwrap().into_iter().map(|info| info.id).collect();
     assert_eq!(interrupted, ["c1"]);
+
+    // The latest entry of some kinds, per conversation that has one: c2's turn end came after
+    // its claim; c3 has only a claim; c1 has neither.
+    let c3 = store.acquire("c3", "me", LONG).await.unwrap();
+    store.append(&c3, 0, &[(3, claimed())]).await.unwrap();
+    store.append(&lease, 2, &[(4, claimed()), (5, user("again")), (6, ended())]).await.unwrap();
+    let latest = |found: Vec<(ConversationInfo, String)>| -> Vec<(String, String)> {
+        found.into_iter().map(|(info, kind)| (info.id, kind)).collect()
+    };
+    let both = store.latest_of_kinds(&["ticket_claimed", "turn_ended"]).await.unwrap();
+    assert_eq!(latest(both), [("c2".into(), "turn_ended".into()), ("c3".into(), "ticket_claimed".into())]);
+    let claims = store.latest_of_kinds(&["ticket_claimed"]).await.unwrap();
+    assert_eq!(latest(claims), [("c2".into(), "ticket_claimed".into()), ("c3".into(), "ticket_claimed".into())]);
+    assert!(store.latest_of_kinds(&[]).await.unwrap().is_empty());
 }
 
 /// One holder at a time; an expired lease is taken over and its old holder fenced off.
@@ -177,7 +196,7 @@ async fn postgres_keeps_the_journal_across_reconnecting() {
     keeps_the_journal(&PostgresStore::connect(&url).await.unwrap()).await;
     let reconnected = PostgresStore::connect(&url).await.unwrap();
     assert_eq!(reconnected.journal("c1").await.unwrap().len(), 3);
-    assert_eq!(reconnected.schema_version().await.unwrap(), 1);
+    assert_eq!(reconnected.schema_version().await.unwrap(), 2);
 }
 
 #[tokio::test]

@@ -3,7 +3,14 @@
 //! One user turn runs as a loop the shell drives: the core asks for a model call, reads the
 //! reply, asks for the ordinary tool calls, and once every call is answered takes the first
 //! valid handoff (or answers the user, or calls the model again). Limits are checked before
-//! every model call and every handoff, so every turn ends.
+//! every model call and every handoff, so every turn ends. A call that needs a person's
+//! approval suspends the turn (`approvals`); a human agent in control holds the conversation in
+//! the escalation queue, where operators act on its ticket (`queue`).
+
+mod approvals;
+mod queue;
+
+pub use queue::Ticket;
 
 use crate::context::{package, ViewInput};
 use crate::event::{
@@ -33,6 +40,8 @@ pub struct Conversation {
     streak: Streak,
     turns: u32,
     turn: Option<Turn>,
+    ticket: Option<Ticket>,
+    denied: Vec<approvals::Denial>,
 }
 
 /// The state of the turn in progress.
@@ -70,6 +79,8 @@ enum Cause {
     Escalation(LimitKind),
     /// A trigger fired.
     Trigger(TriggerKind),
+    /// An operator handed the conversation back.
+    Operator(String),
 }
 
 /// A model reply whose ordinary tool calls are still running.
@@ -82,6 +93,8 @@ struct PendingReply {
     handoff: Option<(String, String, Payload)>,
     /// Calls whose outcome is unknown (the process stopped while they ran): `(call id, tool)`.
     unknown: Vec<(String, String)>,
+    /// Calls waiting for a person's decision, in the order they were made (also outstanding).
+    awaiting: Vec<ToolInvocation>,
 }
 
 /// An input that does not fit the conversation's state; the shell has a bug or a stale journal.
@@ -111,6 +124,8 @@ impl Conversation {
             streak: Streak::default(),
             turns: 0,
             turn: None,
+            ticket: None,
+            denied: Vec::new(),
         }
     }
 
@@ -190,8 +205,40 @@ impl Conversation {
             }
             Input::ToolReturned { call_id, output } => self.on_tool_result(call_id, Some(output), &mut out)?,
             Input::ToolOutcomeUnknown { call_id } => self.on_tool_result(call_id, None, &mut out)?,
+            Input::ApprovalDecided { call_id, approved, reason, by } => {
+                self.decide(call_id, approved, reason, by, &mut out)?
+            }
+            operator @ (Input::TicketClaimed { .. }
+            | Input::OperatorReplied { .. }
+            | Input::TicketHandedBack { .. }
+            | Input::TicketClosed { .. }) => self.operate(operator, &mut out)?,
         }
         Ok(out)
+    }
+
+    /// Whether `input` fits the conversation now, and if not, why, in words for the person who
+    /// sent it. The shell asks before it journals an input a person chose (a message, a
+    /// decision, an operator's action), so that a wrong one is refused, not journaled.
+    pub fn check(&self, input: &Input) -> Result<(), String> {
+        match input {
+            Input::UserMessage { .. } => match self.pending_approval() {
+                Some(pending) => Err(format!(
+                    "conversation '{}' is waiting for approval of '{}' (call {}): approve or deny it first",
+                    self.id, pending.tool, pending.call_id
+                )),
+                None if self.turn.is_some() => Err(format!("conversation '{}' has a turn in progress", self.id)),
+                None => Ok(()),
+            },
+            Input::ApprovalDecided { call_id, .. } => self.check_decision(call_id),
+            Input::TicketClaimed { .. }
+            | Input::OperatorReplied { .. }
+            | Input::TicketHandedBack { .. }
+            | Input::TicketClosed { .. } => self.check_operator(input),
+            Input::ModelReplied { .. }
+            | Input::ModelFailed { .. }
+            | Input::ToolReturned { .. }
+            | Input::ToolOutcomeUnknown { .. } => Ok(()),
+        }
     }
 
     fn turn_mut(&mut self) -> &mut Turn {
@@ -214,6 +261,7 @@ impl Conversation {
         if self.turn.is_some() {
             return Err(Rejected("a user message arrived while a turn is still in progress".into()));
         }
+        let reopen = self.team.is_human(&self.active) && self.ticket.as_ref().is_none_or(|ticket| ticket.closed);
         self.turns += 1;
         if self.team.limits.return_to == ReturnTo::Entry && !self.team.is_human(&self.active) {
             self.active = self.team.entry.clone();
@@ -236,6 +284,9 @@ impl Conversation {
         });
         out.push(Effect::Record(Record::TurnStarted { turn: self.turns, agent: self.active.clone() }));
         if self.team.is_human(&self.active) {
+            if reopen {
+                self.open_ticket("the user wrote again after the ticket was closed".into(), out);
+            }
             self.end_turn(TurnStatus::Escalated, None, None, None, out);
         } else if let Some(router) = self.team.router.clone().filter(|_| self.turns == 1 && !self.trigger_fires()) {
             let turn = self.turn_mut();
@@ -384,6 +435,7 @@ impl Conversation {
             outstanding: BTreeSet::new(),
             handoff: None,
             unknown: Vec::new(),
+            awaiting: Vec::new(),
         };
         for call in &calls {
             if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX) {
@@ -392,10 +444,22 @@ impl Conversation {
                 self.plan_tool_call(call, cut_off && !is_object_or_empty(&call.arguments), &mut pending, out);
             }
         }
+        self.settle(pending, out);
+    }
+
+    /// Carries a reply on after one of its calls was answered or decided: finish it once every
+    /// call is answered, or suspend the turn when only calls waiting for approval are left.
+    fn settle(&mut self, pending: PendingReply, out: &mut Vec<Effect>) {
         if pending.outstanding.is_empty() {
+            self.turn_mut().waiting = Waiting::Model;
             self.finish_reply(pending, out);
-        } else {
-            self.turn_mut().waiting = Waiting::Tools(Box::new(pending));
+            return;
+        }
+        let running = pending.outstanding.len() > pending.awaiting.len();
+        let first = pending.awaiting.first().cloned();
+        self.turn_mut().waiting = Waiting::Tools(Box::new(pending));
+        if let Some(call) = first.filter(|_| !running) {
+            self.suspend(call, out);
         }
     }
 
@@ -488,25 +552,56 @@ impl Conversation {
                 pending.answers.insert(call.id.clone(), ToolOutput::error(error));
             }
             Ok(arguments) => {
-                self.turn_mut().tool_calls += 1;
-                let idempotency_key = format!("{}:{}:{}", self.id, number, call.id);
-                out.push(Effect::Record(Record::ToolCallStarted {
-                    turn: number,
-                    call_id: call.id.clone(),
-                    agent: self.active.clone(),
-                    tool: call.name.clone(),
-                    arguments: call.arguments.clone(),
-                    idempotency_key: idempotency_key.clone(),
-                }));
-                out.push(Effect::CallTool(ToolInvocation {
+                let invocation = ToolInvocation {
                     call_id: call.id.clone(),
                     tool: call.name.clone(),
+                    idempotency_key: format!("{}:{}:{}", self.id, number, call.id),
                     arguments,
-                    idempotency_key,
-                }));
+                };
+                if let Some(error) = self.denied_before(&invocation) {
+                    out.push(Effect::Record(Record::ToolCallRejected {
+                        turn: number,
+                        call_id: call.id.clone(),
+                        agent: self.active.clone(),
+                        tool: call.name.clone(),
+                        error: error.clone(),
+                    }));
+                    pending.answers.insert(call.id.clone(), ToolOutput::error(error));
+                    return;
+                }
                 pending.outstanding.insert(call.id.clone());
+                let needs_approval =
+                    self.team.tools.get(&call.name).is_some_and(|tool| tool.approval.needed(&invocation.arguments));
+                if needs_approval {
+                    out.push(Effect::Record(Record::ApprovalRequested {
+                        turn: number,
+                        call_id: call.id.clone(),
+                        agent: self.active.clone(),
+                        tool: call.name.clone(),
+                        arguments: invocation.arguments.clone(),
+                    }));
+                    pending.awaiting.push(invocation);
+                } else {
+                    self.start_tool_call(invocation, &call.arguments, out);
+                }
             }
         }
+    }
+
+    /// Journals a tool call's intent and asks the shell to run it.
+    fn start_tool_call(&mut self, invocation: ToolInvocation, raw_arguments: &str, out: &mut Vec<Effect>) {
+        let turn = self.turn_mut();
+        turn.tool_calls += 1;
+        let number = turn.number;
+        out.push(Effect::Record(Record::ToolCallStarted {
+            turn: number,
+            call_id: invocation.call_id.clone(),
+            agent: self.active.clone(),
+            tool: invocation.tool.clone(),
+            arguments: raw_arguments.to_string(),
+            idempotency_key: invocation.idempotency_key.clone(),
+        }));
+        out.push(Effect::CallTool(invocation));
     }
 
     /// The call's arguments object, or the error the model is told.
@@ -553,12 +648,10 @@ impl Conversation {
             ))
         });
         pending.answers.insert(call_id, output);
-        if pending.outstanding.is_empty() {
-            let Waiting::Tools(pending) = std::mem::replace(&mut self.turn_mut().waiting, Waiting::Model) else {
-                unreachable!("matched above")
-            };
-            self.finish_reply(*pending, out);
-        }
+        let Waiting::Tools(pending) = std::mem::replace(&mut self.turn_mut().waiting, Waiting::Model) else {
+            unreachable!("matched above")
+        };
+        self.settle(*pending, out);
         Ok(())
     }
 
@@ -646,13 +739,15 @@ impl Conversation {
         }
     }
 
-    /// Moves control to `to`, then continues the turn with it (or suspends for a human).
+    /// Moves control to `to`, then continues the turn with it (or suspends for a human). Outside
+    /// a turn (an operator's handback), control moves and the next user turn goes to `to`.
     fn hand_over(&mut self, to: String, payload: Payload, cause: Cause, out: &mut Vec<Effect>) {
         let from = self.active.clone();
-        let (call_id, escalation, trigger) = match &cause {
-            Cause::Model(call_id) => (Some(call_id.clone()), None, None),
-            Cause::Escalation(limit) => (None, Some(*limit), None),
-            Cause::Trigger(kind) => (None, None, Some(*kind)),
+        let (call_id, escalation, trigger, operator) = match &cause {
+            Cause::Model(call_id) => (Some(call_id.clone()), None, None, None),
+            Cause::Escalation(limit) => (None, Some(*limit), None, None),
+            Cause::Trigger(kind) => (None, None, Some(*kind), None),
+            Cause::Operator(operator) => (None, None, None, Some(operator.clone())),
         };
         let context = match escalation {
             Some(_) => ContextPolicy::Full,
@@ -660,27 +755,34 @@ impl Conversation {
         };
         self.facts.extend(payload.facts.clone());
         let first_request = self.first_request().map(str::to_string);
-        let turn = self.turn.as_mut().expect("a turn is in progress");
-        let first_request = first_request.filter(|first| *first != turn.request);
         if call_id.is_some() {
-            turn.handoffs_taken += 1;
             *self.edge_uses.entry((from.clone(), to.clone())).or_insert(0) += 1;
         }
-        turn.held_control.push(to.clone());
-        turn.handoffs.push(HandoffStep { from: from.clone(), to: to.clone(), reason: payload.reason.clone() });
+        let (number, request) = match self.turn.as_mut() {
+            Some(turn) => {
+                if call_id.is_some() {
+                    turn.handoffs_taken += 1;
+                }
+                turn.held_control.push(to.clone());
+                turn.handoffs.push(HandoffStep { from: from.clone(), to: to.clone(), reason: payload.reason.clone() });
+                (turn.number, turn.request.clone())
+            }
+            None => (self.turns, self.last_request().unwrap_or_default().to_string()),
+        };
         let note = HandoffNote {
             from: from.clone(),
             to: to.clone(),
             reason: payload.reason.clone(),
             summary: payload.summary.clone(),
             facts: self.facts.clone(),
-            request: turn.request.clone(),
-            first_request,
+            first_request: first_request.filter(|first| *first != request),
+            request,
             context,
             escalation,
         };
+        let reason = payload.reason.clone();
         out.push(Effect::Record(Record::HandoffTaken {
-            turn: turn.number,
+            turn: number,
             from,
             to: to.clone(),
             payload,
@@ -688,16 +790,32 @@ impl Conversation {
             call_id,
             escalation,
             trigger,
+            operator,
         }));
         self.transcript.push(Entry::Handoff(note));
         self.active = to;
+        let human = self.team.is_human(&self.active);
+        if human {
+            self.open_ticket(reason, out);
+        }
+        if self.turn.is_none() {
+            return;
+        }
         if escalation.is_some() {
             self.end_turn(TurnStatus::Escalated, None, escalation, None, out);
-        } else if self.team.is_human(&self.active) {
+        } else if human {
             self.end_turn(TurnStatus::Escalated, None, None, None, out);
         } else {
             self.call_model(out);
         }
+    }
+
+    /// The user's latest message in the conversation.
+    fn last_request(&self) -> Option<&str> {
+        self.transcript.iter().rev().find_map(|entry| match entry {
+            Entry::User { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
     }
 
     /// A limit tripped: escalate to the fallback or fail, as the team says.
@@ -732,20 +850,34 @@ impl Conversation {
         } else {
             self.streak = Streak { agent: self.active.clone(), turns: 1 };
         }
-        out.push(Effect::Record(Record::TurnEnded(TurnOutcome {
+        let outcome = self.outcome(&turn, status, reply, limit, error);
+        out.push(Effect::Record(Record::TurnEnded(outcome)));
+    }
+
+    /// The summary of `turn` so far.
+    fn outcome(
+        &self,
+        turn: &Turn,
+        status: TurnStatus,
+        reply: Option<String>,
+        limit: Option<LimitKind>,
+        error: Option<String>,
+    ) -> TurnOutcome {
+        TurnOutcome {
             turn: turn.number,
             status,
             agent: self.active.clone(),
             reply,
-            handoffs: turn.handoffs,
+            handoffs: turn.handoffs.clone(),
             limit,
             model_calls: turn.model_calls,
             tool_calls: turn.tool_calls,
             error,
-            routed: turn.routed,
+            routed: turn.routed.clone(),
             malformed_calls: Some(turn.malformed_calls),
-            usage: Some(turn.usage),
-        })));
+            usage: Some(turn.usage.clone()),
+            pending: None,
+        }
     }
 }
 
