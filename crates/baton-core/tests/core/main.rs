@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
+mod approvals;
 mod properties;
+mod queue;
 mod semantics;
 mod signals;
 mod support;

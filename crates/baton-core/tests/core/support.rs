@@ -137,8 +137,33 @@ impl Sim {
         tool: &mut dyn FnMut(&ToolInvocation) -> ToolOutput,
         max_steps: usize,
     ) -> TurnOutcome {
-        let records_before = self.records.len();
-        let mut queue = self.feed(Input::UserMessage { text: message.into(), signals });
+        let queue = self.feed(Input::UserMessage { text: message.into(), signals });
+        self.until_turn_ends(queue, model, tool, max_steps)
+    }
+
+    /// Feeds a person's decision on a call waiting for approval, then carries the turn on to its
+    /// next end, like [`Sim::turn`].
+    pub fn decide(
+        &mut self,
+        decision: Input,
+        model: &mut dyn FnMut(&ModelRequest) -> Input,
+        tool: &mut dyn FnMut(&ToolInvocation) -> ToolOutput,
+        max_steps: usize,
+    ) -> TurnOutcome {
+        self.conversation.check(&decision).expect("the decision fits");
+        let queue = self.feed(decision);
+        self.until_turn_ends(queue, model, tool, max_steps)
+    }
+
+    fn until_turn_ends(
+        &mut self,
+        mut queue: Vec<Effect>,
+        model: &mut dyn FnMut(&ModelRequest) -> Input,
+        tool: &mut dyn FnMut(&ToolInvocation) -> ToolOutput,
+        max_steps: usize,
+    ) -> TurnOutcome {
+        let records_before =
+            self.records.len() - self.journal.iter().rev().take_while(|e| matches!(e, JournalEntry::Record(_))).count();
         for _ in 0..max_steps {
             if let Some(Record::TurnEnded(outcome)) = self.records[records_before..].last() {
                 assert!(queue.is_empty(), "no call may be pending when a turn ends: {queue:?}");
