@@ -1,12 +1,14 @@
-//! The `baton` command: check a team file, run a turn, chat, read a conversation's trace,
-//! evaluate routing.
+//! The `baton` command: check a team file, run a turn, chat, decide on approvals, work the
+//! escalation queue, read a conversation's trace, evaluate routing.
 //!
 //! Exit codes: 0 = ok, 1 = the turn failed (or the journal did), 2 = usage or team error.
 
+mod approve;
 mod chat;
 mod check;
 mod eval;
 mod live;
+mod queue;
 mod resume;
 mod run;
 mod setup;
@@ -95,6 +97,38 @@ enum Command {
         #[arg(long, short = 'c', default_value_t = 16)]
         concurrency: usize,
     },
+    /// Approve (or with --deny, deny) a tool call waiting for approval, and carry the turn on.
+    Approve {
+        /// The conversation.
+        conversation: String,
+        /// The call waiting (the "pending" call_id of `run --json`).
+        call_id: String,
+        /// Deny the call: the model is told it was not made, and why.
+        #[arg(long)]
+        deny: bool,
+        /// Why (told to the model when the call is denied).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who decides, for the journal.
+        #[arg(long, env = "BATON_OPERATOR")]
+        by: Option<String>,
+        #[command(flatten)]
+        db: setup::Db,
+        /// Print the result as one JSON object (the one `baton run --json` prints).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The escalation queue: conversations a human agent holds, and what operators do with them.
+    Queue {
+        #[command(subcommand)]
+        command: queue::QueueCommand,
+        /// The journal: a SQLite file, a Postgres URL (postgres://USER@HOST:PORT/DATABASE).
+        #[arg(long = "db", env = "BATON_DB", value_name = "PATH|URL", default_value = setup::DEFAULT_DB, global = true)]
+        db: String,
+        /// Print the result as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Show a conversation's journal as a timeline.
     Trace {
         /// The conversation id.
@@ -133,6 +167,10 @@ fn main() -> ExitCode {
         }
         Command::Resume { db, json, concurrency } => resume::run(&db, json, concurrency),
         Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
+        Command::Approve { conversation, call_id, deny, reason, by, db, json } => {
+            approve::run(&approve::ApproveArgs { conversation, call_id, deny, reason, by, db, json })
+        }
+        Command::Queue { command, db, json } => queue::run(&command, &setup::Db { location: db }, json),
     };
     ExitCode::from(exit as u8)
 }

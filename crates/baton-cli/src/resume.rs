@@ -9,11 +9,9 @@
 use crate::run::report_json;
 use crate::transcript::{chain, lines, turn_entries};
 use crate::{setup, Exit};
-use baton::config::load_team;
 use baton::store::{ConversationInfo, Store, StoreError};
-use baton::{assemble, Runtime, RuntimeError};
+use baton::{Runtime, RuntimeError};
 use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -61,7 +59,7 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
     let mut failed = 0;
     let mut queue = VecDeque::new();
     for (team_file, conversations) in by_team_file(interrupted) {
-        match team_runtime(team_file.as_deref(), store.clone()) {
+        match setup::team_runtime(team_file.as_deref(), store.clone()).await {
             Ok(runtime) => queue.extend(conversations.into_iter().map(|info| (runtime.clone(), info))),
             Err(why) => {
                 let ids: Vec<&str> = conversations.iter().take(3).map(|info| info.id.as_str()).collect();
@@ -182,12 +180,4 @@ fn by_team_file(conversations: Vec<ConversationInfo>) -> BTreeMap<Option<String>
         by_team.entry(info.team_file.clone()).or_default().push(info);
     }
     by_team
-}
-
-/// A runtime for the team in `file`, journaling to `store`.
-fn team_runtime(file: Option<&str>, store: Arc<dyn Store>) -> Result<Arc<Runtime>, String> {
-    let file = file.ok_or("no team file was recorded for it (it was created by a Rust program)")?;
-    let loaded = load_team(Path::new(file)).map_err(|error| format!("its team file does not load:\n{error}"))?;
-    let runtime = assemble::runtime(&loaded.config, store).map_err(|error| error.to_string())?;
-    Ok(Arc::new(runtime))
 }

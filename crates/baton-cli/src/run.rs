@@ -49,7 +49,8 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
             if args.json {
                 println!("{}", report_json(&report));
             } else {
-                tokio.block_on(print_report(&runtime, &report, args, !live));
+                let team = args.team.display().to_string();
+                tokio.block_on(print_report(&runtime, &report, &team, &args.db, !live));
             }
             if report.outcome.status == TurnStatus::Failed {
                 Exit::Failed
@@ -57,14 +58,7 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
                 Exit::Ok
             }
         }
-        Err(error) if setup::is_usage_error(&error) => {
-            eprintln!("error: {error}");
-            Exit::Usage
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            Exit::Failed
-        }
+        Err(error) => setup::failed(&error),
     })
 }
 
@@ -85,12 +79,13 @@ pub fn report_json(report: &TurnReport) -> serde_json::Value {
         "routed": outcome.routed,
         "malformed_calls": outcome.malformed_calls.unwrap_or(0),
         "usage": report.usage,
+        "pending": outcome.pending,
     })
 }
 
 /// The turn's transcript (unless it was printed live) and handoff chain on stdout; where the
-/// conversation stands on stderr.
-async fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs, transcript: bool) {
+/// conversation stands, and the command to go on with, on stderr.
+pub async fn print_report(runtime: &Runtime, report: &TurnReport, team: &str, db: &setup::Db, transcript: bool) {
     let outcome = &report.outcome;
     if transcript {
         match runtime.store().journal(&report.conversation).await {
@@ -111,19 +106,23 @@ async fn print_report(runtime: &Runtime, report: &TurnReport, args: &RunArgs, tr
         "\nconversation {} · turn {} · {} · {}, {}",
         report.conversation,
         outcome.turn,
-        serde_json::to_value(outcome.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        outcome.status.as_str(),
         plural(outcome.model_calls, "model call"),
         plural(outcome.tool_calls, "tool call"),
     );
     if let Some(tokens) = tokens(&report.usage) {
         eprintln!("{tokens}");
     }
-    eprintln!(
-        "continue: baton run {} \"...\" --conversation {}{}",
-        args.team.display(),
-        report.conversation,
-        args.db.flag()
-    );
+    let (conversation, db) = (&report.conversation, db.flag());
+    match &outcome.pending {
+        Some(pending) => {
+            eprintln!("decide: baton approve {conversation} {}{db}   (or --deny --reason \"...\")", pending.call_id)
+        }
+        None if outcome.status == TurnStatus::Escalated => {
+            eprintln!("operators: baton queue show {conversation}{db}");
+        }
+        None => eprintln!("continue: baton run {team} \"...\" --conversation {conversation}{db}"),
+    }
 }
 
 /// "tokens: 1200 in, 85 out (billing 900/60, triage 300/25) · $0.0012", or `None` when no

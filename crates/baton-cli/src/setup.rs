@@ -102,3 +102,41 @@ pub fn tokio() -> Result<tokio::runtime::Runtime, Exit> {
         Exit::Failed
     })
 }
+
+/// A runtime for the team in `file` (the team file a conversation was created with),
+/// journaling to `store`.
+pub async fn team_runtime(file: Option<&str>, store: Arc<dyn Store>) -> Result<Arc<Runtime>, String> {
+    let file = file.ok_or("no team file was recorded for it (it was created by a Rust program)")?;
+    let loaded = load_team(Path::new(file)).map_err(|error| format!("its team file does not load:\n{error}"))?;
+    let runtime = assemble::runtime(&loaded.config, store).await.map_err(|error| error.to_string())?;
+    Ok(Arc::new(runtime))
+}
+
+/// The runtime of `conversation`'s team, built from the team file it was created with.
+pub async fn conversation_runtime(store: Arc<dyn Store>, conversation: &str) -> Result<Arc<Runtime>, Exit> {
+    let info = match store.conversation(conversation).await {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            eprintln!("error: {}", StoreError::UnknownConversation(conversation.to_string()));
+            return Err(Exit::Usage);
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Err(Exit::Failed);
+        }
+    };
+    team_runtime(info.team_file.as_deref(), store).await.map_err(|why| {
+        eprintln!("error: conversation {conversation}: {why}");
+        Exit::Usage
+    })
+}
+
+/// The exit code for a runtime error, printed: 2 for what the user asked wrong, 1 otherwise.
+pub fn failed(error: &RuntimeError) -> Exit {
+    eprintln!("error: {error}");
+    if is_usage_error(error) {
+        Exit::Usage
+    } else {
+        Exit::Failed
+    }
+}

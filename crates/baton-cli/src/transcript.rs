@@ -7,7 +7,8 @@ use baton::store::StoredEntry;
 /// Longest tool result shown in a transcript, in characters.
 const RESULT_WIDTH: usize = 100;
 
-/// The journal entries of turn `turn`: from the user's message to the turn's end.
+/// The journal entries of turn `turn`: from the user's message to the turn's (latest) end; a
+/// turn that waited for approval ended for a while, then went on.
 pub fn turn_entries(journal: &[StoredEntry], turn: u32) -> &[StoredEntry] {
     let started = journal.iter().position(
         |stored| matches!(&stored.entry, JournalEntry::Record(Record::TurnStarted { turn: t, .. }) if *t == turn),
@@ -16,7 +17,7 @@ pub fn turn_entries(journal: &[StoredEntry], turn: u32) -> &[StoredEntry] {
     let first = started.saturating_sub(1);
     let end = journal[started..]
         .iter()
-        .position(|stored| matches!(&stored.entry, JournalEntry::Record(Record::TurnEnded(_))))
+        .rposition(|stored| matches!(&stored.entry, JournalEntry::Record(Record::TurnEnded(o)) if o.turn == turn))
         .map_or(journal.len(), |offset| started + offset + 1);
     &journal[first..end]
 }
@@ -79,6 +80,14 @@ impl Transcript {
                 vec![format!("  {agent} called {tool}; rejected: {}", shorten(error, RESULT_WIDTH))]
             }
             JournalEntry::Record(Record::TurnEnded(outcome)) => ending(outcome),
+            JournalEntry::Input(Input::ApprovalDecided { approved, reason, by, .. }) => {
+                let by = by.as_deref().map(|by| format!(" by {by}")).unwrap_or_default();
+                match (approved, reason) {
+                    (true, _) => vec![format!("[approved{by}]")],
+                    (false, Some(reason)) => vec![format!("[denied{by}: {reason}]")],
+                    (false, None) => vec![format!("[denied{by}]")],
+                }
+            }
             JournalEntry::Input(Input::OperatorReplied { operator, text }) => {
                 vec![format!("{} ({operator}): {text}", self.active)]
             }

@@ -449,7 +449,7 @@ pub struct TurnOutcome {
     pub usage: Option<Vec<ModelUsage>>,
     /// The call waiting for approval, when the status is `awaiting_approval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<PendingApproval>,
+    pub pending: Option<Box<PendingApproval>>,
 }
 
 /// The tokens one agent used with one model in a turn.

@@ -19,7 +19,7 @@ pub mod trigger;
 pub mod validate;
 
 pub use approval::{Approval, Comparison, Rule};
-pub use conversation::{Conversation, Rejected};
+pub use conversation::{Conversation, Rejected, Ticket};
 pub use event::{
     ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, ModelUsage, PendingApproval,
     Purpose, Record, Signals, ToolInvocation, TurnOutcome, TurnStatus,

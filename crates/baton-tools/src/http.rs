@@ -1,1 +1,477 @@
-//! Being written.
+//! HTTP tools (`kind = "http"`): one request per call, built from a URL template and the
+//! arguments.
+//!
+//! Placeholders `{name}` in the URL are filled from the arguments; the other arguments become the
+//! query (GET, DELETE, HEAD) or the JSON body (POST, PUT, PATCH). Header values may use
+//! `${VAR}`, read from the environment at each call. There is no overall time limit here:
+//! [`crate::guard::Guarded`] sets it, and dropping a call aborts its request.
+
+use crate::Tool;
+use async_trait::async_trait;
+use baton_core::{ToolDef, ToolOutput};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// How long connecting to the server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much of an answer's body is read; the rest is left unread.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How much of the body of a failed answer the error result quotes.
+const ERROR_EXCERPT_BYTES: usize = 2000;
+
+/// The methods that send the arguments as a JSON body.
+const BODY_METHODS: [Method; 3] = [Method::POST, Method::PUT, Method::PATCH];
+
+/// The methods that send the arguments as query parameters.
+const QUERY_METHODS: [Method; 3] = [Method::GET, Method::DELETE, Method::HEAD];
+
+/// What an HTTP tool sends, as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpToolConfig {
+    /// The method, e.g. `"GET"`.
+    pub method: String,
+    /// The URL, with `{name}` placeholders filled from the arguments.
+    pub url: String,
+    /// Headers sent with every request; values may use `${VAR}` to read an environment variable.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why an HTTP tool could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpToolError {
+    /// The method is not one an HTTP tool can use.
+    #[error("the HTTP method '{0}' is not supported; use GET, POST, PUT, PATCH, DELETE or HEAD")]
+    Method(String),
+    /// The URL template has a malformed placeholder.
+    #[error("the URL '{url}' is not a valid template: {detail}")]
+    Template {
+        /// The URL template.
+        url: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The URL is not an http or https address.
+    #[error("the URL '{url}' is not a valid http:// or https:// address: {detail}")]
+    Url {
+        /// The URL template.
+        url: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A header name is not a valid HTTP header name.
+    #[error("'{0}' is not a valid HTTP header name; use letters, digits and '-'")]
+    HeaderName(String),
+    /// A header value has a malformed `${VAR}`.
+    #[error("the value of the header '{name}' is not valid: {detail}")]
+    HeaderValue {
+        /// The header.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// A tool that answers a call with one HTTP request.
+pub struct HttpTool {
+    definition: ToolDef,
+    method: Method,
+    sends_body: bool,
+    url: Vec<Part>,
+    headers: Vec<HeaderTemplate>,
+    client: reqwest::Client,
+}
+
+/// A configured header: its name as written, for messages, and its value's parts.
+struct HeaderTemplate {
+    name: HeaderName,
+    written: String,
+    value: Vec<Part>,
+}
+
+/// A piece of a template: text kept as is, or a named slot filled at each call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Slot(String),
+}
+
+/// The `{name}` placeholders of a URL template, each once, in the order they first appear; the
+/// error says what is wrong with a brace that is not closed or a placeholder with no name.
+pub fn placeholders(url_template: &str) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    for part in parse_template(url_template, "{")? {
+        if let Part::Slot(name) = part {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+impl HttpTool {
+    /// An HTTP tool offering `definition` that sends requests as `config` says.
+    pub fn new(definition: ToolDef, config: HttpToolConfig) -> Result<Self, HttpToolError> {
+        let Some(method) =
+            BODY_METHODS.iter().chain(&QUERY_METHODS).find(|m| m.as_str().eq_ignore_ascii_case(&config.method))
+        else {
+            return Err(HttpToolError::Method(config.method));
+        };
+        let (method, sends_body) = (method.clone(), BODY_METHODS.contains(method));
+        let url = parse_template(&config.url, "{")
+            .map_err(|detail| HttpToolError::Template { url: config.url.clone(), detail })?;
+        check_url(&url).map_err(|detail| HttpToolError::Url { url: config.url.clone(), detail })?;
+        let mut headers = Vec::new();
+        for (name, value) in &config.headers {
+            let header =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| HttpToolError::HeaderName(name.clone()))?;
+            let parts = parse_template(value, "${")
+                .map_err(|detail| HttpToolError::HeaderValue { name: name.clone(), detail })?;
+            headers.push(HeaderTemplate { name: header, written: name.clone(), value: parts });
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(HttpToolError::Client)?;
+        Ok(HttpTool { definition, method, sends_body, url, headers, client })
+    }
+
+    /// The request for a call, or the error result that explains why none can be sent.
+    fn request(&self, arguments: &Map<String, Value>, idempotency_key: &str) -> Result<reqwest::Request, String> {
+        let filled = fill_url(&self.url, arguments)?;
+        let mut url = Url::parse(&filled).map_err(|e| {
+            format!("error: the arguments make the URL '{filled}', which is not valid ({e}); check the arguments")
+        })?;
+        let used: Vec<&str> = self
+            .url
+            .iter()
+            .filter_map(|part| if let Part::Slot(name) = part { Some(name.as_str()) } else { None })
+            .collect();
+        let rest: Map<String, Value> = arguments
+            .iter()
+            .filter(|(name, _)| !used.contains(&name.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !self.sends_body {
+            add_query(&mut url, &rest);
+        }
+        let mut builder = self.client.request(self.method.clone(), url).headers(self.headers(idempotency_key)?);
+        if self.sends_body {
+            builder = builder.json(&Value::Object(rest));
+        }
+        builder
+            .build()
+            .map_err(|e| format!("error: cannot build the request of '{}': {}", self.definition.name, reason(&e)))
+    }
+
+    /// The headers of a request: the idempotency key, then the configured ones with their
+    /// environment variables expanded now.
+    fn headers(&self, idempotency_key: &str) -> Result<HeaderMap, String> {
+        let mut headers = HeaderMap::new();
+        let key = HeaderValue::from_str(idempotency_key)
+            .map_err(|_| format!("error: the idempotency key {idempotency_key:?} cannot be sent in an HTTP header"))?;
+        headers.insert(HeaderName::from_static("idempotency-key"), key);
+        for HeaderTemplate { name: header, written: name, value: parts } in &self.headers {
+            let mut text = String::new();
+            for part in parts {
+                match part {
+                    Part::Text(literal) => text.push_str(literal),
+                    Part::Slot(var) => match std::env::var(var) {
+                        Ok(value) => text.push_str(&value),
+                        Err(std::env::VarError::NotPresent) => {
+                            return Err(format!(
+                                "error: the header {name} needs the environment variable {var}, which is not set"
+                            ))
+                        }
+                        Err(std::env::VarError::NotUnicode(_)) => {
+                            return Err(format!(
+                                "error: the environment variable {var} (used by the header {name}) is not valid Unicode"
+                            ))
+                        }
+                    },
+                }
+            }
+            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                format!("error: the value of the header {name} contains characters that cannot be sent in a header")
+            })?;
+            value.set_sensitive(parts.iter().any(|part| matches!(part, Part::Slot(_))));
+            headers.insert(header.clone(), value);
+        }
+        Ok(headers)
+    }
+}
+
+#[async_trait]
+impl Tool for HttpTool {
+    fn definition(&self) -> &ToolDef {
+        &self.definition
+    }
+
+    async fn call(&self, arguments: &Value, idempotency_key: &str) -> ToolOutput {
+        let name = &self.definition.name;
+        let Some(arguments) = arguments.as_object() else {
+            return ToolOutput::error(format!("error: the arguments of '{name}' must be a JSON object"));
+        };
+        let request = match self.request(arguments, idempotency_key) {
+            Ok(request) => request,
+            Err(message) => return ToolOutput::error(message),
+        };
+        let origin = request.url().origin().ascii_serialization();
+        let mut response = match self.client.execute(request).await {
+            Ok(response) => response,
+            Err(e) if e.is_connect() => {
+                return ToolOutput::error(format!(
+                    "error: the server at {origin} could not be reached for '{name}': {}; the service may be down: \
+                     try again later or tell the user",
+                    reason(&e)
+                ))
+            }
+            Err(e) => {
+                return ToolOutput::error(format!("error: the request of '{name}' to {origin} failed: {}", reason(&e)))
+            }
+        };
+        let status = response.status();
+        let (body, complete) = match read_body(&mut response).await {
+            Ok(body) => body,
+            Err(e) => {
+                return ToolOutput::error(format!(
+                    "error: the answer of {origin} to '{name}' (HTTP {status}) broke off: {}",
+                    reason(&e)
+                ))
+            }
+        };
+        let text = String::from_utf8_lossy(&body);
+        if !status.is_success() {
+            return ToolOutput::error(format!(
+                "error: '{name}' returned HTTP {status}: {}{}",
+                head(text.trim(), ERROR_EXCERPT_BYTES),
+                hint(status)
+            ));
+        }
+        if !complete {
+            return ToolOutput::ok(format!("{text}\n[… body cut: only the first {MAX_BODY_BYTES} bytes were read]"));
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            return ToolOutput::ok(format!("ok (HTTP {})", status.as_u16()));
+        }
+        ToolOutput::ok(serde_json::from_str::<Value>(text).map_or_else(|_| text.to_string(), |json| json.to_string()))
+    }
+}
+
+/// Splits `template` into text and slots opened by `open` (`{` or `${`) and closed by `}`.
+fn parse_template(template: &str, open: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    let mut offset = 0;
+    while let Some(start) = rest.find(open) {
+        let after = &rest[start + open.len()..];
+        let end = match (after.find('}'), after.find('{')) {
+            (Some(end), Some(nested)) if nested < end => None,
+            (end, _) => end,
+        };
+        let Some(end) = end else {
+            return Err(format!("'{open}' at byte {} is not closed; write {open}name}}", offset + start));
+        };
+        let name = &after[..end];
+        if name.trim().is_empty() {
+            return Err(format!("'{open}}}' at byte {} has no name; write {open}name}}", offset + start));
+        }
+        if start > 0 {
+            parts.push(Part::Text(rest[..start].to_string()));
+        }
+        parts.push(Part::Slot(name.to_string()));
+        let consumed = start + open.len() + end + 1;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_string()));
+    }
+    Ok(parts)
+}
+
+/// Checks that the template makes an http or https URL whatever fills its slots.
+fn check_url(template: &[Part]) -> Result<(), String> {
+    let sample: String =
+        template.iter().map(|part| if let Part::Text(text) = part { text.as_str() } else { "x" }).collect();
+    let url = Url::parse(&sample).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        scheme => Err(format!("the scheme is '{scheme}'")),
+    }
+}
+
+/// The URL with each slot replaced by its argument, percent-encoded; the error result names a
+/// missing argument.
+fn fill_url(template: &[Part], arguments: &Map<String, Value>) -> Result<String, String> {
+    let mut url = String::new();
+    for part in template {
+        match part {
+            Part::Text(text) => url.push_str(text),
+            Part::Slot(name) => match arguments.get(name) {
+                None | Some(Value::Null) => {
+                    return Err(format!("error: the argument \"{name}\" is required: it fills {{{name}}} in the URL"))
+                }
+                Some(value) => url.push_str(&encode(&plain(value))),
+            },
+        }
+    }
+    Ok(url)
+}
+
+/// Appends the arguments as query parameters; null arguments are left out.
+fn add_query(url: &mut Url, arguments: &Map<String, Value>) {
+    let pairs: Vec<(&String, String)> =
+        arguments.iter().filter(|(_, value)| !value.is_null()).map(|(name, value)| (name, plain(value))).collect();
+    if !pairs.is_empty() {
+        url.query_pairs_mut().extend_pairs(pairs);
+    }
+}
+
+/// A value as text for a URL: a string as is, anything else as its JSON text.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `text` percent-encoded so it stays one path segment or query value: only the unreserved
+/// characters of RFC 3986 are kept as they are.
+fn encode(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push('%');
+            encoded.push(char::from(HEX[usize::from(byte >> 4)]));
+            encoded.push(char::from(HEX[usize::from(byte & 0xF)]));
+        }
+    }
+    encoded
+}
+
+/// Reads the body, at most [`MAX_BODY_BYTES`] of it; the flag says whether it was read whole.
+async fn read_body(response: &mut reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_BODY_BYTES - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, true))
+}
+
+/// The first `max_bytes` of `text` (cut at a char boundary, marked with "…").
+fn head(text: &str, max_bytes: usize) -> String {
+    if text.is_empty() {
+        return "(empty body)".to_string();
+    }
+    if text.len() <= max_bytes {
+        return text.to_string();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// What the model can do about a failed answer, for the statuses with an obvious cause.
+fn hint(status: reqwest::StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 404 | 409 | 422 => "; check the arguments",
+        401 | 403 => "; the service refused the tool's credentials: tell the user the tool cannot be used now",
+        429 | 500..=599 => "; the service is busy or failing: try again later or tell the user",
+        _ => "",
+    }
+}
+
+/// The innermost cause of an error: reqwest's own message only repeats the URL.
+fn reason(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn placeholders_are_listed_once_in_order() {
+        assert_eq!(placeholders("https://x/{org}/repos/{repo}?q={org}"), Ok(vec!["org".into(), "repo".into()]));
+        assert_eq!(placeholders("https://x/plain"), Ok(vec![]));
+    }
+
+    #[test]
+    fn malformed_placeholders_say_where_and_what_to_write() {
+        let unclosed = placeholders("https://x/{id").unwrap_err();
+        assert!(unclosed.contains("'{' at byte 10 is not closed"), "{unclosed}");
+        let nested = placeholders("https://x/{a{b}").unwrap_err();
+        assert!(nested.contains("at byte 10 is not closed"), "{nested}");
+        let empty = placeholders("https://x/{}").unwrap_err();
+        assert!(empty.contains("'{}' at byte 10 has no name"), "{empty}");
+    }
+
+    #[test]
+    fn header_templates_take_dollar_braces_only() {
+        let parts = parse_template("Bearer ${TOKEN} {not a slot} $HOME", "${").unwrap();
+        assert_eq!(
+            parts,
+            vec![Part::Text("Bearer ".into()), Part::Slot("TOKEN".into()), Part::Text(" {not a slot} $HOME".into())]
+        );
+        assert!(parse_template("Bearer ${TOKEN", "${").unwrap_err().contains("is not closed"));
+    }
+
+    #[test]
+    fn url_values_are_encoded_as_one_segment() {
+        let template = parse_template("https://x/{a}/{b}/{c}", "{").unwrap();
+        let arguments = json!({"a": "a b/c?d#é", "b": 42, "c": true});
+        let url = fill_url(&template, arguments.as_object().unwrap()).unwrap();
+        assert_eq!(url, "https://x/a%20b%2Fc%3Fd%23%C3%A9/42/true");
+        let missing = fill_url(&template, json!({"a": "1", "b": null}).as_object().unwrap()).unwrap_err();
+        assert!(missing.contains("the argument \"b\" is required"), "{missing}");
+    }
+
+    #[test]
+    fn excerpts_keep_the_start_and_cut_at_a_char_boundary() {
+        assert_eq!(head("ééé", 3), "é…");
+        assert_eq!(head("short", 100), "short");
+        assert_eq!(head("", 100), "(empty body)");
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let config = |method: &str, url: &str, header: (&str, &str)| HttpToolConfig {
+            method: method.into(),
+            url: url.into(),
+            headers: vec![(header.0.into(), header.1.into())],
+        };
+        let tool = |config| HttpTool::new(ToolDef::new("t", "", json!({"type": "object"})), config);
+        assert!(tool(config("get", "https://x/{id}", ("a", "b"))).is_ok());
+        assert!(matches!(tool(config("FETCH", "https://x", ("a", "b"))), Err(HttpToolError::Method(_))));
+        assert!(matches!(tool(config("GET", "https://x/{id", ("a", "b"))), Err(HttpToolError::Template { .. })));
+        assert!(matches!(tool(config("GET", "ftp://x/{id}", ("a", "b"))), Err(HttpToolError::Url { .. })));
+        assert!(matches!(tool(config("GET", "x/{id}", ("a", "b"))), Err(HttpToolError::Url { .. })));
+        assert!(matches!(tool(config("GET", "https://x", ("a b", "b"))), Err(HttpToolError::HeaderName(_))));
+        assert!(matches!(tool(config("GET", "https://x", ("a", "${B"))), Err(HttpToolError::HeaderValue { .. })));
+    }
+}

@@ -87,9 +87,9 @@ fn team_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/journal/team.toml")
 }
 
-fn runtime(store: Arc<dyn Store>) -> baton::Runtime {
+async fn runtime(store: Arc<dyn Store>) -> baton::Runtime {
     let config = load_team(&team_file()).unwrap().config;
-    baton::assemble::runtime(&config, store).unwrap()
+    baton::assemble::runtime(&config, store).await.unwrap()
 }
 
 /// `turns` one-turn conversations, `concurrency` at a time.
@@ -99,7 +99,7 @@ async fn turns_bench(
     concurrency: usize,
     turns: usize,
 ) -> serde_json::Value {
-    let runtime = Arc::new(runtime(store.clone()));
+    let runtime = Arc::new(runtime(store.clone()).await);
     let wal_before = wal_syncs(location).await;
     let commits_before = store.commits();
     let started = Instant::now();
@@ -174,7 +174,7 @@ async fn resume_bench(store: Arc<dyn Store>, conversations: usize) -> serde_json
         done.unwrap();
     }
     let prepare_s = prepared.elapsed().as_secs_f64();
-    let runtime = Arc::new(runtime(store.clone()));
+    let runtime = Arc::new(runtime(store.clone()).await);
     let started = Instant::now();
     let interrupted = store.interrupted().await.unwrap();
     assert_eq!(interrupted.len(), conversations);

@@ -1,12 +1,20 @@
 //! Assembly: from a loaded team file to a [`Runtime`] with real providers, tools and a journal.
+//!
+//! Every tool is wrapped in its time limit and result cap. An MCP entry's server is started
+//! here, once, and asked for its tools: agents that list the entry get each of them, under the
+//! server's own names. Tools of `kind = "rust"` are supplied by the program embedding baton.
 
 use crate::config::Api;
-use crate::config::{ModelConfig, TeamConfig, ToolConfig};
+use crate::config::{ModelConfig, TeamConfig, ToolConfig, ToolKind};
 use crate::Runtime;
-use baton_core::{Team, ToolDef};
+use baton_core::{validate, Severity, Team, ToolDef, HANDOFF_PREFIX};
 use baton_local::LocalModel;
 use baton_models::{AnthropicModel, Model, OpenAiModel, ScriptModel};
 use baton_store::{open, Store, StoreLocation};
+use baton_tools::command::CommandTool;
+use baton_tools::guard::Guarded;
+use baton_tools::http::HttpTool;
+use baton_tools::mcp::McpServer;
 use baton_tools::{LookupTool, Tool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,22 +28,69 @@ pub struct AssembleError(String);
 /// sync`, a Postgres database, or memory).
 pub async fn open_runtime(config: &TeamConfig, location: &StoreLocation) -> Result<Runtime, AssembleError> {
     let store = open(location, config.durability).await.map_err(|e| AssembleError(e.to_string()))?;
-    runtime(config, store)
+    runtime(config, store).await
 }
 
 /// A runtime for `config` journaling to `store`.
-pub fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, AssembleError> {
-    let team = Arc::new(config.team.clone());
+pub async fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, AssembleError> {
+    runtime_with_tools(config, store, Vec::new()).await
+}
+
+/// A runtime for `config` journaling to `store`, with the tools the team file declares as
+/// `kind = "rust"` taken from `rust_tools` by name (see [`baton_tools::typed::typed_tool`]). The
+/// team file's `approval`, `idempotent` and `timeout` apply to them; their arguments' schema is
+/// their own.
+pub async fn runtime_with_tools(
+    config: &TeamConfig,
+    store: Arc<dyn Store>,
+    rust_tools: Vec<Arc<dyn Tool>>,
+) -> Result<Runtime, AssembleError> {
+    let mut team = config.team.clone();
+    let mut rust_tools: BTreeMap<String, Arc<dyn Tool>> =
+        rust_tools.into_iter().map(|tool| (tool.definition().name.clone(), tool)).collect();
+    let mut tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::new();
+    for (name, tool) in &config.tools {
+        let failed = |e: String| AssembleError(format!("tool '{name}': {e}"));
+        let definition = config.team.tools[name].clone();
+        if let ToolKind::Mcp(mcp) = &tool.kind {
+            let server = McpServer::start(mcp.clone()).await.map_err(|e| failed(e.to_string()))?;
+            let offered = offer(&mut team, name, &definition, server.definitions()).map_err(failed)?;
+            for definition in offered {
+                let guarded = Guarded::new(Arc::new(server.tool(definition.clone())), tool.settings);
+                tools.insert(definition.name.clone(), Arc::new(guarded));
+            }
+            continue;
+        }
+        let built = match &tool.kind {
+            ToolKind::Rust => {
+                let supplied = rust_tools.remove(name).ok_or_else(|| {
+                    failed("it is kind = \"rust\": run the team from a Rust program that supplies it".into())
+                })?;
+                team.tools.insert(
+                    name.clone(),
+                    ToolDef { parameters: supplied.definition().parameters.clone(), ..definition },
+                );
+                supplied
+            }
+            _ => build_tool(&definition, tool).map_err(failed)?,
+        };
+        tools.insert(name.clone(), Arc::new(Guarded::new(built, tool.settings)));
+    }
+    if let Some(name) = rust_tools.keys().next() {
+        return Err(AssembleError(format!(
+            "tool '{name}' was supplied, but the team file declares no [tools.{name}] kind = \"rust\" for it"
+        )));
+    }
+    let problems: Vec<String> =
+        validate(&team).into_iter().filter(|p| p.severity == Severity::Error).map(|p| p.message).collect();
+    if !problems.is_empty() {
+        return Err(AssembleError(format!("the team with its MCP tools is not valid: {}", problems.join("; "))));
+    }
+    let team = Arc::new(team);
     let mut models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::new();
     for (name, model) in &config.models {
         let model = build_model(model, &team).map_err(|e| AssembleError(format!("model '{name}': {e}")))?;
         models.insert(name.clone(), model);
-    }
-    let mut tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::new();
-    for (name, tool) in &config.tools {
-        let definition = &config.team.tools[name];
-        let tool = build_tool(definition, tool).map_err(|e| AssembleError(format!("tool '{name}': {e}")))?;
-        tools.insert(name.clone(), tool);
     }
     let prices = config.models.iter().filter_map(|(name, model)| Some((name.clone(), model.price()?))).collect();
     let runtime = Runtime::new(team, models, tools, store).with_lease(config.lease).with_prices(prices);
@@ -43,6 +98,41 @@ pub fn runtime(config: &TeamConfig, store: Arc<dyn Store>) -> Result<Runtime, As
         Ok(path) => runtime.with_team_file(path.display().to_string()),
         Err(_) => runtime,
     })
+}
+
+/// Puts the tools an MCP server offers in the team in place of its entry `name`: each under the
+/// server's own name, with the entry's approval and idempotence, in the tool list of every agent
+/// that lists the entry.
+fn offer(team: &mut Team, name: &str, entry: &ToolDef, offered: Vec<ToolDef>) -> Result<Vec<ToolDef>, String> {
+    team.tools.remove(name);
+    let mut names = Vec::new();
+    let mut definitions = Vec::new();
+    for offered in offered {
+        if offered.name.starts_with(HANDOFF_PREFIX) {
+            return Err(format!("the server offers '{}', a name reserved for handoffs: exclude it", offered.name));
+        }
+        if team.tools.contains_key(&offered.name) {
+            return Err(format!(
+                "the server offers '{}', which is also another tool of the team: exclude it or rename the other",
+                offered.name
+            ));
+        }
+        let definition = ToolDef {
+            examples: entry.examples.clone(),
+            idempotent: entry.idempotent,
+            approval: entry.approval.clone(),
+            ..offered
+        };
+        team.tools.insert(definition.name.clone(), definition.clone());
+        names.push(definition.name.clone());
+        definitions.push(definition);
+    }
+    for agent in team.agents.values_mut() {
+        if let Some(position) = agent.tools.iter().position(|tool| tool == name) {
+            agent.tools.splice(position..=position, names.iter().cloned());
+        }
+    }
+    Ok(definitions)
 }
 
 fn build_model(model: &ModelConfig, team: &Arc<Team>) -> Result<Arc<dyn Model>, String> {
@@ -59,9 +149,12 @@ fn build_model(model: &ModelConfig, team: &Arc<Team>) -> Result<Arc<dyn Model>, 
 }
 
 fn build_tool(definition: &ToolDef, tool: &ToolConfig) -> Result<Arc<dyn Tool>, String> {
-    Ok(match tool {
-        ToolConfig::Lookup { data, key, .. } => {
+    Ok(match &tool.kind {
+        ToolKind::Lookup { data, key } => {
             Arc::new(LookupTool::load(definition.clone(), key, data).map_err(|e| e.to_string())?)
         }
+        ToolKind::Http(http) => Arc::new(HttpTool::new(definition.clone(), http.clone()).map_err(|e| e.to_string())?),
+        ToolKind::Command(command) => Arc::new(CommandTool::new(definition.clone(), command.clone())),
+        ToolKind::Mcp(_) | ToolKind::Rust => unreachable!("built by the caller"),
     })
 }

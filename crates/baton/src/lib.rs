@@ -7,6 +7,7 @@ pub mod assemble;
 pub mod config;
 mod ids;
 mod observer;
+pub mod queue;
 pub mod runtime;
 mod usage;
 
@@ -15,5 +16,6 @@ pub use baton_models as models;
 pub use baton_store as store;
 pub use baton_tools as tools;
 pub use observer::{Observer, Unobserved};
-pub use runtime::{Runtime, RuntimeError, TurnReport};
+pub use queue::{TicketStatus, TicketView};
+pub use runtime::{Decision, Runtime, RuntimeError, TurnReport};
 pub use usage::{TurnUsage, UsageTotals};

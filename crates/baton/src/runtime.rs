@@ -13,7 +13,7 @@ use crate::usage::TurnUsage;
 use baton_core::{replay, Conversation, Effect, Input, JournalEntry, Purpose, Record, Team, ToolOutput, TurnOutcome};
 use baton_local::read_signals;
 use baton_models::Model;
-use baton_store::{holder_id, holder_is_gone, ConversationInfo, Lease, Store, StoreError};
+use baton_store::{holder_id, holder_is_gone, ConversationInfo, Lease, Store, StoreError, StoredEntry};
 use baton_tools::Tool;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
@@ -46,6 +46,17 @@ pub struct TurnReport {
     pub usage: TurnUsage,
 }
 
+/// A person's decision on a tool call waiting for approval.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the call may run.
+    pub approve: bool,
+    /// Why; a denial's reason is told to the model.
+    pub reason: Option<String>,
+    /// Who decided.
+    pub by: Option<String>,
+}
+
 /// Why a turn could not be run at all (a turn that ran and failed is a [`TurnReport`]).
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -65,6 +76,11 @@ pub enum RuntimeError {
     /// A client-chosen conversation id is malformed.
     #[error("{0}")]
     BadId(String),
+    /// What was asked does not fit the conversation now (a message while a call waits for
+    /// approval, a decision nobody waits for, an operator acting on a ticket they do not hold);
+    /// nothing was journaled.
+    #[error("{0}")]
+    Refused(String),
     /// The journal does not replay under this team.
     #[error("conversation '{conversation}' cannot be loaded: {detail}")]
     Replay {
@@ -146,6 +162,7 @@ impl Runtime {
             let (mut journal, mut state, _) = self.load(&lease, &info, observer).await?;
             let signals = read_signals(&self.team, message);
             let user = Input::UserMessage { text: message.to_string(), signals };
+            state.check(&user).map_err(RuntimeError::Refused)?;
             let effects = journal.feed(&mut state, user).await?;
             self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await
         };
@@ -165,6 +182,86 @@ impl Runtime {
         let loaded = self.load(&lease, &info, Arc::new(Unobserved)).await;
         let finished = self.let_go(&lease, loaded.map(|(_, _, finished)| finished)).await?;
         Ok(finished.map(|outcome| self.report(conversation.to_string(), outcome)))
+    }
+
+    /// Decides on a tool call waiting for approval and carries the turn on: the call runs if
+    /// approved; a denial is the call's result, which the model reads. Returns how the turn
+    /// ended (it may wait for another approval).
+    pub async fn decide(
+        &self,
+        conversation: &str,
+        call_id: &str,
+        decision: Decision,
+        observer: Arc<dyn Observer>,
+    ) -> Result<TurnReport, RuntimeError> {
+        let input = |_: &Conversation| {
+            Ok(Input::ApprovalDecided {
+                call_id: call_id.to_string(),
+                approved: decision.approve,
+                reason: decision.reason.clone(),
+                by: decision.by.clone(),
+            })
+        };
+        let outcome = self.act(conversation, input, observer).await?;
+        let outcome = outcome.ok_or_else(|| RuntimeError::Replay {
+            conversation: conversation.to_string(),
+            detail: "the decision did not carry the turn on".into(),
+        })?;
+        Ok(self.report(conversation.to_string(), outcome))
+    }
+
+    /// Journals the input `make` builds from the conversation's state (once it fits the
+    /// conversation), and carries out what follows from it. Returns how the turn ended if the
+    /// input carried one on.
+    pub(crate) async fn act(
+        &self,
+        conversation: &str,
+        make: impl FnOnce(&Conversation) -> Result<Input, String>,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Option<TurnOutcome>, RuntimeError> {
+        let info = self
+            .store
+            .conversation(conversation)
+            .await?
+            .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
+        let lease = self.acquire(conversation).await?;
+        let work = async {
+            let (mut journal, mut state, _) = self.load(&lease, &info, observer).await?;
+            let input = make(&state).map_err(RuntimeError::Refused)?;
+            state.check(&input).map_err(RuntimeError::Refused)?;
+            let effects = journal.feed(&mut state, input).await?;
+            let carries_on = effects.iter().any(|effect| {
+                !matches!(effect, Effect::Record(_)) || matches!(effect, Effect::Record(Record::TurnEnded(_)))
+            });
+            if !carries_on {
+                let records = effects.into_iter().filter_map(|effect| match effect {
+                    Effect::Record(record) => Some(JournalEntry::Record(record)),
+                    _ => None,
+                });
+                journal.append(records.collect()).await?;
+                return Ok(None);
+            }
+            Ok(Some(self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await?))
+        };
+        self.let_go(&lease, work.await).await
+    }
+
+    /// The conversation as its journal stands, read without taking its lease, with its journal.
+    pub async fn conversation(
+        &self,
+        conversation: &str,
+    ) -> Result<(ConversationInfo, Vec<StoredEntry>, Conversation), RuntimeError> {
+        let info = self
+            .store
+            .conversation(conversation)
+            .await?
+            .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
+        self.check_team(&info)?;
+        let stored = self.store.journal(conversation).await?;
+        let entries: Vec<JournalEntry> = stored.iter().map(|stored| stored.entry.clone()).collect();
+        let replayed = replay(self.team.clone(), conversation, &entries)
+            .map_err(|e| RuntimeError::Replay { conversation: conversation.into(), detail: e.to_string() })?;
+        Ok((info, stored, replayed.conversation))
     }
 
     fn report(&self, conversation: String, outcome: TurnOutcome) -> TurnReport {
@@ -214,13 +311,7 @@ impl Runtime {
         observer: Arc<dyn Observer>,
     ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
         let id = info.id.as_str();
-        if info.team != self.team.name {
-            return Err(RuntimeError::WrongTeam {
-                conversation: id.into(),
-                owner: info.team.clone(),
-                team: self.team.name.clone(),
-            });
-        }
+        self.check_team(info)?;
         let stored = self.store.journal(id).await?;
         let entries: Vec<JournalEntry> = stored.into_iter().map(|stored| stored.entry).collect();
         let replayed = replay(self.team.clone(), id, &entries)
@@ -239,6 +330,18 @@ impl Runtime {
             false => Some(self.drive(&mut journal, &mut state, replayed.unfinished, &unsafe_to_rerun).await?),
         };
         Ok((journal, state, finished))
+    }
+
+    /// Fails unless the conversation belongs to this runtime's team.
+    fn check_team(&self, info: &ConversationInfo) -> Result<(), RuntimeError> {
+        match info.team == self.team.name {
+            true => Ok(()),
+            false => Err(RuntimeError::WrongTeam {
+                conversation: info.id.clone(),
+                owner: info.team.clone(),
+                team: self.team.name.clone(),
+            }),
+        }
     }
 
     /// Carries out effects until the turn ends.

@@ -17,7 +17,7 @@ async fn a_fact_given_to_triage_is_used_by_technical_without_asking() {
     let triage = config.team.agents.get_mut("triage").unwrap();
     triage.handoffs.iter_mut().find(|edge| edge.to == "technical").unwrap().context = ContextPolicy::Summary;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let runtime = baton::assemble::runtime(&config, store.clone()).unwrap();
+    let runtime = baton::assemble::runtime(&config, store.clone()).await.unwrap();
 
     let first = runtime.send(None, "Hello! I'm customer 1017.").await.unwrap();
     assert_eq!(first.outcome.agent, "triage");

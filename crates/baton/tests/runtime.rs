@@ -20,8 +20,8 @@ fn example() -> baton::config::TeamConfig {
     load_team(&path).unwrap().config
 }
 
-fn runtime(store: Arc<dyn Store>) -> baton::Runtime {
-    baton::assemble::runtime(&example(), store).unwrap()
+async fn runtime(store: Arc<dyn Store>) -> baton::Runtime {
+    baton::assemble::runtime(&example(), store).await.unwrap()
 }
 
 fn handoffs_in(journal: &[JournalEntry]) -> usize {
@@ -47,7 +47,7 @@ async fn crashed_after(id: &str, team: &str, journal: &[JournalEntry], cut: usiz
 #[tokio::test]
 async fn an_interrupted_turn_is_finished_from_its_journal_at_every_cut() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let report = runtime(store.clone()).send(None, "My internet is down (customer 42)").await.unwrap();
+    let report = runtime(store.clone()).await.send(None, "My internet is down (customer 42)").await.unwrap();
     assert_eq!(report.outcome.status, TurnStatus::Answered);
     let full = entries(&store, &report.conversation).await;
     assert_eq!(handoffs_in(&full), 1);
@@ -55,7 +55,7 @@ async fn an_interrupted_turn_is_finished_from_its_journal_at_every_cut() {
     let id = report.conversation.clone();
     for cut in 1..full.len() {
         let crashed = crashed_after(&id, "support", &full, cut).await;
-        let next = runtime(crashed.clone()).send(Some(&id), "Thanks!").await.unwrap();
+        let next = runtime(crashed.clone()).await.send(Some(&id), "Thanks!").await.unwrap();
         assert_eq!(next.outcome.turn, 2, "cut {cut}: the interrupted turn is finished before the next one");
         let journal = entries(&crashed, &id).await;
         assert_eq!(handoffs_in(&journal), 1, "cut {cut}: the handoff is neither lost nor repeated");

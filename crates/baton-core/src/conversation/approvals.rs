@@ -58,7 +58,8 @@ impl Conversation {
     pub(super) fn suspend(&mut self, call: ToolInvocation, out: &mut Vec<Effect>) {
         let turn = self.turn.as_ref().expect("a turn is in progress");
         let mut outcome = self.outcome(turn, TurnStatus::AwaitingApproval, None, None, None);
-        outcome.pending = Some(PendingApproval { call_id: call.call_id, tool: call.tool, args: call.arguments });
+        outcome.pending =
+            Some(Box::new(PendingApproval { call_id: call.call_id, tool: call.tool, args: call.arguments }));
         out.push(Effect::Record(Record::TurnEnded(outcome)));
     }
 

@@ -28,7 +28,7 @@ mod tests;
 
 pub use diagnostic::{Diagnostic, LoadError};
 pub use model::{Api, ModelConfig, Price, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS};
-pub use tool::ToolConfig;
+pub use tool::{ToolConfig, ToolKind};
 
 use crate::runtime::DEFAULT_LEASE;
 use baton_core::{validate, Team};

@@ -208,10 +208,12 @@ impl<'de> Deserialize<'de> for RawHandoff {
 /// `[tools.<name>]`: every key of every tool kind.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawTool {
-    /// Only `"lookup"` for now.
+    /// `lookup`, `http`, `command`, `mcp` or `rust`.
     pub kind: Option<Spanned<String>>,
     /// What the tool does.
-    pub description: Option<String>,
+    pub description: Option<Spanned<String>>,
+    /// The JSON schema of the arguments object (http, command, rust).
+    pub args: Option<Spanned<serde_json::Value>>,
     /// The JSON data file (lookup).
     pub data: Option<Spanned<String>>,
     /// The one required string argument (lookup).
@@ -219,8 +221,29 @@ pub(crate) struct RawTool {
     /// The JSON-schema pattern a valid key matches (lookup).
     pub pattern: Option<Spanned<String>>,
     /// Utterances for which the tool is the right call.
-    #[serde(default)]
-    pub examples: Vec<String>,
+    pub examples: Option<Spanned<Vec<String>>>,
     /// Whether a call may be run twice (after a crash) with the same idempotency key.
-    pub idempotent: Option<bool>,
+    pub idempotent: Option<Spanned<bool>>,
+    /// `"never"`, `"required"`, or `{ when = "amount > 100" }`.
+    pub approval: Option<Spanned<serde_json::Value>>,
+    /// Seconds a call may take.
+    pub timeout: Option<Spanned<f64>>,
+    /// The longest result the model is shown, in bytes.
+    pub max_result_bytes: Option<Spanned<i64>>,
+    /// The HTTP method (http).
+    pub method: Option<Spanned<String>>,
+    /// The URL template (http) or the server's address (mcp).
+    pub url: Option<Spanned<String>>,
+    /// Request headers (http, mcp over HTTP).
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    /// The program and its arguments (command, mcp over stdio).
+    pub command: Option<Spanned<Vec<String>>>,
+    /// The directory the program runs in (command, mcp over stdio).
+    pub cwd: Option<Spanned<String>>,
+    /// Environment variables for the program (command, mcp over stdio).
+    pub env: Option<Spanned<BTreeMap<String, String>>>,
+    /// The server's tools to offer (mcp; all when absent).
+    pub include: Option<Spanned<Vec<String>>>,
+    /// The server's tools not to offer (mcp).
+    pub exclude: Option<Spanned<Vec<String>>>,
 }

@@ -166,11 +166,9 @@ fn a_valid_team_loads_with_its_edges_limits_models_and_tools() {
 
     assert_eq!(
         config.tools["lookup_customer"],
-        ToolConfig::Lookup {
-            description: "Look up a customer by id.".into(),
-            data: temp.dir.join("data/customers.json"),
-            key: "customer_id".into(),
-            pattern: None,
+        ToolConfig {
+            kind: ToolKind::Lookup { data: temp.dir.join("data/customers.json"), key: "customer_id".into() },
+            settings: baton_tools::guard::ToolSettings::default(),
         }
     );
     let definition = &team.tools["lookup_customer"];

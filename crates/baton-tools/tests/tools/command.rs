@@ -1,0 +1,173 @@
+//! Command tools: what the program receives, and how its output and failures read.
+
+use crate::support::{definition, temp_path, with_timeout};
+use baton_core::ToolOutput;
+use baton_tools::command::{CommandTool, CommandToolConfig};
+use baton_tools::guard::{Guarded, ToolSettings};
+use baton_tools::Tool;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A tool called `script` running `program` with `args`.
+fn tool(program: &str, args: &[&str]) -> CommandTool {
+    CommandTool::new(definition("script"), config(program, args))
+}
+
+fn config(program: &str, args: &[&str]) -> CommandToolConfig {
+    CommandToolConfig {
+        program: program.into(),
+        args: args.iter().map(|arg| arg.to_string()).collect(),
+        cwd: None,
+        env: Vec::new(),
+    }
+}
+
+/// Whether the process `pid` still runs (a zombie waiting to be reaped does not).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits up to ten seconds for `pid` to be gone; whether it is.
+async fn gone(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    !alive(pid)
+}
+
+#[tokio::test]
+async fn the_program_reads_the_arguments_on_stdin_and_its_stdout_is_the_result() {
+    let script = "import json, os, sys\n\
+                  arguments = json.load(sys.stdin)\n\
+                  print(json.dumps({'got': arguments, 'key': os.environ['BATON_IDEMPOTENCY_KEY'], \
+                  'region': os.environ['REGION']}, indent=2))";
+    let mut config = config("python3", &["-c", script]);
+    config.env.push(("REGION".into(), "eu".into()));
+    let tool = CommandTool::new(definition("script"), config);
+    let output = tool.call(&json!({"order": "A-1", "amount": 5}), "turn-2-call-1").await;
+    assert_eq!(output, ToolOutput::ok(r#"{"got":{"order":"A-1","amount":5},"key":"turn-2-call-1","region":"eu"}"#));
+}
+
+#[tokio::test]
+async fn text_output_is_trimmed_and_no_output_says_ok() {
+    assert_eq!(
+        tool("sh", &["-c", "echo '  refund sent  '"]).call(&json!({}), "k").await,
+        ToolOutput::ok("refund sent")
+    );
+    assert_eq!(tool("sh", &["-c", "true"]).call(&json!({}), "k").await, ToolOutput::ok("ok"));
+}
+
+#[tokio::test]
+async fn the_program_runs_in_the_configured_directory() {
+    let dir = temp_path("cwd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = config("python3", &["-c", "import os; print(os.getcwd())"]);
+    config.cwd = Some(dir.clone());
+    let output = CommandTool::new(definition("script"), config).call(&json!({}), "k").await;
+    assert_eq!(output, ToolOutput::ok(dir.canonicalize().unwrap().display().to_string()));
+    std::fs::remove_dir(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_program_reports_its_status_and_stderr() {
+    let script = "echo 'progress: 50%'; echo 'amount must be positive' >&2; exit 3";
+    let output = tool("sh", &["-c", script]).call(&json!({}), "k").await;
+    assert_eq!(output, ToolOutput::error("error: 'script' failed (exit status: 3): amount must be positive"));
+}
+
+#[tokio::test]
+async fn a_failing_program_with_nothing_on_stderr_reports_its_stdout() {
+    let output = tool("sh", &["-c", "echo 'no such order'; exit 1"]).call(&json!({}), "k").await;
+    assert_eq!(output, ToolOutput::error("error: 'script' failed (exit status: 1): no such order"));
+}
+
+#[tokio::test]
+async fn a_long_stderr_is_quoted_by_its_end() {
+    let script = "import sys; sys.stderr.write('noise ' * 5000 + 'the real reason'); sys.exit(2)";
+    let output = tool("python3", &["-c", script]).call(&json!({}), "k").await;
+    assert!(output.is_error);
+    assert!(output.content.ends_with("the real reason"), "{}", output.content);
+    assert!(output.content.len() < 2200, "{} bytes", output.content.len());
+}
+
+#[tokio::test]
+async fn a_program_killed_by_a_signal_says_so() {
+    let output = tool("sh", &["-c", "kill -TERM $$"]).call(&json!({}), "k").await;
+    assert!(output.is_error);
+    assert!(output.content.contains("signal: 15"), "{}", output.content);
+}
+
+#[tokio::test]
+async fn a_program_that_cannot_start_is_an_error_naming_it() {
+    let output = tool("/nonexistent/baton/refund.sh", &[]).call(&json!({}), "k").await;
+    assert!(output.is_error);
+    assert!(output.content.starts_with("error: cannot start the program /nonexistent/baton/refund.sh of 'script': "));
+    assert!(output.content.contains("No such file or directory"), "{}", output.content);
+    assert!(output.content.contains("relative paths are resolved against the team file's directory"));
+}
+
+#[tokio::test]
+async fn a_chatty_program_reading_a_large_input_does_not_block() {
+    // The program fills the stdout pipe before it reads stdin, which is larger than a pipe too.
+    let script = "import sys\n\
+                  sys.stdout.write('y' * 300000 + '\\n'); sys.stdout.flush()\n\
+                  sys.stderr.write('z' * 300000); sys.stderr.flush()\n\
+                  print(len(sys.stdin.read()))";
+    let arguments = json!({"text": "x".repeat(300_000)});
+    let output = tool("python3", &["-c", script]).call(&arguments, "k").await;
+    assert!(!output.is_error, "{}", &output.content[..200.min(output.content.len())]);
+    assert!(output.content.ends_with(&format!("\n{}", arguments.to_string().len())));
+}
+
+#[tokio::test]
+async fn a_program_that_ignores_its_input_still_answers() {
+    let arguments = json!({"text": "x".repeat(1_000_000)});
+    let output = tool("sh", &["-c", "echo done"]).call(&arguments, "k").await;
+    assert_eq!(output, ToolOutput::ok("done"));
+}
+
+#[tokio::test]
+async fn a_program_stopped_by_the_timeout_is_killed_with_what_it_started() {
+    // The shell writes its pid and that of a `sleep` it started, then waits; if the machine is
+    // so slow that the timeout comes before both are written, try again.
+    for _ in 0..5 {
+        let pid_file = temp_path("pids");
+        let script = "echo $$ > \"$1\"; sleep 30 & echo $! >> \"$1\"; wait";
+        let pid_path = pid_file.display().to_string();
+        let guarded = with_timeout(tool("sh", &["-c", script, "sh", &pid_path]), Duration::from_millis(200));
+        let output = guarded.call(&json!({}), "k").await;
+        assert_eq!(
+            output,
+            ToolOutput::error(
+                "error: 'script' did not answer within 200 ms; it was stopped (it may or may not have taken effect)"
+            )
+        );
+        let pids: Vec<u32> = std::fs::read_to_string(&pid_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .collect();
+        let _ = std::fs::remove_file(&pid_file);
+        if pids.len() < 2 {
+            continue;
+        }
+        for pid in pids {
+            assert!(gone(pid).await, "the process {pid} still runs after the call was stopped");
+        }
+        return;
+    }
+    panic!("the shell never wrote both pids within the 200 ms timeout");
+}
+
+#[tokio::test]
+async fn a_megabyte_of_output_is_cut_by_the_guard() {
+    let guarded = Guarded::new(Arc::new(tool("python3", &["-c", "print('x' * 1000000)"])), ToolSettings::default());
+    let output = guarded.call(&json!({}), "k").await;
+    assert!(!output.is_error);
+    assert_eq!(output.content, format!("{}\n[… result cut: 32768 of 1000000 bytes shown]", "x".repeat(32768)));
+}

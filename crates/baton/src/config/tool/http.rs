@@ -1,0 +1,80 @@
+//! `kind = "http"`: a method, a URL template whose `{placeholders}` are arguments, and headers.
+
+use super::super::diagnostic::Report;
+use super::super::raw::RawTool;
+use super::{schema, ToolKind};
+use baton_core::ToolDef;
+use baton_tools::http::{placeholders, HttpToolConfig};
+use serde_json::{json, Value};
+use toml::Spanned;
+
+/// The methods an HTTP tool may use.
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// The HTTP tool's settings; without `args`, each placeholder is a required string argument.
+pub(super) fn build(
+    name: &Spanned<String>,
+    raw: &RawTool,
+    definition: &mut ToolDef,
+    report: &mut Report<'_>,
+) -> Option<ToolKind> {
+    let method = match &raw.method {
+        None => "GET".to_string(),
+        Some(method) if METHODS.contains(&method.get_ref().to_uppercase().as_str()) => method.get_ref().to_uppercase(),
+        Some(method) => {
+            report.error(
+                method.span().start,
+                format!("unknown HTTP method '{}'", method.get_ref()),
+                "use GET, POST, PUT, PATCH or DELETE",
+            );
+            return None;
+        }
+    };
+    let Some(url) = &raw.url else {
+        report.error(
+            name.span().start,
+            format!("http tool '{}' has no url", name.get_ref()),
+            "add url = \"https://api.example.com/invoices/{invoice_number}\" ({name} placeholders are arguments)",
+        );
+        return None;
+    };
+    let at = url.span().start;
+    let template = url.get_ref();
+    if !template.starts_with("http://") && !template.starts_with("https://") {
+        report.error(
+            at,
+            format!("the url '{template}' is not an http(s) address"),
+            "start it with https:// (or http://)",
+        );
+        return None;
+    }
+    let names = match placeholders(template) {
+        Ok(names) => names,
+        Err(why) => {
+            report.error(at, format!("the url '{template}' is malformed: {why}"), "write placeholders as {argument}");
+            return None;
+        }
+    };
+    definition.parameters = match &raw.args {
+        Some(args) => {
+            let parameters = schema(args, report)?;
+            let declared = parameters.get("properties").and_then(Value::as_object);
+            if let Some(missing) = names.iter().find(|name| !declared.is_some_and(|d| d.contains_key(name.as_str()))) {
+                report.error(
+                    at,
+                    format!("the url uses {{{missing}}}, which args does not declare"),
+                    format!("add {missing} to args.properties, e.g. {missing} = {{ type = \"string\" }}"),
+                );
+                return None;
+            }
+            parameters
+        }
+        None => {
+            let properties: serde_json::Map<String, Value> =
+                names.iter().map(|name| (name.clone(), json!({ "type": "string" }))).collect();
+            json!({ "type": "object", "properties": properties, "required": names })
+        }
+    };
+    let headers = raw.headers.as_ref().map(|h| h.get_ref().clone().into_iter().collect()).unwrap_or_default();
+    Some(ToolKind::Http(HttpToolConfig { method, url: template.clone(), headers }))
+}
