@@ -191,11 +191,20 @@ impl Extractors {
     pub fn typed(&self, name: &str, value: &str) -> Option<Value> {
         match self.arguments.get(name).map(|argument| argument.kind.as_str()) {
             Some("integer") => value.trim().parse::<i64>().ok().map(Value::from),
-            Some("number") => value.trim().replace(',', ".").parse::<f64>().ok().map(Value::from),
+            Some("number") => first_number(value).map(Value::from),
             Some("boolean") => value.trim().parse::<bool>().ok().map(Value::from),
             _ => Some(Value::from(value)),
         }
     }
+}
+
+/// The first number written in `text`, with a decimal point or comma: 49.99 of "$49.99" or of
+/// "49,99 €".
+fn first_number(text: &str) -> Option<f64> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let tail = &text[start..];
+    let end = tail.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',')).unwrap_or(tail.len());
+    tail[..end].trim_end_matches(['.', ',']).replace(',', ".").parse().ok()
 }
 
 impl Argument {
@@ -383,5 +392,8 @@ mod tests {
         assert_eq!(facts.bare_value("city", "Buenos Aires").as_deref(), Some("Buenos Aires"));
         assert_eq!(facts.typed("count", "3"), Some(json!(3)));
         assert_eq!(facts.typed("count", "three"), None);
+        assert_eq!(first_number("$49.99"), Some(49.99));
+        assert_eq!(first_number("49,99 €."), Some(49.99));
+        assert_eq!(first_number("no amount"), None);
     }
 }

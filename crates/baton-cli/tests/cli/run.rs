@@ -37,7 +37,8 @@ fn a_turn_hands_off_runs_a_tool_and_answers_in_the_json_contract() {
             "error",
             "routed",
             "malformed_calls",
-            "usage"
+            "usage",
+            "pending"
         ]
     );
     // Four calls of 11 tokens in and 7 out: two by triage, two by technical; no prices, no cost.
