@@ -18,7 +18,7 @@ fn chat(input: &str, extra: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn piped_messages_are_answered_in_turn_with_handoffs_inline() {
-    let input = "My internet is down, customer 7\n\nand I was charged twice on invoice INV-2042\n/quit\nnever read\n";
+    let input = "My internet is down, customer 7\n\nand I was charged twice on invoice INV-2042, 39.90 EUR\n/quit\nnever read\n";
     let (code, out, err) = chat(input, &[]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();

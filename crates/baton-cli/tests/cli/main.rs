@@ -3,14 +3,17 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
+mod approvals;
 mod chat;
 mod check;
 mod crash;
 mod eval;
 mod kill;
 mod litellm;
+mod mcp;
 mod mock;
 mod providers;
+mod queue;
 mod run;
 mod support;
 mod zombie;
