@@ -747,3 +747,96 @@ fn bad_header_names_and_too_many_retries_are_caught_when_loading() {
         [(8, 11, "retries = 11 is more than baton allows"), (9, 11, "'bad header' is not a valid HTTP header name")]
     );
 }
+
+const TOOL_KINDS: &str = r#"name = "tools"
+entry = "desk"
+
+[limits]
+on_limit = "fail"
+
+[agents.desk]
+tools = ["refund", "invoice", "files", "scorer"]
+
+[tools.refund]
+kind = "command"
+description = "Refund an invoice."
+command = ["python3", "refund.py", "--live"]
+args = { properties = { invoice = { type = "string" }, amount = { type = "number" } }, required = ["invoice"] }
+approval = { when = ["amount > 100", "invoice == 'INV-1'"] }
+timeout = 5
+max_result_bytes = 1000
+idempotent = false
+env = { REFUNDS_API = "https://refunds.example" }
+
+[tools.invoice]
+kind = "http"
+description = "Fetch an invoice."
+url = "https://billing.example/invoices/{number}"
+headers = { Authorization = "Bearer ${BILLING_TOKEN}" }
+
+[tools.files]
+kind = "mcp"
+command = ["npx", "-y", "@modelcontextprotocol/server-everything"]
+exclude = ["get-tiny-image"]
+approval = "required"
+
+[tools.scorer]
+kind = "rust"
+description = "Scores a lead."
+"#;
+
+#[test]
+fn every_tool_kind_loads_with_its_settings_and_definition() {
+    let temp = TempTeam::new("kinds");
+    let loaded = temp.load(TOOL_KINDS).unwrap_or_else(|e| panic!("{e}"));
+    let config = loaded.config;
+    let refund = &config.tools["refund"];
+    assert_eq!(refund.settings.timeout, std::time::Duration::from_secs(5));
+    assert_eq!(refund.settings.max_result_bytes, 1000);
+    let ToolKind::Command(command) = &refund.kind else { panic!("{refund:?}") };
+    assert_eq!(
+        (command.program.as_path(), command.args.as_slice()),
+        (Path::new("python3"), &["refund.py".to_string(), "--live".to_string()][..])
+    );
+    assert_eq!(command.cwd.as_deref(), Some(temp.dir.as_path()), "programs run in the team file's directory");
+    assert_eq!(command.env, [("REFUNDS_API".to_string(), "https://refunds.example".to_string())]);
+    let definition = &config.team.tools["refund"];
+    assert!(!definition.idempotent);
+    assert_eq!(definition.parameters["required"], serde_json::json!(["invoice"]));
+    assert_eq!(definition.parameters["type"], "object");
+    assert!(definition.approval.needed(&serde_json::json!({"invoice": "INV-1", "amount": 5})));
+    assert!(!definition.approval.needed(&serde_json::json!({"invoice": "INV-2", "amount": 5})));
+
+    let ToolKind::Http(http) = &config.tools["invoice"].kind else { panic!() };
+    assert_eq!((http.method.as_str(), http.headers.len()), ("GET", 1));
+    let parameters = &config.team.tools["invoice"].parameters;
+    assert_eq!(parameters["required"], serde_json::json!(["number"]), "each placeholder is a required argument");
+    assert_eq!(config.tools["invoice"].settings, baton_tools::guard::ToolSettings::default());
+
+    let ToolKind::Mcp(mcp) = &config.tools["files"].kind else { panic!() };
+    assert_eq!((mcp.name.as_str(), mcp.exclude.as_slice()), ("files", &["get-tiny-image".to_string()][..]));
+    assert_eq!(config.team.tools["files"].approval, baton_core::Approval::Required);
+    assert_eq!(config.tools["scorer"].kind, ToolKind::Rust);
+}
+
+#[test]
+fn tool_settings_that_do_not_fit_are_reported_where_they_are_written() {
+    let temp = TempTeam::new("bad-kinds");
+    let team = TOOL_KINDS
+        .replace("timeout = 5", "timeout = 0")
+        .replace("max_result_bytes = 1000", "max_result_bytes = 10")
+        .replace("\"amount > 100\"", "\"amount >> lots\"")
+        .replace("/invoices/{number}\"", "/invoices/{number}\"\nargs = { properties = { id = { type = \"string\" } } }")
+        .replace("exclude = [\"get-tiny-image\"]", "exclude = [\"get-tiny-image\"]\nurl = \"http://localhost:1/mcp\"")
+        .replace("kind = \"rust\"", "kind = \"rust\"\ndata = \"x.json\"");
+    let error = temp.fail(&team);
+    let diagnostics = &error.diagnostics;
+    assert!(find(diagnostics, "timeout = 0 is out of range").help.as_deref().unwrap_or_default().contains("86400"));
+    find(diagnostics, "max_result_bytes = 10 is out of range");
+    find(diagnostics, "in 'amount >> lots' is not a value");
+    find(diagnostics, "the url uses {number}, which args does not declare");
+    find(diagnostics, "an MCP entry has both command and url");
+    find(diagnostics, "'data' does not apply to a rust tool");
+    let line = find(diagnostics, "timeout = 0").line;
+    assert_eq!(line, team.lines().position(|l| l.starts_with("timeout = 0")).unwrap() + 1);
+}
