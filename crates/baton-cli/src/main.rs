@@ -1,7 +1,9 @@
 //! The `baton` command: check a team file, run a turn, chat, decide on approvals, work the
 //! escalation queue, read a conversation's trace, evaluate routing.
 //!
-//! Exit codes: 0 = ok, 1 = the turn failed (or the journal did), 2 = usage or team error.
+//! Exit codes: 0 = ok, 1 = the turn failed (or the journal did, or what was asked does not fit
+//! the conversation now: a decision nobody waits for, a ticket someone else holds), 2 = usage or
+//! team error.
 
 mod approve;
 mod chat;

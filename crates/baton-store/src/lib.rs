@@ -115,6 +115,9 @@ pub enum StoreError {
     },
 }
 
+/// The kinds of entry that start a turn or carry a suspended one on.
+pub const TURN_OPENERS: [&str; 3] = ["user_message", "turn_started", "approval_decided"];
+
 /// One entry as a database row: `(seq, at_ms, kind, body)`, the body as JSON.
 pub(crate) type Row = (i64, i64, &'static str, String);
 
@@ -170,8 +173,10 @@ pub trait Store: Send + Sync {
     /// The conversation's whole journal, in order.
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError>;
 
-    /// The conversations whose journal does not end with a `turn_ended` record: a turn was
-    /// interrupted (by a crash, a kill, a lost connection) or is running right now, oldest first.
+    /// The conversations with a turn in progress: a user message, a started turn or a decision
+    /// on a suspended turn ([`TURN_OPENERS`]) journaled after their last `turn_ended` record. The
+    /// turn was interrupted (by a crash, a kill, a lost connection) or is running right now.
+    /// Oldest first. An operator's action between turns is no turn in progress.
     async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError>;
 
     /// For each conversation with an entry of one of `kinds`, the kind of its latest such entry,

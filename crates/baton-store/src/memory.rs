@@ -143,7 +143,10 @@ impl Store for MemoryStore {
         let mut found: Vec<ConversationInfo> = self
             .lock()
             .values()
-            .filter(|stored| stored.journal.last().is_some_and(|last| last.entry.kind() != "turn_ended"))
+            .filter(|stored| {
+                let last = |kinds: &[&str]| stored.journal.iter().rposition(|e| kinds.contains(&e.entry.kind()));
+                last(&crate::TURN_OPENERS) > last(&["turn_ended"])
+            })
             .map(|stored| stored.info.clone())
             .collect();
         found.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));

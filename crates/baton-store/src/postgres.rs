@@ -362,12 +362,12 @@ impl Store for PostgresStore {
         let rows = client
             .query(
                 "SELECT c.id, c.team, c.created_ms, c.team_file FROM baton_conversations c
-                 JOIN LATERAL (
-                    SELECT kind FROM baton_journal j WHERE j.conversation = c.id ORDER BY seq DESC LIMIT 1
-                 ) last ON true
-                 WHERE last.kind <> 'turn_ended'
+                 WHERE COALESCE((SELECT MAX(seq) FROM baton_journal
+                                 WHERE conversation = c.id AND kind = ANY($1)), -1)
+                     > COALESCE((SELECT MAX(seq) FROM baton_journal
+                                 WHERE conversation = c.id AND kind = 'turn_ended'), -1)
                  ORDER BY c.created_ms, c.id",
-                &[],
+                &[&&crate::TURN_OPENERS[..]],
             )
             .await
             .map_err(|e| self.error(e))?;

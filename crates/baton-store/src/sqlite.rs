@@ -436,12 +436,13 @@ impl Store for SqliteStore {
         let mut statement = reader
             .prepare(
                 "SELECT c.id, c.team, c.created_ms, c.team_file FROM conversations c
-                 JOIN journal j ON j.conversation = c.id
-                 WHERE j.seq = (SELECT MAX(seq) FROM journal WHERE conversation = c.id) AND j.kind != 'turn_ended'
+                 WHERE COALESCE((SELECT MAX(seq) FROM journal
+                                 WHERE conversation = c.id AND kind IN (?1, ?2, ?3)), -1)
+                     > COALESCE((SELECT MAX(seq) FROM journal WHERE conversation = c.id AND kind = 'turn_ended'), -1)
                  ORDER BY c.created_ms, c.id",
             )
             .map_err(|e| self.db_error(e))?;
-        let rows = statement.query_map([], info).map_err(|e| self.db_error(e))?;
+        let rows = statement.query_map(crate::TURN_OPENERS, info).map_err(|e| self.db_error(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.db_error(e))
     }
 

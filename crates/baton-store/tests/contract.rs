@@ -113,6 +113,9 @@ async fn keeps_the_journal(store: &dyn Store) {
     let claims = store.latest_of_kinds(&["ticket_claimed"]).await.unwrap();
     assert_eq!(latest(claims), [("c2".into(), "ticket_claimed".into()), ("c3".into(), "ticket_claimed".into())]);
     assert!(store.latest_of_kinds(&[]).await.unwrap().is_empty());
+    // An operator's action between turns is no turn in progress.
+    let interrupted: Vec<String> = store.interrupted().await.unwrap().into_iter().map(|info| info.id).collect();
+    assert_eq!(interrupted, ["c1"]);
 }
 
 /// One holder at a time; an expired lease is taken over and its old holder fenced off.

@@ -321,6 +321,13 @@ fn fill_url(template: &[Part], arguments: &Map<String, Value>) -> Result<String,
                 None | Some(Value::Null) => {
                     return Err(format!("error: the argument \"{name}\" is required: it fills {{{name}}} in the URL"))
                 }
+                // "." and ".." would climb out of the template's path once the URL is parsed.
+                Some(value) if matches!(plain(value).as_str(), "." | "..") => {
+                    return Err(format!(
+                        "error: the argument \"{name}\" cannot be \"{}\": it is part of the URL path",
+                        plain(value)
+                    ))
+                }
                 Some(value) => url.push_str(&encode(&plain(value))),
             },
         }
@@ -449,6 +456,11 @@ mod tests {
         assert_eq!(url, "https://x/a%20b%2Fc%3Fd%23%C3%A9/42/true");
         let missing = fill_url(&template, json!({"a": "1", "b": null}).as_object().unwrap()).unwrap_err();
         assert!(missing.contains("the argument \"b\" is required"), "{missing}");
+        for climbing in ["..", "."] {
+            let refused = fill_url(&template, json!({"a": climbing, "b": 1, "c": 2}).as_object().unwrap()).unwrap_err();
+            assert!(refused.contains("part of the URL path"), "{refused}");
+        }
+        assert!(fill_url(&template, json!({"a": "...", "b": "a..b", "c": 2}).as_object().unwrap()).is_ok());
     }
 
     #[test]

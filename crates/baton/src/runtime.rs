@@ -325,9 +325,22 @@ impl Runtime {
             .filter(|call| !self.team.tools.get(&call.tool).is_none_or(|tool| tool.idempotent))
             .map(|call| call.call_id)
             .collect();
-        let finished = match replayed.unfinished.is_empty() {
-            true => None,
-            false => Some(self.drive(&mut journal, &mut state, replayed.unfinished, &unsafe_to_rerun).await?),
+        let only_records = replayed
+            .unfinished
+            .iter()
+            .all(|effect| matches!(effect, Effect::Record(record) if !matches!(record, Record::TurnEnded(_))));
+        let finished = if replayed.unfinished.is_empty() {
+            None
+        } else if only_records && !state.in_turn() {
+            // An operator's action outside a turn whose records were not all journaled.
+            let records = replayed.unfinished.into_iter().filter_map(|effect| match effect {
+                Effect::Record(record) => Some(JournalEntry::Record(record)),
+                _ => None,
+            });
+            journal.append(records.collect()).await?;
+            None
+        } else {
+            Some(self.drive(&mut journal, &mut state, replayed.unfinished, &unsafe_to_rerun).await?)
         };
         Ok((journal, state, finished))
     }

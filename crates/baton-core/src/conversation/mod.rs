@@ -42,6 +42,9 @@ pub struct Conversation {
     turn: Option<Turn>,
     ticket: Option<Ticket>,
     denied: Vec<approvals::Denial>,
+    /// An operator handed control back since the last turn: the next turn stays with that agent
+    /// even when turns return to the entry agent.
+    handed_back: bool,
 }
 
 /// The state of the turn in progress.
@@ -126,6 +129,7 @@ impl Conversation {
             turn: None,
             ticket: None,
             denied: Vec::new(),
+            handed_back: false,
         }
     }
 
@@ -263,7 +267,8 @@ impl Conversation {
         }
         let reopen = self.team.is_human(&self.active) && self.ticket.as_ref().is_none_or(|ticket| ticket.closed);
         self.turns += 1;
-        if self.team.limits.return_to == ReturnTo::Entry && !self.team.is_human(&self.active) {
+        let handed_back = std::mem::take(&mut self.handed_back);
+        if self.team.limits.return_to == ReturnTo::Entry && !self.team.is_human(&self.active) && !handed_back {
             self.active = self.team.entry.clone();
         }
         self.transcript.push(Entry::User { turn: self.turns, text: text.clone() });
@@ -437,13 +442,21 @@ impl Conversation {
             unknown: Vec::new(),
             awaiting: Vec::new(),
         };
+        let mut planned = Vec::new();
         for call in &calls {
+            let cut_off = cut_off && !is_object_or_empty(&call.arguments);
             if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX) {
-                self.plan_handoff(call, target, cut_off && !is_object_or_empty(&call.arguments), &mut pending, out);
+                self.plan_handoff(call, target, cut_off, &mut pending, &mut planned);
             } else {
-                self.plan_tool_call(call, cut_off && !is_object_or_empty(&call.arguments), &mut pending, out);
+                self.plan_tool_call(call, cut_off, &mut pending, &mut planned);
             }
         }
+        // Every record before the first call: the shell journals the records, then runs the
+        // calls, so a record after a call would land after that call's result.
+        let (records, calls): (Vec<Effect>, Vec<Effect>) =
+            planned.into_iter().partition(|effect| matches!(effect, Effect::Record(_)));
+        out.extend(records);
+        out.extend(calls);
         self.settle(pending, out);
     }
 
@@ -456,6 +469,19 @@ impl Conversation {
             return;
         }
         let running = pending.outstanding.len() > pending.awaiting.len();
+        if !running && !pending.unknown.is_empty() {
+            // The turn is escalated: a person checks the call whose outcome is unknown before
+            // anything else runs.
+            let mut pending = pending;
+            for call in std::mem::take(&mut pending.awaiting) {
+                pending.outstanding.remove(&call.call_id);
+                let note = "error: not run: the turn was escalated (a tool outcome is unknown) before it was approved";
+                pending.answers.insert(call.call_id, ToolOutput::error(note));
+            }
+            self.turn_mut().waiting = Waiting::Model;
+            self.finish_reply(pending, out);
+            return;
+        }
         let first = pending.awaiting.first().cloned();
         self.turn_mut().waiting = Waiting::Tools(Box::new(pending));
         if let Some(call) = first.filter(|_| !running) {
@@ -635,7 +661,7 @@ impl Conversation {
         let Some(Turn { waiting: Waiting::Tools(pending), .. }) = &mut self.turn else {
             return Err(Rejected(format!("a result for tool call '{call_id}' arrived, but no tool call is pending")));
         };
-        if !pending.outstanding.remove(&call_id) {
+        if pending.awaiting.iter().any(|call| call.call_id == call_id) || !pending.outstanding.remove(&call_id) {
             return Err(Rejected(format!("a result for tool call '{call_id}' arrived, but that call is not pending")));
         }
         let output = output.unwrap_or_else(|| {
@@ -799,6 +825,7 @@ impl Conversation {
             self.open_ticket(reason, out);
         }
         if self.turn.is_none() {
+            self.handed_back = true;
             return;
         }
         if escalation.is_some() {

@@ -135,3 +135,25 @@ fn a_decision_nobody_waits_for_is_refused() {
     assert!(refused.contains("no tool call of conversation 'c1' is waiting for approval"), "{refused}");
     assert!(sim.conversation.handle(decision("a", true, None)).is_err());
 }
+
+#[test]
+fn records_of_a_reply_come_before_its_calls_whatever_the_order_of_the_calls() {
+    // An ordinary call before one that waits, and before one that is rejected: the shell
+    // journals every record of the reply before it runs the ordinary call.
+    let mut sim = Sim::new(refund_team());
+    let mut model = replies(vec![calls(&[("b", "t2", "{}"), ("a", "t1", r#"{"amount": 250}"#), ("c", "nope", "{}")])]);
+    suspended(&sim.turn("refund me", &mut model, &mut ok, 20), "a");
+    sim.check_replay();
+    assert!(sim.decide(decision("a", true, None), &mut model, &mut ok, 20).status == TurnStatus::Answered);
+    sim.check_replay();
+}
+
+#[test]
+fn a_result_for_a_call_still_waiting_is_refused() {
+    let mut sim = Sim::new(refund_team());
+    let mut model = replies(vec![calls(&[("a", "t1", r#"{"amount": 250}"#)])]);
+    suspended(&sim.turn("refund me", &mut model, &mut ok, 20), "a");
+    let early = Input::ToolReturned { call_id: "a".into(), output: ToolOutput::ok("ran anyway") };
+    assert!(sim.conversation.handle(early).is_err());
+    assert!(sim.conversation.handle(Input::ToolOutcomeUnknown { call_id: "a".into() }).is_err());
+}

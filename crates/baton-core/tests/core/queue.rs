@@ -126,3 +126,20 @@ fn a_tripped_limit_escalates_into_the_queue() {
     assert!(sim.conversation.ticket().unwrap().reason.contains("max_model_calls"));
     sim.check_replay();
 }
+
+#[test]
+fn a_handback_holds_for_the_next_turn_even_when_turns_return_to_the_entry_agent() {
+    let mut team = desk();
+    team.limits.return_to = baton_core::ReturnTo::Entry;
+    let mut sim = Sim::new(team);
+    sim.turn("a person please", &mut model, &mut ok, 20);
+    act(&mut sim, claim("anna")).unwrap();
+    let back = Input::TicketHandedBack { operator: "anna".into(), to: "billing".into(), note: None };
+    act(&mut sim, back).unwrap();
+    let outcome = sim.turn("so, my bill?", &mut model, &mut ok, 20);
+    assert_eq!(outcome.agent, "billing", "the operator's choice holds for the next turn");
+    sim.check_replay();
+    let mut triage_answers = |_: &ModelRequest| Input::ModelReplied { reply: text("triage here") };
+    let outcome = sim.turn("thanks", &mut triage_answers, &mut ok, 20);
+    assert_eq!(outcome.agent, "triage", "then turns return to the entry agent again");
+}

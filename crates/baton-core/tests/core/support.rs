@@ -95,6 +95,11 @@ impl Sim {
     pub fn feed(&mut self, input: Input) -> Vec<Effect> {
         self.journal.push(JournalEntry::Input(input.clone()));
         let effects = self.conversation.handle(input).expect("the simulated shell only sends expected inputs");
+        let first_call = effects.iter().position(|e| !matches!(e, Effect::Record(_))).unwrap_or(effects.len());
+        assert!(
+            effects[first_call..].iter().all(|e| !matches!(e, Effect::Record(_))),
+            "every record comes before the calls, as the runtime journals them: {effects:?}"
+        );
         let mut calls = Vec::new();
         for effect in effects {
             match effect {

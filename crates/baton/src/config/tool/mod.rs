@@ -103,10 +103,7 @@ impl ToolConfig {
             "http" => http::build(name, raw, &mut definition, report),
             "command" => command::build(name, raw, dir, &mut definition, report),
             "mcp" => mcp::build(name, raw, dir, report),
-            _ => {
-                definition.parameters = raw.args.as_ref().and_then(|args| schema(args, report)).unwrap_or(json!({}));
-                Some(ToolKind::Rust)
-            }
+            _ => Some(ToolKind::Rust),
         };
         let config = built.filter(|_| report.error_count() == errors).map(|kind| ToolConfig { kind, settings });
         (config, definition)
@@ -120,7 +117,7 @@ fn own_keys(kind: &str) -> &'static [&'static str] {
         "http" => &["args", "method", "url", "headers"],
         "command" => &["args", "command", "cwd", "env"],
         "mcp" => &["url", "headers", "command", "cwd", "env", "include", "exclude"],
-        _ => &["args"],
+        _ => &[],
     }
 }
 
