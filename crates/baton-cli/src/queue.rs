@@ -199,7 +199,7 @@ fn headline(view: &TicketView) -> String {
     let status = match (&view.status, &view.operator) {
         (TicketStatus::Claimed, Some(operator)) => format!("claimed by {operator}"),
         (TicketStatus::None, _) => format!("{} has control", view.agent),
-        (status, _) => serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        (status, _) => status.as_str().to_string(),
     };
     let queue = view.queue.as_deref().map(|queue| format!(" · queue {queue}")).unwrap_or_default();
     let reason = view.reason.as_deref().map(|reason| format!(" · {reason}")).unwrap_or_default();
@@ -209,10 +209,6 @@ fn headline(view: &TicketView) -> String {
 /// The ticket's fields without its transcript: one element of `queue list --json`, and what the
 /// operator commands print with `--json`.
 fn summary(view: &TicketView) -> Value {
-    let last_message = view.transcript.iter().rev().find_map(|entry| match entry {
-        baton::core::Entry::User { text, .. } => Some(text.clone()),
-        _ => None,
-    });
     json!({
         "conversation": view.conversation,
         "team": view.team,
@@ -223,6 +219,6 @@ fn summary(view: &TicketView) -> Value {
         "opened_turn": view.opened_turn,
         "opened_ms": view.opened_ms,
         "agent": view.agent,
-        "last_user_message": last_message,
+        "last_user_message": view.last_user_message,
     })
 }

@@ -29,6 +29,18 @@ pub enum TicketStatus {
     None,
 }
 
+impl TicketStatus {
+    /// The status's name, as in the `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Open => "open",
+            TicketStatus::Claimed => "claimed",
+            TicketStatus::Closed => "closed",
+            TicketStatus::None => "none",
+        }
+    }
+}
+
 /// A ticket with its context package: what an operator needs to take the conversation over
 /// without asking the user to repeat anything.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -54,6 +66,8 @@ pub struct TicketView {
     /// The handoff note the human agent received: who handed over, why, the summary, the
     /// facts and the user's request.
     pub note: Option<HandoffNote>,
+    /// The user's latest message.
+    pub last_user_message: Option<String>,
     /// The facts the team has gathered.
     pub facts: BTreeMap<String, String>,
     /// The whole transcript.
@@ -89,6 +103,7 @@ impl TicketView {
             }),
             agent: conversation.active_agent().to_string(),
             note,
+            last_user_message: conversation.last_request().map(str::to_string),
             facts: conversation.facts().clone(),
             transcript: conversation.transcript().to_vec(),
         }

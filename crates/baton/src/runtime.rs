@@ -10,7 +10,9 @@ use crate::config::Price;
 use crate::ids::{check_conversation_id, new_conversation_id};
 use crate::observer::{AgentText, Observer, Unobserved};
 use crate::usage::TurnUsage;
-use baton_core::{replay, Conversation, Effect, Input, JournalEntry, Purpose, Record, Team, ToolOutput, TurnOutcome};
+use baton_core::{
+    replay, Conversation, Effect, Input, JournalEntry, Purpose, Record, Replayed, Team, ToolOutput, TurnOutcome,
+};
 use baton_local::read_signals;
 use baton_models::Model;
 use baton_store::{holder_id, holder_is_gone, ConversationInfo, Lease, Store, StoreError, StoredEntry};
@@ -256,12 +258,18 @@ impl Runtime {
             .conversation(conversation)
             .await?
             .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
-        self.check_team(&info)?;
-        let stored = self.store.journal(conversation).await?;
-        let entries: Vec<JournalEntry> = stored.iter().map(|stored| stored.entry.clone()).collect();
-        let replayed = replay(self.team.clone(), conversation, &entries)
-            .map_err(|e| RuntimeError::Replay { conversation: conversation.into(), detail: e.to_string() })?;
+        let (stored, replayed) = self.replayed(&info).await?;
         Ok((info, stored, replayed.conversation))
+    }
+
+    /// The conversation's journal and its replay under this runtime's team.
+    async fn replayed(&self, info: &ConversationInfo) -> Result<(Vec<StoredEntry>, Replayed), RuntimeError> {
+        self.check_team(info)?;
+        let stored = self.store.journal(&info.id).await?;
+        let entries: Vec<JournalEntry> = stored.iter().map(|stored| stored.entry.clone()).collect();
+        let replayed = replay(self.team.clone(), &info.id, &entries)
+            .map_err(|e| RuntimeError::Replay { conversation: info.id.clone(), detail: e.to_string() })?;
+        Ok((stored, replayed))
     }
 
     fn report(&self, conversation: String, outcome: TurnOutcome) -> TurnReport {
@@ -310,14 +318,9 @@ impl Runtime {
         info: &ConversationInfo,
         observer: Arc<dyn Observer>,
     ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
-        let id = info.id.as_str();
-        self.check_team(info)?;
-        let stored = self.store.journal(id).await?;
-        let entries: Vec<JournalEntry> = stored.into_iter().map(|stored| stored.entry).collect();
-        let replayed = replay(self.team.clone(), id, &entries)
-            .map_err(|e| RuntimeError::Replay { conversation: id.into(), detail: e.to_string() })?;
+        let (stored, replayed) = self.replayed(info).await?;
         let mut journal =
-            Journal { store: self.store.clone(), lease: lease.clone(), next_seq: entries.len() as u64, observer };
+            Journal { store: self.store.clone(), lease: lease.clone(), next_seq: stored.len() as u64, observer };
         let mut state = replayed.conversation;
         let unsafe_to_rerun: BTreeSet<String> = replayed
             .in_doubt

@@ -838,7 +838,7 @@ impl Conversation {
     }
 
     /// The user's latest message in the conversation.
-    fn last_request(&self) -> Option<&str> {
+    pub fn last_request(&self) -> Option<&str> {
         self.transcript.iter().rev().find_map(|entry| match entry {
             Entry::User { text, .. } => Some(text.as_str()),
             _ => None,

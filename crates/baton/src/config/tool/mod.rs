@@ -180,6 +180,7 @@ fn approval(value: &Spanned<Value>, report: &mut Report<'_>) -> Option<Approval>
             return None;
         }
     };
+    let wanted = rules.len();
     let mut parsed = Vec::new();
     for rule in rules {
         match Rule::parse(&rule) {
@@ -187,7 +188,7 @@ fn approval(value: &Spanned<Value>, report: &mut Report<'_>) -> Option<Approval>
             Err(why) => report.error(at, format!("approval rule {why}"), HELP),
         }
     }
-    (parsed.len() == value.get_ref()["when"].as_array().map_or(1, Vec::len)).then_some(Approval::When(parsed))
+    (parsed.len() == wanted).then_some(Approval::When(parsed))
 }
 
 /// `timeout` and `max_result_bytes`, checked.
