@@ -2,7 +2,7 @@
 //! a tool call waiting for approval and carries the turn on, printed like `baton run` prints a
 //! turn. A denial is told to the model as the call's result.
 
-use crate::run::{print_report, report_json};
+use crate::run::print_report;
 use crate::{setup, Exit};
 use baton::core::TurnStatus;
 use baton::{Decision, Unobserved};
@@ -41,7 +41,7 @@ fn decide(args: &ApproveArgs) -> Result<Exit, Exit> {
     let decided = tokio.block_on(runtime.decide(&args.conversation, &args.call_id, decision, Arc::new(Unobserved)));
     let report = decided.map_err(|error| setup::failed(&error))?;
     if args.json {
-        println!("{}", report_json(&report));
+        println!("{}", report.to_json());
     } else {
         let team = tokio
             .block_on(store.conversation(&args.conversation))

@@ -3,7 +3,6 @@
 //! On piped input it reads one message per line and echoes each, so a session can be scripted.
 
 use crate::live::Live;
-use crate::run::report_json;
 use crate::trace::print_journal;
 use crate::transcript::{lines, turn_entries};
 use crate::{setup, Exit};
@@ -132,7 +131,7 @@ impl Session<'_> {
         };
         self.conversation = Some(report.conversation.clone());
         if self.json {
-            println!("{}", report_json(&report));
+            println!("{}", report.to_json());
             return None;
         }
         if self.live {

@@ -4,6 +4,7 @@
 
 use crate::transcript::Transcript;
 use baton::core::{Input, JournalEntry, Record, TurnStatus};
+use baton::store::StoredEntry;
 use baton::Observer;
 use std::io::Write;
 use std::sync::Mutex;
@@ -56,7 +57,8 @@ impl Observer for Live {
         state.streamed = true;
     }
 
-    fn journaled(&self, entry: &JournalEntry) {
+    fn journaled(&self, stored: &StoredEntry) {
+        let entry = &stored.entry;
         let Ok(mut state) = self.state.lock() else { return };
         match entry {
             JournalEntry::Input(Input::ModelReplied { .. }) => {

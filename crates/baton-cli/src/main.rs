@@ -13,6 +13,7 @@ mod live;
 mod queue;
 mod resume;
 mod run;
+mod serve;
 mod setup;
 mod trace;
 mod transcript;
@@ -131,6 +132,27 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Serve the teams over HTTP: conversations, streaming, the operator queue and an
+    /// OpenAI-compatible endpoint (see GET /openapi.json), until SIGINT or SIGTERM.
+    Serve {
+        /// The team files (team.toml), one per team.
+        #[arg(required = true)]
+        teams: Vec<PathBuf>,
+        /// Where to listen. Without --keys only a loopback address is allowed.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        #[command(flatten)]
+        db: setup::Db,
+        /// The API keys file: [[key]] tables { name, role, sha256 } (make keys with `baton keys new`).
+        #[arg(long, env = "BATON_KEYS")]
+        keys: Option<PathBuf>,
+        /// The largest request body accepted, in bytes.
+        #[arg(long, default_value_t = 262_144)]
+        max_body: usize,
+        /// Seconds to let requests and turns in flight finish when stopping.
+        #[arg(long, default_value_t = 30)]
+        grace: u64,
+    },
     /// Show a conversation's journal as a timeline.
     Trace {
         /// The conversation id.
@@ -168,6 +190,9 @@ fn main() -> ExitCode {
             eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
         }
         Command::Resume { db, json, concurrency } => resume::run(&db, json, concurrency),
+        Command::Serve { teams, addr, db, keys, max_body, grace } => {
+            serve::run(&serve::ServeArgs { teams, addr, db, keys, max_body, grace })
+        }
         Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
         Command::Approve { conversation, call_id, deny, reason, by, db, json } => {
             approve::run(&approve::ApproveArgs { conversation, call_id, deny, reason, by, db, json })

@@ -138,7 +138,7 @@ async fn operate(store: Arc<dyn Store>, action: &QueueCommand, db: &setup::Db, j
         QueueCommand::List | QueueCommand::Show { .. } => unreachable!("not an operator's action"),
     };
     match done {
-        Ok(view) if json => println!("{}", summary(&view)),
+        Ok(view) if json => println!("{}", view.summary()),
         Ok(view) => {
             println!("{verb}: {}", headline(&view));
             eprintln!("see it: baton queue show {id}{}", db.flag());
@@ -179,7 +179,7 @@ async fn list(store: Arc<dyn Store>, json: bool) -> Exit {
         }
     }
     if json {
-        println!("{}", json!({ "tickets": tickets.iter().map(summary).collect::<Vec<_>>() }));
+        println!("{}", json!({ "tickets": tickets.iter().map(TicketView::summary).collect::<Vec<_>>() }));
     } else if tickets.is_empty() {
         eprintln!("the queue is empty: no conversation waits for a person");
     } else {
@@ -204,21 +204,4 @@ fn headline(view: &TicketView) -> String {
     let queue = view.queue.as_deref().map(|queue| format!(" · queue {queue}")).unwrap_or_default();
     let reason = view.reason.as_deref().map(|reason| format!(" · {reason}")).unwrap_or_default();
     format!("{} (team {}){queue} · {status}{reason}", view.conversation, view.team)
-}
-
-/// The ticket's fields without its transcript: one element of `queue list --json`, and what the
-/// operator commands print with `--json`.
-fn summary(view: &TicketView) -> Value {
-    json!({
-        "conversation": view.conversation,
-        "team": view.team,
-        "status": view.status,
-        "queue": view.queue,
-        "operator": view.operator,
-        "reason": view.reason,
-        "opened_turn": view.opened_turn,
-        "opened_ms": view.opened_ms,
-        "agent": view.agent,
-        "last_user_message": view.last_user_message,
-    })
 }

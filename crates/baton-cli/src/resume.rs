@@ -6,7 +6,6 @@
 //! aside and tried again: it is done when that process ends the turn, or taken over when its
 //! lease runs out.
 
-use crate::run::report_json;
 use crate::transcript::{chain, lines, turn_entries};
 use crate::{setup, Exit};
 use baton::store::{ConversationInfo, Store, StoreError};
@@ -152,7 +151,7 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
 async fn resume_one(runtime: &Runtime, info: &ConversationInfo, json: bool) -> Resumed {
     match runtime.resume(&info.id).await {
         Ok(Some(report)) if json => {
-            let line = report_json(&report).to_string();
+            let line = report.to_json().to_string();
             Resumed::Finished(vec![line])
         }
         Ok(Some(report)) => {

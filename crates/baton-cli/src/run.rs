@@ -3,9 +3,8 @@
 use crate::live::Live;
 use crate::transcript::{chain, lines, turn_entries};
 use crate::{setup, Exit};
-use baton::core::{LimitKind, TurnStatus};
+use baton::core::TurnStatus;
 use baton::{Observer, Runtime, TurnReport, TurnUsage, Unobserved};
-use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -47,7 +46,7 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
     Ok(match sent {
         Ok(report) => {
             if args.json {
-                println!("{}", report_json(&report));
+                println!("{}", report.to_json());
             } else {
                 let team = args.team.display().to_string();
                 tokio.block_on(print_report(&runtime, &report, &team, &args.db, !live));
@@ -59,27 +58,6 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
             }
         }
         Err(error) => setup::failed(&error),
-    })
-}
-
-/// The `--json` contract of `baton run` (also one line of `baton chat --json`).
-pub fn report_json(report: &TurnReport) -> serde_json::Value {
-    let outcome = &report.outcome;
-    json!({
-        "conversation": report.conversation,
-        "turn": outcome.turn,
-        "status": outcome.status,
-        "agent": outcome.agent,
-        "reply": outcome.reply,
-        "handoffs": outcome.handoffs,
-        "limit": outcome.limit.map(LimitKind::as_str),
-        "model_calls": outcome.model_calls,
-        "tool_calls": outcome.tool_calls,
-        "error": outcome.error,
-        "routed": outcome.routed,
-        "malformed_calls": outcome.malformed_calls.unwrap_or(0),
-        "usage": report.usage,
-        "pending": outcome.pending,
     })
 }
 

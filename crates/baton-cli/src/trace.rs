@@ -4,7 +4,6 @@ use crate::setup;
 use crate::Exit;
 use baton::core::{Input, JournalEntry, Record, StopReason, TurnStatus};
 use baton::store::{ConversationInfo, StoreError, StoredEntry};
-use serde_json::json;
 use std::io::Write;
 
 /// Prints the journal of `conversation`.
@@ -44,7 +43,7 @@ pub(crate) fn print_journal(
 ) -> std::io::Result<()> {
     if json {
         for stored in journal {
-            writeln!(out, "{}", entry_json(stored))?;
+            writeln!(out, "{}", baton::trace::entry_json(stored))?;
         }
     } else {
         writeln!(out, "conversation {} · team {} · {} journal entries", info.id, info.team, journal.len())?;
@@ -64,21 +63,6 @@ pub(crate) fn print_journal(
         }
     }
     Ok(())
-}
-
-/// One JSON line: `{"seq", "at_ms", "kind", "data"}` where data is the entry itself.
-fn entry_json(stored: &StoredEntry) -> serde_json::Value {
-    let data = match &stored.entry {
-        JournalEntry::Input(input) => serde_json::to_value(input),
-        JournalEntry::Record(record) => serde_json::to_value(record),
-    };
-    json!({
-        "seq": stored.seq,
-        "at_ms": stored.at_ms,
-        "epoch": stored.epoch,
-        "kind": stored.entry.kind(),
-        "data": data.unwrap_or_default(),
-    })
 }
 
 /// `HH:MM:SS.mmm` in UTC.

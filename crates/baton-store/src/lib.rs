@@ -36,6 +36,10 @@ pub struct ConversationInfo {
     /// team without being told; `None` for a team built in Rust.
     #[serde(default)]
     pub team_file: Option<String>,
+    /// Who created it: the name of the API key that did, for a conversation created through
+    /// `baton serve` with keys; `None` otherwise.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// One stored journal entry.

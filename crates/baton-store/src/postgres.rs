@@ -18,7 +18,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "CREATE TABLE baton_conversations (
         id TEXT PRIMARY KEY,
         team TEXT NOT NULL,
@@ -41,6 +41,7 @@ const MIGRATIONS: [&str; 2] = [
         expires_at TIMESTAMPTZ NOT NULL
     );",
     "CREATE INDEX baton_journal_kind ON baton_journal (kind, conversation, seq);",
+    "ALTER TABLE baton_conversations ADD COLUMN owner TEXT;",
 ];
 
 /// A key for `pg_advisory_xact_lock`, so two processes starting together migrate one at a time.
@@ -176,9 +177,9 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let inserted = client
             .execute(
-                "INSERT INTO baton_conversations (id, team, created_ms, team_file) VALUES ($1, $2, $3, $4)
+                "INSERT INTO baton_conversations (id, team, created_ms, team_file, owner) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT DO NOTHING",
-                &[&info.id, &info.team, &(info.created_ms as i64), &info.team_file],
+                &[&info.id, &info.team, &(info.created_ms as i64), &info.team_file, &info.owner],
             )
             .await
             .map_err(|e| self.error(e))?;
@@ -192,7 +193,7 @@ impl Store for PostgresStore {
     async fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT id, team, created_ms, team_file FROM baton_conversations WHERE id = $1", &[&id])
+            .query_opt("SELECT id, team, created_ms, team_file, owner FROM baton_conversations WHERE id = $1", &[&id])
             .await
             .map_err(|e| self.error(e))?;
         Ok(row.map(|row| info(&row)))
@@ -361,7 +362,7 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT c.id, c.team, c.created_ms, c.team_file FROM baton_conversations c
+                "SELECT c.id, c.team, c.created_ms, c.team_file, c.owner FROM baton_conversations c
                  WHERE COALESCE((SELECT MAX(seq) FROM baton_journal
                                  WHERE conversation = c.id AND kind = ANY($1)), -1)
                      > COALESCE((SELECT MAX(seq) FROM baton_journal
@@ -378,7 +379,7 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT c.id, c.team, c.created_ms, c.team_file, j.kind FROM baton_conversations c
+                "SELECT c.id, c.team, c.created_ms, c.team_file, c.owner, j.kind FROM baton_conversations c
                  JOIN (SELECT conversation, MAX(seq) AS seq FROM baton_journal WHERE kind = ANY($1)
                        GROUP BY conversation) last ON last.conversation = c.id
                  JOIN baton_journal j ON j.conversation = last.conversation AND j.seq = last.seq
@@ -387,7 +388,7 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(|e| self.error(e))?;
-        Ok(rows.iter().map(|row| (info(row), row.get(4))).collect())
+        Ok(rows.iter().map(|row| (info(row), row.get(5))).collect())
     }
 
     fn commits(&self) -> u64 {
@@ -395,12 +396,13 @@ impl Store for PostgresStore {
     }
 }
 
-/// A conversation's row: `id, team, created_ms, team_file`.
+/// A conversation's row: `id, team, created_ms, team_file, owner`.
 fn info(row: &tokio_postgres::Row) -> ConversationInfo {
     ConversationInfo {
         id: row.get(0),
         team: row.get(1),
         created_ms: row.get::<_, i64>(2) as u64,
         team_file: row.get(3),
+        owner: row.get(4),
     }
 }

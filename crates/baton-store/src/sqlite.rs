@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
 /// Version 0 is an empty file, or one written before versions were kept (it has the tables of
 /// migration 0, hence `IF NOT EXISTS`).
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS conversations (
         id TEXT PRIMARY KEY,
         team TEXT NOT NULL,
@@ -47,6 +47,7 @@ const MIGRATIONS: [&str; 4] = [
         expires_ms INTEGER NOT NULL
     ) WITHOUT ROWID;",
     "CREATE INDEX journal_kind ON journal (kind, conversation, seq);",
+    "ALTER TABLE conversations ADD COLUMN owner TEXT;",
 ];
 
 /// The most jobs one transaction takes, so a flood of appends still gets answers steadily.
@@ -286,9 +287,9 @@ impl Store for SqliteStore {
         let info = info.clone();
         self.write(move |connection| {
             let inserted = connection.execute(
-                "INSERT INTO conversations (id, team, created_ms, team_file) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO conversations (id, team, created_ms, team_file, owner) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT DO NOTHING",
-                params![info.id, info.team, info.created_ms as i64, info.team_file],
+                params![info.id, info.team, info.created_ms as i64, info.team_file, info.owner],
             )?;
             match inserted {
                 0 => Err(StoreError::DuplicateConversation(info.id.clone()).into()),
@@ -300,7 +301,11 @@ impl Store for SqliteStore {
 
     async fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
         self.read()
-            .query_row("SELECT id, team, created_ms, team_file FROM conversations WHERE id = ?1", params![id], info)
+            .query_row(
+                "SELECT id, team, created_ms, team_file, owner FROM conversations WHERE id = ?1",
+                params![id],
+                info,
+            )
             .optional()
             .map_err(|e| self.db_error(e))
     }
@@ -435,7 +440,7 @@ impl Store for SqliteStore {
         let reader = self.read();
         let mut statement = reader
             .prepare(
-                "SELECT c.id, c.team, c.created_ms, c.team_file FROM conversations c
+                "SELECT c.id, c.team, c.created_ms, c.team_file, c.owner FROM conversations c
                  WHERE COALESCE((SELECT MAX(seq) FROM journal
                                  WHERE conversation = c.id AND kind IN (?1, ?2, ?3)), -1)
                      > COALESCE((SELECT MAX(seq) FROM journal WHERE conversation = c.id AND kind = 'turn_ended'), -1)
@@ -454,7 +459,7 @@ impl Store for SqliteStore {
         let placeholders = vec!["?"; kinds.len()].join(", ");
         let mut statement = reader
             .prepare(&format!(
-                "SELECT c.id, c.team, c.created_ms, c.team_file, j.kind FROM conversations c
+                "SELECT c.id, c.team, c.created_ms, c.team_file, c.owner, j.kind FROM conversations c
                  JOIN (SELECT conversation, MAX(seq) AS seq FROM journal WHERE kind IN ({placeholders})
                        GROUP BY conversation) last ON last.conversation = c.id
                  JOIN journal j ON j.conversation = last.conversation AND j.seq = last.seq
@@ -462,7 +467,7 @@ impl Store for SqliteStore {
             ))
             .map_err(|e| self.db_error(e))?;
         let rows = statement
-            .query_map(rusqlite::params_from_iter(kinds), |row| Ok((info(row)?, row.get::<_, String>(4)?)))
+            .query_map(rusqlite::params_from_iter(kinds), |row| Ok((info(row)?, row.get::<_, String>(5)?)))
             .map_err(|e| self.db_error(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.db_error(e))
     }
@@ -472,13 +477,14 @@ impl Store for SqliteStore {
     }
 }
 
-/// A conversation's row: `id, team, created_ms, team_file`.
+/// A conversation's row: `id, team, created_ms, team_file, owner`.
 fn info(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationInfo> {
     Ok(ConversationInfo {
         id: row.get(0)?,
         team: row.get(1)?,
         created_ms: row.get::<_, i64>(2)? as u64,
         team_file: row.get(3)?,
+        owner: row.get(4)?,
     })
 }
 

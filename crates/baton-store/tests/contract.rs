@@ -38,7 +38,7 @@ fn claimed() -> JournalEntry {
 }
 
 fn conversation(id: &str) -> ConversationInfo {
-    ConversationInfo { id: id.into(), team: "t".into(), created_ms: 8, team_file: None }
+    ConversationInfo { id: id.into(), team: "t".into(), created_ms: 8, team_file: None, owner: None }
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -73,6 +73,7 @@ async fn keeps_the_journal(store: &dyn Store) {
         team: "support".into(),
         created_ms: 7,
         team_file: Some("/teams/support.toml".into()),
+        owner: Some("anna".into()),
     };
     store.create(&info).await.unwrap();
     assert!(matches!(store.create(&info).await, Err(StoreError::DuplicateConversation(_))));

@@ -161,6 +161,7 @@ async fn resume_bench(store: Arc<dyn Store>, conversations: usize) -> serde_json
                     team: "journal-bench".into(),
                     created_ms: n as u64,
                     team_file: Some(team_file().display().to_string()),
+                    owner: None,
                 };
                 store.create(&info).await.unwrap();
                 let lease = store.acquire(&id, "crashed", Duration::from_secs(60)).await.unwrap();

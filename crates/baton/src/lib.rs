@@ -8,7 +8,9 @@ pub mod config;
 mod ids;
 mod observer;
 pub mod queue;
+mod report;
 pub mod runtime;
+pub mod trace;
 mod usage;
 
 pub use baton_core as core;
@@ -17,5 +19,6 @@ pub use baton_store as store;
 pub use baton_tools as tools;
 pub use observer::{Observer, Unobserved};
 pub use queue::{TicketStatus, TicketView};
-pub use runtime::{Decision, Runtime, RuntimeError, TurnReport};
+pub use report::TurnReport;
+pub use runtime::{Decision, Runtime, RuntimeError};
 pub use usage::{TurnUsage, UsageTotals};

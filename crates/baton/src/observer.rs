@@ -1,10 +1,12 @@
 //! Watching a turn while it runs: its reply text as models stream it, and each journal entry as
-//! it is written. The CLI's `--stream` prints from here; the server will stream events from here.
+//! it is written, and how long each model call took. The CLI's `--stream` prints from here; the
+//! server streams events and counts its metrics from here.
 
-use baton_core::JournalEntry;
 use baton_models::Listener;
+use baton_store::StoredEntry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Hears a turn as it happens. Both methods are called from the task running the turn, in the
 /// order things happen; they should return quickly.
@@ -17,8 +19,13 @@ pub trait Observer: Send + Sync {
     }
 
     /// An entry was written to the journal.
-    fn journaled(&self, entry: &JournalEntry) {
-        let _ = entry;
+    fn journaled(&self, stored: &StoredEntry) {
+        let _ = stored;
+    }
+
+    /// `agent`'s call to `model` ended after `elapsed`: with a reply, or failed (`ok` false).
+    fn model_called(&self, agent: &str, model: &str, elapsed: Duration, ok: bool) {
+        let _ = (agent, model, elapsed, ok);
     }
 }
 

@@ -75,6 +75,23 @@ pub struct TicketView {
 }
 
 impl TicketView {
+    /// The ticket's fields without its transcript, note and facts: one element of
+    /// `baton queue list --json` and of the server's queue.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "conversation": self.conversation,
+            "team": self.team,
+            "status": self.status,
+            "queue": self.queue,
+            "operator": self.operator,
+            "reason": self.reason,
+            "opened_turn": self.opened_turn,
+            "opened_ms": self.opened_ms,
+            "agent": self.agent,
+            "last_user_message": self.last_user_message,
+        })
+    }
+
     /// The view of `conversation`'s ticket, with its `journal`.
     pub fn of(info: &ConversationInfo, journal: &[StoredEntry], conversation: &Conversation) -> TicketView {
         let ticket: Option<&Ticket> = conversation.ticket();

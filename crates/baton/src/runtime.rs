@@ -9,6 +9,7 @@
 use crate::config::Price;
 use crate::ids::{check_conversation_id, new_conversation_id};
 use crate::observer::{AgentText, Observer, Unobserved};
+use crate::report::TurnReport;
 use crate::usage::TurnUsage;
 use baton_core::{
     replay, Conversation, Effect, Input, JournalEntry, Purpose, Record, Replayed, Team, ToolOutput, TurnOutcome,
@@ -20,7 +21,7 @@ use baton_tools::Tool;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
 
 /// How long a conversation's lease runs unless renewed, by default.
@@ -35,17 +36,6 @@ pub struct Runtime {
     store: Arc<dyn Store>,
     lease_ttl: Duration,
     prices: BTreeMap<String, Price>,
-}
-
-/// The result of one user turn.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TurnReport {
-    /// The conversation the turn belongs to.
-    pub conversation: String,
-    /// How the turn ended.
-    pub outcome: TurnOutcome,
-    /// The tokens its model calls used, and their cost where the models have prices.
-    pub usage: TurnUsage,
 }
 
 /// A person's decision on a tool call waiting for approval.
@@ -154,10 +144,10 @@ impl Runtime {
                 Some(info) => info,
                 None => {
                     check_conversation_id(id).map_err(RuntimeError::BadId)?;
-                    self.create(id.to_string()).await?
+                    self.create(id.to_string(), None).await?
                 }
             },
-            None => self.create(new_conversation_id()).await?,
+            None => self.create(new_conversation_id(), None).await?,
         };
         let lease = self.acquire(&info.id).await?;
         let turn = async {
@@ -175,13 +165,22 @@ impl Runtime {
     /// Finishes the turn a crash interrupted in `conversation`, if there is one, and returns how
     /// it ended. Fails with [`StoreError::Leased`] while another process advances it.
     pub async fn resume(&self, conversation: &str) -> Result<Option<TurnReport>, RuntimeError> {
+        self.resume_observed(conversation, Arc::new(Unobserved)).await
+    }
+
+    /// Like [`Runtime::resume`], telling `observer` the finished turn's text and entries.
+    pub async fn resume_observed(
+        &self,
+        conversation: &str,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Option<TurnReport>, RuntimeError> {
         let info = self
             .store
             .conversation(conversation)
             .await?
             .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
         let lease = self.acquire(conversation).await?;
-        let loaded = self.load(&lease, &info, Arc::new(Unobserved)).await;
+        let loaded = self.load(&lease, &info, observer).await;
         let finished = self.let_go(&lease, loaded.map(|(_, _, finished)| finished)).await?;
         Ok(finished.map(|outcome| self.report(conversation.to_string(), outcome)))
     }
@@ -297,12 +296,26 @@ impl Runtime {
         result
     }
 
-    async fn create(&self, id: String) -> Result<ConversationInfo, RuntimeError> {
+    /// Creates a conversation, with the id given (clients may choose ids) or a fresh one, owned
+    /// by `owner` (who may read it when others may not). No turn runs yet.
+    pub async fn start(&self, id: Option<&str>, owner: Option<&str>) -> Result<ConversationInfo, RuntimeError> {
+        let id = match id {
+            Some(id) => {
+                check_conversation_id(id).map_err(RuntimeError::BadId)?;
+                id.to_string()
+            }
+            None => new_conversation_id(),
+        };
+        self.create(id, owner.map(str::to_string)).await
+    }
+
+    async fn create(&self, id: String, owner: Option<String>) -> Result<ConversationInfo, RuntimeError> {
         let info = ConversationInfo {
             id,
             team: self.team.name.clone(),
             created_ms: now_ms(),
             team_file: self.team_file.clone(),
+            owner,
         };
         self.store.create(&info).await?;
         Ok(info)
@@ -407,18 +420,22 @@ impl Runtime {
         }
     }
 
-    /// Calls the request's model; an acting agent's text goes to `observer` as it arrives.
+    /// Calls the request's model; an acting agent's text goes to `observer` as it arrives, and
+    /// every call's duration.
     async fn call_model(&self, request: &baton_core::ModelRequest, observer: &dyn Observer) -> Input {
         let Some(model) = self.models.get(&request.model) else {
             return Input::ModelFailed { error: format!("no provider is configured for model '{}'", request.model) };
         };
         let router = Unobserved;
-        let observer = if request.purpose == Purpose::Route { &router } else { observer };
-        let listener = AgentText::new(observer, &request.agent);
-        match model.complete(request, &listener).await {
+        let hears_text = if request.purpose == Purpose::Route { &router } else { observer };
+        let listener = AgentText::new(hears_text, &request.agent);
+        let started = Instant::now();
+        let answered = model.complete(request, &listener).await;
+        observer.model_called(&request.agent, &request.model, started.elapsed(), answered.is_ok());
+        match answered {
             Ok(reply) => {
                 if let Some(text) = reply.text.as_deref().filter(|_| !listener.heard()) {
-                    observer.text(&request.agent, text);
+                    hears_text.text(&request.agent, text);
                 }
                 Input::ModelReplied { reply }
             }
@@ -500,10 +517,12 @@ impl Journal {
         }
         let at = now_ms();
         let stamped: Vec<(u64, JournalEntry)> = entries.into_iter().map(|entry| (at, entry)).collect();
-        self.store.append(&self.lease, self.next_seq, &stamped).await?;
+        let first_seq = self.next_seq;
+        self.store.append(&self.lease, first_seq, &stamped).await?;
         self.next_seq += stamped.len() as u64;
-        for (_, entry) in &stamped {
-            self.observer.journaled(entry);
+        for (offset, (at_ms, entry)) in stamped.into_iter().enumerate() {
+            let seq = first_seq + offset as u64;
+            self.observer.journaled(&StoredEntry { seq, at_ms, epoch: self.lease.epoch, entry });
         }
         #[cfg(debug_assertions)]
         crash_switch::passed_a_boundary();

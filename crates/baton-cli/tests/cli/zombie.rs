@@ -257,6 +257,7 @@ async fn interrupt_turns(store: Arc<dyn Store>, team_file: &str) {
                 team: "zombie".into(),
                 created_ms: n as u64,
                 team_file: Some(team_file),
+                owner: None,
             };
             store.create(&info).await.unwrap();
             let lease = store.acquire(&id, "a process that died", Duration::from_secs(60)).await.unwrap();

@@ -1,0 +1,125 @@
+//! `baton serve TEAM...`: the HTTP API over the given teams, journaling to one store, until
+//! SIGINT or SIGTERM; then requests and turns in flight get a grace period to finish.
+
+use crate::{setup, Exit};
+use baton::assemble;
+use baton::store::{open, Durability};
+use baton_server::keys::Keys;
+use baton_server::{check_address, Options, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The arguments of `baton serve`.
+pub struct ServeArgs {
+    /// The team files.
+    pub teams: Vec<PathBuf>,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The journal.
+    pub db: setup::Db,
+    /// The keys file.
+    pub keys: Option<PathBuf>,
+    /// The largest request body, in bytes.
+    pub max_body: usize,
+    /// Seconds to let requests and turns finish when stopping.
+    pub grace: u64,
+}
+
+/// Serves until stopped.
+pub fn run(args: &ServeArgs) -> Exit {
+    serve(args).unwrap_or_else(|exit| exit)
+}
+
+fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
+    let keys = match &args.keys {
+        Some(path) => Some(Keys::load(path).map_err(|error| {
+            eprintln!("error: {error}");
+            Exit::Usage
+        })?),
+        None => None,
+    };
+    check_address(&args.addr, keys.as_ref()).map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Usage
+    })?;
+    let configs = args.teams.iter().map(|path| setup::team(path)).collect::<Result<Vec<_>, _>>()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| {
+        eprintln!("error: cannot start the async runtime: {error}");
+        Exit::Failed
+    })?;
+    tokio.block_on(async {
+        let durability = match configs.iter().all(|config| config.durability == Durability::Normal) {
+            true => Durability::Normal,
+            false => Durability::Full,
+        };
+        let store = open(&args.db.location(), durability).await.map_err(|error| {
+            eprintln!("error: {error}");
+            Exit::Failed
+        })?;
+        let mut runtimes = Vec::new();
+        for config in &configs {
+            let runtime = assemble::runtime(config, store.clone()).await.map_err(|error| {
+                eprintln!("error: {error}");
+                Exit::Usage
+            })?;
+            runtimes.push(Arc::new(runtime));
+        }
+        let shortest_lease = configs.iter().map(|config| config.lease).min().unwrap_or(Duration::from_secs(30));
+        let key_count = keys.as_ref().map(Keys::len);
+        let options = Options {
+            keys,
+            max_body: args.max_body,
+            grace: Duration::from_secs(args.grace),
+            sweep: (shortest_lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(5)),
+            ..Options::default()
+        };
+        let teams: Vec<String> = runtimes.iter().map(|runtime| runtime.team().name.clone()).collect();
+        let server = Server::new(runtimes, store, options).map_err(|error| {
+            eprintln!("error: {error}");
+            Exit::Usage
+        })?;
+        let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|error| {
+            eprintln!("error: cannot listen on {}: {error} (pick another --addr)", args.addr);
+            Exit::Failed
+        })?;
+        let bound = listener.local_addr().map_or(args.addr, |addr| addr);
+        let keys = match key_count {
+            Some(count) => format!("{count} API key(s)"),
+            None => "no keys: loopback only, every caller is an admin".to_string(),
+        };
+        eprintln!("baton serve: http://{bound} · teams {} · journal {} · {keys}", teams.join(", "), args.db.location);
+        eprintln!("  try: curl -s http://{bound}/healthz   (the API: http://{bound}/openapi.json)");
+        server.run(listener, stop_signal()).await.map_err(|error| {
+            eprintln!("error: the server failed: {error}");
+            Exit::Failed
+        })?;
+        eprintln!("baton serve: stopped");
+        Ok(Exit::Ok)
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(terminate) => terminate,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    eprintln!("baton serve: stopping: no new requests; letting those in flight finish");
+}

@@ -1,0 +1,193 @@
+//! The conversation endpoints: start one, send it a message (answered with the turn's result,
+//! or streamed as it happens), read it and its trace.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::keys::Role;
+use crate::observer::{Heard, TurnObserver};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use baton::store::{ConversationInfo, StoredEntry};
+use baton::trace::entry_json;
+use baton::{Runtime, TicketStatus, TicketView};
+use futures_util::stream::{self, Stream};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The body of `POST /v1/conversations`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    /// The team that answers (one the server serves).
+    pub team: String,
+    /// An id of your choosing (letters, digits, `-`, `_`, `.`, at most 128); a fresh one if absent.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// The body of `POST /v1/conversations/{id}/messages`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    /// What the user says.
+    pub content: String,
+    /// Answer with a stream of server-sent events (text as it is written, journal entries, the
+    /// result) instead of one JSON object.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// `POST /v1/conversations`: starts a conversation (no turn runs yet).
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(body): Json<NewConversation>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(&[Role::Client, Role::Admin], "starting a conversation")?;
+    let runtime = state.team(&body.team)?;
+    let info = runtime.start(body.id.as_deref(), caller.name.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(view(runtime, &info.id).await?)))
+}
+
+/// `GET /v1/conversations/{id}`: where the conversation stands.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, runtime) = state.conversation(&caller, &id).await?;
+    Ok(Json(view(&runtime, &id).await?))
+}
+
+/// `GET /v1/conversations/{id}/trace`: the whole journal.
+pub async fn trace(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (info, _) = state.conversation(&caller, &id).await?;
+    let journal = state.store.journal(&id).await.map_err(baton::RuntimeError::from)?;
+    let entries: Vec<Value> = journal.iter().map(entry_json).collect();
+    Ok(Json(json!({ "conversation": info.id, "team": info.team, "entries": entries })))
+}
+
+/// `POST /v1/conversations/{id}/messages`: one user turn.
+pub async fn message(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<NewMessage>,
+) -> Result<Response, ApiError> {
+    if body.content.trim().is_empty() {
+        return Err(ApiError::bad_request("`content` is empty: send what the user says"));
+    }
+    let (info, runtime) = state.conversation_to_talk(&caller, &id).await?;
+    if body.stream {
+        return Ok(streamed(state, info, runtime, body.content).into_response());
+    }
+    let report = turn(&state, &info, runtime, body.content, None).await?;
+    Ok(Json(report.to_json()).into_response())
+}
+
+/// Runs one user turn of `info` in order with the conversation's other work.
+pub async fn turn(
+    state: &AppState,
+    info: &ConversationInfo,
+    runtime: Arc<Runtime>,
+    content: String,
+    listener: Option<mpsc::UnboundedSender<Heard>>,
+) -> Result<baton::TurnReport, ApiError> {
+    let observer = TurnObserver::new(state, &info.team, &info.id, listener);
+    let id = info.id.clone();
+    let work = move || {
+        let (runtime, observer, id, content) = (runtime.clone(), observer.clone(), id.clone(), content.clone());
+        async move { runtime.send_observed(Some(&id), &content, observer).await }
+    };
+    state.turns.run(&info.id, work).await
+}
+
+/// The turn as server-sent events: `delta` for text, one event per journal entry named by its
+/// kind (with the entry's position as the event id), then `result` (or `error`).
+fn streamed(
+    state: Arc<AppState>,
+    info: ConversationInfo,
+    runtime: Arc<Runtime>,
+    content: String,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let (listener, heard) = mpsc::unbounded_channel();
+    let (ended, last) = oneshot::channel();
+    tokio::spawn(async move {
+        let done = turn(&state, &info, runtime, content, Some(listener)).await;
+        let _ = ended.send(done.map(|report| report.to_json()));
+    });
+    Sse::new(heard_then_last(heard, last)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// The events of what a turn's observer hears until it is dropped, then the turn's result.
+pub fn heard_then_last(
+    heard: mpsc::UnboundedReceiver<Heard>,
+    last: oneshot::Receiver<Result<Value, ApiError>>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(Some((heard, last)), |phase| async move {
+        let (mut heard, last) = phase?;
+        let event = match heard.recv().await {
+            Some(Heard::Text { agent, delta }) => {
+                Event::default().event("delta").data(json!({ "agent": agent, "text": delta }).to_string())
+            }
+            Some(Heard::Entry(stored)) => entry_event(&stored),
+            None => {
+                let event = match last.await {
+                    Ok(Ok(result)) => Event::default().event("result").data(result.to_string()),
+                    Ok(Err(error)) => Event::default().event("error").data(error.body().to_string()),
+                    Err(_) => Event::default().event("error").data(
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the turn stopped unexpectedly")
+                            .body()
+                            .to_string(),
+                    ),
+                };
+                return Some((Ok(event), None));
+            }
+        };
+        Some((Ok(event), Some((heard, last))))
+    })
+}
+
+/// One journal entry as an event: named by its kind, its position as the id.
+pub fn entry_event(stored: &StoredEntry) -> Event {
+    Event::default().id(stored.seq.to_string()).event(stored.entry.kind()).data(entry_json(stored).to_string())
+}
+
+/// The conversation as `GET /v1/conversations/{id}` shows it.
+pub async fn view(runtime: &Runtime, id: &str) -> Result<Value, ApiError> {
+    let (info, journal, state) = runtime.conversation(id).await?;
+    let ticket = TicketView::of(&info, &journal, &state);
+    let pending = state.pending_approval();
+    let status = match (&pending, state.in_turn()) {
+        (Some(_), _) => "awaiting_approval",
+        (None, true) => "in_turn",
+        (None, false) => "idle",
+    };
+    let ticket_json = (ticket.status != TicketStatus::None).then(|| ticket.summary());
+    Ok(json!({
+        "id": info.id,
+        "team": info.team,
+        "created_ms": info.created_ms,
+        "owner": info.owner,
+        "agent": state.active_agent(),
+        "turns": state.turns(),
+        "status": status,
+        "pending": pending,
+        "ticket": ticket_json,
+        "facts": state.facts(),
+        "transcript": state.transcript(),
+    }))
+}

@@ -1,0 +1,216 @@
+//! `baton serve`: the HTTP API over one or more teams sharing one journal.
+//!
+//! The server keeps nothing between turns that is not in the journal, so several servers can
+//! share one Postgres: each request reads the conversation from the journal, and a conversation
+//! is advanced by one process at a time under its lease. See the README for the endpoints, and
+//! `GET /openapi.json` for their schemas.
+
+mod approvals;
+mod auth;
+mod conversations;
+mod error;
+mod events;
+mod feed;
+pub mod keys;
+pub mod metrics;
+mod observer;
+mod queue;
+mod recovery;
+mod state;
+mod turns;
+
+pub use error::ApiError;
+
+use crate::feed::Feed;
+use crate::keys::Keys;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::turns::Turns;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use baton::store::Store;
+use baton::Runtime;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How a server behaves.
+#[derive(Debug)]
+pub struct Options {
+    /// The accepted API keys; `None` serves loopback only, every caller an admin.
+    pub keys: Option<Keys>,
+    /// The largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// How long shutting down waits for requests and turns in flight.
+    pub grace: Duration,
+    /// How long a request waits for a conversation another process is advancing.
+    pub busy_wait: Duration,
+    /// How often the server looks for interrupted turns to finish.
+    pub sweep: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            keys: None,
+            max_body: 256 * 1024,
+            grace: Duration::from_secs(30),
+            busy_wait: Duration::from_secs(120),
+            sweep: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A server for some teams journaling to one store.
+pub struct Server {
+    state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    max_body: usize,
+    grace: Duration,
+    sweep: Duration,
+}
+
+impl Server {
+    /// A server for `teams` (each named by its team's name) journaling to `store`.
+    pub fn new(teams: Vec<Arc<Runtime>>, store: Arc<dyn Store>, options: Options) -> Result<Server, String> {
+        let mut by_name = BTreeMap::new();
+        for runtime in teams {
+            let name = runtime.team().name.clone();
+            if by_name.insert(name.clone(), runtime).is_some() {
+                return Err(format!("two team files name the team '{name}': give each team its own name"));
+            }
+        }
+        if by_name.is_empty() {
+            return Err("no team to serve: pass at least one team file".into());
+        }
+        let metrics = Arc::new(Metrics::new());
+        let (stop, stopping) = watch::channel(false);
+        let state = Arc::new(AppState {
+            teams: by_name,
+            store,
+            keys: options.keys,
+            metrics: metrics.clone(),
+            turns: Turns::new(metrics, options.busy_wait),
+            feed: Feed::new(1024),
+            stopping,
+        });
+        Ok(Server { state, stop, max_body: options.max_body, grace: options.grace, sweep: options.sweep })
+    }
+
+    /// The API's routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/conversations", post(conversations::create))
+            .route("/v1/conversations/{id}", get(conversations::get))
+            .route("/v1/conversations/{id}/messages", post(conversations::message))
+            .route("/v1/conversations/{id}/trace", get(conversations::trace))
+            .route("/v1/conversations/{id}/events", get(events::events))
+            .route("/v1/conversations/{id}/approvals/{call_id}", post(approvals::decide))
+            .route("/v1/queue", get(queue::list))
+            .route("/v1/queue/{id}", get(queue::show))
+            .route("/v1/queue/{id}/claim", post(queue::claim))
+            .route("/v1/queue/{id}/reply", post(queue::reply))
+            .route("/v1/queue/{id}/handback", post(queue::handback))
+            .route("/v1/queue/{id}/close", post(queue::close))
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics))
+            .layer(middleware::map_response(error::json_errors))
+            .layer(middleware::from_fn_with_state(self.state.clone(), count_request))
+            .layer(DefaultBodyLimit::max(self.max_body))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops taking requests, lets those
+    /// in flight and their turns finish for up to the grace period, and returns. A turn still
+    /// running then is left as the journal has it: the next server on the journal finishes it.
+    /// Interrupted turns of the served teams are finished from the start on.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let router = self.router();
+        let sweeper = tokio::spawn(recovery::sweep(state.clone(), self.sweep));
+        let stop = self.stop;
+        let serving = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let finished = async {
+            serving.await?;
+            state.turns.drained().await;
+            Ok::<_, std::io::Error>(())
+        };
+        let mut stopping = state.stopping.clone();
+        let grace = self.grace;
+        let grace_over = async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            finished = finished => finished?,
+            _ = grace_over => eprintln!(
+                "stopping with {} turn(s) unfinished after {} s: they are journaled up to here, and the next server \
+                 on this journal finishes them",
+                state.turns.in_flight(),
+                grace.as_secs()
+            ),
+        }
+        sweeper.abort();
+        Ok(())
+    }
+}
+
+/// Fails for an address other than loopback when there are no keys: without keys every caller
+/// is an admin.
+pub fn check_address(addr: &SocketAddr, keys: Option<&Keys>) -> Result<(), String> {
+    match keys.is_none() && !addr.ip().is_loopback() {
+        true => Err(format!(
+            "refusing to serve {addr} without API keys: anyone who reaches it could act as an admin. Make keys \
+             with `baton keys new --name NAME --role client >> keys.toml` and pass --keys keys.toml, or serve \
+             on 127.0.0.1"
+        )),
+        false => Ok(()),
+    }
+}
+
+/// `GET /healthz`: ok while the journal answers.
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let teams: Vec<&String> = state.teams.keys().collect();
+    match state.store.conversation("healthz").await {
+        Ok(_) => {
+            Json(json!({ "status": "ok", "teams": teams, "turns_in_flight": state.turns.in_flight() })).into_response()
+        }
+        Err(error) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal_unavailable",
+            format!("the journal does not answer: {error}"),
+        )
+        .into_response(),
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
+}
+
+/// Counts every request by route template and status.
+async fn count_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |path| path.as_str()).to_string();
+    let response = next.run(request).await;
+    state.metrics.http_request(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}

@@ -1,0 +1,170 @@
+//! The operator queue: the tickets of conversations a human agent holds, and what operators do
+//! with them (claim, reply, hand back, close). The operator is the caller's key name.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::keys::Role;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use baton::queue::waiting;
+use baton::{RuntimeError, TicketView};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Who acts: without keys, operators say who they are.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acting {
+    /// The operator's name. With keys it is the key's name, and may be left out.
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+/// The body of a reply.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReply {
+    /// What to tell the user.
+    pub text: String,
+    /// The operator's name. With keys it is the key's name, and may be left out.
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+/// The body of a handback.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewHandback {
+    /// The AI agent that takes control (along a declared edge of the human agent).
+    pub agent: String,
+    /// A note for that agent, in its handoff note.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The operator's name. With keys it is the key's name, and may be left out.
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+/// `GET /v1/queue`: the tickets waiting for an operator or held by one, oldest first.
+pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator, Role::Admin], "reading the queue")?;
+    let waiting = waiting(state.store.as_ref()).await.map_err(RuntimeError::from)?;
+    let mut tickets = Vec::new();
+    for info in waiting {
+        if let Some(runtime) = state.teams.get(&info.team) {
+            tickets.push(runtime.ticket(&info.id).await?.summary());
+        }
+    }
+    Ok(Json(json!({ "tickets": tickets })))
+}
+
+/// `GET /v1/queue/{id}`: one ticket with its context package and transcript.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TicketView>, ApiError> {
+    caller.require(&[Role::Operator, Role::Admin], "reading a ticket")?;
+    let (_, runtime) = state.conversation(&caller, &id).await?;
+    Ok(Json(runtime.ticket(&id).await?))
+}
+
+/// `POST /v1/queue/{id}/claim`.
+pub async fn claim(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Option<Json<Acting>>,
+) -> Result<Json<Value>, ApiError> {
+    let operator = operator(&caller, body.and_then(|Json(body)| body.operator))?;
+    act(&state, &caller, &id, move |runtime, id| {
+        let operator = operator.clone();
+        async move { runtime.claim(&id, &operator).await }
+    })
+    .await
+}
+
+/// `POST /v1/queue/{id}/reply`.
+pub async fn reply(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<NewReply>,
+) -> Result<Json<Value>, ApiError> {
+    if body.text.trim().is_empty() {
+        return Err(ApiError::bad_request("`text` is empty: send what to tell the user"));
+    }
+    let operator = optional_operator(&caller, body.operator)?;
+    let text = body.text;
+    act(&state, &caller, &id, move |runtime, id| {
+        let (operator, text) = (operator.clone(), text.clone());
+        async move { runtime.reply(&id, operator.as_deref(), &text).await }
+    })
+    .await
+}
+
+/// `POST /v1/queue/{id}/handback`.
+pub async fn handback(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<NewHandback>,
+) -> Result<Json<Value>, ApiError> {
+    let operator = optional_operator(&caller, body.operator)?;
+    let (agent, note) = (body.agent, body.note);
+    act(&state, &caller, &id, move |runtime, id| {
+        let (operator, agent, note) = (operator.clone(), agent.clone(), note.clone());
+        async move { runtime.hand_back(&id, operator.as_deref(), &agent, note.as_deref()).await }
+    })
+    .await
+}
+
+/// `POST /v1/queue/{id}/close`.
+pub async fn close(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Option<Json<Acting>>,
+) -> Result<Json<Value>, ApiError> {
+    let operator = optional_operator(&caller, body.and_then(|Json(body)| body.operator))?;
+    act(&state, &caller, &id, move |runtime, id| {
+        let operator = operator.clone();
+        async move { runtime.close(&id, operator.as_deref()).await }
+    })
+    .await
+}
+
+/// Carries out an operator's action on ticket `id`, in order with the conversation's turns.
+async fn act<F, Fut>(state: &Arc<AppState>, caller: &Caller, id: &str, action: F) -> Result<Json<Value>, ApiError>
+where
+    F: Fn(Arc<baton::Runtime>, String) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<TicketView, RuntimeError>> + Send,
+{
+    caller.require(&[Role::Operator, Role::Admin], "working the queue")?;
+    let (info, runtime) = state.conversation(caller, id).await?;
+    let conversation = info.id.clone();
+    let view = state.turns.run(&info.id, move || action(runtime.clone(), conversation.clone())).await?;
+    state.feed.wake(&info.id);
+    Ok(Json(view.summary()))
+}
+
+/// The operator acting: the key's name, or without keys the name the body gives.
+fn operator(caller: &Caller, named: Option<String>) -> Result<String, ApiError> {
+    optional_operator(caller, named)?.ok_or_else(|| {
+        ApiError::bad_request("say who you are: send {\"operator\": \"NAME\"} (with keys, the key's name is used)")
+    })
+}
+
+/// Like [`operator`], where leaving it out means whoever claimed the ticket.
+fn optional_operator(caller: &Caller, named: Option<String>) -> Result<Option<String>, ApiError> {
+    match (&caller.name, named) {
+        (Some(key), Some(named)) if *key != named => Err(ApiError::forbidden(format!(
+            "this key acts as operator '{key}', not '{named}': leave `operator` out or use that operator's key"
+        ))),
+        (Some(key), _) => Ok(Some(key.clone())),
+        (None, named) => Ok(named.filter(|name| !name.trim().is_empty())),
+    }
+}

@@ -1,0 +1,81 @@
+//! What every request handler shares: the teams served, the journal, the keys, the metrics,
+//! the turns running, and the wake-ups of event streams.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::feed::Feed;
+use crate::keys::Keys;
+use crate::metrics::Metrics;
+use crate::turns::Turns;
+use axum::http::StatusCode;
+use baton::store::{ConversationInfo, Store};
+use baton::Runtime;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The server's shared state.
+pub struct AppState {
+    /// The teams served, by name.
+    pub teams: BTreeMap<String, Arc<Runtime>>,
+    /// The journal all of them write to.
+    pub store: Arc<dyn Store>,
+    /// The accepted keys; `None` serves loopback only, every caller an admin.
+    pub keys: Option<Keys>,
+    /// The counters of `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The turns running in this process, one conversation's in order.
+    pub turns: Turns,
+    /// Wake-ups for event streams when this process journals.
+    pub feed: Feed,
+    /// Becomes true when the server starts shutting down.
+    pub stopping: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The served team called `name`.
+    pub fn team(&self, name: &str) -> Result<&Arc<Runtime>, ApiError> {
+        self.teams.get(name).ok_or_else(|| {
+            let served: Vec<&str> = self.teams.keys().map(String::as_str).collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_team",
+                format!("this server has no team '{name}'; it serves: {}", served.join(", ")),
+            )
+        })
+    }
+
+    /// The conversation `id` if `caller` may read it (404 otherwise, whether it exists or not),
+    /// with its team's runtime.
+    pub async fn conversation(&self, caller: &Caller, id: &str) -> Result<(ConversationInfo, Arc<Runtime>), ApiError> {
+        let info = self.store.conversation(id).await.map_err(baton::RuntimeError::from)?;
+        let info = info.filter(|info| caller.can_read(info)).ok_or_else(|| ApiError::no_conversation(id))?;
+        let runtime = self.teams.get(&info.team).cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "team_not_served",
+                format!(
+                    "conversation '{id}' belongs to team '{}', which this server does not serve: start `baton serve` \
+                     with its team file",
+                    info.team
+                ),
+            )
+        })?;
+        Ok((info, runtime))
+    }
+
+    /// Like [`AppState::conversation`], for writing to it as its user.
+    pub async fn conversation_to_talk(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(ConversationInfo, Arc<Runtime>), ApiError> {
+        let (info, runtime) = self.conversation(caller, id).await?;
+        if !caller.can_talk(&info) {
+            return Err(ApiError::forbidden(
+                "only the client that created a conversation (or an admin) writes to it as its user",
+            ));
+        }
+        Ok((info, runtime))
+    }
+}
