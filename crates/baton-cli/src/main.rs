@@ -9,6 +9,7 @@ mod approve;
 mod chat;
 mod check;
 mod eval;
+mod keys;
 mod live;
 mod queue;
 mod resume;
@@ -132,6 +133,11 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Make API keys for `baton serve` (keys.toml).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Serve the teams over HTTP: conversations, streaming, the operator queue and an
     /// OpenAI-compatible endpoint (see GET /openapi.json), until SIGINT or SIGTERM.
     Serve {
@@ -190,6 +196,7 @@ fn main() -> ExitCode {
             eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
         }
         Command::Resume { db, json, concurrency } => resume::run(&db, json, concurrency),
+        Command::Keys { command } => keys::run(&command),
         Command::Serve { teams, addr, db, keys, max_body, grace } => {
             serve::run(&serve::ServeArgs { teams, addr, db, keys, max_body, grace })
         }

@@ -14,6 +14,8 @@ mod feed;
 pub mod keys;
 pub mod metrics;
 mod observer;
+mod openai;
+mod openapi;
 mod queue;
 mod recovery;
 mod state;
@@ -121,6 +123,8 @@ impl Server {
             .route("/v1/queue/{id}/reply", post(queue::reply))
             .route("/v1/queue/{id}/handback", post(queue::handback))
             .route("/v1/queue/{id}/close", post(queue::close))
+            .route("/v1/chat/completions", post(openai::chat_completions))
+            .route("/openapi.json", get(openapi::document))
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
             .layer(middleware::map_response(error::json_errors))

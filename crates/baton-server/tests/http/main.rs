@@ -1,0 +1,9 @@
+//! The HTTP API end to end: a real server on a loopback port, real HTTP requests.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod api;
+mod roles;
+mod openai;
+mod openapi;
+mod ordering;
+mod server;
