@@ -15,5 +15,6 @@ mod mock;
 mod providers;
 mod queue;
 mod run;
+mod serve;
 mod support;
 mod zombie;
