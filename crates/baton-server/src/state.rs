@@ -48,6 +48,9 @@ impl AppState {
     /// The conversation `id` if `caller` may read it (404 otherwise, whether it exists or not),
     /// with its team's runtime.
     pub async fn conversation(&self, caller: &Caller, id: &str) -> Result<(ConversationInfo, Arc<Runtime>), ApiError> {
+        if baton::check_conversation_id(id).is_err() {
+            return Err(ApiError::no_conversation(id));
+        }
         let info = self.store.conversation(id).await.map_err(baton::RuntimeError::from)?;
         let info = info.filter(|info| caller.can_read(info)).ok_or_else(|| ApiError::no_conversation(id))?;
         let runtime = self.teams.get(&info.team).cloned().ok_or_else(|| {

@@ -17,6 +17,7 @@ pub use baton_core as core;
 pub use baton_models as models;
 pub use baton_store as store;
 pub use baton_tools as tools;
+pub use ids::check_conversation_id;
 pub use observer::{Observer, Unobserved};
 pub use queue::{TicketStatus, TicketView};
 pub use report::TurnReport;
