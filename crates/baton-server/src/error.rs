@@ -33,7 +33,13 @@ impl ApiError {
     /// 404 for a conversation that does not exist or that the caller may not see (the two are
     /// not told apart, so a client cannot probe for others' conversations).
     pub fn no_conversation(id: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("there is no conversation '{id}' for this key"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "there is no conversation '{id}': check the id (a client key sees only the conversations it started)"
+            ),
+        )
     }
 
     /// 403: the key's role may not do this.
