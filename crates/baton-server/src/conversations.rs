@@ -29,8 +29,9 @@ use tokio::sync::{mpsc, oneshot};
 pub struct NewConversation {
     /// The team that answers (one the server serves).
     pub team: String,
-    /// An id of your choosing (letters, digits, `-`, `_`, `.`, at most 128); a fresh one if absent.
+    /// An id of your choosing (letters, digits, `-`, `_`, `.`, `:`, at most 128); a fresh one if absent.
     #[serde(default)]
+    #[schemars(pattern(crate::openapi::ID_PATTERN))]
     pub id: Option<String>,
 }
 
@@ -38,7 +39,8 @@ pub struct NewConversation {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// What the user says.
+    /// What the user says (not only blanks).
+    #[schemars(pattern(r"\S"))]
     pub content: String,
     /// Answer with a stream of server-sent events (text as it is written, journal entries, the
     /// result) instead of one JSON object.

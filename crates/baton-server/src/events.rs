@@ -52,7 +52,7 @@ pub async fn events(
         ),
         None => None,
     };
-    let next = last_event_id.or(query.after).map_or(0, |seen| seen + 1);
+    let next = last_event_id.or(query.after).map_or(0, |seen| seen.saturating_add(1));
     let follower = Follower { state: state.clone(), id, next, ready: VecDeque::new(), wakeups: state.feed.listen() };
     Ok(Sse::new(stream::unfold(follower, Follower::next_event))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

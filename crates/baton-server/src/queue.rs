@@ -27,7 +27,8 @@ pub struct Acting {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReply {
-    /// What to tell the user.
+    /// What to tell the user (not only blanks).
+    #[schemars(pattern(r"\S"))]
     pub text: String,
     /// The operator's name. With keys it is the key's name, and may be left out.
     #[serde(default)]
