@@ -36,7 +36,10 @@ async fn entries(store: &Arc<dyn Store>, id: &str) -> Vec<JournalEntry> {
 /// after them leaves it.
 async fn crashed_after(id: &str, team: &str, journal: &[JournalEntry], cut: usize) -> Arc<dyn Store> {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    store.create(&ConversationInfo { id: id.into(), team: team.into(), created_ms: 0, team_file: None, owner: None }).await.unwrap();
+    store
+        .create(&ConversationInfo { id: id.into(), team: team.into(), created_ms: 0, team_file: None, owner: None })
+        .await
+        .unwrap();
     let lease = store.acquire(id, "the crashed process", Duration::from_millis(1)).await.unwrap();
     let prefix: Vec<(u64, JournalEntry)> = journal[..cut].iter().map(|e| (0, e.clone())).collect();
     store.append(&lease, 0, &prefix).await.unwrap();

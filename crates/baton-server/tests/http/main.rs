@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod api;
-mod roles;
 mod openai;
 mod openapi;
 mod ordering;
+mod roles;
 mod server;
