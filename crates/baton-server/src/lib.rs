@@ -101,7 +101,7 @@ impl Server {
             store,
             keys: options.keys,
             metrics: metrics.clone(),
-            turns: Turns::new(metrics, options.busy_wait),
+            turns: Turns::new(metrics, options.busy_wait, stopping.clone()),
             feed: Feed::new(1024),
             stopping,
         });

@@ -182,7 +182,8 @@ pub async fn chat_completions(
         None => (team.start(None, caller.name.as_deref()).await?, team),
     };
     let answer = answer(state, &info, runtime, body, text).await;
-    Ok(tagged(answer.into_response(), &info.id))
+    let retry = matches!(&answer, Err(error) if error.code == "conversation_busy");
+    Ok(tagged(answer.into_response(), &info.id, retry))
 }
 
 /// The turn's answer, once the conversation is known.
@@ -331,14 +332,16 @@ fn turn_failed(report: &TurnReport) -> ApiError {
     ApiError::new(StatusCode::BAD_GATEWAY, "turn_failed", message)
 }
 
-/// `response` with the conversation header. A server error also tells the official OpenAI
-/// clients not to send the request again by themselves (`x-should-retry: false`): the turn may
-/// have run, and sending the message again would add it to the conversation twice.
-fn tagged(mut response: Response, conversation: &str) -> Response {
+/// `response` with the conversation header. An error also tells the official OpenAI clients not
+/// to send the request again by themselves (`x-should-retry: false`) unless `retry`: they resend
+/// on 409 and 5xx, and once the message may be journaled, sending it again would add it to the
+/// conversation twice (only a busy conversation journaled nothing).
+fn tagged(mut response: Response, conversation: &str, retry: bool) -> Response {
     if let Ok(value) = HeaderValue::from_str(conversation) {
         response.headers_mut().insert(CONVERSATION_HEADER, value);
     }
-    if response.status().is_server_error() {
+    let status = response.status();
+    if !retry && (status.is_client_error() || status.is_server_error()) {
         response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
     }
     response

@@ -19,8 +19,8 @@ pub async fn sweep(state: Arc<AppState>, every: Duration) {
     }
 }
 
-/// Finishes every interrupted turn of a served team that no process is advancing now; reports
-/// each on stderr.
+/// Finishes every interrupted turn of a served team that no process is advancing now, side by
+/// side (one slow model call holds up no other conversation); reports each on stderr.
 async fn finish_interrupted(state: &Arc<AppState>) {
     let interrupted = match state.store.interrupted().await {
         Ok(interrupted) => interrupted,
@@ -29,6 +29,7 @@ async fn finish_interrupted(state: &Arc<AppState>) {
             return;
         }
     };
+    let mut resuming = tokio::task::JoinSet::new();
     for info in interrupted {
         let Some(runtime) = state.teams.get(&info.team).cloned() else { continue };
         if state.turns.is_busy(&info.id) || *state.stopping.borrow() {
@@ -41,20 +42,27 @@ async fn finish_interrupted(state: &Arc<AppState>) {
             let (runtime, observer, id) = (runtime.clone(), observer.clone(), id.clone());
             async move { runtime.resume_observed(&id, observer).await }
         };
-        let resumed = match state.turns.run_waiting(&info.id, Duration::ZERO, work).await {
-            Err(error) if error.code == "conversation_busy" => Ok(None),
-            resumed => resumed,
-        };
-        match resumed {
-            Ok(Some(report)) => eprintln!(
-                "resumed conversation {} (team {}): turn {} {}",
-                report.conversation,
-                info.team,
-                report.outcome.turn,
-                report.outcome.status.as_str()
-            ),
-            Ok(None) => {}
-            Err(error) => eprintln!("warning: cannot resume conversation {}: {}", info.id, error.message),
-        }
+        let state = state.clone();
+        resuming.spawn(async move {
+            let resumed = match state.turns.run_waiting(&info.id, Duration::ZERO, work).await {
+                Err(error) if error.code == "conversation_busy" => Ok(None),
+                resumed => resumed,
+            };
+            report(&info.id, &info.team, resumed);
+        });
+    }
+    while resuming.join_next().await.is_some() {}
+}
+
+/// Says on stderr how a resumed turn ended, or why it could not be resumed.
+fn report(conversation: &str, team: &str, resumed: Result<Option<baton::TurnReport>, crate::ApiError>) {
+    match resumed {
+        Ok(Some(report)) => eprintln!(
+            "resumed conversation {conversation} (team {team}): turn {} {}",
+            report.outcome.turn,
+            report.outcome.status.as_str()
+        ),
+        Ok(None) => {}
+        Err(error) => eprintln!("warning: cannot resume conversation {conversation}: {}", error.message),
     }
 }

@@ -21,6 +21,7 @@ pub struct Turns {
     running: Arc<Running>,
     metrics: Arc<Metrics>,
     busy_wait: Duration,
+    stopping: watch::Receiver<bool>,
 }
 
 /// One conversation's line of waiting work: tickets are handed out in arrival order, and the
@@ -37,9 +38,10 @@ struct Running {
 }
 
 impl Turns {
-    /// Turns that wait up to `busy_wait` for a conversation another process is advancing.
-    pub fn new(metrics: Arc<Metrics>, busy_wait: Duration) -> Turns {
-        Turns { queues: Arc::default(), running: Arc::default(), metrics, busy_wait }
+    /// Turns that wait up to `busy_wait` for a conversation another process is advancing; work
+    /// that has not started when `stopping` turns true is not started at all.
+    pub fn new(metrics: Arc<Metrics>, busy_wait: Duration, stopping: watch::Receiver<bool>) -> Turns {
+        Turns { queues: Arc::default(), running: Arc::default(), metrics, busy_wait, stopping }
     }
 
     /// Runs `work` on `conversation` after the work that arrived before it, in a task of its own,
@@ -68,22 +70,31 @@ impl Turns {
         let (ticket, mut serving) = self.take_ticket(conversation);
         let place = Place { queues: self.queues.clone(), conversation: conversation.to_string() };
         let running = InFlight::enter(self.running.clone(), self.metrics.clone());
+        let stopping = self.stopping.clone();
         let task = tokio::spawn(async move {
             let _running = running;
             let _place = place;
             let _ = serving.wait_for(|now| *now == ticket).await;
             let deadline = Instant::now() + busy_wait;
             loop {
+                if *stopping.borrow() {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "server_stopping",
+                        "the server is stopping, and this had not started: nothing was done; send it again (to \
+                         another server, or to this one once it is back)",
+                    ));
+                }
                 match work().await {
                     Err(RuntimeError::Store(StoreError::Leased { expires_in_ms, .. })) if Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(expires_in_ms.clamp(20, 250))).await;
                     }
-                    done => return done,
+                    done => return done.map_err(ApiError::from),
                 }
             }
         });
         match task.await {
-            Ok(done) => done.map_err(ApiError::from),
+            Ok(done) => done,
             Err(error) => Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
