@@ -200,7 +200,7 @@ async fn postgres_keeps_the_journal_across_reconnecting() {
     keeps_the_journal(&PostgresStore::connect(&url).await.unwrap()).await;
     let reconnected = PostgresStore::connect(&url).await.unwrap();
     assert_eq!(reconnected.journal("c1").await.unwrap().len(), 3);
-    assert_eq!(reconnected.schema_version().await.unwrap(), 2);
+    assert_eq!(reconnected.schema_version().await.unwrap(), 3);
 }
 
 #[tokio::test]
