@@ -125,19 +125,30 @@ fn streamed(
     runtime: Arc<Runtime>,
     content: String,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let (listener, heard) = mpsc::unbounded_channel();
-    let (ended, last) = oneshot::channel();
-    tokio::spawn(async move {
-        let done = turn(&state, &info, runtime, content, Some(listener)).await;
-        let _ = ended.send(done.map(|report| report.to_json()));
-    });
+    let (heard, last) = turn_heard(state, info, runtime, content);
     Sse::new(heard_then_last(heard, last)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
+/// Starts one user turn of `info` in a task of its own: what its observer hears arrives on the
+/// first receiver (which closes when the turn is over), then its result on the second.
+pub fn turn_heard(
+    state: Arc<AppState>,
+    info: ConversationInfo,
+    runtime: Arc<Runtime>,
+    content: String,
+) -> (mpsc::UnboundedReceiver<Heard>, oneshot::Receiver<Result<baton::TurnReport, ApiError>>) {
+    let (listener, heard) = mpsc::unbounded_channel();
+    let (ended, last) = oneshot::channel();
+    tokio::spawn(async move {
+        let _ = ended.send(turn(&state, &info, runtime, content, Some(listener)).await);
+    });
+    (heard, last)
+}
+
 /// The events of what a turn's observer hears until it is dropped, then the turn's result.
-pub fn heard_then_last(
+fn heard_then_last(
     heard: mpsc::UnboundedReceiver<Heard>,
-    last: oneshot::Receiver<Result<Value, ApiError>>,
+    last: oneshot::Receiver<Result<baton::TurnReport, ApiError>>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(Some((heard, last)), |phase| async move {
         let (mut heard, last) = phase?;
@@ -148,7 +159,7 @@ pub fn heard_then_last(
             Some(Heard::Entry(stored)) => entry_event(&stored),
             None => {
                 let event = match last.await {
-                    Ok(Ok(result)) => Event::default().event("result").data(result.to_string()),
+                    Ok(Ok(report)) => Event::default().event("result").data(report.to_json().to_string()),
                     Ok(Err(error)) => Event::default().event("error").data(error.body().to_string()),
                     Err(_) => Event::default().event("error").data(
                         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the turn stopped unexpectedly")

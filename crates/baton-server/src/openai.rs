@@ -399,13 +399,8 @@ fn streamed(
     head: ChunkHead,
     include_usage: bool,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let (listener, heard) = mpsc::unbounded_channel();
-    let (ended, last) = oneshot::channel();
     let conversation = info.id.clone();
-    tokio::spawn(async move {
-        let done = conversations::turn(&state, &info, runtime, text, Some(listener)).await;
-        let _ = ended.send(done);
-    });
+    let (heard, last) = conversations::turn_heard(state, info, runtime, text);
     let chunks = Chunks {
         heard: Some(heard),
         last: Some(last),
