@@ -9,7 +9,11 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// What a handing-off model says: `reason` (required), `summary` and `facts`.
+/// The reason recorded for a handoff whose edge does not require one and whose call gave none.
+pub const NO_REASON: &str = "(no reason given)";
+
+/// What a handing-off model says: `reason` (required unless the edge says otherwise), `summary`
+/// and `facts`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
     /// Why control should pass.
@@ -61,7 +65,7 @@ pub fn handoff_tool(edge: &HandoffEdge, target: &Agent) -> ToolDef {
                 "summary": {"type": "string", "description": "What has happened so far and what the user needs, so the next agent can continue without asking again."},
                 "facts": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Key facts gathered so far, such as ids the user gave."}
             },
-            "required": ["reason"]
+            "required": if edge.require_reason { json!(["reason"]) } else { json!([]) }
         }),
         examples: target.examples.clone(),
         idempotent: true,
@@ -69,8 +73,9 @@ pub fn handoff_tool(edge: &HandoffEdge, target: &Agent) -> ToolDef {
     }
 }
 
-/// Parses a handoff call's arguments; the error says what is wrong, for the model to fix.
-pub fn parse_payload(arguments: &str) -> Result<Payload, String> {
+/// Parses a handoff call's arguments; the error says what is wrong, for the model to fix. A
+/// missing (or blank) reason is an error when `require_reason`, and [`NO_REASON`] otherwise.
+pub fn parse_payload(arguments: &str, require_reason: bool) -> Result<Payload, String> {
     let value: Value = serde_json::from_str(arguments)
         .map_err(|e| format!("the arguments are not valid JSON ({e}); send an object with a \"reason\" string"))?;
     let Value::Object(object) = value else {
@@ -78,6 +83,7 @@ pub fn parse_payload(arguments: &str) -> Result<Payload, String> {
     };
     let reason = match object.get("reason") {
         Some(Value::String(reason)) if !reason.trim().is_empty() => reason.trim().to_string(),
+        None | Some(Value::Null) | Some(Value::String(_)) if !require_reason => NO_REASON.to_string(),
         _ => return Err("\"reason\" is required: say why the other agent should take over".into()),
     };
     let summary = match object.get("summary") {
@@ -202,12 +208,29 @@ mod tests {
 
     #[test]
     fn reason_is_required_and_facts_become_strings() {
-        assert!(parse_payload("{}").unwrap_err().contains("reason"));
-        assert!(parse_payload("not json").unwrap_err().contains("not valid JSON"));
-        assert!(parse_payload("[1]").unwrap_err().contains("object"));
-        let payload = parse_payload(r#"{"reason":" network ","facts":{"customer_id":42,"vip":true}}"#).unwrap();
+        assert!(parse_payload("{}", true).unwrap_err().contains("reason"));
+        assert!(parse_payload(r#"{"reason":"  "}"#, true).unwrap_err().contains("reason"));
+        assert!(parse_payload("not json", true).unwrap_err().contains("not valid JSON"));
+        assert!(parse_payload("[1]", true).unwrap_err().contains("object"));
+        let payload = parse_payload(r#"{"reason":" network ","facts":{"customer_id":42,"vip":true}}"#, true).unwrap();
         assert_eq!(payload.reason, "network");
         assert_eq!(payload.facts["customer_id"], "42");
         assert_eq!(payload.facts["vip"], "true");
+    }
+
+    #[test]
+    fn an_edge_that_does_not_require_a_reason_takes_a_call_without_one() {
+        for arguments in ["{}", r#"{"reason":""}"#, r#"{"reason":null,"summary":"line down"}"#] {
+            let payload = parse_payload(arguments, false).unwrap();
+            assert_eq!(payload.reason, NO_REASON, "{arguments}");
+        }
+        assert_eq!(parse_payload(r#"{"reason":"outage"}"#, false).unwrap().reason, "outage");
+        assert!(parse_payload(r#"{"reason":7}"#, false).unwrap_err().contains("reason"));
+        assert!(parse_payload("not json", false).is_err());
+        let mut target = Agent::llm("technical", "m");
+        target.description = "Fixes connections.".into();
+        let required = |edge: &HandoffEdge| handoff_tool(edge, &target).parameters["required"].clone();
+        assert_eq!(required(&HandoffEdge::to("technical")), json!(["reason"]));
+        assert_eq!(required(&HandoffEdge { require_reason: false, ..HandoffEdge::to("technical") }), json!([]));
     }
 }

@@ -153,12 +153,26 @@ pub struct HandoffEdge {
     pub context: ContextPolicy,
     /// How often this edge may be taken in one conversation.
     pub max_uses: Option<u32>,
+    /// Whether a handoff along this edge must give a `reason` (the default). When not, a call
+    /// with no reason is taken all the same, as model-driven handoffs in other frameworks are.
+    #[serde(default = "required")]
+    pub require_reason: bool,
+}
+
+fn required() -> bool {
+    true
 }
 
 impl HandoffEdge {
     /// An edge to `to` with the default context policy and no budget.
     pub fn to(to: impl Into<String>) -> Self {
-        HandoffEdge { to: to.into(), description: None, context: ContextPolicy::Full, max_uses: None }
+        HandoffEdge {
+            to: to.into(),
+            description: None,
+            context: ContextPolicy::Full,
+            max_uses: None,
+            require_reason: true,
+        }
     }
 }
 

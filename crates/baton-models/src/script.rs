@@ -372,7 +372,7 @@ facts = { customer_id = "42" }
                 ),
             ]
         );
-        let payload = baton_core::handoff::parse_payload(&reply.tool_calls[2].arguments).unwrap();
+        let payload = baton_core::handoff::parse_payload(&reply.tool_calls[2].arguments, true).unwrap();
         assert_eq!(payload.reason, "line fault");
         assert_eq!(payload.facts["customer_id"], "42");
     }

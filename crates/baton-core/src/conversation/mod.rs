@@ -526,17 +526,16 @@ impl Conversation {
         pending: &mut PendingReply,
         out: &mut Vec<Effect>,
     ) {
-        let refusal = if self.team.edge(&self.active, target).is_none() {
-            Some(Refusal::UnknownTarget)
-        } else {
-            match parse_payload(&call.arguments) {
+        let refusal = match self.team.edge(&self.active, target) {
+            None => Some(Refusal::UnknownTarget),
+            Some(edge) => match parse_payload(&call.arguments, edge.require_reason) {
                 Err(detail) => Some(Refusal::InvalidArguments { detail: cut_off_hint(detail, cut_off) }),
                 Ok(_) if pending.handoff.is_some() => Some(Refusal::Ignored),
                 Ok(payload) => {
                     pending.handoff = Some((call.id.clone(), target.to_string(), payload));
                     None
                 }
-            }
+            },
         };
         if let Some(refusal) = refusal {
             self.refuse(call, target, refusal, pending, out);

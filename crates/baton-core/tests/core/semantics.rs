@@ -69,6 +69,40 @@ fn a_handoff_moves_control_and_the_receiver_answers() {
 }
 
 #[test]
+fn an_edge_that_does_not_require_a_reason_is_taken_by_a_call_without_arguments() {
+    let mut team = support_team();
+    let triage = team.agents.get_mut("triage").unwrap();
+    triage.handoffs.iter_mut().find(|edge| edge.to == "technical").unwrap().require_reason = false;
+    let mut sim = Sim::new(team);
+    let mut seen = Vec::new();
+    let mut replies = scripted(&[
+        ("triage", calls(&[("a", "transfer_to_technical", "{}")])),
+        ("technical", text("Restart the router.")),
+    ]);
+    let mut model = |request: &ModelRequest| {
+        seen.push(request.clone());
+        replies(request)
+    };
+    let outcome = sim.turn("My internet is down", &mut model, &mut tools_ok, 50);
+    assert_eq!((outcome.status, outcome.agent.as_str()), (TurnStatus::Answered, "technical"));
+    assert_eq!(outcome.handoffs[0].reason, baton_core::handoff::NO_REASON);
+    let offered = |request: &ModelRequest, tool: &str| {
+        request.tools.iter().find(|t| t.name == tool).map(|t| t.parameters["required"].clone())
+    };
+    assert_eq!(offered(&seen[0], "transfer_to_technical"), Some(serde_json::json!([])));
+    assert_eq!(offered(&seen[0], "transfer_to_billing"), Some(serde_json::json!(["reason"])));
+    assert!(seen[1].system.contains("Reason: (no reason given)"), "{}", seen[1].system);
+    sim.check_replay();
+
+    // The other edges still require one.
+    let mut sim = Sim::new(support_team());
+    let mut model = scripted(&[("triage", calls(&[("a", "transfer_to_technical", "{}")])), ("triage", text("ok"))]);
+    let outcome = sim.turn("My internet is down", &mut model, &mut tools_ok, 50);
+    assert_eq!(outcome.agent, "triage");
+    assert!(tool_results(&sim)[0].1.content.contains("\"reason\" is required"));
+}
+
+#[test]
 fn ordinary_calls_run_first_then_the_first_handoff_and_further_ones_are_ignored() {
     let mut sim = Sim::new(support_team());
     let (tech, tech_args) = handoff("technical", "network");

@@ -211,6 +211,7 @@ fn edge_from(raw: &RawHandoff) -> HandoffEdge {
             description: table.description.clone(),
             context: table.context.unwrap_or_default(),
             max_uses: table.max_uses,
+            require_reason: table.require_reason.unwrap_or(true),
         },
     }
 }

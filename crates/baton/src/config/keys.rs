@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn reads_the_allowed_keys_from_the_structs() {
-        assert_eq!(keys_of::<RawHandoffTable>(), ["to", "description", "context", "max_uses"]);
+        assert_eq!(keys_of::<RawHandoffTable>(), ["to", "description", "context", "max_uses", "require_reason"]);
         assert!(keys_of::<RawTeam>().contains(&"entry"));
         assert!(keys_of::<RawModel>().contains(&"timeout_secs"));
     }

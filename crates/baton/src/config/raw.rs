@@ -168,7 +168,7 @@ pub(crate) enum RawHandoff {
     Table(RawHandoffTable),
 }
 
-/// `{ to, description?, context?, max_uses? }`.
+/// `{ to, description?, context?, max_uses?, require_reason? }`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawHandoffTable {
     /// The receiving agent.
@@ -179,6 +179,8 @@ pub(crate) struct RawHandoffTable {
     pub context: Option<ContextPolicy>,
     /// How often the edge may be taken in one conversation.
     pub max_uses: Option<u32>,
+    /// Whether a handoff must give a reason (default true).
+    pub require_reason: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for RawHandoff {
@@ -189,7 +191,7 @@ impl<'de> Deserialize<'de> for RawHandoff {
             type Value = RawHandoff;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an agent name or a table { to, description, context, max_uses }")
+                f.write_str("an agent name or a table { to, description, context, max_uses, require_reason }")
             }
 
             fn visit_str<E: de::Error>(self, name: &str) -> Result<RawHandoff, E> {

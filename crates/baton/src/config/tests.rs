@@ -101,7 +101,7 @@ handoffs = ["technical", { to = "billing", description = "Charge disputes", cont
 [agents.technical]
 description = "Technical support."
 model = "slow"
-handoffs = [{ to = "triage", context = "none" }, "human"]
+handoffs = [{ to = "triage", context = "none", require_reason = false }, "human"]
 
 [agents.billing]
 model = "canned"
@@ -152,6 +152,8 @@ fn a_valid_team_loads_with_its_edges_limits_models_and_tools() {
     assert_eq!(billing_edge.max_uses, Some(1));
     assert_eq!(billing_edge.description.as_deref(), Some("Charge disputes"));
     assert_eq!(team.edge("technical", "triage").map(|edge| edge.context), Some(ContextPolicy::None));
+    assert!(billing_edge.require_reason, "a reason is required unless the edge says otherwise");
+    assert_eq!(team.edge("technical", "triage").map(|edge| edge.require_reason), Some(false));
     assert_eq!(team.agent("billing").map(|agent| agent.description.as_str()), Some(""));
     let human = team.agent("human").expect("human");
     assert_eq!((human.kind, human.model.as_deref()), (AgentKind::Human, None));
