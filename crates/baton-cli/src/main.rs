@@ -1,16 +1,20 @@
 //! The `baton` command: check a team file, run a turn, chat, decide on approvals, work the
-//! escalation queue, read a conversation's trace, evaluate routing.
+//! escalation queue, read a conversation's trace, evaluate routing, serve over HTTP, measure
+//! what a team costs.
 //!
 //! Exit codes: 0 = ok, 1 = the turn failed (or the journal did, or what was asked does not fit
 //! the conversation now: a decision nobody waits for, a ticket someone else holds), 2 = usage or
 //! team error.
 
 mod approve;
+mod bench;
 mod chat;
 mod check;
 mod eval;
 mod keys;
 mod live;
+mod process_usage;
+mod progress;
 mod queue;
 mod resume;
 mod run;
@@ -159,6 +163,34 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         grace: u64,
     },
+    /// Measure what a team costs: N fresh conversations, C at a time, in this process
+    /// (conversations/s, latency per turn, calls, CPU per conversation, peak memory).
+    Bench {
+        /// The team file (team.toml).
+        team: PathBuf,
+        /// What the user says; repeat it for conversations of several turns.
+        #[arg(long = "input", required = true, value_name = "TEXT")]
+        inputs: Vec<String>,
+        /// How many conversations to count.
+        #[arg(short = 'n', long, default_value_t = 1000)]
+        conversations: usize,
+        /// How many conversations run at a time.
+        #[arg(short = 'c', long, default_value_t = 50)]
+        concurrency: usize,
+        /// The journal: memory, a SQLite file (durable: synced as the team file says, FULL by
+        /// default) or a Postgres URL.
+        #[arg(long, value_name = "memory|PATH|URL", default_value = "memory")]
+        db: String,
+        /// Conversations run one at a time before counting (not counted).
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Worker threads of the async runtime (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a conversation's journal as a timeline.
     Trace {
         /// The conversation id.
@@ -199,6 +231,9 @@ fn main() -> ExitCode {
         Command::Keys { command } => keys::run(&command),
         Command::Serve { teams, addr, db, keys, max_body, grace } => {
             serve::run(&serve::ServeArgs { teams, addr, db, keys, max_body, grace })
+        }
+        Command::Bench { team, inputs, conversations, concurrency, db, warmup, threads, json } => {
+            bench::run(&bench::BenchArgs { team, inputs, conversations, concurrency, db, warmup, threads, json })
         }
         Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
         Command::Approve { conversation, call_id, deny, reason, by, db, json } => {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
 mod approvals;
+mod bench;
 mod chat;
 mod check;
 mod crash;
