@@ -7,7 +7,7 @@
 //! another process.
 
 use crate::process_usage::ProcessUsage;
-use crate::progress::Progress;
+use crate::progress::{Counter, Progress};
 use crate::{setup, Exit};
 use baton::core::TurnStatus;
 use baton::store::StoreLocation;
@@ -141,7 +141,7 @@ async fn run_all(
     inputs: &Arc<[String]>,
     count: usize,
     concurrency: usize,
-    done: Option<Arc<AtomicUsize>>,
+    done: Option<Counter>,
 ) -> Vec<Conversation> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = JoinSet::new();
@@ -152,7 +152,7 @@ async fn run_all(
             while next.fetch_add(1, Ordering::Relaxed) < count {
                 finished.push(one(&runtime, &inputs).await);
                 if let Some(done) = &done {
-                    done.fetch_add(1, Ordering::Relaxed);
+                    done.tick();
                 }
             }
             finished

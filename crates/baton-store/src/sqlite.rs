@@ -52,6 +52,8 @@ const MIGRATIONS: [&str; 5] = [
 
 /// The most jobs one transaction takes, so a flood of appends still gets answers steadily.
 const MAX_BATCH: usize = 512;
+/// How many prepared statements each connection keeps (more than the store has).
+const STATEMENT_CACHE: usize = 32;
 
 /// How hard each commit holds on to the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,6 +103,9 @@ impl SqliteStore {
                 .busy_timeout(Duration::from_secs(5))
                 .and_then(|()| connection.execute_batch(pragmas))
                 .map_err(|e| db_error(e.to_string()))?;
+            // Every statement of the hot path is prepared once and kept: parsing SQL each time
+            // cost more CPU than running it.
+            connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             Ok(connection)
         };
         let mut writer = connect(&format!(
@@ -205,7 +210,7 @@ fn write_loop(connection: &Connection, queue: &mpsc::Receiver<Job>, commits: &At
                 Err(_) => break,
             }
         }
-        let mut began = connection.execute_batch("BEGIN IMMEDIATE").map_err(|e| database_error(path, e));
+        let mut began = run(connection, "BEGIN IMMEDIATE").map_err(|e| database_error(path, e));
         let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
         for job in batch {
             finishes.push(job(began.as_ref().map(|()| connection)));
@@ -219,7 +224,7 @@ fn write_loop(connection: &Connection, queue: &mpsc::Receiver<Job>, commits: &At
             }
         }
         let committed = match began {
-            Ok(()) => connection.execute_batch("COMMIT").map_err(|e| database_error(path, e)),
+            Ok(()) => run(connection, "COMMIT").map_err(|e| database_error(path, e)),
             Err(error) => Err(error),
         };
         match committed {
@@ -236,15 +241,20 @@ fn write_loop(connection: &Connection, queue: &mpsc::Receiver<Job>, commits: &At
     }
 }
 
+/// Runs one statement that returns no rows, prepared once per connection.
+fn run(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// Runs `work` in a savepoint, undone if it fails.
 fn in_savepoint<R>(
     connection: &Connection,
     work: impl FnOnce(&Connection) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
-    connection.execute_batch("SAVEPOINT job")?;
+    run(connection, "SAVEPOINT job")?;
     match work(connection) {
         Ok(result) => {
-            connection.execute_batch("RELEASE job")?;
+            run(connection, "RELEASE job")?;
             Ok(result)
         }
         Err(failure) => {
@@ -260,10 +270,9 @@ fn in_savepoint<R>(
 /// Extends `lease` by its ttl if it is still the conversation's current one.
 fn renew_lease(connection: &Connection, lease: &Lease) -> Result<(), Failure> {
     let expires_ms = now_ms() + lease.ttl.as_millis() as u64;
-    let renewed = connection.execute(
-        "UPDATE leases SET expires_ms = ?1 WHERE conversation = ?2 AND epoch = ?3",
-        params![expires_ms as i64, lease.conversation, lease.epoch as i64],
-    )?;
+    let renewed = connection
+        .prepare_cached("UPDATE leases SET expires_ms = ?1 WHERE conversation = ?2 AND epoch = ?3")?
+        .execute(params![expires_ms as i64, lease.conversation, lease.epoch as i64])?;
     match renewed {
         0 => Err(fenced_or_unknown(connection, lease)?.into()),
         _ => Ok(()),
@@ -286,11 +295,12 @@ impl Store for SqliteStore {
     async fn create(&self, info: &ConversationInfo) -> Result<(), StoreError> {
         let info = info.clone();
         self.write(move |connection| {
-            let inserted = connection.execute(
-                "INSERT INTO conversations (id, team, created_ms, team_file, owner) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT DO NOTHING",
-                params![info.id, info.team, info.created_ms as i64, info.team_file, info.owner],
-            )?;
+            let inserted = connection
+                .prepare_cached(
+                    "INSERT INTO conversations (id, team, created_ms, team_file, owner) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![info.id, info.team, info.created_ms as i64, info.team_file, info.owner])?;
             match inserted {
                 0 => Err(StoreError::DuplicateConversation(info.id.clone()).into()),
                 _ => Ok(()),
@@ -301,12 +311,8 @@ impl Store for SqliteStore {
 
     async fn conversation(&self, id: &str) -> Result<Option<ConversationInfo>, StoreError> {
         self.read()
-            .query_row(
-                "SELECT id, team, created_ms, team_file, owner FROM conversations WHERE id = ?1",
-                params![id],
-                info,
-            )
-            .optional()
+            .prepare_cached("SELECT id, team, created_ms, team_file, owner FROM conversations WHERE id = ?1")
+            .and_then(|mut statement| statement.query_row(params![id], info).optional())
             .map_err(|e| self.db_error(e))
     }
 
@@ -314,17 +320,15 @@ impl Store for SqliteStore {
         let (conversation, holder) = (conversation.to_string(), holder.to_string());
         self.write(move |connection| {
             let exists = connection
-                .query_row("SELECT 1 FROM conversations WHERE id = ?1", params![conversation], |_| Ok(()))
+                .prepare_cached("SELECT 1 FROM conversations WHERE id = ?1")?
+                .query_row(params![conversation], |_| Ok(()))
                 .optional()?;
             if exists.is_none() {
                 return Err(StoreError::UnknownConversation(conversation).into());
             }
             let current: Option<(String, i64, i64)> = connection
-                .query_row(
-                    "SELECT holder, epoch, expires_ms FROM leases WHERE conversation = ?1",
-                    params![conversation],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )
+                .prepare_cached("SELECT holder, epoch, expires_ms FROM leases WHERE conversation = ?1")?
+                .query_row(params![conversation], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                 .optional()?;
             let now = now_ms() as i64;
             let epoch = match current {
@@ -339,12 +343,13 @@ impl Store for SqliteStore {
                 Some((_, epoch, _)) => epoch + 1,
                 None => 1,
             };
-            connection.execute(
-                "INSERT INTO leases (conversation, holder, epoch, expires_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (conversation) DO UPDATE SET
-                    holder = excluded.holder, epoch = excluded.epoch, expires_ms = excluded.expires_ms",
-                params![conversation, holder, epoch, now + ttl.as_millis() as i64],
-            )?;
+            connection
+                .prepare_cached(
+                    "INSERT INTO leases (conversation, holder, epoch, expires_ms) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (conversation) DO UPDATE SET
+                        holder = excluded.holder, epoch = excluded.epoch, expires_ms = excluded.expires_ms",
+                )?
+                .execute(params![conversation, holder, epoch, now + ttl.as_millis() as i64])?;
             Ok(Lease { conversation, holder, epoch: epoch as u64, ttl })
         })
         .await
@@ -358,10 +363,9 @@ impl Store for SqliteStore {
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
         let lease = lease.clone();
         self.write(move |connection| {
-            connection.execute(
-                "UPDATE leases SET expires_ms = 0 WHERE conversation = ?1 AND epoch = ?2",
-                params![lease.conversation, lease.epoch as i64],
-            )?;
+            connection
+                .prepare_cached("UPDATE leases SET expires_ms = 0 WHERE conversation = ?1 AND epoch = ?2")?
+                .execute(params![lease.conversation, lease.epoch as i64])?;
             Ok(())
         })
         .await
@@ -384,11 +388,9 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         self.write(move |connection| {
             renew_lease(connection, &lease)?;
-            let next: i64 = connection.query_row(
-                "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE conversation = ?1",
-                params![lease.conversation],
-                |row| row.get(0),
-            )?;
+            let next: i64 = connection
+                .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE conversation = ?1")?
+                .query_row(params![lease.conversation], |row| row.get(0))?;
             if rows.first().is_some_and(|(seq, ..)| *seq != next) {
                 return Err(StoreError::Conflict { conversation: lease.conversation.clone(), seq: first_seq }.into());
             }
