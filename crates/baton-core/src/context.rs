@@ -27,7 +27,7 @@ pub struct ViewInput<'a> {
 }
 
 /// What one agent sees for its next model call.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct View {
     /// The agent's instructions, with the handoff note.
     pub system: String,

@@ -45,6 +45,7 @@ impl std::error::Error for ReplayError {}
 /// Rebuilds conversation `id` of `team` from its journal.
 pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Replayed, ReplayError> {
     let mut conversation = Conversation::new(team, id);
+    conversation.set_replaying(true);
     let mut expected: VecDeque<Record> = VecDeque::new();
     // Calls without a result, each with whether it was issued (its records are journaled).
     let mut calls: Vec<(Effect, bool)> = Vec::new();
@@ -90,6 +91,12 @@ pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Rep
             _ => None,
         })
         .collect();
+    conversation.set_replaying(false);
+    for (call, _) in &mut calls {
+        if let Effect::CallModel(request) = call {
+            conversation.complete_request(request);
+        }
+    }
     let unfinished = expected.into_iter().map(Effect::Record).chain(calls.into_iter().map(|(call, _)| call)).collect();
     Ok(Replayed { conversation, unfinished, in_doubt })
 }

@@ -12,7 +12,7 @@ mod queue;
 
 pub use queue::Ticket;
 
-use crate::context::{package, ViewInput};
+use crate::context::{package, View, ViewInput};
 use crate::event::{
     Effect, HandoffStep, Input, LimitKind, ModelRequest, ModelUsage, Purpose, Record, Signals, ToolInvocation,
     TurnOutcome, TurnStatus,
@@ -20,7 +20,7 @@ use crate::event::{
 use crate::handoff::{parse_payload, HandoffNote, Payload, Refusal};
 use crate::names::list;
 use crate::router::{read_route, route_request};
-use crate::team::{ContextPolicy, OnLimit, ReturnTo, Team, TriggerKind, HANDOFF_PREFIX};
+use crate::team::{Agent, ContextPolicy, OnLimit, ReturnTo, Team, TriggerKind, HANDOFF_PREFIX};
 use crate::transcript::{Entry, ModelReply, StopReason, ToolCall, ToolOutput, Usage};
 use crate::trigger::{evaluate, Streak};
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +45,11 @@ pub struct Conversation {
     /// An operator handed control back since the last turn: the next turn stays with that agent
     /// even when turns return to the entry agent.
     handed_back: bool,
+    /// Every tool-call id in the transcript, so a reply's ids are made unique without a scan.
+    call_ids: BTreeSet<String>,
+    /// Set while replay folds a journal: model requests are left empty, because replay throws
+    /// away every one the journal answers (building them made replay quadratic).
+    replaying: bool,
 }
 
 /// The state of the turn in progress.
@@ -130,6 +135,8 @@ impl Conversation {
             ticket: None,
             denied: Vec::new(),
             handed_back: false,
+            call_ids: BTreeSet::new(),
+            replaying: false,
         }
     }
 
@@ -354,13 +361,7 @@ impl Conversation {
         let calls_so_far = self.agent_model_calls.entry(agent.name.clone()).or_insert(0);
         let agent_call_index = *calls_so_far;
         *calls_so_far += 1;
-        let view = package(&ViewInput {
-            team: &self.team,
-            agent,
-            transcript: &self.transcript,
-            edge_uses: &self.edge_uses,
-            facts: &self.facts,
-        });
+        let view = if self.replaying { View::default() } else { self.view_of(agent) };
         out.push(Effect::Record(Record::ModelCallStarted {
             turn: number,
             index,
@@ -378,6 +379,36 @@ impl Conversation {
             tools: view.tools,
             facts: view.facts,
         }));
+    }
+
+    /// What `agent` is sent on its next model call.
+    fn view_of(&self, agent: &Agent) -> View {
+        package(&ViewInput {
+            team: &self.team,
+            agent,
+            transcript: &self.transcript,
+            edge_uses: &self.edge_uses,
+            facts: &self.facts,
+        })
+    }
+
+    /// Starts or stops leaving model requests empty (see [`crate::replay`]).
+    pub(crate) fn set_replaying(&mut self, replaying: bool) {
+        self.replaying = replaying;
+    }
+
+    /// Fills in `request`, the unanswered call replay left empty, with what its agent is sent:
+    /// nothing has changed since the call was made, since only its reply moves the turn on.
+    pub(crate) fn complete_request(&self, request: &mut ModelRequest) {
+        if request.purpose != Purpose::Act {
+            return;
+        }
+        let Some(agent) = self.team.agent(&request.agent) else { return };
+        let view = self.view_of(agent);
+        request.system = view.system;
+        request.messages = view.messages;
+        request.tools = view.tools;
+        request.facts = view.facts;
     }
 
     /// Adds a reply's token counts to the turn's usage of `agent` with `model`.
@@ -428,6 +459,7 @@ impl Conversation {
         let malformed = calls.iter().filter(|call| !is_object_or_empty(&call.arguments)).count();
         self.turn_mut().malformed_calls += u32::try_from(malformed).unwrap_or(u32::MAX);
         let cut_off = reply.stop == Some(StopReason::Length);
+        self.call_ids.extend(calls.iter().map(|call| call.id.clone()));
         self.transcript.push(Entry::Assistant {
             agent: self.active.clone(),
             text: text.clone(),
@@ -491,21 +523,14 @@ impl Conversation {
 
     /// Gives every call an id unique in the conversation, keeping the model's id where it is.
     fn unique_ids(&self, calls: Vec<ToolCall>) -> Vec<ToolCall> {
-        let mut taken: BTreeSet<String> = self
-            .transcript
-            .iter()
-            .flat_map(|entry| match entry {
-                Entry::Assistant { tool_calls, .. } => tool_calls.iter().map(|c| c.id.clone()).collect(),
-                _ => Vec::new(),
-            })
-            .collect();
+        let mut taken: BTreeSet<String> = BTreeSet::new();
         let prefix = self.turn.as_ref().map(|t| format!("call_{}_{}", t.number, t.model_calls)).unwrap_or_default();
         calls
             .into_iter()
             .enumerate()
             .map(|(position, mut call)| {
                 let mut attempt = 0;
-                while call.id.is_empty() || taken.contains(&call.id) {
+                while call.id.is_empty() || self.call_ids.contains(&call.id) || taken.contains(&call.id) {
                     call.id = match attempt {
                         0 => format!("{prefix}_{position}"),
                         n => format!("{prefix}_{position}_{n}"),

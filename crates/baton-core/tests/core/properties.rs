@@ -4,8 +4,8 @@
 
 use crate::support::Sim;
 use baton_core::{
-    replay, Agent, ContextPolicy, HandoffEdge, Input, ModelReply, ModelRequest, OnLimit, Record, ReturnTo, Router,
-    Signals, Team, ToolCall, ToolDef, ToolInvocation, ToolOutput, Trigger, TriggerKind,
+    replay, Agent, ContextPolicy, Effect, HandoffEdge, Input, ModelReply, ModelRequest, OnLimit, Record, ReturnTo,
+    Router, Signals, Team, ToolCall, ToolDef, ToolInvocation, ToolOutput, Trigger, TriggerKind,
 };
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -290,12 +290,18 @@ proptest! {
             prop_assert_eq!(outcome.handoffs.len(), records.iter().filter(|r| matches!(r, Record::HandoffTaken { .. })).count());
         }
 
-        // Replaying the journal rebuilds the same state; so does every prefix, without error.
+        // Replaying the journal rebuilds the same state; so does every prefix, without error,
+        // and a model call it leaves to make is exactly the request the live run sent.
         sim.check_replay();
         let team = Arc::new(team);
         for cut in 0..sim.journal.len() {
             let replayed = replay(team.clone(), "c1", &sim.journal[..cut]);
             prop_assert!(replayed.is_ok(), "prefix {} does not replay: {:?}", cut, replayed.err());
+            for effect in replayed.map(|replayed| replayed.unfinished).unwrap_or_default() {
+                if let Effect::CallModel(request) = effect {
+                    prop_assert!(sim.requests.contains(&request), "prefix {} re-issues a request never sent: {:?}", cut, request);
+                }
+            }
         }
     }
 }
