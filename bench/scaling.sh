@@ -84,7 +84,7 @@ point() {
 run = json.loads(sys.stdin.read())
 run["series"], run["x"] = sys.argv[1], float(sys.argv[2])
 if run["failed"]:
-    sys.exit(f"{run[\"failed\"]} conversations failed: {run[\"first_error\"]}")
+    sys.exit(f"{run['failed']} conversations failed: {run['first_error']}")
 print(json.dumps(run))' "$series" "$x" >> "$results"
 }
 

@@ -86,7 +86,7 @@ def panel(index, title, x_label, y_label, lines, log_x=False):
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in line)
         svg.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         svg.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>' for x, y in line)
-        svg.append(f'<text x="{left + 10}" y="{top + 14 + 16 * n}" fill="{colour}" font-size="12">{label}</text>')
+        svg.append(f'<text x="{left + width - 5}" y="{top + 14 + 16 * n}" fill="{colour}" font-size="12" text-anchor="end">{label}</text>')
     return "\n".join(svg)
 
 
