@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
     *) positional+=("$1"); shift ;;
   esac
 done
-[ ${#positional[@]} -le 2 ] || die "too many arguments (usage: bash bench/peers.sh [CONVERSATIONS] [CONCURRENCY] [--out FILE])"
+[ ${#positional[@]} -le 2 ] || die "too many arguments (usage: bash bench/peers.sh [CONVERSATIONS] [CONCURRENCY] [--repeat K] [--out FILE])"
 [ ${#positional[@]} -ge 1 ] && n=${positional[0]}
 [ ${#positional[@]} -ge 2 ] && c=${positional[1]}
 [[ $n =~ ^[1-9][0-9]*$ && $c =~ ^[1-9][0-9]*$ ]] || die "CONVERSATIONS and CONCURRENCY must be positive integers (got '$n' '$c')"
@@ -104,6 +104,7 @@ start_mock() { # name command...: starts a mock on $port and waits until it answ
   local name=$1; shift
   if ! python3 -c 'import socket,sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a connection in TIME_WAIT is no server
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
@@ -168,7 +169,7 @@ run_peer() { # framework script durable
   [ "$durable" = 1 ] && mode=durable
   echo "== round $ROUND/$repeat: $framework, $mode, python mock: $n conversations, $c at a time" >&2
   before=$(stats)
-  MOCK_URL="http://127.0.0.1:$port/v1" PEER_DURABLE=$durable PEER_DB="$tmp/$framework-$durable.db" \
+  MOCK_URL="http://127.0.0.1:$port/v1" PEER_DURABLE=$durable PEER_DB="$tmp/$framework-$durable-$ROUND.db" \
     "$py" "$peers/$script" "$n" "$c" >"$tmp/peer.out" 2>"$tmp/peer.err" || rc=$?
   after=$(stats)
   line=$(grep 'cpu_ms_per_conv=' "$tmp/peer.out" | tail -n 1 || true)

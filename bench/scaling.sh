@@ -9,7 +9,9 @@
 #     call by technical, sent the whole conversation so far).
 # Each point is one `baton bench --json` run (its CPU time is the baton process's own).
 #
-# Usage: bash bench/scaling.sh [--out DIR]   (default DIR: a new temporary folder)
+# Usage: bash bench/scaling.sh [--out DIR] [--repeat K]   (default DIR: a new temporary folder; K: 3)
+# Every point is measured K times, in K rounds over all the points (so a slow spell of the
+# machine falls on all of them); the tables and the plot show the median of each point.
 # Writes DIR/scaling.jsonl (one object per run, with "series" and "x" added) and
 # DIR/scaling.svg, and prints one markdown table per series on stdout (both by
 # bench/scaling_report.py, which redraws them from a scaling.jsonl alone) and progress on stderr. Needs cargo, python3, curl and port 18080 free (the team file points there).
@@ -17,14 +19,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "scaling.sh: $*" >&2; exit 1; }
-out=""
+out="" repeat=3
 while [ $# -gt 0 ]; do
   case $1 in
     --out) [ $# -ge 2 ] || die "--out needs a folder"; out=$2; shift 2 ;;
+    --repeat) [ $# -ge 2 ] || die "--repeat needs a number"; repeat=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive integer (got '$repeat')"
 [ -n "$out" ] || out=$(mktemp -d)
 mkdir -p "$out"
 results="$out/scaling.jsonl"
@@ -40,9 +44,13 @@ for line in sys.stdin:
 }
 
 echo "== building baton and baton-mockllm (release)" >&2
-baton=$(cargo build --release -p baton-cli --message-format=json 2>/dev/null | artifact baton)
-mock_bin=$(cargo build --release -p baton-mockllm --message-format=json 2>/dev/null | artifact baton-mockllm)
-[ -x "$baton" ] && [ -x "$mock_bin" ] || die "the release build failed: run cargo build --release -p baton-cli -p baton-mockllm"
+if ! cargo build --release -p baton-cli -p baton-mockllm --message-format=json >"$work/build.json" 2>"$work/build.err"; then
+  tail -n 30 "$work/build.err" >&2
+  die "the release build failed"
+fi
+baton=$(artifact baton <"$work/build.json")
+mock_bin=$(artifact baton-mockllm <"$work/build.json")
+[ -x "$baton" ] && [ -x "$mock_bin" ] || die "cargo built no baton or baton-mockllm executable"
 
 port=18080
 curl -fs "127.0.0.1:$port/stats" >/dev/null 2>&1 && die "port $port is taken (another mock or bench?): stop it first"
@@ -78,30 +86,32 @@ point() {
   local series=$1 x=$2 team=$3 n=$4 c=$5 db=$6; shift 6
   local inputs=()
   for input in "$@"; do inputs+=(--input "$input"); done
-  echo "== $series = $x: $n conversations, $c at a time, journal $db" >&2
+  echo "== round $round/$repeat: $series = $x: $n conversations, $c at a time, journal $db" >&2
   "$baton" bench "$team" "${inputs[@]}" -n "$n" -c "$c" --db "$db" --json |
     python3 -c 'import json,sys
 run = json.loads(sys.stdin.read())
-run["series"], run["x"] = sys.argv[1], float(sys.argv[2])
+run["series"], run["x"], run["round"] = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 if run["failed"]:
     sys.exit(f"{run['failed']} conversations failed: {run['first_error']}")
-print(json.dumps(run))' "$series" "$x" >> "$results"
+print(json.dumps(run))' "$series" "$x" "$round" >> "$results"
 }
 
 first="My internet is down (customer 42)"
 team=bench/support-mock/team.toml
-for c in 1 10 50 200 1000; do
-  n=$(( c * 4 > 1000 ? c * 4 : 1000 ))
-  point concurrency-memory "$c" "$team" "$n" "$c" memory "$first"
-  point concurrency-sqlite "$c" "$team" "$n" "$c" "$work/c$c.db" "$first"
-done
-for agents in 3 10 30 100; do
-  point agents "$agents" "$(team_with "$agents")" 1000 50 memory "$first"
-done
-for turns in 1 5 10 20 40; do
-  inputs=("$first")
-  for i in $(seq 2 "$turns"); do inputs+=("Thanks. One more question, number $i: is the line still up?"); done
-  point turns "$turns" "$team" 200 50 memory "${inputs[@]}"
+for round in $(seq "$repeat"); do
+  for c in 1 10 50 200 1000; do
+    n=$(( c * 4 > 1000 ? c * 4 : 1000 ))
+    point concurrency-memory "$c" "$team" "$n" "$c" memory "$first"
+    point concurrency-sqlite "$c" "$team" "$n" "$c" "$work/c$c-$round.db" "$first"
+  done
+  for agents in 3 10 30 100; do
+    point agents "$agents" "$(team_with "$agents")" 1000 50 memory "$first"
+  done
+  for turns in 1 5 10 20 40; do
+    inputs=("$first")
+    for i in $(seq 2 "$turns"); do inputs+=("Thanks. One more question, number $i: is the line still up?"); done
+    point turns "$turns" "$team" 200 50 memory "${inputs[@]}"
+  done
 done
 
 python3 bench/scaling_report.py "$results" "$out/scaling.svg"

@@ -1,25 +1,35 @@
 """Tables and a plot of how baton's cost grows, from the runs bench/scaling.sh records.
 
 Usage: python3 bench/scaling_report.py SCALING.jsonl OUT.svg
+A point measured several times (bench/scaling.sh --repeat) is the median of its runs.
 Prints one markdown table per series on stdout and draws OUT.svg: CPU per conversation against
 concurrency (memory and SQLite journals) and against the number of agents, and CPU per turn
 against the length of the conversation. Standard library only.
 """
 import json
 import math
+import statistics
 import sys
 from collections import defaultdict
 
 
 def load(path):
-    series = defaultdict(list)
+    """Each series' points in order of x; a point measured several times (rounds) is the
+    median of its runs, field by field."""
+    runs = defaultdict(list)
     with open(path) as lines:
         for line in lines:
             if line.strip():
                 run = json.loads(line)
-                series[run["series"]].append(run)
-    for runs in series.values():
-        runs.sort(key=lambda run: run["x"])
+                runs[(run["series"], run["x"])].append(run)
+    series = defaultdict(list)
+    for (name, _), repeats in sorted(runs.items(), key=lambda item: item[0][1]):
+        point = dict(repeats[0])
+        for key, value in point.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                point[key] = statistics.median(run[key] for run in repeats)
+        point["runs"] = len(repeats)
+        series[name].append(point)
     return series
 
 
@@ -41,11 +51,11 @@ def tables(series):
         if not runs:
             continue
         print(f"\n{title}\n")
-        print(f"| {x_label} | conversations | CPU ms/conversation | CPU ms/turn | conversations/s | p50 ms | p99 ms | peak RSS MB |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| {x_label} | runs | conversations | CPU ms/conversation | CPU ms/turn | conversations/s | p50 ms | p99 ms | peak RSS MB |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for run in runs:
             print(
-                f"| {run['x']:g} | {run['conversations']:,} | {run['cpu_ms_per_conv']:.3f} | {cpu_ms_per_turn(run):.3f} "
+                f"| {run['x']:g} | {run['runs']} | {run['conversations']:,.0f} | {run['cpu_ms_per_conv']:.3f} | {cpu_ms_per_turn(run):.3f} "
                 f"| {run['conv_per_s']:,.0f} | {run['p50_ms']:.1f} | {run['p99_ms']:.1f} | {run['maxrss_mb']:.1f} |"
             )
 

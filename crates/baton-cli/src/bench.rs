@@ -42,7 +42,7 @@ pub struct BenchArgs {
 
 /// What one conversation did.
 #[derive(Default)]
-struct Conversation {
+struct ConversationRun {
     /// How long each turn took, in order.
     latencies: Vec<Duration>,
     model_calls: u64,
@@ -142,7 +142,7 @@ async fn run_all(
     count: usize,
     concurrency: usize,
     done: Option<Counter>,
-) -> Vec<Conversation> {
+) -> Vec<ConversationRun> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = JoinSet::new();
     for _ in 0..concurrency.min(count) {
@@ -150,7 +150,12 @@ async fn run_all(
         workers.spawn(async move {
             let mut finished = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < count {
-                finished.push(one(&runtime, &inputs).await);
+                // Its own task, so that a panic is one failed conversation, counted like the others.
+                let run = tokio::spawn(one(Arc::clone(&runtime), Arc::clone(&inputs)));
+                finished.push(run.await.unwrap_or_else(|error| ConversationRun {
+                    error: Some(format!("the conversation's task failed: {error}")),
+                    ..Default::default()
+                }));
                 if let Some(done) = &done {
                     done.tick();
                 }
@@ -160,21 +165,17 @@ async fn run_all(
     }
     let mut all = Vec::with_capacity(count);
     while let Some(finished) = workers.join_next().await {
-        match finished {
-            Ok(finished) => all.extend(finished),
-            Err(error) => {
-                all.push(Conversation { error: Some(format!("a bench task failed: {error}")), ..Default::default() })
-            }
-        }
+        // A worker only awaits its conversations' tasks: it cannot fail by itself.
+        all.extend(finished.unwrap_or_default());
     }
     all
 }
 
 /// One fresh conversation: each input a turn, until one fails.
-async fn one(runtime: &Runtime, inputs: &[String]) -> Conversation {
-    let mut conversation = Conversation::default();
+async fn one(runtime: Arc<Runtime>, inputs: Arc<[String]>) -> ConversationRun {
+    let mut conversation = ConversationRun::default();
     let mut id: Option<String> = None;
-    for input in inputs {
+    for input in inputs.iter() {
         let started = Instant::now();
         let sent = runtime.send(id.as_deref(), input).await;
         conversation.latencies.push(started.elapsed());
@@ -228,7 +229,7 @@ struct Figures {
 }
 
 impl Figures {
-    fn of(conversations: &[Conversation], wall: Duration, cpu: Duration, max_rss_kib: u64) -> Self {
+    fn of(conversations: &[ConversationRun], wall: Duration, cpu: Duration, max_rss_kib: u64) -> Self {
         let mut latencies: Vec<Duration> = conversations.iter().flat_map(|c| c.latencies.iter().copied()).collect();
         latencies.sort_unstable();
         let mut agents = BTreeMap::new();
@@ -347,9 +348,9 @@ mod tests {
     use super::*;
 
     fn figures(latencies_ms: &[u64]) -> Figures {
-        let conversations: Vec<Conversation> = latencies_ms
+        let conversations: Vec<ConversationRun> = latencies_ms
             .iter()
-            .map(|&latency| Conversation {
+            .map(|&latency| ConversationRun {
                 latencies: vec![Duration::from_millis(latency)],
                 ended: Some(("technical".into(), TurnStatus::Answered)),
                 ..Default::default()

@@ -84,7 +84,10 @@ pub fn parse_payload(arguments: &str, require_reason: bool) -> Result<Payload, S
     let reason = match object.get("reason") {
         Some(Value::String(reason)) if !reason.trim().is_empty() => reason.trim().to_string(),
         None | Some(Value::Null) | Some(Value::String(_)) if !require_reason => NO_REASON.to_string(),
-        _ => return Err("\"reason\" is required: say why the other agent should take over".into()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err("\"reason\" is required: say why the other agent should take over".into())
+        }
+        Some(_) => return Err("\"reason\" must be a string: say why the other agent should take over".into()),
     };
     let summary = match object.get("summary") {
         None | Some(Value::Null) => None,
@@ -225,7 +228,8 @@ mod tests {
             assert_eq!(payload.reason, NO_REASON, "{arguments}");
         }
         assert_eq!(parse_payload(r#"{"reason":"outage"}"#, false).unwrap().reason, "outage");
-        assert!(parse_payload(r#"{"reason":7}"#, false).unwrap_err().contains("reason"));
+        assert!(parse_payload(r#"{"reason":7}"#, false).unwrap_err().contains("\"reason\" must be a string"));
+        assert!(parse_payload(r#"{"reason":7}"#, true).unwrap_err().contains("\"reason\" must be a string"));
         assert!(parse_payload("not json", false).is_err());
         let mut target = Agent::llm("technical", "m");
         target.description = "Fixes connections.".into();

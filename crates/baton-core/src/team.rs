@@ -155,11 +155,11 @@ pub struct HandoffEdge {
     pub max_uses: Option<u32>,
     /// Whether a handoff along this edge must give a `reason` (the default). When not, a call
     /// with no reason is taken all the same, as model-driven handoffs in other frameworks are.
-    #[serde(default = "required")]
+    #[serde(default = "reason_required_by_default")]
     pub require_reason: bool,
 }
 
-fn required() -> bool {
+fn reason_required_by_default() -> bool {
     true
 }
 

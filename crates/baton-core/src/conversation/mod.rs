@@ -403,7 +403,7 @@ impl Conversation {
         if request.purpose != Purpose::Act {
             return;
         }
-        let Some(agent) = self.team.agent(&request.agent) else { return };
+        let agent = self.team.agent(&request.agent).expect("a model call's agent is a team member");
         let view = self.view_of(agent);
         request.system = view.system;
         request.messages = view.messages;
