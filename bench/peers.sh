@@ -72,19 +72,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-artifact() { # target name: the path of the executable cargo built for it, read from --message-format=json
-  python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
-        print(m["executable"])' "$1"
-}
+. bench/lib.sh
 
 echo "== building baton and baton-mockllm (release)" >&2
-if ! cargo build --release -p baton-cli -p baton-mockllm --message-format=json >"$tmp/build.json" 2>"$tmp/build.err"; then
-  tail -n 30 "$tmp/build.err" >&2
-  die "the release build failed"
-fi
+release_build "$tmp" baton-cli baton-mockllm || die "the release build failed"
 baton=$(artifact baton <"$tmp/build.json")
 mockllm=$(artifact baton-mockllm <"$tmp/build.json")
 [ -x "$baton" ] && [ -x "$mockllm" ] || die "cargo built no baton or baton-mockllm executable"

@@ -35,19 +35,10 @@ results="$out/scaling.jsonl"
 : > "$results"
 work=$(mktemp -d)
 
-artifact() { # target name: the executable cargo built for it, read from --message-format=json
-  python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
-        print(m["executable"])' "$1"
-}
+. bench/lib.sh
 
 echo "== building baton and baton-mockllm (release)" >&2
-if ! cargo build --release -p baton-cli -p baton-mockllm --message-format=json >"$work/build.json" 2>"$work/build.err"; then
-  tail -n 30 "$work/build.err" >&2
-  die "the release build failed"
-fi
+release_build "$work" baton-cli baton-mockllm || die "the release build failed"
 baton=$(artifact baton <"$work/build.json")
 mock_bin=$(artifact baton-mockllm <"$work/build.json")
 [ -x "$baton" ] && [ -x "$mock_bin" ] || die "cargo built no baton or baton-mockllm executable"

@@ -7,13 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-artifact() { # target name: the path of the executable cargo built for it, read from --message-format=json
-  python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
-        print(m["executable"])' "$1"
-}
+. bench/lib.sh
 
 echo "== building baton and the benchmark (release)" >&2
 BATON_BIN=$(cargo build --release -p baton-cli --message-format=json 2>/dev/null | artifact baton)
