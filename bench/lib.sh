@@ -21,3 +21,13 @@ release_build() {
     return 1
   fi
 }
+
+# baton_and_mock DIR: release builds of baton and the Rust mock model; sets $baton and $mockllm
+# to their executables, or returns 1 (cargo's errors on stderr).
+baton_and_mock() {
+  echo "== building baton and baton-mockllm (release)" >&2
+  release_build "$1" baton-cli baton-mockllm || return 1
+  baton=$(artifact baton <"$1/build.json")
+  mockllm=$(artifact baton-mockllm <"$1/build.json")
+  [ -x "$baton" ] && [ -x "$mockllm" ]
+}

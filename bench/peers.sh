@@ -74,11 +74,7 @@ trap 'exit 143' TERM
 
 . bench/lib.sh
 
-echo "== building baton and baton-mockllm (release)" >&2
-release_build "$tmp" baton-cli baton-mockllm || die "the release build failed"
-baton=$(artifact baton <"$tmp/build.json")
-mockllm=$(artifact baton-mockllm <"$tmp/build.json")
-[ -x "$baton" ] && [ -x "$mockllm" ] || die "cargo built no baton or baton-mockllm executable"
+baton_and_mock "$tmp" || die "the release build of baton and baton-mockllm failed"
 "$baton" bench --help >/dev/null 2>&1 || die "this baton has no 'bench' command"
 
 if [ ! -x "$venv/bin/python" ]; then

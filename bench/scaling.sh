@@ -37,15 +37,11 @@ work=$(mktemp -d)
 
 . bench/lib.sh
 
-echo "== building baton and baton-mockllm (release)" >&2
-release_build "$work" baton-cli baton-mockllm || die "the release build failed"
-baton=$(artifact baton <"$work/build.json")
-mock_bin=$(artifact baton-mockllm <"$work/build.json")
-[ -x "$baton" ] && [ -x "$mock_bin" ] || die "cargo built no baton or baton-mockllm executable"
+baton_and_mock "$work" || die "the release build of baton and baton-mockllm failed"
 
 port=18080
 curl -fs "127.0.0.1:$port/stats" >/dev/null 2>&1 && die "port $port is taken (another mock or bench?): stop it first"
-"$mock_bin" "$port" &
+"$mockllm" "$port" &
 mock=$!
 trap 'kill $mock 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "127.0.0.1:$port/stats" >/dev/null 2>&1 && break; sleep 0.1; done
