@@ -13,6 +13,7 @@ mod check;
 mod eval;
 mod keys;
 mod live;
+mod new;
 mod process_usage;
 mod progress;
 mod queue;
@@ -191,6 +192,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start a new team: write a directory with a team.toml, an eval file and a README that
+    /// pass `baton check` and `baton eval` at once and run offline.
+    New {
+        /// The directory to create (its last part names the team).
+        name: PathBuf,
+        /// What to start from.
+        #[arg(long, value_enum, default_value_t = new::Template::Minimal)]
+        template: new::Template,
+        /// Print what was written as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a conversation's journal as a timeline.
     Trace {
         /// The conversation id.
@@ -235,6 +248,7 @@ fn main() -> ExitCode {
         Command::Bench { team, inputs, conversations, concurrency, db, warmup, threads, json } => {
             bench::run(&bench::BenchArgs { team, inputs, conversations, concurrency, db, warmup, threads, json })
         }
+        Command::New { name, template, json } => new::run(&name, template, json),
         Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
         Command::Approve { conversation, call_id, deny, reason, by, db, json } => {
             approve::run(&approve::ApproveArgs { conversation, call_id, deny, reason, by, db, json })

@@ -1,0 +1,3 @@
+//! `cargo xtask`: project tasks (stub, being written).
+
+fn main() {}
