@@ -10,6 +10,7 @@ mod check;
 mod crash;
 mod ergonomics;
 mod eval;
+mod first_hour;
 mod kill;
 mod litellm;
 mod mcp;

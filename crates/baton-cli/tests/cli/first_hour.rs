@@ -1,0 +1,1 @@
+//! Bugs a new user met in the first hour, end to end (being written).
