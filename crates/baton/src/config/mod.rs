@@ -114,8 +114,8 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
             return Err(report.into_error());
         }
     };
-    let dir = path.parent().unwrap_or_else(|| Path::new(""));
-    let built = build::build(&raw, dir, &mut report);
+    let dir = team_dir(path);
+    let built = build::build(&raw, &dir, &mut report);
     for problem in validate(&built.team) {
         let site = match problem.site {
             baton_core::Site::Trigger(index) => baton_core::Site::Trigger(built.trigger_rows[index]),
@@ -135,6 +135,15 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
         lease,
     };
     Ok(Loaded { config, warnings })
+}
+
+/// The directory a team file's relative paths (data, scripts, programs, working directories)
+/// are resolved against: the file's parent, made absolute now so that it stays right whatever
+/// directory the process is in later. A bare `team.toml` has the empty path as its parent,
+/// which means the current directory.
+fn team_dir(path: &Path) -> PathBuf {
+    let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf())
 }
 
 /// The longest lease a team file may ask for: a day.
