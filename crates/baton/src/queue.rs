@@ -188,11 +188,17 @@ impl Runtime {
     }
 }
 
-/// The operator acting: the one named, or else the one who claimed the ticket.
+/// The operator acting: the one named, or else the one who claimed the open ticket. Without
+/// an open ticket, the error says why there is none (handed back, closed, never opened).
 fn holder(state: &Conversation, named: Option<&str>) -> Result<String, String> {
-    match (named, state.ticket().and_then(|ticket| ticket.operator.as_deref())) {
-        (Some(named), _) => Ok(named.to_string()),
-        (None, Some(claimer)) => Ok(claimer.to_string()),
-        (None, None) => Err(format!("the ticket of conversation '{}' is not claimed: claim it first", state.id())),
+    if let Some(named) = named {
+        return Ok(named.to_string());
+    }
+    match state.ticket() {
+        Some(Ticket { closed: false, operator: Some(claimer), .. }) => Ok(claimer.clone()),
+        Some(Ticket { closed: false, operator: None, .. }) => {
+            Err(format!("the ticket of conversation '{}' is not claimed: claim it first", state.id()))
+        }
+        _ => Err(state.no_open_ticket()),
     }
 }

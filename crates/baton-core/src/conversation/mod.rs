@@ -45,6 +45,9 @@ pub struct Conversation {
     /// An operator handed control back since the last turn: the next turn stays with that agent
     /// even when turns return to the entry agent.
     handed_back: bool,
+    /// The latest hand-back of a ticket, until another ticket opens: what an operator acting on
+    /// it again is told.
+    last_hand_back: Option<queue::HandBack>,
     /// Every tool-call id in the transcript, so a reply's ids are made unique without a scan.
     call_ids: BTreeSet<String>,
     /// Set while replay folds a journal: model requests are left empty, because replay throws
@@ -135,6 +138,7 @@ impl Conversation {
             ticket: None,
             denied: Vec::new(),
             handed_back: false,
+            last_hand_back: None,
             call_ids: BTreeSet::new(),
             replaying: false,
         }

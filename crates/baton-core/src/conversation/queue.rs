@@ -29,6 +29,13 @@ pub struct Ticket {
     pub closed: bool,
 }
 
+/// A ticket an operator handed back: who did, and to which agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct HandBack {
+    operator: String,
+    to: String,
+}
+
 impl Conversation {
     /// The conversation's ticket: open while a human agent has control, kept once closed.
     pub fn ticket(&self) -> Option<&Ticket> {
@@ -40,6 +47,7 @@ impl Conversation {
         let turn = self.turns;
         let agent = self.active.clone();
         out.push(Effect::Record(Record::TicketOpened { turn, agent: agent.clone(), reason: reason.clone() }));
+        self.last_hand_back = None;
         self.ticket = Some(Ticket { agent, opened_turn: turn, reason, operator: None, closed: false });
     }
 
@@ -48,7 +56,7 @@ impl Conversation {
         let id = &self.id;
         let ticket = match &self.ticket {
             Some(ticket) if !ticket.closed && self.turn.is_none() => ticket,
-            _ => return Err(format!("conversation '{id}' has no open ticket (agent '{}' has control)", self.active)),
+            _ => return Err(self.no_open_ticket()),
         };
         let (operator, claiming) = match input {
             Input::TicketClaimed { operator } => (operator, true),
@@ -93,6 +101,29 @@ impl Conversation {
         }
     }
 
+    /// Why no operator can act on the conversation now, in words: the ticket was handed back
+    /// (to whom, by whom), is closed, waits for a turn to end, or there never was one.
+    pub fn no_open_ticket(&self) -> String {
+        let (id, active) = (&self.id, &self.active);
+        match (&self.ticket, &self.last_hand_back) {
+            (Some(ticket), _) if ticket.closed => format!(
+                "the ticket of conversation '{id}' is closed: nothing to do; it opens again when the user writes"
+            ),
+            (Some(_), _) => {
+                format!("conversation '{id}' is in the middle of a turn: act on its ticket once the turn ends")
+            }
+            (None, Some(HandBack { operator, to })) => format!(
+                "the ticket of conversation '{id}' was already handed back to '{to}' by {operator}: nothing to do \
+                 ('{active}' has the conversation)"
+            ),
+            (None, None) => {
+                format!(
+                    "conversation '{id}' has no ticket: no human agent has had it ('{active}' has the conversation)"
+                )
+            }
+        }
+    }
+
     /// Carries out an operator's action.
     pub(super) fn operate(&mut self, input: Input, out: &mut Vec<Effect>) -> Result<(), Rejected> {
         self.check_operator(&input).map_err(Rejected)?;
@@ -105,6 +136,7 @@ impl Conversation {
             }
             Input::TicketHandedBack { operator, to, note } => {
                 self.ticket = None;
+                self.last_hand_back = Some(HandBack { operator: operator.clone(), to: to.clone() });
                 let reason = format!("handed back by operator {operator}");
                 let payload = Payload { reason, summary: note, facts: BTreeMap::new() };
                 self.hand_over(to, payload, Cause::Operator(operator), out);

@@ -83,7 +83,14 @@ fn a_ticket_is_claimed_by_one_operator_who_replies_and_hands_back() {
         if from == "human" && to == "billing" && op == "anna" && payload.summary.as_deref() == Some("fee refunded; check the next bill")),
         "{handback:?}"
     );
-    assert!(act(&mut sim, claim("anna")).unwrap_err().contains("no open ticket"));
+    // Acting again says what happened instead of asking for a claim.
+    let again = act(&mut sim, back("billing")).unwrap_err();
+    assert_eq!(
+        again,
+        "the ticket of conversation 'c1' was already handed back to 'billing' by anna: nothing to do ('billing' has \
+         the conversation)"
+    );
+    assert_eq!(act(&mut sim, claim("bob")).unwrap_err(), again);
     sim.check_replay();
 
     // The next turn goes to billing, which sees the operator's note and the facts gathered.
@@ -102,7 +109,8 @@ fn a_closed_ticket_opens_again_when_the_user_writes() {
     act(&mut sim, claim("anna")).unwrap();
     act(&mut sim, Input::TicketClosed { operator: "anna".into() }).unwrap();
     assert!(sim.conversation.ticket().unwrap().closed);
-    assert!(act(&mut sim, claim("bob")).unwrap_err().contains("no open ticket"));
+    let closed = act(&mut sim, claim("bob")).unwrap_err();
+    assert!(closed.contains("is closed: nothing to do; it opens again when the user writes"), "{closed}");
     let outcome = sim.turn("one more thing", &mut model, &mut ok, 20);
     assert_eq!((outcome.status, outcome.model_calls), (TurnStatus::Escalated, 0));
     let ticket = sim.conversation.ticket().unwrap();
