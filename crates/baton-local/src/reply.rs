@@ -275,14 +275,16 @@ fn without_parentheses(text: &str) -> String {
             _ => {}
         }
     }
-    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+    kept.split_whitespace().collect::<Vec<_>>().join(" ").replace(" ,", ",").replace(" .", ".")
 }
 
-/// "Hello! I'm billing: Handles charges, invoices and refunds. How can I help?"
+/// The greeting: what the agent can help with, taken from its description, and an offer
+/// ("Hello! I can help with charges, invoices and refunds. What can I do for you?"); the
+/// agent's name when its description says nothing usable.
 pub fn greeting(agent: &str, description: &str) -> String {
-    match description.trim() {
-        "" => format!("Hello! I'm {agent}. How can I help?"),
-        description => format!("Hello! I'm {agent}: {} How can I help?", sentence(description)),
+    match offer(description) {
+        Some(topics) => format!("Hello! I can help with {topics}. What can I do for you?"),
+        None => format!("Hello! I'm {agent}. How can I help?"),
     }
 }
 
@@ -300,6 +302,76 @@ pub fn fallback(agent: &str, description: &str) -> String {
             "I'm not sure I understood. I'm {agent}: {} Could you tell me a bit more about what you need?",
             sentence(description)
         ),
+    }
+}
+
+/// How many of a description's topics a greeting names before "and more".
+const OFFERED_TOPICS: usize = 3;
+
+/// Topics that say what a desk does rather than something it helps with.
+const META_TOPICS: [&str; 5] = ["greeting", "hello", "small talk", "what this desk", "what we do"];
+
+/// Words that start a phrase about a topic rather than the topic itself ("questions about
+/// billing"), so the word before them is a noun, not a verb.
+const PREPOSITIONS: [&str; 7] = ["about", "on", "for", "of", "with", "in", "to"];
+
+/// What an agent helps with, in a few words, from its description: the list after a label
+/// ("Front desk: opening hours, plans, …" → "opening hours, plans, …"), else its first sentence
+/// without a leading verb ("Handles charges and refunds." → "charges and refunds"); at most
+/// three topics and "more", without topics about the desk itself ("greetings"). `None` when
+/// the description says nothing usable.
+fn offer(description: &str) -> Option<String> {
+    let description = without_parentheses(description);
+    let first_sentence = description.split(". ").next().unwrap_or_default().trim().trim_end_matches('.');
+    let topics = match first_sentence.split_once(':') {
+        Some((_, list)) if !list.trim().is_empty() => list.trim(),
+        _ => without_leading_verb(first_sentence),
+    };
+    let all: Vec<&str> = topics.split([',', ';']).map(str::trim).filter(|topic| !topic.is_empty()).collect();
+    let kept: Vec<&str> = all
+        .iter()
+        .map(|topic| topic.strip_prefix("and ").unwrap_or(topic).trim())
+        .filter(|topic| !META_TOPICS.iter().any(|meta| topic.to_lowercase().starts_with(meta)))
+        .collect();
+    let ends_with_a_pair = kept.last().is_some_and(|last| last.contains(" and ") || last.contains(" or "));
+    let text = if kept.len() > OFFERED_TOPICS {
+        format!("{} and more", kept[..OFFERED_TOPICS].join(", "))
+    } else if kept.len() == all.len() && ends_with_a_pair {
+        // "charges, invoices and refunds" reads as written.
+        topics.to_string()
+    } else {
+        join(&kept.iter().map(|topic| topic.to_string()).collect::<Vec<_>>(), "and")
+    };
+    (!text.is_empty()).then(|| lowercase_first(&text))
+}
+
+/// `phrase` without its first word when that word is a verb in the third person ("Handles",
+/// "Fixes"): a capitalised word ending in "s" followed by a word that is neither "and", a
+/// preposition nor the end of a list item.
+fn without_leading_verb(phrase: &str) -> &str {
+    let mut words = phrase.splitn(3, ' ');
+    let (Some(first), Some(second)) = (words.next(), words.next()) else { return phrase };
+    let is_verb = first.chars().next().is_some_and(char::is_uppercase)
+        && first.ends_with('s')
+        && !first.ends_with("ss")
+        && first.chars().all(char::is_alphabetic)
+        && second != "and"
+        && !PREPOSITIONS.contains(&second);
+    if is_verb {
+        phrase[first.len()..].trim_start()
+    } else {
+        phrase
+    }
+}
+
+/// `text` with its first letter in lower case, unless the first word is an acronym ("BPMN").
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), second) if !second.is_some_and(char::is_uppercase) => {
+            format!("{}{}", first.to_lowercase(), &text[first.len_utf8()..])
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -346,6 +418,36 @@ mod tests {
         assert_eq!(render("{{ broken", &context), None);
         assert!(check_template("Hello {{ agent }}!").is_ok());
         assert!(check_template("{{ broken").unwrap_err().contains("syntax error"));
+    }
+
+    #[test]
+    fn greetings_offer_a_few_topics_of_the_description_without_reciting_it() {
+        let check = |description: &str, expected: &str| assert_eq!(greeting("triage", description), expected);
+        check(
+            "Front desk: greetings, opening hours, broadband and mobile plans, packages, prices and deals, coverage, \
+             shops and contact details.",
+            "Hello! I can help with opening hours, broadband and mobile plans, packages and more. What can I do for you?",
+        );
+        check(
+            "Front desk: greetings, what this desk does, opening hours and how to reach us.",
+            "Hello! I can help with opening hours and how to reach us. What can I do for you?",
+        );
+        check(
+            "Handles charges, invoices and refunds.",
+            "Hello! I can help with charges, invoices and refunds. What can I do for you?",
+        );
+        check(
+            "Requirements: user stories, business requirements documents (BRD), acceptance criteria.",
+            "Hello! I can help with user stories, business requirements documents and acceptance criteria. What can I \
+             do for you?",
+        );
+        check(
+            "Questions about billing. Anything else goes to the front desk.",
+            "Hello! I can help with questions about billing. What can I do for you?",
+        );
+        check("BPMN and process maps.", "Hello! I can help with BPMN and process maps. What can I do for you?");
+        check("", "Hello! I'm triage. How can I help?");
+        check("Greetings.", "Hello! I'm triage. How can I help?");
     }
 
     #[test]

@@ -56,7 +56,8 @@ fn acknowledgements_and_greetings_do_not_hand_off() {
     let reply = complete(&model, &request(&team, "billing", vec![user("hello!")], &[]));
     assert_eq!(
         reply.text.as_deref(),
-        Some("Hello! I'm billing: Handles charges, invoices and refunds. How can I help?")
+        Some("Hello! I can help with charges, invoices and refunds. What can I do for you?"),
+        "the greeting offers what the description names, without reciting it"
     );
 }
 
