@@ -1,3 +1,131 @@
-//! `cargo xtask`: project tasks (stub, being written).
+//! `cargo xtask`: baton's project tasks, in Rust so that they need nothing but cargo.
+//!
+//! `cargo xtask test` is the README's test command: it installs what the external tests need
+//! (`install.rs`), checks the test Postgres answers (`postgres.rs`), then runs every test of the
+//! workspace with the `external-tests` features on. Plain `cargo test --workspace` runs only the
+//! hermetic tier. This crate has no dependencies and is never published.
 
-fn main() {}
+mod install;
+mod postgres;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const HELP: &str = "\
+cargo xtask: baton's project tasks
+
+Usage: cargo xtask <TASK> [ARGS...]
+
+Tasks:
+  test [ARGS...]  Install what the external tests need (when missing), check the test Postgres,
+                  then run every test: cargo test --workspace --locked with the external-tests
+                  features on. ARGS go to cargo test as they are, e.g.
+                  `cargo xtask test -- crash` (a test name filter) or `cargo xtask test --test mcp`.
+  setup           Install what the external tests need and check the test Postgres, without
+                  running tests; prints the variables the tests read as `export` lines, so
+                  `eval \"$(cargo xtask setup)\"` lets you run single tests by hand with
+                  `cargo test -p CRATE --features external-tests ...`.
+  help            This text.
+
+Installed into .ci/.cache/ and reused while their pins hold:
+";
+
+/// The crates whose `external-tests` feature turns on the tests that need outside programs.
+const EXTERNAL_TEST_CRATES: &[&str] = &["baton-store", "baton-tools", "baton-cli", "baton-server"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("setup") => setup(),
+        Some("help" | "--help" | "-h") => {
+            print!("{}", help());
+            return ExitCode::SUCCESS;
+        }
+        None => {
+            eprint!("{}", help());
+            return ExitCode::from(2);
+        }
+        Some(other) => {
+            eprintln!("xtask: there is no task '{other}'; the tasks are test, setup and help.\n");
+            eprint!("{}", help());
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The help text, with the installers' list.
+fn help() -> String {
+    let mut text = HELP.to_string();
+    for installer in install::INSTALLERS {
+        let variables: Vec<&str> = installer.exports.iter().map(|(variable, _)| *variable).collect();
+        text.push_str(&format!("  {} (sets {})\n", installer.name, variables.join(", ")));
+    }
+    text.push_str(&format!(
+        "and the Postgres at {} (default {}) must answer.\n",
+        postgres::VARIABLE,
+        postgres::DEFAULT_URL
+    ));
+    text
+}
+
+/// The repository root: the folder above this crate.
+fn repository_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// Checks Postgres, installs what is missing, and returns every variable the tests read.
+fn prepare(root: &Path) -> Result<Vec<(String, String)>, String> {
+    let url = std::env::var(postgres::VARIABLE).unwrap_or_else(|_| postgres::DEFAULT_URL.to_string());
+    eprintln!("== checking the test Postgres at {}", postgres::without_password(&url));
+    postgres::check(&url)?;
+    let mut variables = vec![(postgres::VARIABLE.to_string(), url)];
+    for installer in install::INSTALLERS {
+        variables.extend(installer.ensure(root)?);
+    }
+    Ok(variables)
+}
+
+/// `cargo xtask setup`: prepares, then prints the variables as `export` lines on stdout.
+fn setup() -> Result<(), String> {
+    let variables = prepare(&repository_root())?;
+    for (variable, value) in variables {
+        println!("export {variable}={}", shell_quoted(&value));
+    }
+    Ok(())
+}
+
+/// `cargo xtask test`: prepares, then runs every test with the external tier on.
+fn test(args: &[String]) -> Result<(), String> {
+    let root = repository_root();
+    let variables = prepare(&root)?;
+    let features: Vec<String> = EXTERNAL_TEST_CRATES.iter().map(|krate| format!("{krate}/external-tests")).collect();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args(["test", "--workspace", "--locked", "--features", &features.join(",")])
+        .args(args)
+        .envs(variables);
+    eprintln!("== cargo test --workspace --locked --features {} {}", features.join(","), args.join(" "));
+    let status = command.status().map_err(|error| format!("cannot start cargo test: {error}"))?;
+    if status.success() {
+        eprintln!("== every test passed");
+        Ok(())
+    } else {
+        Err(format!("the tests failed (cargo test: {status}); the failures are listed above"))
+    }
+}
+
+/// `value` in single quotes for a POSIX shell.
+fn shell_quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}

@@ -1,11 +1,11 @@
-//! The contract every store keeps, checked on each: in memory, SQLite and Postgres (at
-//! `BATON_TEST_POSTGRES`, by default `postgres://postgres@127.0.0.1:5432/test`; these tests fail,
-//! never skip, when it cannot be reached). Each Postgres test works in a schema of its own.
+//! The contract every store keeps, checked on each: in memory, SQLite and Postgres. The Postgres
+//! tests are in the external tier (the `external-tests` feature, which `cargo xtask test` turns on):
+//! they use `BATON_TEST_POSTGRES`, by default `postgres://postgres@127.0.0.1:5432/test`, fail,
+//! never skip, when it cannot be reached, and each works in a schema of its own.
 #![allow(clippy::unwrap_used)]
 
 use baton_core::{Input, JournalEntry, Record, TurnOutcome, TurnStatus};
-use baton_store::{ConversationInfo, Lease, MemoryStore, PostgresStore, SqliteStore, Store, StoreError};
-use std::sync::atomic::{AtomicU32, Ordering};
+use baton_store::{ConversationInfo, Lease, MemoryStore, SqliteStore, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,13 +48,18 @@ fn temp_db(name: &str) -> std::path::PathBuf {
 }
 
 /// A URL to a fresh, empty schema of the test database.
+#[cfg(feature = "external-tests")]
 async fn postgres_url() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let base =
         std::env::var("BATON_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("the Postgres tests need a database at {base} (set BATON_TEST_POSTGRES): {e}"));
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
+        panic!(
+            "the Postgres tests need a database at {base} (BATON_TEST_POSTGRES): {e}; run them with \
+             `cargo xtask test`, which checks the database first and says how to get one"
+        )
+    });
     tokio::spawn(connection);
     let schema = format!("contract_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
     client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await.unwrap();
@@ -62,8 +67,9 @@ async fn postgres_url() -> String {
     format!("{base}{separator}options=-csearch_path%3D{schema}")
 }
 
-async fn postgres() -> PostgresStore {
-    PostgresStore::connect(&postgres_url().await).await.unwrap()
+#[cfg(feature = "external-tests")]
+async fn postgres() -> baton_store::PostgresStore {
+    baton_store::PostgresStore::connect(&postgres_url().await).await.unwrap()
 }
 
 /// Identity, appends, conflicts, reading back, interrupted turns.
@@ -194,11 +200,12 @@ async fn sqlite_keeps_the_journal_across_reopening() {
     assert_eq!(reopened.journal("c1").await.unwrap().len(), 3);
 }
 
+#[cfg(feature = "external-tests")]
 #[tokio::test]
 async fn postgres_keeps_the_journal_across_reconnecting() {
     let url = postgres_url().await;
-    keeps_the_journal(&PostgresStore::connect(&url).await.unwrap()).await;
-    let reconnected = PostgresStore::connect(&url).await.unwrap();
+    keeps_the_journal(&baton_store::PostgresStore::connect(&url).await.unwrap()).await;
+    let reconnected = baton_store::PostgresStore::connect(&url).await.unwrap();
     assert_eq!(reconnected.journal("c1").await.unwrap().len(), 3);
     assert_eq!(reconnected.schema_version().await.unwrap(), 3);
 }
@@ -213,6 +220,7 @@ async fn sqlite_fences_off_an_old_holder() {
     fences_off_an_old_holder(&SqliteStore::open(&temp_db("fence")).unwrap()).await;
 }
 
+#[cfg(feature = "external-tests")]
 #[tokio::test]
 async fn postgres_fences_off_an_old_holder() {
     fences_off_an_old_holder(&postgres().await).await;
@@ -235,6 +243,7 @@ async fn sqlite_commits_concurrent_appends_together() {
     assert!(commits < writes, "{commits} commits for {writes} writes: no group commit");
 }
 
+#[cfg(feature = "external-tests")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_keeps_concurrent_journals_gap_free() {
     appends_concurrently(Arc::new(postgres().await)).await;
@@ -267,6 +276,7 @@ async fn sqlite_breaks_a_gone_holders_lease() {
     breaks_a_gone_holders_lease(&SqliteStore::open(&temp_db("break")).unwrap()).await;
 }
 
+#[cfg(feature = "external-tests")]
 #[tokio::test]
 async fn postgres_breaks_a_gone_holders_lease() {
     breaks_a_gone_holders_lease(&postgres().await).await;

@@ -1,13 +1,16 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 document of exactly the routes the server answers, whose
 //! references all resolve, and which the server keeps to: Schemathesis (from PyPI, installed by
-//! `.ci/http-clients.sh`) fuzzes every operation and checks every answer against it.
+//! `cargo xtask test`; the external tier) fuzzes every operation and checks every answer against it.
 
 use crate::server::{client, get, post, TestServer};
 use baton_server::keys::{new_key, Role};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+#[cfg(feature = "external-tests")]
 use std::path::PathBuf;
+#[cfg(feature = "external-tests")]
 use std::process::Command;
+#[cfg(feature = "external-tests")]
 use std::time::Instant;
 
 /// Every route of `Server::router` with its methods: the document has exactly these.
@@ -256,6 +259,7 @@ async fn the_largest_positions_the_document_allows_are_answered() {
 }
 
 /// A scratch directory for one test, emptied first.
+#[cfg(feature = "external-tests")]
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("baton-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -266,6 +270,7 @@ fn scratch(name: &str) -> PathBuf {
 /// Schemathesis's configuration: half the ids, teams, agents and operators it sends are ones the
 /// server knows (the conversation `id`, the support team and its agents, the key's name), so that
 /// requests get past "not found" into the handlers' work; the other half are its own.
+#[cfg(feature = "external-tests")]
 fn config(id: &str) -> String {
     format!(
         r#"# No 5xx; every status, content type and body as the document says; what the request
@@ -316,10 +321,11 @@ values = ["fuzz"]
     )
 }
 
+#[cfg(feature = "external-tests")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error() {
     let python = std::env::var("BATON_TEST_HTTP_PYTHON")
-        .unwrap_or_else(|_| panic!("set BATON_TEST_HTTP_PYTHON (bash .ci/http-clients.sh prints it)"));
+        .unwrap_or_else(|_| panic!("BATON_TEST_HTTP_PYTHON is not set: run this test with `cargo xtask test`"));
     let (secret, table) = new_key("fuzz", Role::Admin).unwrap();
     let server = TestServer::with_keys(&table).await;
 

@@ -2,7 +2,7 @@
 
 A client written by others, so the test shows that what baton serves is what real OpenAI clients
 expect, not only what baton's own tests expect. Run it with the virtualenv that
-.ci/http-clients.sh installs (the versions are pinned in .ci/http-clients.txt):
+`cargo xtask test` installs (the versions are pinned in .ci/http-clients.txt):
 
     "$BATON_TEST_HTTP_PYTHON" crates/baton-server/tests/python/openai_client.py \
         --base-url http://127.0.0.1:PORT/v1 --api-key KEY --model support

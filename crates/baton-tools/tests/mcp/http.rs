@@ -1,17 +1,24 @@
-//! The reference "everything" server over streamable HTTP, started by the test on a free port.
+//! The reference "everything" server over streamable HTTP, started by the test on a free port (the
+//! external tier), and the errors of an HTTP server that is not there (hermetic).
 
+#[cfg(feature = "external-tests")]
 use crate::{echo, installed, names};
+#[cfg(feature = "external-tests")]
 use baton_core::ToolOutput;
 use baton_tools::mcp::{McpConfig, McpError, McpServer, McpTransport};
+#[cfg(feature = "external-tests")]
 use std::process::Stdio;
+#[cfg(feature = "external-tests")]
 use std::time::Duration;
 
 /// The everything server in streamable HTTP mode, killed when dropped.
+#[cfg(feature = "external-tests")]
 struct HttpServer {
     child: tokio::process::Child,
     port: u16,
 }
 
+#[cfg(feature = "external-tests")]
 impl HttpServer {
     /// Starts the server on `port` (a free one when `None`) and waits until it accepts connections.
     async fn start(port: Option<u16>) -> HttpServer {
@@ -51,6 +58,7 @@ impl HttpServer {
     }
 }
 
+#[cfg(feature = "external-tests")]
 #[tokio::test]
 async fn lists_and_calls_over_streamable_http() {
     let http = HttpServer::start(None).await;
@@ -97,6 +105,7 @@ async fn a_url_where_nothing_listens_is_an_error_at_start() {
     assert!(message.contains("check `url`"), "{message}");
 }
 
+#[cfg(feature = "external-tests")]
 #[tokio::test]
 async fn a_stopped_http_server_is_reported_then_reconnected() {
     let mut http = HttpServer::start(None).await;
