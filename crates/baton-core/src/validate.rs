@@ -157,11 +157,20 @@ impl Checker<'_> {
             );
         }
         match (&team.limits.on_limit, &team.limits.fallback) {
-            (OnLimit::Escalate, None) => self.error(
-                Site::OnLimit,
-                "on_limit = \"escalate\" (the default) needs a fallback agent".into(),
-                "add fallback = \"<agent>\" under [limits] (usually a human agent), or set on_limit = \"fail\"".into(),
-            ),
+            (OnLimit::Escalate, None) => {
+                let human = team.agents.values().find(|agent| agent.kind == AgentKind::Human);
+                let help = match human {
+                    Some(human) => format!(
+                        "add fallback = \"{}\" under [limits] (the human agent a tripped limit escalates to), or set \
+                         on_limit = \"fail\"",
+                        human.name
+                    ),
+                    None => {
+                        "add fallback = \"<agent>\" under [limits] (a human agent), or set on_limit = \"fail\"".into()
+                    }
+                };
+                self.error(Site::OnLimit, "on_limit = \"escalate\" (the default) needs a fallback agent".into(), help)
+            }
             (_, Some(fallback)) => match team.agent(fallback) {
                 None => {
                     let help = self.unknown_help(fallback, "agent", self.agent_names());

@@ -1,6 +1,7 @@
 //! From the team file as written to the core `Team` and the shell-side settings, reporting the
 //! shell-side problems (providers, tool kinds, referenced files) on the way.
 
+use super::defaulted::{self, Defaulted};
 use super::diagnostic::Report;
 use super::model::ModelConfig;
 use super::raw::{RawAgent, RawHandoff, RawLimits, RawTeam, RawTrigger};
@@ -25,6 +26,8 @@ pub(crate) struct Built {
     /// For each of `team.triggers`, the index of the `[[trigger]]` it came from (a trigger with a
     /// problem is left out, so the two may differ).
     pub trigger_rows: Vec<usize>,
+    /// The settings the file leaves out that were given a value other than the usual default.
+    pub defaulted: Vec<Defaulted>,
 }
 
 /// Builds the team described by `raw`; `dir` is the team file's directory.
@@ -60,7 +63,8 @@ pub(crate) fn build(raw: &RawTeam, dir: &Path, report: &mut Report<'_>) -> Built
             trigger_rows.push(row);
         }
     }
-    Built { team, models, tools, trigger_rows }
+    let defaulted = defaulted::on_limit(raw, &mut team).into_iter().collect();
+    Built { team, models, tools, trigger_rows, defaulted }
 }
 
 /// The names `when` may take.

@@ -14,6 +14,7 @@
 //! Diagnostics are sorted by line and column. Warnings alone do not stop loading.
 
 mod build;
+mod defaulted;
 mod diagnostic;
 mod files;
 mod keys;
@@ -26,6 +27,7 @@ mod tool;
 #[cfg(test)]
 mod tests;
 
+pub use defaulted::Defaulted;
 pub use diagnostic::{Diagnostic, LoadError};
 pub use model::{Api, ModelConfig, Price, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS};
 pub use tool::{ToolConfig, ToolKind};
@@ -80,6 +82,9 @@ pub struct Loaded {
     pub config: TeamConfig,
     /// Warnings, sorted by line and column.
     pub warnings: Vec<Diagnostic>,
+    /// Settings the file leaves out that were given a value other than the usual default (a
+    /// team with no human agent fails a turn on a tripped limit), for `baton check` to mention.
+    pub defaulted: Vec<Defaulted>,
 }
 
 /// Reads and loads the team file at `path`; see [`parse_team`].
@@ -134,7 +139,7 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
         durability,
         lease,
     };
-    Ok(Loaded { config, warnings })
+    Ok(Loaded { config, warnings, defaulted: built.defaulted })
 }
 
 /// The directory a team file's relative paths (data, scripts, programs, working directories)

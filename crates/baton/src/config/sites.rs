@@ -1,14 +1,15 @@
 //! Where a core validation problem is in the team file: each semantic `Site` mapped to the byte
-//! offset of the TOML value it is about, falling back to the enclosing table, then to `name`.
+//! offset of the TOML value it is about, falling back to the enclosing table, then to `name`
+//! (for the limits, when there is no `[limits]` table: to the human agent a fallback would name).
 
 use super::raw::{RawHandoff, RawTeam};
-use baton_core::Site;
+use baton_core::{AgentKind, Site};
 use toml::Spanned;
 
 /// The byte offset `site` points at in the team file `raw` was read from.
 pub(crate) fn offset_of(site: &Site, raw: &RawTeam) -> usize {
     let limits = raw.limits.as_ref();
-    let limits_offset = || limits.map_or_else(|| start(&raw.name), start);
+    let limits_offset = || limits.map_or_else(|| first_human_agent(raw).unwrap_or_else(|| start(&raw.name)), start);
     match site {
         Site::Team => start(&raw.name),
         Site::Entry => start(&raw.entry),
@@ -58,6 +59,14 @@ pub(crate) fn offset_of(site: &Site, raw: &RawTeam) -> usize {
 /// The offset of agent `agent`'s name in its table header (or key), else of `name`.
 fn agent_offset(raw: &RawTeam, agent: &str) -> usize {
     raw.agents.get_key_value(agent).map_or_else(|| start(&raw.name), |(name, _)| start(name))
+}
+
+/// The offset of the first `kind = "human"` agent's name, if the team has one.
+fn first_human_agent(raw: &RawTeam) -> Option<usize> {
+    raw.agents
+        .iter()
+        .find(|(_, agent)| agent.get_ref().kind.as_ref().is_some_and(|kind| *kind.get_ref() == AgentKind::Human))
+        .map(|(name, _)| start(name))
 }
 
 /// Where a spanned value starts.

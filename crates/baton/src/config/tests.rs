@@ -295,12 +295,13 @@ kind = "human"
     assert_eq!(
         places(&error.diagnostics),
         [
-            // The rest of the file is still checked: the default on_limit needs a fallback.
-            (1, 8, "on_limit = \"escalate\" (the default) needs a fallback agent"),
             (3, 1, "unknown key 'colour' at the top level of the team file"),
             (8, 1, "unknown key 'timeout' in model 'fast'"),
             (11, 1, "unknown key 'modle' in agent 'triage'"),
             (12, 29, "unknown key 'contxt' in a handoff of agent 'triage'"),
+            // The rest of the file is still checked: with a human agent, the default on_limit
+            // needs a fallback, reported at the human agent since there is no [limits] table.
+            (14, 9, "on_limit = \"escalate\" (the default) needs a fallback agent"),
         ]
     );
     let modle = find(&error.diagnostics, "'modle'");
@@ -361,12 +362,56 @@ model = "fast"
 }
 
 #[test]
-fn without_limits_the_default_escalation_needs_a_fallback() {
+fn a_team_without_a_human_agent_or_limits_fails_a_turn_on_a_limit_and_says_so() {
     let temp = TempTeam::new("no-limits");
-    let error = temp.fail(
-        "name = \"support\"\nentry = \"triage\"\n\n[models.fast]\nprovider = \"openai\"\nmodel = \"m\"\n\n[agents.triage]\nmodel = \"fast\"\n",
+    let loaded = temp
+        .load("name = \"minimal\"\nentry = \"triage\"\n\n[agents.triage]\nhandoffs = [\"billing\"]\n\n[agents.billing]\nhandoffs = [\"triage\"]\n")
+        .expect("a minimal team loads");
+    assert_eq!(loaded.config.team.limits.on_limit, OnLimit::Fail);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let [defaulted] = loaded.defaulted.as_slice() else { panic!("one setting defaulted: {:?}", loaded.defaulted) };
+    assert_eq!((defaulted.setting.as_str(), defaulted.value.as_str()), ("limits.on_limit", "\"fail\""));
+    assert_eq!(
+        defaulted.to_string(),
+        "limits.on_limit = \"fail\" (not written): the team has no human agent to escalate to, so a tripped limit \
+         ends the turn with an error; to escalate instead, add a kind = \"human\" agent and name it in [limits] \
+         fallback = \"<agent>\""
     );
-    assert_eq!(places(&error.diagnostics), [(1, 8, "on_limit = \"escalate\" (the default) needs a fallback agent")]);
+    // [limits] without on_limit or fallback changes nothing of that.
+    let loaded =
+        temp.load("name = \"minimal\"\nentry = \"triage\"\n\n[limits]\nmax_handoffs = 2\n\n[agents.triage]\n").unwrap();
+    assert_eq!((loaded.config.team.limits.on_limit, loaded.defaulted.len()), (OnLimit::Fail, 1));
+    // The minimal example is such a team; the support desk, with its human agent, is not.
+    let example = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{name}/team.toml"));
+    let minimal = load_team(&example("minimal")).unwrap_or_else(|error| panic!("the minimal example loads:\n{error}"));
+    assert_eq!((minimal.config.team.limits.on_limit, minimal.defaulted.len()), (OnLimit::Fail, 1));
+    let support = load_team(&example("support")).unwrap();
+    assert_eq!((support.config.team.limits.on_limit, support.defaulted.len()), (OnLimit::Escalate, 0));
+}
+
+#[test]
+fn a_written_escalation_or_a_human_agent_keeps_the_default_and_needs_a_fallback() {
+    let temp = TempTeam::new("escalate-without-fallback");
+    // Written: the error is at the on_limit line.
+    let error = temp.fail("name = \"t\"\nentry = \"a\"\n\n[limits]\non_limit = \"escalate\"\n\n[agents.a]\n");
+    assert_eq!(places(&error.diagnostics), [(5, 12, "on_limit = \"escalate\" (the default) needs a fallback agent")]);
+    // A human agent and no [limits]: at the human agent, whom the help names.
+    let error = temp.fail(
+        "name = \"t\"\nentry = \"a\"\n\n[agents.a]\nhandoffs = [\"person\"]\n\n[agents.person]\nkind = \"human\"\n",
+    );
+    assert_eq!(places(&error.diagnostics), [(7, 9, "on_limit = \"escalate\" (the default) needs a fallback agent")]);
+    assert_eq!(
+        error.diagnostics[0].help.as_deref(),
+        Some(
+            "add fallback = \"person\" under [limits] (the human agent a tripped limit escalates to), or set on_limit = \
+             \"fail\""
+        )
+    );
+    // A human agent and a [limits] table without a fallback: at the table.
+    let error = temp.fail(
+        "name = \"t\"\nentry = \"a\"\n\n[limits]\nmax_handoffs = 2\n\n[agents.a]\nhandoffs = [\"person\"]\n\n[agents.person]\nkind = \"human\"\n",
+    );
+    assert_eq!(places(&error.diagnostics), [(4, 1, "on_limit = \"escalate\" (the default) needs a fallback agent")]);
 }
 
 #[test]
