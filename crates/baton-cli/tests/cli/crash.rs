@@ -4,7 +4,9 @@
 //! run's: no handoff lost or recorded twice, no model call repeated after its reply was
 //! journaled, every tool call with the same idempotency key.
 
-use crate::support::{baton, postgres_url, temp_dir, trace_json};
+#[cfg(feature = "external-tests")]
+use crate::support::postgres_url;
+use crate::support::{baton, temp_dir, trace_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -95,6 +97,7 @@ fn write_team(dir: &Path) -> PathBuf {
 #[derive(Clone, Copy)]
 enum Journal {
     Sqlite,
+    #[cfg(feature = "external-tests")]
     Postgres,
 }
 
@@ -103,6 +106,7 @@ impl Journal {
     fn fresh(self, dir: &Path) -> String {
         match self {
             Journal::Sqlite => dir.join("baton.db").to_str().unwrap().to_string(),
+            #[cfg(feature = "external-tests")]
             Journal::Postgres => postgres_url("crash"),
         }
     }
@@ -129,6 +133,7 @@ fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run_on_sqlite() {
     crash_at_every_boundary(Journal::Sqlite);
 }
 
+#[cfg(feature = "external-tests")]
 #[test]
 fn a_crash_at_every_journal_boundary_resumes_to_the_clean_run_on_postgres() {
     crash_at_every_boundary(Journal::Postgres);

@@ -1,9 +1,9 @@
 //! baton against a model server written by others: the LiteLLM proxy (PyPI `litellm[proxy]`,
-//! installed by `.ci/run`), started on loopback with mock responses, spoken to in both wire
-//! formats. LiteLLM writes its own Chat Completions chunks and translates to and from the
-//! Messages API itself, so these tests check baton's clients against an independent
-//! implementation of both. The binary is `BATON_TEST_LITELLM`, else `litellm` on the PATH; the
-//! test fails, never skips, without it.
+//! installed by `cargo xtask test`; the external tier), started on loopback with mock responses,
+//! spoken to in both wire formats. LiteLLM writes its own Chat Completions chunks and translates
+//! to and from the Messages API itself, so these tests check baton's clients against an
+//! independent implementation of both. The binary is `BATON_TEST_LITELLM`; the test fails, never
+//! skips, without it.
 
 use crate::support::{baton, run_json, support_team_with, temp_dir, DEFAULT_LIMITS};
 use serde_json::json;
@@ -75,7 +75,8 @@ impl Drop for Proxy {
 
 impl Proxy {
     fn start(dir: &Path) -> Proxy {
-        let binary = std::env::var("BATON_TEST_LITELLM").unwrap_or_else(|_| "litellm".into());
+        let binary = std::env::var("BATON_TEST_LITELLM")
+            .unwrap_or_else(|_| panic!("BATON_TEST_LITELLM is not set: run this test with `cargo xtask test`"));
         std::fs::write(dir.join("litellm.yaml"), CONFIG).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = std::fs::File::create(dir.join("litellm.log")).unwrap();
@@ -93,8 +94,8 @@ impl Proxy {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "this test needs the LiteLLM proxy ({binary}: {e}); install it with \
-                     `pip install 'litellm[proxy]==1.106.2'` and set BATON_TEST_LITELLM, or run `bash .ci/run`"
+                    "this test needs the LiteLLM proxy ({binary}: {e}); run it with `cargo xtask test`, \
+                     which installs it"
                 )
             });
         let mut proxy = Proxy { child, port };

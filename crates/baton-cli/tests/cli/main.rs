@@ -1,5 +1,7 @@
 //! End-to-end tests of the `baton` binary: real processes, a real SQLite file, and a Chat
-//! Completions server on loopback.
+//! Completions server on loopback. The tests that need programs outside Rust (Postgres, the
+//! LiteLLM proxy, MCP servers) are the external tier: the `external-tests` feature, which
+//! `cargo xtask test` turns on after installing them.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
@@ -12,7 +14,9 @@ mod ergonomics;
 mod eval;
 mod first_hour;
 mod kill;
+#[cfg(feature = "external-tests")]
 mod litellm;
+#[cfg(feature = "external-tests")]
 mod mcp;
 mod mock;
 mod new;
@@ -21,4 +25,5 @@ mod queue;
 mod run;
 mod serve;
 mod support;
+#[cfg(feature = "external-tests")]
 mod zombie;

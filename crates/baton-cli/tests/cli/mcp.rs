@@ -1,12 +1,12 @@
 //! A team file with an MCP entry: the reference "everything" server from npm (installed by
-//! `.ci/mcp-servers.sh`) is started once, its tools are offered under their own names to the
-//! agent that lists the entry, and a call reaches the server.
+//! `cargo xtask test`; the external tier) is started once, its tools are offered under their own
+//! names to the agent that lists the entry, and a call reaches the server.
 
 use crate::support::{baton, run_json, temp_dir, trace_json};
 
 fn everything() -> String {
     std::env::var("BATON_TEST_MCP_EVERYTHING")
-        .unwrap_or_else(|_| panic!("set BATON_TEST_MCP_EVERYTHING: run eval \"$(bash .ci/mcp-servers.sh)\" first"))
+        .unwrap_or_else(|_| panic!("BATON_TEST_MCP_EVERYTHING is not set: run this test with `cargo xtask test`"))
 }
 
 #[test]

@@ -1,10 +1,12 @@
-//! `baton serve` as deployed: real processes, real HTTP. Two servers share one Postgres: a
-//! conversation started on one continues on the other, and when one is killed mid-turn the other
-//! finishes the turn once the lease runs out. A server stopped with SIGTERM finishes its turn
-//! first; a server killed mid-turn finishes it when it starts again.
+//! `baton serve` as deployed: real processes, real HTTP. Two servers share one Postgres (the
+//! external tier): a conversation started on one continues on the other, and when one is killed
+//! mid-turn the other finishes the turn once the lease runs out. A server stopped with SIGTERM
+//! finishes its turn first; a server killed mid-turn finishes it when it starts again.
 
 use crate::mock::{calls, text, Answer, MockServer};
-use crate::support::{postgres_url, support_team, temp_dir};
+#[cfg(feature = "external-tests")]
+use crate::support::postgres_url;
+use crate::support::{support_team, temp_dir};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -162,6 +164,7 @@ fn wait_until_last_is(addr: &str, conversation: &str, kind: &str, turns_before: 
     }
 }
 
+#[cfg(feature = "external-tests")]
 #[test]
 fn two_servers_share_a_postgres_journal_and_one_finishes_the_turn_the_other_was_killed_in() {
     let model = slow_model();

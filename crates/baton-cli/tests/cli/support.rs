@@ -121,6 +121,7 @@ pub fn trace_json(db: &str, conversation: &str) -> Vec<Value> {
 
 /// A URL to a fresh, empty schema of the test Postgres (`BATON_TEST_POSTGRES`, by default
 /// `postgres://postgres@127.0.0.1:5432/test`); panics, failing the test, when it cannot be reached.
+#[cfg(feature = "external-tests")]
 pub fn postgres_url(name: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let base =
@@ -128,9 +129,12 @@ pub fn postgres_url(name: &str) -> String {
     let schema = format!("cli_{name}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("this test needs Postgres at {base} (set BATON_TEST_POSTGRES): {e}"));
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
+            panic!(
+                "this test needs Postgres at {base} (BATON_TEST_POSTGRES): {e}; run it with \
+                 `cargo xtask test`, which checks the database first and says how to get one"
+            )
+        });
         tokio::spawn(connection);
         client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await.unwrap();
     });

@@ -294,7 +294,7 @@ async fn a_conversation_continues_only_with_its_own_team() {
 #[tokio::test]
 async fn the_official_openai_python_client_works_against_the_endpoint() {
     let Ok(python) = std::env::var("BATON_TEST_HTTP_PYTHON") else {
-        panic!("BATON_TEST_HTTP_PYTHON is not set: run this test with `cargo xtask test`, which installs the openai client");
+        panic!("BATON_TEST_HTTP_PYTHON is not set: run this test with `cargo xtask test`");
     };
     let (key, table) = new_key("python", Role::Client).unwrap();
     let server = TestServer::with_keys(&table).await;
