@@ -8,6 +8,7 @@
 pub mod approval;
 pub mod context;
 pub mod conversation;
+pub mod env_template;
 pub mod event;
 pub mod handoff;
 pub mod names;

@@ -48,7 +48,8 @@ impl AnthropicModel {
     }
 
     /// Like [`AnthropicModel::new`]; with `use_proxies` false, proxy environment variables are ignored.
-    fn build(endpoint: Endpoint, use_proxies: bool) -> Result<Self, ModelError> {
+    fn build(mut endpoint: Endpoint, use_proxies: bool) -> Result<Self, ModelError> {
+        endpoint.expand_base_url()?;
         let base = endpoint.base_url.trim().trim_end_matches('/');
         // The documented base has no /v1; accept one anyway, as users often write it.
         let url = if base.ends_with("/v1") { format!("{base}/messages") } else { format!("{base}/v1/messages") };

@@ -1,5 +1,7 @@
 //! Where an HTTP model lives and how it is asked: the settings both wire formats share.
 
+use crate::ModelError;
+use baton_core::env_template;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -9,7 +11,9 @@ pub struct Endpoint {
     /// The model name sent to the server, such as `gpt-4o-mini` or `claude-sonnet-4-5`.
     pub model: String,
     /// The API root: `https://api.openai.com/v1` for Chat Completions, `https://api.anthropic.com`
-    /// for Anthropic's Messages API.
+    /// for Anthropic's Messages API. `${VAR}` in it is replaced by that environment variable
+    /// when the model is built: an address does not rotate, and the client is set up for it
+    /// once.
     pub base_url: String,
     /// The environment variable holding the API key, read at each call; `None`, or an unset or
     /// empty variable, sends no key.
@@ -73,6 +77,14 @@ impl Endpoint {
             extra_body: Map::new(),
             sampling: Sampling::default(),
         }
+    }
+
+    /// Replaces `${VAR}` in `base_url` by the environment variable, as a model does when it is
+    /// built; the error names the variable.
+    pub(crate) fn expand_base_url(&mut self) -> Result<(), ModelError> {
+        self.base_url = env_template::expand(&self.base_url, |var| std::env::var(var))
+            .map_err(|error| ModelError::new(format!("the base_url '{}' {error}", self.base_url)))?;
+        Ok(())
     }
 
     /// `body` with the configured extra members applied (a `null` one removes the member).

@@ -2,7 +2,7 @@
 //! with jittered exponential backoff and `Retry-After`, and error messages that say what to do.
 
 use crate::{Endpoint, ModelError};
-use baton_core::ModelReply;
+use baton_core::{env_template, ModelReply};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -219,9 +219,8 @@ impl Http {
             headers.insert(name.clone(), value.clone());
         }
         for (name, template) in &self.endpoint.headers {
-            let value = expand(template).map_err(|var| {
-                ModelError::new(format!("the header '{name}' uses ${{{var}}}, which is not set: set {var}"))
-            })?;
+            let value = env_template::expand(template, |var| std::env::var(var))
+                .map_err(|error| ModelError::new(format!("the header '{name}' {error}")))?;
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| ModelError::new(format!("'{name}' is not a valid HTTP header name")))?;
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
@@ -331,21 +330,6 @@ fn is_event_stream(response: &reqwest::Response) -> bool {
         .is_some_and(|value| value.trim_start().starts_with("text/event-stream"))
 }
 
-/// `${VAR}` in `template` replaced by the environment variable; the error is the unset variable.
-fn expand(template: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        let Some(length) = rest[start + 2..].find('}') else { break };
-        let var = &rest[start + 2..start + 2 + length];
-        out.push_str(&rest[..start]);
-        out.push_str(&std::env::var(var).map_err(|_| var.to_string())?);
-        rest = &rest[start + 3 + length..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 /// The wait a 429 or 503 asks for: `retry-after-ms`, or `Retry-After` in seconds (HTTP dates
 /// are ignored).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -446,14 +430,6 @@ mod tests {
         let mut dated = HeaderMap::new();
         dated.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert_eq!(retry_after(&dated), None);
-    }
-
-    #[test]
-    fn header_values_expand_environment_variables() {
-        std::env::set_var("BATON_TEST_HEADER_VAR_9c1", "abc");
-        assert_eq!(expand("Bearer ${BATON_TEST_HEADER_VAR_9c1}!").unwrap(), "Bearer abc!");
-        assert_eq!(expand("plain").unwrap(), "plain");
-        assert_eq!(expand("${BATON_TEST_HEADER_UNSET_9c1}").unwrap_err(), "BATON_TEST_HEADER_UNSET_9c1");
     }
 
     #[test]

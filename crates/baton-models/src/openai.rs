@@ -35,7 +35,8 @@ impl OpenAiModel {
     }
 
     /// Like [`OpenAiModel::new`]; with `use_proxies` false, proxy environment variables are ignored.
-    fn build(endpoint: Endpoint, use_proxies: bool) -> Result<Self, ModelError> {
+    fn build(mut endpoint: Endpoint, use_proxies: bool) -> Result<Self, ModelError> {
+        endpoint.expand_base_url()?;
         let url = format!("{}/chat/completions", endpoint.base_url.trim().trim_end_matches('/'));
         let hint = format!(
             "check the base_url (it usually ends in /v1) and that the server knows the model '{}'",

@@ -5,7 +5,7 @@ use crate::anthropic::text_message;
 use crate::server::{data, done, unreachable, Answer, Server};
 use crate::{anthropic_at, bounded, hello, openai_at, Heard};
 use baton_core::ModelReply;
-use baton_models::{Endpoint, Model, ModelError};
+use baton_models::{AnthropicModel, Endpoint, Model, ModelError, OpenAiModel};
 use serde_json::json;
 use std::time::Duration;
 
@@ -226,6 +226,31 @@ async fn an_unset_header_variable_fails_before_anything_is_sent() {
         assert!(message.contains(var), "{message}");
         assert!(message.contains("X-Tenant") || message.contains("x-tenant"), "{message}");
         assert_eq!(server.count(), 0, "{provider:?}: nothing is sent");
+    }
+}
+
+#[tokio::test]
+async fn a_base_url_variable_is_expanded_when_the_model_is_built() {
+    for (provider, var) in
+        [(Provider::OpenAi, "BATON_WIRE_BASE_OPENAI_3c7f"), (Provider::Anthropic, "BATON_WIRE_BASE_ANTHROPIC_3c7f")]
+    {
+        let server = Server::start(vec![provider.ok()]).await;
+        std::env::set_var(var, &server.base);
+        let model = provider.model(&format!("${{{var}}}"), |_| {});
+        let reply = bounded(model.complete(&hello(), &Heard::default())).await.unwrap();
+        assert_eq!(reply.text.as_deref(), Some("hi there"), "{provider:?}");
+        let request_line = server.only().request_line;
+        assert!(request_line.starts_with(&format!("POST {} ", provider.path())), "{provider:?}: {request_line}");
+    }
+    let unset = "BATON_WIRE_NEVER_SET_BASE_3c7f";
+    let endpoint = || Endpoint::new("m", format!("http://${{{unset}}}/v1"), None);
+    for message in
+        [OpenAiModel::new(endpoint()).unwrap_err().message, AnthropicModel::new(endpoint()).unwrap_err().message]
+    {
+        assert_eq!(
+            message,
+            format!("the base_url 'http://${{{unset}}}/v1' uses ${{{unset}}}, which is not set: set the environment variable {unset}")
+        );
     }
 }
 
