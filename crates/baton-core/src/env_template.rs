@@ -78,8 +78,10 @@ impl fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
-/// The pieces of `template`, or what is wrong with its `${…}`.
-pub fn pieces(template: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
+/// The pieces of `template`, each with the byte offset where it is written (an escaped `$${`
+/// is a piece of its own: the text `${` written at the offset of its first `$`), or what is
+/// wrong with its `${…}`.
+pub fn pieces(template: &str) -> Result<Vec<(usize, Piece<'_>)>, TemplateError> {
     let mut pieces = Vec::new();
     let mut text_start = 0;
     let mut at = 0;
@@ -87,8 +89,8 @@ pub fn pieces(template: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
         let dollar = at + found;
         let rest = &template[dollar..];
         if rest.starts_with("$${") {
-            push_text(&mut pieces, &template[text_start..dollar]);
-            pieces.push(Piece::Text("${"));
+            push_text(&mut pieces, template, text_start, dollar);
+            pieces.push((dollar, Piece::Text(&rest[1..3])));
             at = dollar + 3;
             text_start = at;
         } else if let Some(after) = rest.strip_prefix("${") {
@@ -97,22 +99,22 @@ pub fn pieces(template: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
             if !is_variable_name(name) {
                 return Err(TemplateError::BadName { at: dollar, name: name.to_string() });
             }
-            push_text(&mut pieces, &template[text_start..dollar]);
-            pieces.push(Piece::Variable(name));
+            push_text(&mut pieces, template, text_start, dollar);
+            pieces.push((dollar, Piece::Variable(name)));
             at = dollar + 3 + length;
             text_start = at;
         } else {
             at = dollar + 1;
         }
     }
-    push_text(&mut pieces, &template[text_start..]);
+    push_text(&mut pieces, template, text_start, template.len());
     Ok(pieces)
 }
 
 /// The variables `template` uses, each once, in the order they first appear.
 pub fn variables(template: &str) -> Result<Vec<&str>, TemplateError> {
     let mut names: Vec<&str> = Vec::new();
-    for piece in pieces(template)? {
+    for (_, piece) in pieces(template)? {
         if let Piece::Variable(name) = piece {
             if !names.contains(&name) {
                 names.push(name);
@@ -128,17 +130,21 @@ pub fn expand(
     mut lookup: impl FnMut(&str) -> Result<String, VarError>,
 ) -> Result<String, TemplateError> {
     let mut expanded = String::with_capacity(template.len());
-    for piece in pieces(template)? {
+    for (_, piece) in pieces(template)? {
         match piece {
             Piece::Text(text) => expanded.push_str(text),
-            Piece::Variable(name) => match lookup(name) {
-                Ok(value) => expanded.push_str(&value),
-                Err(VarError::NotPresent) => return Err(TemplateError::Unset { name: name.to_string() }),
-                Err(VarError::NotUnicode(_)) => return Err(TemplateError::NotUnicode { name: name.to_string() }),
-            },
+            Piece::Variable(name) => expanded.push_str(&value_of(name, &mut lookup)?),
         }
     }
     Ok(expanded)
+}
+
+/// The value of the variable `name` from `lookup`; the error says it is not set (or not text).
+pub fn value_of(name: &str, mut lookup: impl FnMut(&str) -> Result<String, VarError>) -> Result<String, TemplateError> {
+    lookup(name).map_err(|error| match error {
+        VarError::NotPresent => TemplateError::Unset { name: name.to_string() },
+        VarError::NotUnicode(_) => TemplateError::NotUnicode { name: name.to_string() },
+    })
 }
 
 /// Whether `name` is an environment variable name: letters, digits and `_`, not starting with
@@ -148,9 +154,10 @@ fn is_variable_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn push_text<'a>(pieces: &mut Vec<Piece<'a>>, text: &'a str) {
-    if !text.is_empty() {
-        pieces.push(Piece::Text(text));
+/// Adds `template[start..end]` as a text piece, unless it is empty.
+fn push_text<'a>(pieces: &mut Vec<(usize, Piece<'a>)>, template: &'a str, start: usize, end: usize) {
+    if start < end {
+        pieces.push((start, Piece::Text(&template[start..end])));
     }
 }
 
@@ -222,7 +229,7 @@ mod tests {
         assert_eq!(variables("none"), Ok(vec![]));
         assert_eq!(
             pieces("a${X}$${b"),
-            Ok(vec![Piece::Text("a"), Piece::Variable("X"), Piece::Text("${"), Piece::Text("b")])
+            Ok(vec![(0, Piece::Text("a")), (1, Piece::Variable("X")), (5, Piece::Text("${")), (8, Piece::Text("b"))])
         );
     }
 }

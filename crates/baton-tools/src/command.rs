@@ -2,12 +2,13 @@
 //!
 //! The program is started directly, without a shell; it reads the arguments object as JSON on
 //! stdin and finds the call's idempotency key in `BATON_IDEMPOTENCY_KEY`. What it prints on
-//! stdout is the result. There is no time limit here: [`crate::guard::Guarded`] sets it, and
+//! stdout is the result. The values of its `env` may use `${VAR}`
+//! ([`baton_core::env_template`]), read from baton's environment at each call. There is no time limit here: [`crate::guard::Guarded`] sets it, and
 //! dropping a call kills the program and everything it started (its process group).
 
 use crate::Tool;
 use async_trait::async_trait;
-use baton_core::{ToolDef, ToolOutput};
+use baton_core::{env_template, ToolDef, ToolOutput};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -29,7 +30,8 @@ pub struct CommandToolConfig {
     pub args: Vec<String>,
     /// The directory it runs in, if not the current one.
     pub cwd: Option<PathBuf>,
-    /// Environment variables set for it, on top of the inherited ones.
+    /// Environment variables set for it, on top of the inherited ones; `${VAR}` in a value is
+    /// replaced by baton's own variable at each call.
     pub env: Vec<(String, String)>,
 }
 
@@ -45,13 +47,24 @@ impl CommandTool {
         CommandTool { definition, config }
     }
 
-    /// The command for one call, ready to spawn.
-    fn command(&self, idempotency_key: &str) -> Command {
+    /// The command for one call, ready to spawn, or the error result saying which variable of
+    /// its `env` is not set.
+    fn command(&self, idempotency_key: &str) -> Result<Command, ToolOutput> {
+        let mut env = Vec::with_capacity(self.config.env.len());
+        for (name, template) in &self.config.env {
+            let value = env_template::expand(template, |var| std::env::var(var)).map_err(|error| {
+                ToolOutput::error(format!(
+                    "error: the environment variable {name} of '{}' {error}",
+                    self.definition.name
+                ))
+            })?;
+            env.push((name, value));
+        }
         let mut command = Command::new(&self.config.program);
         command
             .args(&self.config.args)
             .env("BATON_IDEMPOTENCY_KEY", idempotency_key)
-            .envs(self.config.env.iter().map(|(name, value)| (name, value)))
+            .envs(env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -61,7 +74,7 @@ impl CommandTool {
         if let Some(cwd) = &self.config.cwd {
             command.current_dir(cwd);
         }
-        command
+        Ok(command)
     }
 
     /// The error result for a program that could not be started.
@@ -86,7 +99,11 @@ impl Tool for CommandTool {
     }
 
     async fn call(&self, arguments: &Value, idempotency_key: &str) -> ToolOutput {
-        let mut running = match self.command(idempotency_key).spawn() {
+        let mut command = match self.command(idempotency_key) {
+            Ok(command) => command,
+            Err(unset) => return unset,
+        };
+        let mut running = match command.spawn() {
             Ok(child) => Running::new(child),
             Err(error) => return self.start_failure(&error),
         };

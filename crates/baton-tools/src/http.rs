@@ -2,12 +2,14 @@
 //! arguments.
 //!
 //! Placeholders `{name}` in the URL are filled from the arguments; the other arguments become the
-//! query (GET, DELETE, HEAD) or the JSON body (POST, PUT, PATCH). Header values may use
-//! `${VAR}`, read from the environment at each call. There is no overall time limit here:
+//! query (GET, DELETE, HEAD) or the JSON body (POST, PUT, PATCH). The URL and header values may
+//! use `${VAR}` ([`baton_core::env_template`]), read from the environment at each call, so a
+//! rotated secret is picked up at once. There is no overall time limit here:
 //! [`crate::guard::Guarded`] sets it, and dropping a call aborts its request.
 
 use crate::Tool;
 use async_trait::async_trait;
+use baton_core::env_template::{self, Piece};
 use baton_core::{ToolDef, ToolOutput};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
@@ -34,7 +36,8 @@ const QUERY_METHODS: [Method; 3] = [Method::GET, Method::DELETE, Method::HEAD];
 pub struct HttpToolConfig {
     /// The method, e.g. `"GET"`.
     pub method: String,
-    /// The URL, with `{name}` placeholders filled from the arguments.
+    /// The URL, with `{name}` placeholders filled from the arguments and `${VAR}` from the
+    /// environment.
     pub url: String,
     /// Headers sent with every request; values may use `${VAR}` to read an environment variable.
     pub headers: Vec<(String, String)>,
@@ -88,25 +91,29 @@ pub struct HttpTool {
     client: reqwest::Client,
 }
 
-/// A configured header: its name as written, for messages, and its value's parts.
+/// A configured header: its name as written, for messages, and its value, whose `${VAR}`
+/// are expanded at each call.
 struct HeaderTemplate {
     name: HeaderName,
     written: String,
-    value: Vec<Part>,
+    value: String,
 }
 
-/// A piece of a template: text kept as is, or a named slot filled at each call.
+/// A piece of a URL template: text kept as is, a slot filled from an argument, or an
+/// environment variable, each filled at each call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Part {
     Text(String),
     Slot(String),
+    Variable(String),
 }
 
-/// The `{name}` placeholders of a URL template, each once, in the order they first appear; the
-/// error says what is wrong with a brace that is not closed or a placeholder with no name.
+/// The `{name}` placeholders of a URL template, each once, in the order they first appear
+/// (`${VAR}` are environment variables, not placeholders); the error says what is wrong with a
+/// brace that is not closed, a placeholder with no name or a malformed `${VAR}`.
 pub fn placeholders(url_template: &str) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = Vec::new();
-    for part in parse_template(url_template, "{")? {
+    for part in parse_url(url_template)? {
         if let Part::Slot(name) = part {
             if !names.contains(&name) {
                 names.push(name);
@@ -125,16 +132,16 @@ impl HttpTool {
             return Err(HttpToolError::Method(config.method));
         };
         let (method, sends_body) = (method.clone(), BODY_METHODS.contains(method));
-        let url = parse_template(&config.url, "{")
-            .map_err(|detail| HttpToolError::Template { url: config.url.clone(), detail })?;
+        let url =
+            parse_url(&config.url).map_err(|detail| HttpToolError::Template { url: config.url.clone(), detail })?;
         check_url(&url).map_err(|detail| HttpToolError::Url { url: config.url.clone(), detail })?;
         let mut headers = Vec::new();
         for (name, value) in &config.headers {
             let header =
                 HeaderName::from_bytes(name.as_bytes()).map_err(|_| HttpToolError::HeaderName(name.clone()))?;
-            let parts = parse_template(value, "${")
-                .map_err(|detail| HttpToolError::HeaderValue { name: name.clone(), detail })?;
-            headers.push(HeaderTemplate { name: header, written: name.clone(), value: parts });
+            env_template::pieces(value)
+                .map_err(|error| HttpToolError::HeaderValue { name: name.clone(), detail: format!("it {error}") })?;
+            headers.push(HeaderTemplate { name: header, written: name.clone(), value: value.clone() });
         }
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -146,10 +153,15 @@ impl HttpTool {
 
     /// The request for a call, or the error result that explains why none can be sent.
     fn request(&self, arguments: &Map<String, Value>, idempotency_key: &str) -> Result<reqwest::Request, String> {
-        let filled = fill_url(&self.url, arguments)?;
+        let filled = fill_url(&self.url, arguments, |var| std::env::var(var))?;
         let mut url = Url::parse(&filled).map_err(|e| {
             format!("error: the arguments make the URL '{filled}', which is not valid ({e}); check the arguments")
         })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "error: the url '{filled}' is not an http:// or https:// address; check the url's variables"
+            ));
+        }
         let used: Vec<&str> = self
             .url
             .iter()
@@ -179,30 +191,13 @@ impl HttpTool {
         let key = HeaderValue::from_str(idempotency_key)
             .map_err(|_| format!("error: the idempotency key {idempotency_key:?} cannot be sent in an HTTP header"))?;
         headers.insert(HeaderName::from_static("idempotency-key"), key);
-        for HeaderTemplate { name: header, written: name, value: parts } in &self.headers {
-            let mut text = String::new();
-            for part in parts {
-                match part {
-                    Part::Text(literal) => text.push_str(literal),
-                    Part::Slot(var) => match std::env::var(var) {
-                        Ok(value) => text.push_str(&value),
-                        Err(std::env::VarError::NotPresent) => {
-                            return Err(format!(
-                                "error: the header {name} needs the environment variable {var}, which is not set"
-                            ))
-                        }
-                        Err(std::env::VarError::NotUnicode(_)) => {
-                            return Err(format!(
-                                "error: the environment variable {var} (used by the header {name}) is not valid Unicode"
-                            ))
-                        }
-                    },
-                }
-            }
+        for HeaderTemplate { name: header, written: name, value: template } in &self.headers {
+            let text = env_template::expand(template, |var| std::env::var(var))
+                .map_err(|error| format!("error: the header {name} {error}"))?;
             let mut value = HeaderValue::from_str(&text).map_err(|_| {
                 format!("error: the value of the header {name} contains characters that cannot be sent in a header")
             })?;
-            value.set_sensitive(parts.iter().any(|part| matches!(part, Part::Slot(_))));
+            value.set_sensitive(template.contains("${"));
             headers.insert(header.clone(), value);
         }
         Ok(headers)
@@ -267,29 +262,42 @@ impl Tool for HttpTool {
     }
 }
 
-/// Splits `template` into text and slots opened by `open` (`{` or `${`) and closed by `}`.
-fn parse_template(template: &str, open: &str) -> Result<Vec<Part>, String> {
+/// Splits a URL template into text, `${VAR}` variables and `{argument}` slots.
+fn parse_url(template: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    for (offset, piece) in env_template::pieces(template).map_err(|error| format!("it {error}"))? {
+        match piece {
+            Piece::Variable(name) => parts.push(Part::Variable(name.to_string())),
+            // An escaped `$${` is a literal `${`, not the start of a slot.
+            Piece::Text(text) if template[offset..].starts_with("$${") => parts.push(Part::Text(text.to_string())),
+            Piece::Text(text) => parts.extend(parse_slots(text, offset)?),
+        }
+    }
+    Ok(parts)
+}
+
+/// Splits `template`, written at byte `offset` of the URL, into text and `{name}` slots.
+fn parse_slots(template: &str, mut offset: usize) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
     let mut rest = template;
-    let mut offset = 0;
-    while let Some(start) = rest.find(open) {
-        let after = &rest[start + open.len()..];
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
         let end = match (after.find('}'), after.find('{')) {
             (Some(end), Some(nested)) if nested < end => None,
             (end, _) => end,
         };
         let Some(end) = end else {
-            return Err(format!("'{open}' at byte {} is not closed; write {open}name}}", offset + start));
+            return Err(format!("'{{' at byte {} is not closed; write {{name}}", offset + start));
         };
         let name = &after[..end];
         if name.trim().is_empty() {
-            return Err(format!("'{open}}}' at byte {} has no name; write {open}name}}", offset + start));
+            return Err(format!("'{{}}' at byte {} has no name; write {{name}}", offset + start));
         }
         if start > 0 {
             parts.push(Part::Text(rest[..start].to_string()));
         }
         parts.push(Part::Slot(name.to_string()));
-        let consumed = start + open.len() + end + 1;
+        let consumed = start + end + 2;
         offset += consumed;
         rest = &rest[consumed..];
     }
@@ -299,8 +307,18 @@ fn parse_template(template: &str, open: &str) -> Result<Vec<Part>, String> {
     Ok(parts)
 }
 
-/// Checks that the template makes an http or https URL whatever fills its slots.
+/// Checks that the template makes an http or https URL whatever fills its slots. With `${VAR}`
+/// in it, only its scheme is checked (when a variable does not give it): the variables' values
+/// make the rest, checked at each call once they are read.
 fn check_url(template: &[Part]) -> Result<(), String> {
+    if template.iter().any(|part| matches!(part, Part::Variable(_))) {
+        return match template.first() {
+            Some(Part::Text(text)) if !text.starts_with("http://") && !text.starts_with("https://") => {
+                Err("it does not start with http:// or https://".to_string())
+            }
+            _ => Ok(()),
+        };
+    }
     let sample: String =
         template.iter().map(|part| if let Part::Text(text) = part { text.as_str() } else { "x" }).collect();
     let url = Url::parse(&sample).map_err(|e| e.to_string())?;
@@ -310,13 +328,23 @@ fn check_url(template: &[Part]) -> Result<(), String> {
     }
 }
 
-/// The URL with each slot replaced by its argument, percent-encoded; the error result names a
-/// missing argument.
-fn fill_url(template: &[Part], arguments: &Map<String, Value>) -> Result<String, String> {
+/// The URL with each slot replaced by its argument, percent-encoded, and each variable by its
+/// value from `lookup`, as it is; the error result names a missing argument or an unset
+/// variable.
+fn fill_url(
+    template: &[Part],
+    arguments: &Map<String, Value>,
+    mut lookup: impl FnMut(&str) -> Result<String, std::env::VarError>,
+) -> Result<String, String> {
     let mut url = String::new();
     for part in template {
         match part {
             Part::Text(text) => url.push_str(text),
+            Part::Variable(var) => {
+                let value =
+                    env_template::value_of(var, &mut lookup).map_err(|error| format!("error: the url {error}"))?;
+                url.push_str(&value);
+            }
             Part::Slot(name) => match arguments.get(name) {
                 None | Some(Value::Null) => {
                     return Err(format!("error: the argument \"{name}\" is required: it fills {{{name}}} in the URL"))
@@ -438,29 +466,56 @@ mod tests {
         assert!(empty.contains("'{}' at byte 10 has no name"), "{empty}");
     }
 
+    /// A lookup that knows `HOST` only.
+    fn lookup(name: &str) -> Result<String, std::env::VarError> {
+        match name {
+            "HOST" => Ok("api.example.com".into()),
+            _ => Err(std::env::VarError::NotPresent),
+        }
+    }
+
     #[test]
-    fn header_templates_take_dollar_braces_only() {
-        let parts = parse_template("Bearer ${TOKEN} {not a slot} $HOME", "${").unwrap();
+    fn url_variables_are_not_placeholders_and_are_filled_as_they_are() {
+        let template = parse_url("https://${HOST}/{org}/x$${y}?key=${KEY}").unwrap();
         assert_eq!(
-            parts,
-            vec![Part::Text("Bearer ".into()), Part::Slot("TOKEN".into()), Part::Text(" {not a slot} $HOME".into())]
+            template,
+            vec![
+                Part::Text("https://".into()),
+                Part::Variable("HOST".into()),
+                Part::Text("/".into()),
+                Part::Slot("org".into()),
+                Part::Text("/x".into()),
+                Part::Text("${".into()),
+                Part::Text("y}?key=".into()),
+                Part::Variable("KEY".into()),
+            ]
         );
-        assert!(parse_template("Bearer ${TOKEN", "${").unwrap_err().contains("is not closed"));
+        assert_eq!(placeholders("https://${HOST}/{org}/x$${y}"), Ok(vec!["org".into()]));
+        let arguments = json!({"org": "a/b"});
+        let unset = fill_url(&template, arguments.as_object().unwrap(), lookup).unwrap_err();
+        assert_eq!(unset, "error: the url uses ${KEY}, which is not set: set the environment variable KEY");
+        let template = parse_url("https://${HOST}/{org}").unwrap();
+        assert_eq!(
+            fill_url(&template, arguments.as_object().unwrap(), lookup).unwrap(),
+            "https://api.example.com/a%2Fb"
+        );
+        let unclosed = placeholders("https://x/${HOST").unwrap_err();
+        assert!(unclosed.contains("has a '${' at byte 10 without its closing '}'"), "{unclosed}");
     }
 
     #[test]
     fn url_values_are_encoded_as_one_segment() {
-        let template = parse_template("https://x/{a}/{b}/{c}", "{").unwrap();
-        let arguments = json!({"a": "a b/c?d#é", "b": 42, "c": true});
-        let url = fill_url(&template, arguments.as_object().unwrap()).unwrap();
+        let template = parse_url("https://x/{a}/{b}/{c}").unwrap();
+        let fill = |arguments: serde_json::Value| fill_url(&template, arguments.as_object().unwrap(), lookup);
+        let url = fill(json!({"a": "a b/c?d#é", "b": 42, "c": true})).unwrap();
         assert_eq!(url, "https://x/a%20b%2Fc%3Fd%23%C3%A9/42/true");
-        let missing = fill_url(&template, json!({"a": "1", "b": null}).as_object().unwrap()).unwrap_err();
+        let missing = fill(json!({"a": "1", "b": null})).unwrap_err();
         assert!(missing.contains("the argument \"b\" is required"), "{missing}");
         for climbing in ["..", "."] {
-            let refused = fill_url(&template, json!({"a": climbing, "b": 1, "c": 2}).as_object().unwrap()).unwrap_err();
+            let refused = fill(json!({"a": climbing, "b": 1, "c": 2})).unwrap_err();
             assert!(refused.contains("part of the URL path"), "{refused}");
         }
-        assert!(fill_url(&template, json!({"a": "...", "b": "a..b", "c": 2}).as_object().unwrap()).is_ok());
+        assert!(fill(json!({"a": "...", "b": "a..b", "c": 2})).is_ok());
     }
 
     #[test]
@@ -485,5 +540,10 @@ mod tests {
         assert!(matches!(tool(config("GET", "x/{id}", ("a", "b"))), Err(HttpToolError::Url { .. })));
         assert!(matches!(tool(config("GET", "https://x", ("a b", "b"))), Err(HttpToolError::HeaderName(_))));
         assert!(matches!(tool(config("GET", "https://x", ("a", "${B"))), Err(HttpToolError::HeaderValue { .. })));
+        assert!(matches!(tool(config("GET", "https://x/${B", ("a", "b"))), Err(HttpToolError::Template { .. })));
+        assert!(
+            tool(config("GET", "${BASE}/x/{id}", ("a", "Bearer ${TOKEN}"))).is_ok(),
+            "a variable may hold the address"
+        );
     }
 }

@@ -4,10 +4,12 @@
 //! connection to a streamable HTTP endpoint. All its [`McpTool`]s share that session, and their
 //! calls may run at once. When the server stops (its process died, its connection closed), the
 //! call that finds out returns an error result, and the next call starts the server again.
+//! `${VAR}` in the server's `env` values, `url` and header values ([`baton_core::env_template`])
+//! is read from the environment each time the server is started or connected to.
 
 use crate::Tool;
 use async_trait::async_trait;
-use baton_core::{ToolDef, ToolOutput};
+use baton_core::{env_template, ToolDef, ToolOutput};
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock, Implementation,
@@ -41,14 +43,16 @@ pub enum McpTransport {
     Stdio {
         /// The program, then its arguments (run directly, not through a shell).
         command: Vec<String>,
-        /// Environment variables set for the server, on top of baton's own.
+        /// Environment variables set for the server, on top of baton's own; `${VAR}` in a
+        /// value is replaced by baton's own variable `VAR` when the server is started.
         env: Vec<(String, String)>,
         /// The server's working directory (baton's own when `None`).
         cwd: Option<PathBuf>,
     },
     /// A server reached over streamable HTTP.
     Http {
-        /// The endpoint, e.g. `http://127.0.0.1:3001/mcp`.
+        /// The endpoint, e.g. `http://127.0.0.1:3001/mcp`; `${VAR}` in it is replaced by the
+        /// environment variable `VAR` when connecting.
         url: String,
         /// Headers sent with every request; `${VAR}` in a value is replaced by the environment
         /// variable `VAR` when connecting.
@@ -482,8 +486,14 @@ async fn connect(config: &McpConfig) -> Result<Session, McpError> {
             let Some((program, args)) = command.split_first() else {
                 return Err(problem("`command` is empty: give the program to run, then its arguments".into()));
             };
+            let mut expanded = Vec::with_capacity(env.len());
+            for (name, value) in env {
+                let value =
+                    expand(value).map_err(|error| problem(format!("the environment variable {name} {error}")))?;
+                expanded.push((name, value));
+            }
             let mut child = tokio::process::Command::new(program);
-            child.args(args).envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
+            child.args(args).envs(expanded).kill_on_drop(true);
             if let Some(cwd) = cwd {
                 if !cwd.is_dir() {
                     return Err(problem(format!(
@@ -505,9 +515,10 @@ async fn connect(config: &McpConfig) -> Result<Session, McpError> {
             Ok(Session { client, pid, stderr })
         }
         McpTransport::Http { url, headers } => {
+            let url = expand(url).map_err(|error| problem(format!("the url {error}")))?;
             let mut custom = HashMap::new();
             for (name, value) in headers {
-                let value = expand(value).map_err(|e| problem(format!("header '{name}' {e}")))?;
+                let value = expand(value).map_err(|error| problem(format!("the header '{name}' {error}")))?;
                 let header = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| problem(format!("'{name}' is not a valid HTTP header name: correct `headers`")))?;
                 let value = HeaderValue::from_str(&value).map_err(|_| {
@@ -523,26 +534,9 @@ async fn connect(config: &McpConfig) -> Result<Session, McpError> {
     }
 }
 
-/// Replaces each `${VAR}` in `value` by the environment variable `VAR`.
-fn expand(value: &str) -> Result<String, String> {
-    let mut expanded = String::new();
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        expanded.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err("has a '${' without its closing '}': write ${NAME}".into());
-        };
-        let name = &after[..end];
-        match std::env::var(name) {
-            Ok(variable) if !name.is_empty() => expanded.push_str(&variable),
-            _ if name.is_empty() => return Err("has an empty '${}': write ${NAME}".into()),
-            _ => return Err(format!("uses ${{{name}}}, which is not set: set the environment variable {name}")),
-        }
-        rest = &after[end + 1..];
-    }
-    expanded.push_str(rest);
-    Ok(expanded)
+/// `value` with its `${VAR}` read from the environment now.
+fn expand(value: &str) -> Result<String, env_template::TemplateError> {
+    env_template::expand(value, |var| std::env::var(var))
 }
 
 async fn initialize<T, E, A>(
@@ -682,14 +676,50 @@ mod tests {
         assert_eq!(output(CallToolResult::success(vec![blob])), ToolOutput::ok("[resource file:///x.bin, 2 bytes]"));
     }
 
-    #[test]
-    fn header_values_expand_environment_variables() {
-        let path = std::env::var("PATH").unwrap();
-        assert_eq!(expand("a ${PATH} b").unwrap(), format!("a {path} b"));
-        assert_eq!(expand("no variables, $PATH stays").unwrap(), "no variables, $PATH stays");
-        let unset = expand("Bearer ${BATON_TEST_SURELY_UNSET_VARIABLE}").unwrap_err();
-        assert!(unset.contains("${BATON_TEST_SURELY_UNSET_VARIABLE}, which is not set"), "{unset}");
-        assert!(expand("Bearer ${TOKEN").unwrap_err().contains("without its closing"));
-        assert!(expand("${}").unwrap_err().contains("empty"));
+    /// The error of connecting to `transport`.
+    async fn connect_error(transport: McpTransport) -> String {
+        let config = McpConfig { name: "desk".into(), transport, include: Vec::new(), exclude: Vec::new() };
+        match connect(&config).await {
+            Ok(_) => panic!("expected an error"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unset_variable_stops_the_connection_before_anything_starts() {
+        let unset = "BATON_TOOLS_TEST_MCP_NEVER_SET";
+        let http = |url: &str, header: &str| McpTransport::Http {
+            url: url.into(),
+            headers: vec![("Authorization".into(), header.into())],
+        };
+        assert_eq!(
+            connect_error(http(&format!("http://${{{unset}}}/mcp"), "plain")).await,
+            format!(
+                "MCP server 'desk': the url uses ${{{unset}}}, which is not set: set the environment variable {unset}"
+            )
+        );
+        assert_eq!(
+            connect_error(http("http://127.0.0.1:9/mcp", &format!("Bearer ${{{unset}}}"))).await,
+            format!(
+                "MCP server 'desk': the header 'Authorization' uses ${{{unset}}}, which is not set: set the environment \
+                 variable {unset}"
+            )
+        );
+        let dir = std::env::temp_dir().join(format!("baton-mcp-unset-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stdio = McpTransport::Stdio {
+            command: vec!["sh".into(), "-c".into(), "touch started".into()],
+            env: vec![("TOKEN".into(), format!("${{{unset}}}"))],
+            cwd: Some(dir.clone()),
+        };
+        assert_eq!(
+            connect_error(stdio).await,
+            format!(
+                "MCP server 'desk': the environment variable TOKEN uses ${{{unset}}}, which is not set: set the \
+                 environment variable {unset}"
+            )
+        );
+        assert!(!dir.join("started").exists(), "the server is not started");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -54,6 +54,33 @@ async fn the_program_reads_the_arguments_on_stdin_and_its_stdout_is_the_result()
 }
 
 #[tokio::test]
+async fn env_values_read_batons_environment_at_each_call() {
+    let mut config = config("sh", &["-c", "printf '%s' \"$API_TOKEN\""]);
+    config.env.push(("API_TOKEN".into(), "Bearer ${BATON_TOOLS_TEST_COMMAND_TOKEN} $HOME $${literal}".into()));
+    let tool = CommandTool::new(definition("script"), config);
+    std::env::set_var("BATON_TOOLS_TEST_COMMAND_TOKEN", "first");
+    assert_eq!(tool.call(&json!({}), "k").await, ToolOutput::ok("Bearer first $HOME ${literal}"));
+    std::env::set_var("BATON_TOOLS_TEST_COMMAND_TOKEN", "second");
+    assert_eq!(tool.call(&json!({}), "k").await, ToolOutput::ok("Bearer second $HOME ${literal}"));
+
+    let mut config = self::config("sh", &["-c", "touch ran"]);
+    config.env.push(("API_TOKEN".into(), "${BATON_TOOLS_TEST_COMMAND_NEVER_SET}".into()));
+    let dir = temp_path("unset-env");
+    std::fs::create_dir_all(&dir).unwrap();
+    config.cwd = Some(dir.clone());
+    let output = CommandTool::new(definition("script"), config).call(&json!({}), "k").await;
+    assert_eq!(
+        output,
+        ToolOutput::error(
+            "error: the environment variable API_TOKEN of 'script' uses ${BATON_TOOLS_TEST_COMMAND_NEVER_SET}, which \
+             is not set: set the environment variable BATON_TOOLS_TEST_COMMAND_NEVER_SET"
+        )
+    );
+    assert!(!dir.join("ran").exists(), "the program is not started");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn text_output_is_trimmed_and_no_output_says_ok() {
     assert_eq!(
         tool("sh", &["-c", "echo '  refund sent  '"]).call(&json!({}), "k").await,

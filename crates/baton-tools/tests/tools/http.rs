@@ -89,10 +89,37 @@ async fn an_unset_environment_variable_is_an_error_and_nothing_is_sent() {
     assert_eq!(
         output,
         ToolOutput::error(
-            "error: the header Authorization needs the environment variable BATON_TOOLS_TEST_NEVER_SET, which is not set"
+            "error: the header Authorization uses ${BATON_TOOLS_TEST_NEVER_SET}, which is not set: set the environment \
+             variable BATON_TOOLS_TEST_NEVER_SET"
+        )
+    );
+    let tool = self::tool("GET", "http://${BATON_TOOLS_TEST_NEVER_SET_HOST}", "/me", &[]);
+    let output = tool.call(&json!({}), "k").await;
+    assert_eq!(
+        output,
+        ToolOutput::error(
+            "error: the url uses ${BATON_TOOLS_TEST_NEVER_SET_HOST}, which is not set: set the environment variable \
+             BATON_TOOLS_TEST_NEVER_SET_HOST"
         )
     );
     assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn the_url_reads_environment_variables_at_each_call() {
+    let first = answering(200, "first").await;
+    let second = answering(200, "second").await;
+    let tool = tool("GET", "${BATON_TOOLS_TEST_BASE_1}", "/orders/{id}?key=${BATON_TOOLS_TEST_KEY_1}", &[]);
+    std::env::set_var("BATON_TOOLS_TEST_KEY_1", "k&1");
+    std::env::set_var("BATON_TOOLS_TEST_BASE_1", &first.base);
+    assert_eq!(tool.call(&json!({"id": "7"}), "k").await, ToolOutput::ok("first"));
+    std::env::set_var("BATON_TOOLS_TEST_BASE_1", &second.base);
+    assert_eq!(tool.call(&json!({"id": "8"}), "k").await, ToolOutput::ok("second"));
+    assert_eq!(first.only_request().target, "/orders/7?key=k&1", "a variable's value is put in as it is");
+    assert_eq!(second.only_request().target, "/orders/8?key=k&1");
+    std::env::set_var("BATON_TOOLS_TEST_BASE_1", "ftp://example.com");
+    let output = tool.call(&json!({"id": "9"}), "k").await;
+    assert!(output.content.contains("is not an http:// or https:// address"), "{}", output.content);
 }
 
 #[tokio::test]
