@@ -3,7 +3,7 @@
 //! turn. A denial is told to the model as the call's result.
 
 use crate::run::print_report;
-use crate::{setup, Exit};
+use crate::{db, setup, Exit};
 use baton::core::TurnStatus;
 use baton::{Decision, Unobserved};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub struct ApproveArgs {
     /// Who decides.
     pub by: Option<String>,
     /// The journal.
-    pub db: setup::Db,
+    pub db: db::Db,
     /// Print one JSON object.
     pub json: bool,
 }

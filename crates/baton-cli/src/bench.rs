@@ -6,12 +6,15 @@
 //! runtime, the journal's writer, the HTTP clients), so a mock model for the bench belongs in
 //! another process.
 
+use crate::db::Journal;
+use crate::paint::print_error;
+use crate::plural::count;
 use crate::process_usage::ProcessUsage;
-use crate::progress::{Counter, Progress};
-use crate::{setup, Exit};
+use crate::{progress, setup, Exit};
+use anstream::{eprintln, println};
 use baton::core::TurnStatus;
-use baton::store::StoreLocation;
 use baton::{Runtime, RuntimeError};
+use indicatif::ProgressBar;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,7 +34,7 @@ pub struct BenchArgs {
     /// How many run at a time.
     pub concurrency: usize,
     /// The journal: `memory`, a SQLite file or a Postgres URL.
-    pub db: String,
+    pub db: Journal,
     /// Conversations run one at a time before counting.
     pub warmup: usize,
     /// Worker threads of the async runtime (default: one per core).
@@ -67,35 +70,33 @@ fn bench(args: &BenchArgs) -> Result<Exit, Exit> {
         builder.worker_threads(threads);
     }
     let tokio = builder.enable_all().build().map_err(|error| {
-        eprintln!("error: cannot start the async runtime: {error}");
+        print_error!("cannot start the async runtime: {error}");
         Exit::Failed
     })?;
-    let location = StoreLocation::parse(&args.db);
-    let runtime = Arc::new(setup::runtime(&config, &location, &tokio)?);
+    let location = args.db.location();
+    let runtime = Arc::new(setup::runtime(&config, location, &tokio)?);
     let inputs: Arc<[String]> = args.inputs.clone().into();
     let team = runtime.team().name.clone();
     eprintln!(
-        "baton bench: team {team}, {} conversations of {} turn{}, {} at a time, journal {location} (+{} warm-up)",
-        args.conversations,
-        inputs.len(),
-        if inputs.len() == 1 { "" } else { "s" },
+        "baton bench: team {team}, {} of {}, {} at a time, journal {location} (+{} warm-up)",
+        count(args.conversations, "conversation", "conversations"),
+        count(inputs.len(), "turn", "turns"),
         args.concurrency,
         args.warmup
     );
     let warm = tokio.block_on(run_all(&runtime, &inputs, args.warmup, 1, None));
     if let Some(error) = warm.iter().find_map(|conversation| conversation.error.as_deref()) {
-        eprintln!("error: a warm-up conversation failed: {error}");
+        print_error!("a warm-up conversation failed: {error}");
         return Err(Exit::Failed);
     }
     let before = usage()?;
     let started = Instant::now();
-    let progress = Progress::new(args.conversations, "conversations");
-    let counter = progress.counter();
-    let watcher = tokio.spawn(progress.watch());
-    let conversations = tokio.block_on(run_all(&runtime, &inputs, args.conversations, args.concurrency, Some(counter)));
+    let bar = progress::bar(args.conversations, "conversations");
+    let conversations =
+        tokio.block_on(run_all(&runtime, &inputs, args.conversations, args.concurrency, Some(bar.clone())));
     let wall = started.elapsed();
     let after = usage()?;
-    let _ = tokio.block_on(watcher);
+    bar.finish_and_clear();
     let figures = Figures::of(&conversations, wall, after.cpu.saturating_sub(before.cpu), after.max_rss_kib);
     let report = figures.to_json(&team, &location.to_string(), args);
     if args.json {
@@ -108,7 +109,7 @@ fn bench(args: &BenchArgs) -> Result<Exit, Exit> {
 
 fn check(args: &BenchArgs) -> Result<(), Exit> {
     let usage = |message: &str| {
-        eprintln!("error: {message}");
+        print_error!("{message}");
         Err(Exit::Usage)
     };
     if args.inputs.is_empty() || args.inputs.iter().any(|input| input.trim().is_empty()) {
@@ -130,18 +131,19 @@ fn check(args: &BenchArgs) -> Result<(), Exit> {
 
 fn usage() -> Result<ProcessUsage, Exit> {
     ProcessUsage::now().map_err(|error| {
-        eprintln!("error: {error}");
+        print_error!("{error}");
         Exit::Failed
     })
 }
 
-/// Runs `count` conversations, `concurrency` at a time, bumping `done` as each ends.
+/// Runs `count` conversations, `concurrency` at a time, moving `done` on as each ends (a
+/// conversation that panicked included, so the bar always reaches its end).
 async fn run_all(
     runtime: &Arc<Runtime>,
     inputs: &Arc<[String]>,
     count: usize,
     concurrency: usize,
-    done: Option<Counter>,
+    done: Option<ProgressBar>,
 ) -> Vec<ConversationRun> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = JoinSet::new();
@@ -157,7 +159,7 @@ async fn run_all(
                     ..Default::default()
                 }));
                 if let Some(done) = &done {
-                    done.tick();
+                    done.inc(1);
                 }
             }
             finished
@@ -300,7 +302,7 @@ impl Figures {
 
     fn print(&self) {
         let wall = self.wall.as_secs_f64();
-        println!("conversations      {} ({} turns) in {wall:.3} s", self.conversations, self.turns);
+        println!("conversations      {} ({}) in {wall:.3} s", self.conversations, count(self.turns, "turn", "turns"));
         println!("conversations/s    {:.1}", self.conversations as f64 / wall.max(1e-9));
         println!(
             "latency per turn   p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
@@ -310,11 +312,11 @@ impl Figures {
             self.percentile_ms(1.0)
         );
         println!(
-            "calls              {} model calls ({:.2} per conversation), {} tool calls, {} handoffs",
-            self.model_calls,
+            "calls              {} ({:.2} per conversation), {}, {}",
+            count(self.model_calls, "model call", "model calls"),
             self.per_conversation(self.model_calls as f64),
-            self.tool_calls,
-            self.handoffs
+            count(self.tool_calls, "tool call", "tool calls"),
+            count(self.handoffs, "handoff", "handoffs")
         );
         println!(
             "CPU                {:.3} s, {:.3} ms per conversation",
@@ -324,7 +326,7 @@ impl Figures {
         println!("peak RSS           {:.1} MB", self.max_rss_kib as f64 / 1024.0);
         println!("ended with         {} ({})", counts(&self.agents), counts(&self.statuses));
         if let Some(error) = &self.first_error {
-            println!("failed             {} conversations; the first: {error}", self.failed);
+            println!("failed             {}; the first: {error}", count(self.failed, "conversation", "conversations"));
         }
     }
 }

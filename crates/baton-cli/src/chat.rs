@@ -1,13 +1,22 @@
 //! `baton chat TEAM`: an interactive session. Each turn shows its changes of control inline
 //! (`→ billing: invoice dispute`) and the reply; `/trace`, `/new` and `/quit` are commands.
-//! On piped input it reads one message per line and echoes each, so a session can be scripted.
+//! On a terminal, lines are read with `rustyline`: they can be edited (the arrow keys move the
+//! cursor, they never reach the message) and earlier ones recalled, from a history kept in the
+//! user's data directory (`~/.local/share/baton/history` on Linux). On piped input it reads one
+//! message per line and echoes each, so a session can be scripted.
 
 use crate::live::Live;
+use crate::paint::{self, paint, print_error, print_warning};
+use crate::run::{finish_interrupted_turn, print_interrupted_turn, print_unseen, MEMORY_IS_GONE};
 use crate::trace::print_journal;
-use crate::transcript::{lines, turn_entries};
-use crate::{setup, Exit};
+use crate::transcript::{turn_lines, Transcript};
+use crate::{db, setup, Exit};
+use anstream::{eprint, eprintln, println};
 use baton::store::StoreError;
 use baton::{Observer, Runtime, RuntimeError, Unobserved};
+use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{Config, Editor};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +28,7 @@ pub struct ChatArgs {
     /// The conversation to continue.
     pub conversation: Option<String>,
     /// The journal.
-    pub db: setup::Db,
+    pub db: db::Db,
     /// Print each turn as one JSON line (the `baton run --json` object).
     pub json: bool,
     /// Stream every HTTP model's answers and print each turn as it happens.
@@ -27,6 +36,9 @@ pub struct ChatArgs {
 }
 
 const COMMANDS: &str = "/trace shows the conversation's journal, /new starts a new conversation, /quit ends";
+
+/// How many lines the history keeps.
+const HISTORY_LINES: usize = 1000;
 
 /// Runs the session until `/quit` or the end of input.
 pub fn run(args: &ChatArgs) -> Exit {
@@ -39,10 +51,11 @@ fn session(args: &ChatArgs) -> Result<Exit, Exit> {
         config.stream_all();
     }
     let tokio = setup::tokio()?;
-    let runtime = setup::runtime(&config, &args.db.location(), &tokio)?;
+    let runtime = setup::runtime(&config, args.db.location(), &tokio)?;
     let interactive = std::io::stdin().is_terminal();
+    let mut input = if interactive { Input::terminal() } else { Input::lines(false) };
     if interactive {
-        eprintln!("baton chat · team {} · {COMMANDS}", runtime.team().name);
+        eprintln!("baton chat · team {} · {COMMANDS}", paint::agent(&runtime.team().name));
     }
     let mut session = Session {
         runtime: &runtime,
@@ -50,15 +63,117 @@ fn session(args: &ChatArgs) -> Result<Exit, Exit> {
         conversation: args.conversation.clone(),
         json: args.json,
         live: args.stream && !args.json,
+        interactive,
     };
-    let exit = session.read_loop(interactive);
+    let exit = match session.finish_interrupted_turn() {
+        Some(exit) => exit,
+        None => session.read_loop(&mut input),
+    };
     if let Some(conversation) = &session.conversation {
-        eprintln!(
-            "conversation {conversation} · continue: baton chat {} --conversation {conversation}",
-            args.team.display()
-        );
+        let next = match args.db.is_memory() {
+            true => MEMORY_IS_GONE.to_string(),
+            false => {
+                format!("continue: baton chat {} --conversation {conversation}{}", args.team.display(), args.db.flag())
+            }
+        };
+        eprintln!("{}", paint(paint::NOTE, format!("conversation {conversation} · {next}")));
     }
     Ok(exit)
+}
+
+/// Where the user's lines come from.
+enum Input {
+    /// A terminal: lines are edited with `rustyline`, and kept in the history file (if there is
+    /// a data directory to keep it in).
+    Terminal { editor: Box<Editor<(), DefaultHistory>>, history: Option<PathBuf> },
+    /// A pipe or a file (one message per line, as they come), or a terminal without line
+    /// editing, which `prompt`s.
+    Lines { stdin: std::io::StdinLock<'static>, prompt: bool },
+}
+
+/// What reading the next line gave.
+enum Line {
+    /// A line (possibly blank).
+    Read(String),
+    /// The end: end of input, Ctrl-D or Ctrl-C.
+    End,
+}
+
+impl Input {
+    /// Line editing on the terminal, with the history loaded; plain lines if the editor cannot
+    /// start.
+    fn terminal() -> Input {
+        let config = Config::builder().max_history_size(HISTORY_LINES).map(|builder| builder.auto_add_history(false));
+        let editor = config.and_then(|builder| Editor::with_config(builder.build()));
+        let mut editor = match editor {
+            Ok(editor) => editor,
+            Err(error) => {
+                print_warning!("no line editing: {error}");
+                return Input::lines(true);
+            }
+        };
+        let history = history_file();
+        if let Some(path) = &history {
+            match editor.load_history(path) {
+                Err(ReadlineError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => print_warning!("cannot read the history {}: {error}", path.display()),
+                Ok(()) => {}
+            }
+        }
+        Input::Terminal { editor: Box::new(editor), history }
+    }
+
+    /// Plain lines from stdin, with a prompt on stderr before each if `prompt`.
+    fn lines(prompt: bool) -> Input {
+        Input::Lines { stdin: std::io::stdin().lock(), prompt }
+    }
+
+    /// The next line, or the end.
+    fn next(&mut self) -> Result<Line, String> {
+        match self {
+            Input::Terminal { editor, history } => match editor.readline("you> ") {
+                Ok(line) => {
+                    if !line.trim().is_empty() && editor.add_history_entry(line.as_str()).unwrap_or(false) {
+                        if let Some(path) = history {
+                            if let Err(error) = editor.append_history(path) {
+                                print_warning!("cannot keep the history in {}: {error}", path.display());
+                            }
+                        }
+                    }
+                    Ok(Line::Read(line))
+                }
+                Err(ReadlineError::Eof | ReadlineError::Interrupted) => Ok(Line::End),
+                Err(error) => Err(error.to_string()),
+            },
+            Input::Lines { stdin, prompt } => {
+                if *prompt {
+                    eprint!("you> ");
+                    let _ = std::io::stderr().flush();
+                }
+                let mut bytes = Vec::new();
+                match stdin.read_until(b'\n', &mut bytes) {
+                    Ok(0) => Ok(Line::End),
+                    // A line that is not UTF-8 is read with replacement characters rather than
+                    // ending the session.
+                    Ok(_) => Ok(Line::Read(String::from_utf8_lossy(&bytes).into_owned())),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// The history file, `DATA_DIR/baton/history`, its directory made; `None` (with a warning) when
+/// there is no data directory or it cannot be made.
+fn history_file() -> Option<PathBuf> {
+    let directory = dirs::data_dir()?.join("baton");
+    match std::fs::create_dir_all(&directory) {
+        Ok(()) => Some(directory.join("history")),
+        Err(error) => {
+            print_warning!("no history: cannot create {}: {error}", directory.display());
+            None
+        }
+    }
 }
 
 /// The state of a chat session.
@@ -69,32 +184,36 @@ struct Session<'a> {
     json: bool,
     /// Print each turn as it happens.
     live: bool,
+    /// Whether the user types on a terminal (which shows what they typed).
+    interactive: bool,
 }
 
 impl Session<'_> {
+    /// Finishes and prints the turn of the conversation to continue that a crash interrupted;
+    /// returns an exit code when the session cannot go on.
+    fn finish_interrupted_turn(&mut self) -> Option<Exit> {
+        let conversation = self.conversation.clone()?;
+        match self.tokio.block_on(finish_interrupted_turn(self.runtime, &conversation)) {
+            Ok(Some(report)) if self.json => println!("{}", report.to_json()),
+            Ok(Some(report)) => self.tokio.block_on(print_interrupted_turn(self.runtime, &report)),
+            Ok(None) => {}
+            Err(error) => return Some(setup::failed(&error)),
+        }
+        None
+    }
+
     /// Reads lines until `/quit` or the end of input.
-    fn read_loop(&mut self, interactive: bool) -> Exit {
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
-        let mut bytes = Vec::new();
+    fn read_loop(&mut self, input: &mut Input) -> Exit {
         loop {
-            if interactive {
-                eprint!("you> ");
-                let _ = std::io::stderr().flush();
-            }
-            bytes.clear();
-            match input.read_until(b'\n', &mut bytes) {
-                Ok(0) => return Exit::Ok,
-                Ok(_) => {}
+            let line = match input.next() {
+                Ok(Line::Read(line)) => line,
+                Ok(Line::End) => return Exit::Ok,
                 Err(error) => {
-                    eprintln!("error: cannot read the input: {error}");
+                    print_error!("cannot read the input: {error}");
                     return Exit::Failed;
                 }
-            }
-            // A line that is not UTF-8 is read with replacement characters rather than ending the session.
-            let line = String::from_utf8_lossy(&bytes);
-            let message = line.trim();
-            match message {
+            };
+            match line.trim() {
                 "" => continue,
                 "/quit" | "/exit" => return Exit::Ok,
                 "/new" => {
@@ -104,11 +223,7 @@ impl Session<'_> {
                 "/trace" => self.trace(),
                 command if command.starts_with('/') => eprintln!("unknown command {command}: {COMMANDS}"),
                 message => {
-                    let observer: Arc<dyn Observer> =
-                        if self.live { Arc::new(Live::new(!interactive)) } else { Arc::new(Unobserved) };
-                    let send = self.runtime.send_observed(self.conversation.as_deref(), message, observer);
-                    let result = self.tokio.block_on(send);
-                    if let Some(exit) = self.show(result, interactive) {
+                    if let Some(exit) = self.turn(message) {
                         return exit;
                     }
                 }
@@ -116,16 +231,33 @@ impl Session<'_> {
         }
     }
 
+    /// Sends one message and prints the turn; returns an exit code when the session cannot go on.
+    fn turn(&mut self, message: &str) -> Option<Exit> {
+        let observer: Arc<dyn Observer> = match self.live {
+            true => {
+                if let Some(conversation) = &self.conversation {
+                    let transcript = Transcript::new(true).echo_user(!self.interactive);
+                    self.tokio.block_on(print_unseen(self.runtime, conversation, transcript));
+                }
+                Arc::new(Live::new(!self.interactive))
+            }
+            false => Arc::new(Unobserved),
+        };
+        let send = self.runtime.send_observed(self.conversation.as_deref(), message, observer);
+        let result = self.tokio.block_on(send);
+        self.show(result)
+    }
+
     /// Prints a turn; returns an exit code when the session cannot go on.
-    fn show(&mut self, result: Result<baton::TurnReport, RuntimeError>, interactive: bool) -> Option<Exit> {
+    fn show(&mut self, result: Result<baton::TurnReport, RuntimeError>) -> Option<Exit> {
         let report = match result {
             Ok(report) => report,
             Err(error) if setup::is_usage_error(&error) => {
-                eprintln!("error: {error}");
+                print_error!("{error}");
                 return Some(Exit::Usage);
             }
             Err(error) => {
-                eprintln!("error: {error} (the message was not answered; try again)");
+                print_error!("{error} (the message was not answered; try again)");
                 return None;
             }
         };
@@ -140,14 +272,13 @@ impl Session<'_> {
         let journal = match self.tokio.block_on(self.runtime.store().journal(&report.conversation)) {
             Ok(journal) => journal,
             Err(error) => {
-                eprintln!("error: cannot read the turn back: {error}");
+                print_error!("cannot read the turn back: {error}");
                 return None;
             }
         };
-        let shown = lines(turn_entries(&journal, report.outcome.turn), false);
         // On a terminal the user's words are already on screen.
-        for line in shown.iter().skip(usize::from(interactive && shown.first().is_some_and(|l| l.starts_with("you: "))))
-        {
+        let transcript = Transcript::new(false).echo_user(!self.interactive);
+        for line in turn_lines(&journal, report.outcome.turn, transcript) {
             println!("{line}");
         }
         None
@@ -166,10 +297,10 @@ impl Session<'_> {
         });
         match found {
             Ok((Some(info), journal)) => {
-                let _ = print_journal(&info, &journal, false, &mut std::io::stdout().lock());
+                let _ = print_journal(&info, &journal, false, &mut anstream::stdout().lock());
             }
             Ok((None, _)) => eprintln!("conversation {conversation} has no journal yet"),
-            Err(error) => eprintln!("error: {error}"),
+            Err(error) => print_error!("{error}"),
         }
     }
 }

@@ -3,8 +3,11 @@
 //! the status, when the case names one) is the one expected. Prints accuracy, per-agent
 //! precision and recall, a confusion matrix and the failures.
 
+use crate::paint::print_error;
+use crate::plural::count;
 use crate::transcript::chain;
-use crate::{setup, Exit};
+use crate::{progress, setup, Exit};
+use anstream::println;
 use baton::core::names::closest;
 use baton::core::TurnStatus;
 use baton::store::StoreLocation;
@@ -12,7 +15,6 @@ use baton::Runtime;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -55,6 +57,25 @@ struct Outcome {
     error: Option<String>,
 }
 
+/// A `--min-accuracy`: a fraction from 0 to 1. A percentage (`99`, `90%`) is refused with the
+/// fraction it stands for.
+pub fn fraction(text: &str) -> Result<f64, String> {
+    let (number, percent) = match text.trim().strip_suffix('%') {
+        Some(number) => (number.trim(), true),
+        None => (text.trim(), false),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number: pass a fraction from 0 to 1, e.g. 0.9 for 90 %"))?;
+    if !percent && (0.0..=1.0).contains(&value) {
+        return Ok(value);
+    }
+    if (0.0..=100.0).contains(&value) {
+        return Err(format!("the accuracy is a fraction from 0 to 1: did you mean {}?", value / 100.0));
+    }
+    Err(format!("the accuracy is a fraction from 0 to 1, not {text}: e.g. 0.9 for 90 %"))
+}
+
 /// Runs every case and prints the figures.
 pub fn run(args: &EvalArgs) -> Exit {
     evaluate(args).unwrap_or_else(|exit| exit)
@@ -65,22 +86,24 @@ fn evaluate(args: &EvalArgs) -> Result<Exit, Exit> {
     let agents: Vec<&str> = config.team.agents.keys().map(String::as_str).collect();
     let cases = read_cases(&args.cases, &agents).map_err(|errors| {
         for error in errors {
-            eprintln!("{error}");
+            print_error!("{error}");
         }
         Exit::Usage
     })?;
     let tokio = setup::tokio()?;
     let runtime = setup::runtime(&config, &StoreLocation::Memory, &tokio)?;
     let started = Instant::now();
-    let progress = Progress::new(cases.len());
+    let bar = progress::bar(cases.len(), "cases");
     let mut outcomes = Vec::with_capacity(cases.len());
     let mut correct = 0;
-    for (index, case) in cases.iter().enumerate() {
+    for case in &cases {
         let outcome = tokio.block_on(run_case(&runtime, case));
         correct += usize::from(passes(case, &outcome));
         outcomes.push(outcome);
-        progress.show(index + 1, correct);
+        bar.set_message(format!("cases ({correct} correct)"));
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     let report = Report::new(&cases, &outcomes, started.elapsed().as_secs_f64());
     if args.json {
         println!("{}", report.json(&cases, &outcomes));
@@ -89,7 +112,7 @@ fn evaluate(args: &EvalArgs) -> Result<Exit, Exit> {
     }
     Ok(match args.min_accuracy {
         Some(min) if report.accuracy < min => {
-            eprintln!("error: accuracy {:.3} is below --min-accuracy {min}", report.accuracy);
+            print_error!("accuracy {:.3} is below --min-accuracy {min}", report.accuracy);
             Exit::Failed
         }
         _ => Exit::Ok,
@@ -99,7 +122,7 @@ fn evaluate(args: &EvalArgs) -> Result<Exit, Exit> {
 /// Reads the cases file; the errors name the file and line.
 fn read_cases(path: &Path, agents: &[&str]) -> Result<Vec<Case>, Vec<String>> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![format!("error: cannot read the cases file {}: {e}", path.display())])?;
+        .map_err(|e| vec![format!("cannot read the cases file {}: {e}", path.display())])?;
     let mut cases = Vec::new();
     let mut errors = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -111,7 +134,7 @@ fn read_cases(path: &Path, agents: &[&str]) -> Result<Vec<Case>, Vec<String>> {
             Ok(raw) => raw,
             Err(e) => {
                 errors.push(format!(
-                    "error: {at}: {e}\n  = help: each line is {{\"input\": \"...\", \"expect_agent\": \"...\"}} or {{\"turns\": [\"...\", \"...\"], \"expect_agent\": \"...\"}}, optionally with \"expect_status\""
+                    "{at}: {e}\n  = help: each line is {{\"input\": \"...\", \"expect_agent\": \"...\"}} or {{\"turns\": [\"...\", \"...\"], \"expect_agent\": \"...\"}}, optionally with \"expect_status\""
                 ));
                 continue;
             }
@@ -120,7 +143,7 @@ fn read_cases(path: &Path, agents: &[&str]) -> Result<Vec<Case>, Vec<String>> {
             (Some(input), None) => (vec![input], true),
             (None, Some(turns)) if !turns.is_empty() => (turns, false),
             _ => {
-                errors.push(format!("error: {at}: a case has either \"input\" or a non-empty \"turns\" list"));
+                errors.push(format!("{at}: a case has either \"input\" or a non-empty \"turns\" list"));
                 continue;
             }
         };
@@ -130,7 +153,7 @@ fn read_cases(path: &Path, agents: &[&str]) -> Result<Vec<Case>, Vec<String>> {
                 None => format!("the agents are {}", baton::core::names::list(agents)),
             };
             errors.push(format!(
-                "error: {at}: expect_agent '{}' is not an agent of the team\n  = help: {help}",
+                "{at}: expect_agent '{}' is not an agent of the team\n  = help: {help}",
                 raw.expect_agent
             ));
             continue;
@@ -144,7 +167,7 @@ fn read_cases(path: &Path, agents: &[&str]) -> Result<Vec<Case>, Vec<String>> {
         });
     }
     if cases.is_empty() && errors.is_empty() {
-        errors.push(format!("error: {} holds no cases", path.display()));
+        errors.push(format!("{} holds no cases", path.display()));
     }
     if errors.is_empty() {
         Ok(cases)
@@ -182,32 +205,6 @@ async fn run_case(runtime: &Runtime, case: &Case) -> Outcome {
 fn passes(case: &Case, outcome: &Outcome) -> bool {
     outcome.agent.as_deref() == Some(case.expect_agent.as_str())
         && case.expect_status.is_none_or(|status| outcome.status == Some(status))
-}
-
-/// Progress on stderr: a line per tenth of the cases (or a live counter on a terminal).
-struct Progress {
-    total: usize,
-    live: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        Progress { total, live: std::io::stderr().is_terminal() }
-    }
-
-    fn show(&self, done: usize, correct: usize) {
-        if self.total < 20 {
-            return;
-        }
-        if self.live {
-            eprint!("\revaluated {done}/{} cases ({correct} correct)", self.total);
-            if done == self.total {
-                eprintln!();
-            }
-        } else if done % self.total.div_ceil(10) == 0 || done == self.total {
-            eprintln!("evaluated {done}/{} cases ({correct} correct)", self.total);
-        }
-    }
 }
 
 /// The figures of a run.
@@ -305,10 +302,10 @@ impl Report {
 
     fn print(&self, cases: &[Case], outcomes: &[Outcome]) {
         println!(
-            "accuracy {:.1}% ({}/{} cases) in {:.2} s\n",
+            "accuracy {:.1}% ({}/{}) in {:.2} s\n",
             self.accuracy * 100.0,
             self.correct,
-            self.cases,
+            count(self.cases, "case", "cases"),
             self.seconds
         );
         let per_agent = self.per_agent();

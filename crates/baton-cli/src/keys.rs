@@ -1,7 +1,9 @@
 //! `baton keys new --name N --role R`: a fresh API key for `baton serve`. The `[[key]]` table goes
 //! to stdout (so `>> keys.toml` appends it) and the key itself to stderr, shown only once.
 
+use crate::paint::print_error;
 use crate::Exit;
+use anstream::{eprintln, println};
 use baton_server::keys::{check_name, new_key, sha256_hex, Role};
 use serde_json::json;
 use std::io::IsTerminal;
@@ -36,7 +38,7 @@ fn new(name: &str, role: Role, json: bool) -> Exit {
     let (key, table) = match new_key(name, role) {
         Ok(made) => made,
         Err(error) => {
-            eprintln!("error: {error}");
+            print_error!("{error}");
             return Exit::Failed;
         }
     };

@@ -2,7 +2,9 @@
 //! prefixed by the agent's name; changes of control, tool calls and results appear as they are
 //! journaled.
 
+use crate::paint;
 use crate::transcript::Transcript;
+use anstream::println;
 use baton::core::{Input, JournalEntry, Record, TurnStatus};
 use baton::store::StoredEntry;
 use baton::Observer;
@@ -22,8 +24,6 @@ struct State {
     streamed: bool,
     /// Whether the turn's last reply text was printed live, so the ending need not repeat it.
     answer_shown: bool,
-    /// Whether to print the user's message (a terminal already shows it).
-    echo_user: bool,
 }
 
 impl Live {
@@ -31,11 +31,10 @@ impl Live {
     pub fn new(echo_user: bool) -> Self {
         Live {
             state: Mutex::new(State {
-                transcript: Transcript::new(true),
+                transcript: Transcript::new(true).echo_user(echo_user),
                 speaking: None,
                 streamed: false,
                 answer_shown: false,
-                echo_user,
             }),
         }
     }
@@ -44,12 +43,12 @@ impl Live {
 impl Observer for Live {
     fn text(&self, agent: &str, delta: &str) {
         let Ok(mut state) = self.state.lock() else { return };
-        let mut out = std::io::stdout().lock();
+        let mut out = anstream::stdout().lock();
         if state.speaking.as_deref() != Some(agent) {
             if state.speaking.is_some() {
                 let _ = writeln!(out);
             }
-            let _ = write!(out, "{agent}: ");
+            let _ = write!(out, "{}: ", paint::agent(agent));
             state.speaking = Some(agent.to_string());
         }
         let _ = write!(out, "{delta}");
@@ -60,15 +59,8 @@ impl Observer for Live {
     fn journaled(&self, stored: &StoredEntry) {
         let entry = &stored.entry;
         let Ok(mut state) = self.state.lock() else { return };
-        match entry {
-            JournalEntry::Input(Input::ModelReplied { .. }) => {
-                state.answer_shown = std::mem::take(&mut state.streamed);
-            }
-            JournalEntry::Input(Input::UserMessage { .. }) if !state.echo_user => {
-                state.transcript.lines(entry);
-                return;
-            }
-            _ => {}
+        if let JournalEntry::Input(Input::ModelReplied { .. }) = entry {
+            state.answer_shown = std::mem::take(&mut state.streamed);
         }
         let mut lines = state.transcript.lines(entry);
         if let JournalEntry::Record(Record::TurnEnded(outcome)) = entry {
@@ -79,7 +71,7 @@ impl Observer for Live {
         if lines.is_empty() {
             return;
         }
-        let mut out = std::io::stdout().lock();
+        let mut out = anstream::stdout().lock();
         if state.speaking.take().is_some() {
             let _ = writeln!(out);
         }

@@ -1,6 +1,6 @@
 //! The `baton` command: check a team file, run a turn, chat, decide on approvals, work the
 //! escalation queue, read a conversation's trace, evaluate routing, serve over HTTP, measure
-//! what a team costs.
+//! what a team costs, and print its own shell completions and manual.
 //!
 //! Exit codes: 0 = ok, 1 = the turn failed (or the journal did, or what was asked does not fit
 //! the conversation now: a decision nobody waits for, a ticket someone else holds), 2 = usage or
@@ -10,10 +10,14 @@ mod approve;
 mod bench;
 mod chat;
 mod check;
+mod db;
+mod docs;
 mod eval;
 mod keys;
 mod live;
 mod new;
+mod paint;
+mod plural;
 mod process_usage;
 mod progress;
 mod queue;
@@ -24,21 +28,44 @@ mod setup;
 mod trace;
 mod transcript;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Durable handoff orchestration for AI agents.
+/// Run teams of AI agents that hand a conversation to one another, every step journaled so that
+/// a crashed turn finishes where it stopped.
+///
+/// A team file (team.toml) names the agents, their models and tools, who may hand off to whom
+/// and the limits of a turn; a human agent is a queue that operators work. Check a team, then run,
+/// chat with, evaluate, benchmark or serve it. Start one with `baton new NAME`.
 #[derive(Parser)]
-#[command(name = "baton", version, about)]
+#[command(
+    name = "baton",
+    version,
+    propagate_version = true,
+    styles = clap::builder::styling::Styles::styled(),
+    after_long_help = AFTER_LONG_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The end of `baton --help`: the journal's forms and the exit codes.
+const AFTER_LONG_HELP: &str = "\
+Journal (--db, or BATON_DB): a SQLite file (PATH or sqlite://PATH; default .baton/baton.db),
+a Postgres URL (postgres://USER@HOST:PORT/DATABASE) or memory (run, chat, bench, serve).
+
+Exit codes: 0 ok; 1 the turn or the journal failed, or the action does not fit the conversation
+now; 2 a usage or team file error.
+
+Colours appear on a terminal only; NO_COLOR=1 turns them off.";
+
 #[derive(Subcommand)]
 enum Command {
-    /// Check a team file: exit 0 when it is valid (warnings are printed), 2 with every error.
+    /// Check a team file: every error at once, with file, line and column.
+    ///
+    /// Exits 0 when the team is valid (warnings are printed), 2 with every error.
     Check {
         /// The team file (team.toml).
         team: PathBuf,
@@ -46,7 +73,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run one user turn: in a new conversation, or in an existing one with --conversation.
+    /// Run one user turn, in a new conversation or an existing one (--conversation).
     Run {
         /// The team file (team.toml).
         team: PathBuf,
@@ -56,7 +83,7 @@ enum Command {
         #[arg(long)]
         conversation: Option<String>,
         #[command(flatten)]
-        db: setup::Db,
+        db: db::Db,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -65,7 +92,12 @@ enum Command {
         #[arg(long)]
         stream: bool,
     },
-    /// Chat with a team: one message per line, each turn's handoffs shown inline.
+    /// Chat with a team, each turn's handoffs shown inline.
+    ///
+    /// On a terminal, lines can be edited and earlier ones recalled with the arrow keys (the
+    /// history is kept in DATA_DIR/baton/history, e.g. ~/.local/share/baton/history); /trace shows
+    /// the journal, /new starts a new conversation, /quit (or Ctrl-D, Ctrl-C) ends. On piped
+    /// input, each line is one message.
     Chat {
         /// The team file (team.toml).
         team: PathBuf,
@@ -73,7 +105,7 @@ enum Command {
         #[arg(long)]
         conversation: Option<String>,
         #[command(flatten)]
-        db: setup::Db,
+        db: db::Db,
         /// Print each turn as one JSON line (the object `baton run --json` prints).
         #[arg(long)]
         json: bool,
@@ -82,7 +114,7 @@ enum Command {
         #[arg(long)]
         stream: bool,
     },
-    /// Measure routing: run each case of a JSON-lines file in a fresh in-memory conversation.
+    /// Measure routing on a JSON-lines file of cases, each in a fresh in-memory conversation.
     Eval {
         /// The team file (team.toml).
         team: PathBuf,
@@ -91,14 +123,14 @@ enum Command {
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
-        /// Exit 1 when the accuracy (0 to 1) is below this.
-        #[arg(long, value_name = "FRACTION")]
+        /// Exit 1 when the accuracy, a fraction from 0 to 1 (0.9 for 90 %), is below this.
+        #[arg(long, value_name = "FRACTION", value_parser = eval::fraction)]
         min_accuracy: Option<f64>,
     },
     /// Finish every turn a crash interrupted, printing each like `run` does.
     Resume {
         #[command(flatten)]
-        db: setup::Db,
+        db: db::Db,
         /// Print one JSON line per finished turn (the object `baton run --json` prints).
         #[arg(long)]
         json: bool,
@@ -106,7 +138,7 @@ enum Command {
         #[arg(long, short = 'c', default_value_t = 16)]
         concurrency: usize,
     },
-    /// Approve (or with --deny, deny) a tool call waiting for approval, and carry the turn on.
+    /// Approve (or --deny) a tool call waiting for approval, and carry the turn on.
     Approve {
         /// The conversation.
         conversation: String,
@@ -122,18 +154,19 @@ enum Command {
         #[arg(long, env = "BATON_OPERATOR")]
         by: Option<String>,
         #[command(flatten)]
-        db: setup::Db,
+        db: db::Db,
         /// Print the result as one JSON object (the one `baton run --json` prints).
         #[arg(long)]
         json: bool,
     },
-    /// The escalation queue: conversations a human agent holds, and what operators do with them.
+    /// Work the escalation queue: the conversations a human agent holds.
     Queue {
         #[command(subcommand)]
         command: queue::QueueCommand,
-        /// The journal: a SQLite file, a Postgres URL (postgres://USER@HOST:PORT/DATABASE).
-        #[arg(long = "db", env = "BATON_DB", value_name = "PATH|URL", default_value = setup::DEFAULT_DB, global = true)]
-        db: String,
+        /// The journal: a SQLite file (PATH or sqlite://PATH) or a Postgres URL
+        /// (postgres://USER@HOST:PORT/DATABASE).
+        #[arg(long = "db", env = "BATON_DB", value_name = "PATH|URL", default_value = db::DEFAULT_DB, global = true, value_parser = db::Journal::parse)]
+        db: db::Journal,
         /// Print the result as JSON.
         #[arg(long, global = true)]
         json: bool,
@@ -143,8 +176,10 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
-    /// Serve the teams over HTTP: conversations, streaming, the operator queue and an
-    /// OpenAI-compatible endpoint (see GET /openapi.json), until SIGINT or SIGTERM.
+    /// Serve teams over HTTP until SIGINT or SIGTERM.
+    ///
+    /// Conversations, streaming, the operator queue and an OpenAI-compatible endpoint (see GET
+    /// /openapi.json).
     Serve {
         /// The team files (team.toml), one per team.
         #[arg(required = true)]
@@ -153,7 +188,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
         #[command(flatten)]
-        db: setup::Db,
+        db: db::Db,
         /// The API keys file: [[key]] tables { name, role, sha256 } (make keys with `baton keys new`).
         #[arg(long, env = "BATON_KEYS")]
         keys: Option<PathBuf>,
@@ -164,8 +199,10 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         grace: u64,
     },
-    /// Measure what a team costs: N fresh conversations, C at a time, in this process
-    /// (conversations/s, latency per turn, calls, CPU per conversation, peak memory).
+    /// Measure what a team costs: N conversations, C at a time, in this process.
+    ///
+    /// Prints conversations/s, the latency per turn, the calls made, the CPU time per
+    /// conversation and the peak memory.
     Bench {
         /// The team file (team.toml).
         team: PathBuf,
@@ -178,10 +215,10 @@ enum Command {
         /// How many conversations run at a time.
         #[arg(short = 'c', long, default_value_t = 50)]
         concurrency: usize,
-        /// The journal: memory, a SQLite file (durable: synced as the team file says, FULL by
-        /// default) or a Postgres URL.
-        #[arg(long, value_name = "memory|PATH|URL", default_value = "memory")]
-        db: String,
+        /// The journal: memory, a SQLite file (PATH or sqlite://PATH; durable: synced as the
+        /// team file says, FULL by default) or a Postgres URL.
+        #[arg(long, value_name = "memory|PATH|URL", default_value = "memory", value_parser = db::Journal::parse)]
+        db: db::Journal,
         /// Conversations run one at a time before counting (not counted).
         #[arg(long, default_value_t = 5)]
         warmup: usize,
@@ -192,8 +229,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start a new team: write a directory with a team.toml, an eval file and a README that
-    /// pass `baton check` and `baton eval` at once and run offline.
+    /// Start a new team: a directory with a team.toml, an eval file and a README.
+    ///
+    /// The team passes `baton check` and `baton eval` at once and runs offline.
     New {
         /// The directory to create (its last part names the team).
         name: PathBuf,
@@ -209,10 +247,29 @@ enum Command {
         /// The conversation id.
         conversation: String,
         #[command(flatten)]
-        db: setup::Db,
+        db: db::Db,
         /// Print the journal as JSON lines.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell or elvish).
+    ///
+    /// Install it where the shell looks, for example:
+    /// `baton completions bash > ~/.local/share/bash-completion/completions/baton`;
+    /// `baton completions zsh > ~/.zfunc/_baton` (with ~/.zfunc in fpath);
+    /// `baton completions fish > ~/.config/fish/completions/baton.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    ///
+    /// `baton man | man -l -` reads it; `baton man --out DIR` writes baton.1 and a baton-COMMAND.1
+    /// for every command, as packages install them (e.g. into /usr/share/man/man1).
+    Man {
+        /// Write baton.1 and one page per command here instead of printing baton.1.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -253,7 +310,9 @@ fn main() -> ExitCode {
         Command::Approve { conversation, call_id, deny, reason, by, db, json } => {
             approve::run(&approve::ApproveArgs { conversation, call_id, deny, reason, by, db, json })
         }
-        Command::Queue { command, db, json } => queue::run(&command, &setup::Db { location: db }, json),
+        Command::Queue { command, db, json } => queue::run(&command, &db::Db { journal: db }, json),
+        Command::Completions { shell } => docs::completions(shell, Cli::command()),
+        Command::Man { out } => docs::man(Cli::command(), out.as_deref()),
     };
     ExitCode::from(exit as u8)
 }

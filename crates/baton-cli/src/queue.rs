@@ -2,8 +2,10 @@
 //! line. A ticket is named by its conversation id; each conversation's team is rebuilt from the
 //! team file it was created with, so one journal may hold the tickets of several teams.
 
+use crate::paint::print_error;
 use crate::transcript::lines;
-use crate::{setup, Exit};
+use crate::{db, setup, Exit};
+use anstream::{eprintln, println};
 use baton::queue::waiting;
 use baton::store::Store;
 use baton::{Runtime, TicketStatus, TicketView};
@@ -65,7 +67,7 @@ pub enum QueueCommand {
 }
 
 /// Runs one queue command.
-pub fn run(command: &QueueCommand, db: &setup::Db, json: bool) -> Exit {
+pub fn run(command: &QueueCommand, db: &db::Db, json: bool) -> Exit {
     let (tokio, store) = match setup::existing_journal(db) {
         Ok(opened) => opened,
         Err(exit) => return exit,
@@ -116,7 +118,7 @@ async fn show(store: Arc<dyn Store>, id: &str, json: bool) -> Exit {
 }
 
 /// Carries out an operator's action on a ticket.
-async fn operate(store: Arc<dyn Store>, action: &QueueCommand, db: &setup::Db, json: bool) -> Exit {
+async fn operate(store: Arc<dyn Store>, action: &QueueCommand, db: &db::Db, json: bool) -> Exit {
     let (id, verb) = match action {
         QueueCommand::Claim { id, .. } => (id, "claimed"),
         QueueCommand::Reply { id, .. } => (id, "replied"),
@@ -153,7 +155,7 @@ async fn list(store: Arc<dyn Store>, json: bool) -> Exit {
     let infos = match waiting(store.as_ref()).await {
         Ok(infos) => infos,
         Err(error) => {
-            eprintln!("error: {error}");
+            print_error!("{error}");
             return Exit::Failed;
         }
     };
@@ -174,7 +176,7 @@ async fn list(store: Arc<dyn Store>, json: bool) -> Exit {
             Ok(view) => tickets.push(view),
             Err(why) => {
                 failed = true;
-                eprintln!("error: ticket {}: {why}", info.id);
+                print_error!("ticket {}: {why}", info.id);
             }
         }
     }

@@ -6,8 +6,11 @@
 //! aside and tried again: it is done when that process ends the turn, or taken over when its
 //! lease runs out.
 
-use crate::transcript::{chain, lines, turn_entries};
-use crate::{setup, Exit};
+use crate::paint::{self, paint, print_error};
+use crate::plural::count;
+use crate::transcript::{chain, turn_lines, Transcript};
+use crate::{db, progress, setup, Exit};
+use anstream::{eprintln, println};
 use baton::store::{ConversationInfo, Store, StoreError};
 use baton::{Runtime, RuntimeError};
 use std::collections::{BTreeMap, VecDeque};
@@ -34,19 +37,19 @@ enum Resumed {
 }
 
 /// Resumes every interrupted conversation in the journal at `db`, `concurrency` at a time.
-pub fn run(db: &setup::Db, json: bool, concurrency: usize) -> Exit {
+pub fn run(db: &db::Db, json: bool, concurrency: usize) -> Exit {
     let (tokio, store) = match setup::existing_journal(db) {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    tokio.block_on(resume_all(store, &db.location().to_string(), json, concurrency.max(1)))
+    tokio.block_on(resume_all(store, &db.journal.to_string(), json, concurrency.max(1)))
 }
 
 async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: usize) -> Exit {
     let interrupted = match store.interrupted().await {
         Ok(interrupted) => interrupted,
         Err(error) => {
-            eprintln!("error: {error}");
+            print_error!("{error}");
             return Exit::Failed;
         }
     };
@@ -64,7 +67,7 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
                 let ids: Vec<&str> = conversations.iter().take(3).map(|info| info.id.as_str()).collect();
                 let more = conversations.len().saturating_sub(ids.len());
                 let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-                eprintln!("error: cannot resume conversation {}{more}: {why}", ids.join(", "));
+                print_error!("cannot resume conversation {}{more}: {why}", ids.join(", "));
                 failed += conversations.len();
             }
         }
@@ -73,6 +76,8 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
     let start = (u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
     queue.rotate_left(start % queue.len().max(1));
     let (mut resumed, mut elsewhere, mut taken_over, mut told_waiting) = (0, 0, 0, false);
+    let bar = progress::bar(total, "conversations");
+    bar.inc(failed as u64);
     let mut running = JoinSet::new();
     // Conversations another process holds, with when to try each again.
     let mut set_aside: VecDeque<(Instant, Arc<Runtime>, ConversationInfo)> = VecDeque::new();
@@ -105,24 +110,36 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
         let Some(joined) = joined else { continue };
         let Ok((runtime, info, outcome)) = joined else {
             failed += 1;
-            eprintln!("error: a conversation could not be resumed (its task failed)");
+            bar.inc(1);
+            bar.suspend(|| print_error!("a conversation could not be resumed (its task failed)"));
             continue;
         };
+        if !matches!(outcome, Resumed::Held(_)) {
+            bar.inc(1);
+        }
         match outcome {
             Resumed::Finished(printed) => {
                 resumed += 1;
-                for line in printed {
-                    println!("{line}");
-                }
+                bar.suspend(|| {
+                    for line in printed {
+                        println!("{line}");
+                    }
+                });
             }
             Resumed::Elsewhere => elsewhere += 1,
             Resumed::TakenOver => {
                 taken_over += 1;
-                eprintln!("conversation {} was taken over by another process, which finishes it", info.id);
+                bar.suspend(|| {
+                    eprintln!("conversation {} was taken over by another process, which finishes it", info.id)
+                });
             }
             Resumed::Held(wait) => {
                 if !told_waiting {
-                    eprintln!("waiting for conversations another process is advancing (or until their leases run out)");
+                    bar.suspend(|| {
+                        eprintln!(
+                            "waiting for conversations another process is advancing (or until their leases run out)"
+                        )
+                    });
                     told_waiting = true;
                 }
                 let at = Instant::now() + wait;
@@ -131,14 +148,15 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
             }
             Resumed::Failed(why) => {
                 failed += 1;
-                eprintln!("error: cannot resume conversation {}: {why}", info.id);
+                bar.suspend(|| print_error!("cannot resume conversation {}: {why}", info.id));
             }
         }
     }
-    let plural = if resumed == 1 { "" } else { "s" };
+    bar.finish_and_clear();
     eprintln!(
-        "resumed {resumed} conversation{plural} of {total}; {elsewhere} finished by another process, \
-         {taken_over} taken over by another process, {failed} failed"
+        "resumed {} of {total}; {elsewhere} finished by another process, {taken_over} taken over by another \
+         process, {failed} failed",
+        count(resumed, "conversation", "conversations")
     );
     if failed == 0 {
         Exit::Ok
@@ -155,9 +173,10 @@ async fn resume_one(runtime: &Runtime, info: &ConversationInfo, json: bool) -> R
             Resumed::Finished(vec![line])
         }
         Ok(Some(report)) => {
-            let mut printed = vec![format!("── resumed conversation {} (team {})", info.id, info.team)];
+            let heading = format!("── resumed conversation {} (team {})", info.id, info.team);
+            let mut printed = vec![paint(paint::HEADING, heading)];
             match runtime.store().journal(&info.id).await {
-                Ok(journal) => printed.extend(lines(turn_entries(&journal, report.outcome.turn), true)),
+                Ok(journal) => printed.extend(turn_lines(&journal, report.outcome.turn, Transcript::new(true))),
                 Err(error) => printed.push(format!("(the turn's transcript cannot be read back: {error})")),
             }
             printed.push(format!("handoff chain: {}\n", chain(&report.outcome)));

@@ -1,10 +1,14 @@
-//! `baton run TEAM MESSAGE`: one user turn, printed as its transcript and handoff chain.
+//! `baton run TEAM MESSAGE`: one user turn, printed as its transcript and handoff chain. A turn
+//! of the conversation that a crash interrupted is finished first, and printed as such.
 
 use crate::live::Live;
-use crate::transcript::{chain, lines, turn_entries};
-use crate::{setup, Exit};
+use crate::paint::{self, paint, print_error, print_warning};
+use crate::plural::count;
+use crate::transcript::{chain, lines_after_last_turn, turn_lines, Transcript};
+use crate::{db, setup, Exit};
+use anstream::{eprintln, println};
 use baton::core::TurnStatus;
-use baton::{Observer, Runtime, TurnReport, TurnUsage, Unobserved};
+use baton::{Observer, Runtime, RuntimeError, TurnReport, TurnUsage, Unobserved};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,7 +21,7 @@ pub struct RunArgs {
     /// The conversation to continue.
     pub conversation: Option<String>,
     /// The journal.
-    pub db: setup::Db,
+    pub db: db::Db,
     /// Print one JSON object.
     pub json: bool,
     /// Stream every HTTP model's answers and print the turn as it happens.
@@ -35,18 +39,35 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
         config.stream_all();
     }
     if args.message.trim().is_empty() {
-        eprintln!("error: the message is empty: pass what the user says, e.g. baton run TEAM \"My internet is down\"");
+        print_error!("the message is empty: pass what the user says, e.g. baton run TEAM \"My internet is down\"");
         return Err(Exit::Usage);
     }
     let tokio = setup::tokio()?;
-    let runtime = setup::runtime(&config, &args.db.location(), &tokio)?;
+    let runtime = setup::runtime(&config, args.db.location(), &tokio)?;
     let live = args.stream && !args.json;
+    let interrupted = match &args.conversation {
+        Some(conversation) => {
+            let finished = tokio.block_on(finish_interrupted_turn(&runtime, conversation));
+            finished.map_err(|error| setup::failed(&error))?
+        }
+        None => None,
+    };
+    if let (Some(interrupted), false) = (&interrupted, args.json) {
+        tokio.block_on(print_interrupted_turn(&runtime, interrupted));
+    }
+    if let (Some(conversation), true) = (&args.conversation, live) {
+        tokio.block_on(print_unseen(&runtime, conversation, Transcript::new(true)));
+    }
     let observer: Arc<dyn Observer> = if live { Arc::new(Live::new(true)) } else { Arc::new(Unobserved) };
     let sent = tokio.block_on(runtime.send_observed(args.conversation.as_deref(), &args.message, observer));
     Ok(match sent {
         Ok(report) => {
             if args.json {
-                println!("{}", report.to_json());
+                let mut json = report.to_json();
+                if let Some(interrupted) = &interrupted {
+                    json["interrupted_turn"] = interrupted.to_json();
+                }
+                println!("{json}");
             } else {
                 let team = args.team.display().to_string();
                 tokio.block_on(print_report(&runtime, &report, &team, &args.db, !live));
@@ -61,47 +82,92 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
     })
 }
 
-/// The turn's transcript (unless it was printed live) and handoff chain on stdout; where the
-/// conversation stands, and the command to go on with, on stderr.
-pub async fn print_report(runtime: &Runtime, report: &TurnReport, team: &str, db: &setup::Db, transcript: bool) {
-    let outcome = &report.outcome;
-    if transcript {
-        match runtime.store().journal(&report.conversation).await {
-            Ok(journal) => {
-                for line in lines(turn_entries(&journal, outcome.turn), true) {
-                    println!("{line}");
-                }
-            }
-            Err(error) => eprintln!("warning: cannot read the turn's transcript back: {error}"),
+/// Finishes the turn of `conversation` that a crash interrupted, if the conversation exists and
+/// has one, and returns how that turn ended.
+pub async fn finish_interrupted_turn(
+    runtime: &Runtime,
+    conversation: &str,
+) -> Result<Option<TurnReport>, RuntimeError> {
+    if runtime.store().conversation(conversation).await?.is_none() {
+        return Ok(None);
+    }
+    runtime.resume(conversation).await
+}
+
+/// Prints a turn that a crash interrupted and that was just finished, before the new one.
+pub async fn print_interrupted_turn(runtime: &Runtime, report: &TurnReport) {
+    let turn = report.outcome.turn;
+    println!("{}", paint(paint::NOTE, format!("── turn {turn} was interrupted by a crash; finished now:")));
+    print_transcript(runtime, report, Transcript::new(true)).await;
+    println!("handoff chain: {}", chain(&report.outcome));
+    println!("{}\n", paint(paint::NOTE, format!("── end of turn {turn}")));
+}
+
+/// Prints what was journaled in `conversation` since its last turn ended, which the user has
+/// not seen: an operator's replies, a handback.
+pub async fn print_unseen(runtime: &Runtime, conversation: &str, transcript: Transcript) {
+    if let Ok(journal) = runtime.store().journal(conversation).await {
+        for line in lines_after_last_turn(&journal, transcript) {
+            println!("{line}");
         }
     }
-    println!("\nhandoff chain: {}", chain(outcome));
-    if let Some(error) = &outcome.error {
-        eprintln!("error: {error}");
+}
+
+/// The turn's transcript on stdout.
+pub async fn print_transcript(runtime: &Runtime, report: &TurnReport, transcript: Transcript) {
+    match runtime.store().journal(&report.conversation).await {
+        Ok(journal) => {
+            for line in turn_lines(&journal, report.outcome.turn, transcript) {
+                println!("{line}");
+            }
+        }
+        Err(error) => print_warning!("cannot read the turn's transcript back: {error}"),
     }
-    let plural = |n: u32, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+}
+
+/// The turn's transcript (unless it was printed live) and handoff chain on stdout; where the
+/// conversation stands, and the command to go on with, on stderr. A failed turn's error is in
+/// its transcript, once.
+pub async fn print_report(runtime: &Runtime, report: &TurnReport, team: &str, db: &db::Db, transcript: bool) {
+    let outcome = &report.outcome;
+    if transcript {
+        print_transcript(runtime, report, Transcript::new(true)).await;
+    }
+    println!("\nhandoff chain: {}", chain(outcome));
     eprintln!(
         "\nconversation {} · turn {} · {} · {}, {}",
         report.conversation,
         outcome.turn,
         outcome.status.as_str(),
-        plural(outcome.model_calls, "model call"),
-        plural(outcome.tool_calls, "tool call"),
+        count(outcome.model_calls, "model call", "model calls"),
+        count(outcome.tool_calls, "tool call", "tool calls"),
     );
     if let Some(tokens) = tokens(&report.usage) {
         eprintln!("{tokens}");
     }
+    eprintln!("{}", paint(paint::NOTE, next_step(report, team, db)));
+}
+
+/// The command to go on with, or why there is none.
+fn next_step(report: &TurnReport, team: &str, db: &db::Db) -> String {
+    if db.is_memory() {
+        return MEMORY_IS_GONE.to_string();
+    }
     let (conversation, db) = (&report.conversation, db.flag());
-    match &outcome.pending {
+    match &report.outcome.pending {
         Some(pending) => {
-            eprintln!("decide: baton approve {conversation} {}{db}   (or --deny --reason \"...\")", pending.call_id)
+            format!("decide: baton approve {conversation} {}{db}   (or --deny --reason \"...\")", pending.call_id)
         }
-        None if outcome.status == TurnStatus::Escalated => {
-            eprintln!("operators: baton queue show {conversation}{db}");
+        None if report.outcome.status == TurnStatus::Escalated => {
+            format!("operators: baton queue show {conversation}{db}")
         }
-        None => eprintln!("continue: baton run {team} \"...\" --conversation {conversation}{db}"),
+        None => format!("continue: baton run {team} \"...\" --conversation {conversation}{db}"),
     }
 }
+
+/// What `--db memory` leaves once the command ends.
+pub const MEMORY_IS_GONE: &str =
+    "the conversation was in memory: it is gone with this command (to continue one later, pass --db PATH)";
 
 /// "tokens: 1200 in, 85 out (billing 900/60, triage 300/25) · $0.0012", or `None` when no
 /// provider reported usage.

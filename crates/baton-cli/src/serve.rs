@@ -1,7 +1,10 @@
 //! `baton serve TEAM...`: the HTTP API over the given teams, journaling to one store, until
 //! SIGINT or SIGTERM; then requests and turns in flight get a grace period to finish.
 
-use crate::{setup, Exit};
+use crate::paint::print_error;
+use crate::plural::count;
+use crate::{db, setup, Exit};
+use anstream::eprintln;
 use baton::assemble;
 use baton::store::{open, Durability};
 use baton_server::keys::Keys;
@@ -18,7 +21,7 @@ pub struct ServeArgs {
     /// Where to listen.
     pub addr: SocketAddr,
     /// The journal.
-    pub db: setup::Db,
+    pub db: db::Db,
     /// The keys file.
     pub keys: Option<PathBuf>,
     /// The largest request body, in bytes.
@@ -35,18 +38,18 @@ pub fn run(args: &ServeArgs) -> Exit {
 fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
     let keys = match &args.keys {
         Some(path) => Some(Keys::load(path).map_err(|error| {
-            eprintln!("error: {error}");
+            print_error!("{error}");
             Exit::Usage
         })?),
         None => None,
     };
     check_address(&args.addr, keys.as_ref()).map_err(|error| {
-        eprintln!("error: {error}");
+        print_error!("{error}");
         Exit::Usage
     })?;
     let configs = args.teams.iter().map(|path| setup::team(path)).collect::<Result<Vec<_>, _>>()?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| {
-        eprintln!("error: cannot start the async runtime: {error}");
+        print_error!("cannot start the async runtime: {error}");
         Exit::Failed
     })?;
     tokio.block_on(async {
@@ -54,14 +57,14 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
             true => Durability::Normal,
             false => Durability::Full,
         };
-        let store = open(&args.db.location(), durability).await.map_err(|error| {
-            eprintln!("error: {error}");
+        let store = open(args.db.location(), durability).await.map_err(|error| {
+            print_error!("{error}");
             Exit::Failed
         })?;
         let mut runtimes = Vec::new();
         for config in &configs {
             let runtime = assemble::runtime(config, store.clone()).await.map_err(|error| {
-                eprintln!("error: {error}");
+                print_error!("{error}");
                 Exit::Usage
             })?;
             runtimes.push(Arc::new(runtime));
@@ -77,22 +80,22 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
         };
         let teams: Vec<String> = runtimes.iter().map(|runtime| runtime.team().name.clone()).collect();
         let server = Server::new(runtimes, store, options).map_err(|error| {
-            eprintln!("error: {error}");
+            print_error!("{error}");
             Exit::Usage
         })?;
         let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|error| {
-            eprintln!("error: cannot listen on {}: {error} (pick another --addr)", args.addr);
+            print_error!("cannot listen on {}: {error} (pick another --addr)", args.addr);
             Exit::Failed
         })?;
         let bound = listener.local_addr().map_or(args.addr, |addr| addr);
         let keys = match key_count {
-            Some(count) => format!("{count} API key(s)"),
+            Some(n) => count(n, "API key", "API keys"),
             None => "no keys: loopback only, every caller is an admin".to_string(),
         };
-        eprintln!("baton serve: http://{bound} · teams {} · journal {} · {keys}", teams.join(", "), args.db.location);
+        eprintln!("baton serve: http://{bound} · teams {} · journal {} · {keys}", teams.join(", "), args.db.journal);
         eprintln!("  try: curl -s http://{bound}/healthz   (the API: http://{bound}/openapi.json)");
         server.run(listener, stop_signal()).await.map_err(|error| {
-            eprintln!("error: the server failed: {error}");
+            print_error!("the server failed: {error}");
             Exit::Failed
         })?;
         eprintln!("baton serve: stopped");

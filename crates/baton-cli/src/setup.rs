@@ -1,50 +1,26 @@
 //! What the commands do before their first turn: load the team file (printing its warnings),
-//! start the async runtime, open the journal (`--db`: a SQLite file, a Postgres URL or
-//! `memory`). A failure is printed and becomes the command's exit code, so the commands can use
-//! `?`.
+//! start the async runtime, open the journal (`--db`, read by [`crate::db`]). A failure is
+//! printed and becomes the command's exit code, so the commands can use `?`.
 
+use crate::db::Db;
+use crate::paint::{self, print_error};
 use crate::Exit;
 use baton::config::{load_team, TeamConfig};
 use baton::store::{open, Durability, Store, StoreError, StoreLocation};
 use baton::{assemble, Runtime, RuntimeError};
-use clap::Args;
 use std::path::Path;
 use std::sync::Arc;
-
-/// The default SQLite journal.
-pub const DEFAULT_DB: &str = ".baton/baton.db";
-
-/// Where the journal is: the `--db` option every journaling command shares.
-#[derive(Args, Clone, Debug)]
-pub struct Db {
-    /// The journal: a SQLite file, a Postgres URL (postgres://USER@HOST:PORT/DATABASE) or memory.
-    #[arg(long = "db", env = "BATON_DB", value_name = "PATH|URL", default_value = DEFAULT_DB)]
-    pub location: String,
-}
-
-impl Db {
-    /// The journal's location.
-    pub fn location(&self) -> StoreLocation {
-        StoreLocation::parse(&self.location)
-    }
-
-    /// ` --db …` to repeat in a suggested command, or nothing for the default.
-    pub fn flag(&self) -> String {
-        match self.location.as_str() {
-            DEFAULT_DB => String::new(),
-            other => format!(" --db {other}"),
-        }
-    }
-}
 
 /// The team file at `path`, its warnings printed.
 pub fn team(path: &Path) -> Result<TeamConfig, Exit> {
     let loaded = load_team(path).map_err(|error| {
-        eprintln!("{error}");
+        for diagnostic in &error.diagnostics {
+            anstream::eprintln!("{}\n", paint::diagnostic(diagnostic));
+        }
         Exit::Usage
     })?;
     for warning in &loaded.warnings {
-        eprintln!("{warning}\n");
+        anstream::eprintln!("{}\n", paint::diagnostic(warning));
     }
     Ok(loaded.config)
 }
@@ -52,7 +28,7 @@ pub fn team(path: &Path) -> Result<TeamConfig, Exit> {
 /// A runtime for `config` journaling at `db`.
 pub fn runtime(config: &TeamConfig, db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result<Runtime, Exit> {
     tokio.block_on(assemble::open_runtime(config, db)).map_err(|error| {
-        eprintln!("error: {error}");
+        print_error!("{error}");
         Exit::Usage
     })
 }
@@ -61,24 +37,24 @@ pub fn runtime(config: &TeamConfig, db: &StoreLocation, tokio: &tokio::runtime::
 /// run before: a SQLite file that is not there is an error, not a new empty journal.
 pub fn existing_journal(db: &Db) -> Result<(tokio::runtime::Runtime, Arc<dyn Store>), Exit> {
     let tokio = tokio()?;
-    let store = existing_store(&db.location(), &tokio)?;
+    let store = existing_store(db.location(), &tokio)?;
     Ok((tokio, store))
 }
 
 fn existing_store(db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result<Arc<dyn Store>, Exit> {
     match db {
         StoreLocation::Sqlite(path) if !path.exists() => {
-            eprintln!("error: no journal at {} (pass the --db the conversations were run with)", path.display());
+            print_error!("no journal at {} (pass the --db the conversations were run with)", path.display());
             return Err(Exit::Usage);
         }
         StoreLocation::Memory => {
-            eprintln!("error: an in-memory journal is gone with the process that wrote it: pass a file or a URL");
+            print_error!("an in-memory journal is gone with the process that wrote it: pass a file or a URL");
             return Err(Exit::Usage);
         }
         _ => {}
     }
     tokio.block_on(open(db, Durability::Full)).map_err(|error| {
-        eprintln!("error: {error}");
+        print_error!("{error}");
         Exit::Failed
     })
 }
@@ -98,7 +74,7 @@ pub fn is_usage_error(error: &RuntimeError) -> bool {
 /// The single-threaded async runtime the turns run on.
 pub fn tokio() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|error| {
-        eprintln!("error: cannot start the async runtime: {error}");
+        print_error!("cannot start the async runtime: {error}");
         Exit::Failed
     })
 }
@@ -117,23 +93,23 @@ pub async fn conversation_runtime(store: Arc<dyn Store>, conversation: &str) -> 
     let info = match store.conversation(conversation).await {
         Ok(Some(info)) => info,
         Ok(None) => {
-            eprintln!("error: {}", StoreError::UnknownConversation(conversation.to_string()));
+            print_error!("{}", StoreError::UnknownConversation(conversation.to_string()));
             return Err(Exit::Usage);
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            print_error!("{error}");
             return Err(Exit::Failed);
         }
     };
     team_runtime(info.team_file.as_deref(), store).await.map_err(|why| {
-        eprintln!("error: conversation {conversation}: {why}");
+        print_error!("conversation {conversation}: {why}");
         Exit::Usage
     })
 }
 
 /// The exit code for a runtime error, printed: 2 for what the user asked wrong, 1 otherwise.
 pub fn failed(error: &RuntimeError) -> Exit {
-    eprintln!("error: {error}");
+    print_error!("{error}");
     if is_usage_error(error) {
         Exit::Usage
     } else {

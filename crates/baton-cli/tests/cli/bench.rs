@@ -45,7 +45,8 @@ fn the_support_example_runs_offline_and_every_figure_counts_what_happened() {
     let per_conversation = number(&report, "cpu_ms_per_conv");
     // cpu_s is rounded to the millisecond: 0.5 ms ÷ 12 conversations at most.
     assert!((per_conversation - number(&report, "cpu_s") * 1000.0 / 12.0).abs() < 0.05, "{report}");
-    assert!(stderr.contains("12/12 conversations"), "progress is shown on stderr: {stderr}");
+    assert!(stderr.contains("12 conversations of 1 turn"), "{stderr}");
+    assert!(!stderr.contains("12/12 conversations"), "no progress bar is drawn off a terminal: {stderr}");
 }
 
 /// What `../shared/peers/mockllm.py` answers: hand off to technical with no arguments, then

@@ -1,6 +1,12 @@
-//! `baton chat`: a session on piped input, one message per line, with handoffs shown inline.
+//! `baton chat`: a session on piped input, one message per line, with handoffs shown inline; on a
+//! terminal, with line editing and a history; what an operator wrote, and a turn a crash
+//! interrupted, shown when the chat continues.
 
-use crate::support::{baton_with_input, example, temp_dir, trace_json};
+use crate::ergonomics::Terminal;
+use crate::support::{baton, baton_with_input, example, run_json, temp_dir, trace_json};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 fn chat(input: &str, extra: &[&str]) -> (i32, String, String) {
     let dir = temp_dir("chat");
@@ -74,4 +80,127 @@ fn json_prints_one_object_per_turn_and_a_person_can_be_asked_for() {
     let trace = trace_json(db.to_str().unwrap(), turns[0]["conversation"].as_str().unwrap());
     let handoff = trace.iter().find(|line| line["kind"] == "handoff_taken").unwrap();
     assert_eq!(handoff["data"]["trigger"], "asks_for_human");
+}
+
+/// The user's messages in the journal of `conversation`.
+fn journaled_messages(db: &Path, conversation: &str) -> Vec<String> {
+    trace_json(db.to_str().unwrap(), conversation)
+        .iter()
+        .filter(|line| line["kind"] == "user_message")
+        .map(|line| line["data"]["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn on_a_terminal_the_arrow_keys_edit_the_line_and_never_reach_the_journal() {
+    let dir = temp_dir("chat-terminal");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let args =
+        |conversation| ["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap(), "--conversation", conversation];
+    let mut terminal = Terminal::start(&args("pty-1"), &dir, &[]);
+    terminal.wait_for("you> ", 1);
+    // "helo", two to the left, "l", two to the right: "hello".
+    terminal.type_keys("helo\x1b[D\x1b[Dl\x1b[C\x1b[C\r");
+    terminal.wait_for("I can help with", 1);
+    // The up arrow brings the line back from the history.
+    terminal.type_keys("\x1b[A\r");
+    terminal.wait_for("I can help with", 2);
+    terminal.type_keys("/quit\r");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert_eq!(journaled_messages(&db, "pty-1"), ["hello", "hello"], "{screen}");
+
+    let history = std::fs::read_to_string(dir.join("data-home/baton/history")).unwrap();
+    assert!(history.lines().any(|line| line == "hello"), "the history is kept in the data directory: {history}");
+    assert!(!history.contains('\u{1b}'), "{history:?}");
+    // A new session recalls the last one's lines: up twice is "hello" (once is "/quit").
+    let mut terminal = Terminal::start(&args("pty-2"), &dir, &[]);
+    terminal.wait_for("you> ", 1);
+    terminal.type_keys("\x1b[A\x1b[A\r");
+    terminal.wait_for("I can help with", 1);
+    terminal.type_keys("\x04");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, Some(0), "Ctrl-D ends the session: {screen}");
+    assert_eq!(journaled_messages(&db, "pty-2"), ["hello"], "{screen}");
+}
+
+#[test]
+fn piped_input_leaves_the_history_alone() {
+    let dir = temp_dir("chat-piped-history");
+    let team = example("support", "team.toml");
+    let db = dir.join("baton.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap(), "--conversation", "piped-1"])
+        .env("XDG_DATA_HOME", dir.join("data-home"))
+        .env("HOME", &dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\x1b[D\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(!dir.join("data-home").exists(), "no history is written for piped input");
+    assert_eq!(journaled_messages(&db, "piped-1"), ["hello\u{1b}[D"], "piped bytes are the message, as sent");
+}
+
+#[test]
+fn the_operator_s_replies_are_shown_on_the_user_s_next_turn() {
+    let dir = temp_dir("chat-operator");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let (code, _) = run_json(&team, &db, "I want to talk to a person", &["--conversation", "q-1"], &[]);
+    assert_eq!(code, 0);
+    for action in [vec!["claim", "q-1", "--operator", "anna"], vec!["reply", "q-1", "Hi, I'm Anna: I removed the fee."]]
+    {
+        let output = baton(&[&["queue"], action.as_slice(), &["--db", db.to_str().unwrap()]].concat(), &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let args = ["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap(), "--conversation", "q-1"];
+    let output = baton_with_input(&args, "are you there?\nhello?\n");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "human (anna): Hi, I'm Anna: I removed the fee.", "{stdout}");
+    assert_eq!(lines[1], "you: are you there?", "{stdout}");
+    assert_eq!(stdout.matches("I removed the fee").count(), 1, "shown once: {stdout}");
+}
+
+#[test]
+fn the_closing_line_repeats_the_journal_or_says_a_conversation_in_memory_is_gone() {
+    let (code, _, err) = chat("hello\n", &[]);
+    assert_eq!(code, 0);
+    assert!(err.contains("continue: baton chat") && err.contains(" --db "), "the --db to continue with: {err}");
+    let team = example("support", "team.toml");
+    let output = baton_with_input(&["chat", team.to_str().unwrap(), "--db", "memory"], "hello\n");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!err.contains("continue:") && err.contains("in memory: it is gone"), "{err}");
+}
+
+#[test]
+fn a_turn_a_crash_interrupted_is_finished_and_shown_when_the_chat_continues() {
+    let dir = temp_dir("chat-crash");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let crashed = baton(
+        &[
+            "run",
+            team.to_str().unwrap(),
+            "My internet is down, customer 42",
+            "--conversation",
+            "c-1",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &[("BATON_CRASH_AT", "4")],
+    );
+    assert_ne!(crashed.status.code(), Some(0), "the crash is injected (debug builds)");
+    let args = ["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap(), "--conversation", "c-1"];
+    let output = baton_with_input(&args, "/quit\n");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("turn 1 was interrupted by a crash; finished now:"), "{stdout}");
+    assert!(stdout.contains("technical: I checked the line of customer 42: it is up"), "{stdout}");
 }

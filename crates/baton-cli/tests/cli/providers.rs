@@ -198,7 +198,7 @@ fn malformed_tool_arguments_are_answered_as_an_error_and_counted() {
     let answer = second.as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap();
     assert!(answer["content"].as_str().unwrap().contains("are not valid JSON"), "{answer}");
     assert!(trace.contains("tool call rejected: triage → lookup_customer"), "{trace}");
-    assert!(trace.contains("1 call(s) with malformed arguments"), "{trace}");
+    assert!(trace.contains("1 call with malformed arguments"), "{trace}");
 }
 
 #[test]

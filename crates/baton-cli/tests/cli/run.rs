@@ -262,3 +262,37 @@ fn the_readme_command_runs_the_support_example_offline_and_prints_the_transcript
     );
     assert!(out["reply"].as_str().unwrap().contains("NET-1187"), "{out}");
 }
+
+#[test]
+fn a_turn_a_crash_interrupted_is_printed_before_the_next_one() {
+    let dir = temp_dir("run-after-crash");
+    let db = dir.join("baton.db");
+    let team = crate::support::example("support", "team.toml");
+    let [team, db] = [team.to_str().unwrap(), db.to_str().unwrap()];
+    for conversation in ["c-1", "c-2"] {
+        let args = ["run", team, "My internet is down, customer 42", "--conversation", conversation, "--db", db];
+        let crashed = baton(&args, &[("BATON_CRASH_AT", "4")]);
+        assert_ne!(crashed.status.code(), Some(0), "the crash is injected (debug builds)");
+    }
+    let next = baton(&["run", team, "thanks! and my invoice INV-2041?", "--conversation", "c-1", "--db", db], &[]);
+    assert_eq!(next.status.code(), Some(0), "{}", String::from_utf8_lossy(&next.stderr));
+    let stdout = String::from_utf8_lossy(&next.stdout);
+    let finished =
+        stdout.find("── turn 1 was interrupted by a crash; finished now:").unwrap_or_else(|| panic!("{stdout}"));
+    let reply =
+        stdout.find("technical: I checked the line of customer 42: it is up").unwrap_or_else(|| panic!("{stdout}"));
+    let new_turn = stdout.find("you: thanks! and my invoice INV-2041?").unwrap_or_else(|| panic!("{stdout}"));
+    assert!(finished < reply && reply < new_turn, "the finished turn comes first: {stdout}");
+    assert_eq!(stdout.matches("you: My internet is down").count(), 1, "{stdout}");
+
+    let (code, out) =
+        run_json(std::path::Path::new(team), std::path::Path::new(db), "thanks!", &["--conversation", "c-2"], &[]);
+    assert_eq!((code, out["turn"].as_u64()), (0, Some(2)), "{out}");
+    let interrupted = &out["interrupted_turn"];
+    assert_eq!((interrupted["turn"].as_u64(), interrupted["status"].as_str()), (Some(1), Some("answered")), "{out}");
+    assert!(interrupted["reply"].as_str().unwrap().contains("it is up"), "{out}");
+    let (code, plain) =
+        run_json(std::path::Path::new(team), std::path::Path::new(db), "ok", &["--conversation", "c-2"], &[]);
+    assert_eq!(code, 0);
+    assert!(plain.get("interrupted_turn").is_none(), "only a turn that was interrupted is reported: {plain}");
+}
