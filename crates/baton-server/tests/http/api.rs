@@ -11,7 +11,9 @@ use std::time::Duration;
 /// The support desk's outage report: technical checks the line and names the fault ticket.
 pub const OUTAGE: &str = "Hi, my internet has been down since this morning. My customer number is 7.";
 
-/// A refund above the desk's 50 EUR limit: it waits for approval.
+/// A refund above the desk's 50 EUR limit: it waits for approval. The desk's refund tool runs
+/// `python3`, so the test that sends it is in the external tier.
+#[cfg(feature = "external-tests")]
 const REFUND: &str = "Please refund invoice INV-2041, the 89.99 EUR router fee";
 
 /// A user who asks for a person: a trigger hands the conversation to the human agent.
@@ -409,6 +411,7 @@ async fn events_refuse_a_last_event_id_that_is_not_a_position() {
     assert_eq!((status, code.as_str()), (404, "not_found"));
 }
 
+#[cfg(feature = "external-tests")]
 #[tokio::test]
 async fn a_refund_above_the_limit_waits_for_approval_then_goes_on() {
     let server = TestServer::start().await;
