@@ -22,6 +22,7 @@ mod model;
 mod position;
 mod raw;
 mod sites;
+mod templates;
 mod tool;
 
 #[cfg(test)]

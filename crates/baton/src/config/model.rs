@@ -3,6 +3,7 @@
 use super::diagnostic::Report;
 use super::files::existing_file;
 use super::raw::{RawModel, RawPrice};
+use super::templates;
 use baton_core::names::closest;
 use baton_core::{Usage, LOCAL_MODEL};
 use baton_models::{anthropic, openai, Endpoint, Sampling};
@@ -150,13 +151,14 @@ fn http(api: Api, name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_
     }
     if let Some(base_url) = &raw.base_url {
         let url = base_url.get_ref();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !templates::is_http_url(url) {
             report.error(
                 base_url.span().start,
                 format!("base_url '{url}' is not an http(s) URL"),
                 format!("use a URL like \"{default_url}\", or remove the line for that default"),
             );
         }
+        templates::check(base_url, &format!("the base_url of model '{}'", name.get_ref()), report);
     }
     let max_temperature = if api == Api::Anthropic { 1.0 } else { 2.0 };
     in_range(&raw.temperature, "temperature", 0.0, max_temperature, report);
@@ -189,6 +191,8 @@ fn http(api: Api, name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_
             );
         }
     }
+    let model_name = name.get_ref();
+    templates::check_each(&raw.headers, |header| format!("the header '{header}' of model '{model_name}'"), report);
     let price = raw.price.as_ref().and_then(|price| read_price(price, report));
     let Some(model) = &raw.model else {
         report.error(
@@ -218,9 +222,7 @@ fn http(api: Api, name: &Spanned<String>, raw: &RawModel, report: &mut Report<'_
         endpoint.retries = *retries.get_ref();
     }
     endpoint.stream = raw.stream.as_ref().is_some_and(|stream| *stream.get_ref());
-    endpoint.headers = raw.headers.as_ref().map_or_else(Vec::new, |headers| {
-        headers.get_ref().iter().map(|(name, value)| (name.clone(), value.clone())).collect()
-    });
+    endpoint.headers = templates::pairs(&raw.headers);
     if let Some(extra) = &raw.extra_body {
         match serde_json::to_value(extra.get_ref()) {
             Ok(serde_json::Value::Object(members)) => endpoint.extra_body = members,

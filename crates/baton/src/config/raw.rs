@@ -15,6 +15,9 @@ use toml::Spanned;
 /// of each name.
 pub(crate) type Named<T> = BTreeMap<Spanned<String>, Spanned<T>>;
 
+/// A table of strings (`headers`, `env`), each value with its position.
+pub(crate) type Strings = BTreeMap<String, Spanned<String>>;
+
 /// The whole team file.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawTeam {
@@ -114,7 +117,7 @@ pub(crate) struct RawModel {
     /// Whether one reply may make several tool calls (openai, anthropic).
     pub parallel_tool_calls: Option<Spanned<bool>>,
     /// Extra request headers (openai, anthropic).
-    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    pub headers: Option<Spanned<Strings>>,
     /// Extra members of the request body (openai, anthropic).
     pub extra_body: Option<Spanned<toml::Table>>,
     /// Prices, for the cost of a turn (openai, anthropic).
@@ -237,13 +240,13 @@ pub(crate) struct RawTool {
     /// The URL template (http) or the server's address (mcp).
     pub url: Option<Spanned<String>>,
     /// Request headers (http, mcp over HTTP).
-    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    pub headers: Option<Spanned<Strings>>,
     /// The program and its arguments (command, mcp over stdio).
     pub command: Option<Spanned<Vec<String>>>,
     /// The directory the program runs in (command, mcp over stdio).
     pub cwd: Option<Spanned<String>>,
     /// Environment variables for the program (command, mcp over stdio).
-    pub env: Option<Spanned<BTreeMap<String, String>>>,
+    pub env: Option<Spanned<Strings>>,
     /// The server's tools to offer (mcp; all when absent).
     pub include: Option<Spanned<Vec<String>>>,
     /// The server's tools not to offer (mcp).

@@ -887,3 +887,112 @@ fn tool_settings_that_do_not_fit_are_reported_where_they_are_written() {
     let line = find(diagnostics, "timeout = 0").line;
     assert_eq!(line, team.lines().position(|l| l.starts_with("timeout = 0")).unwrap() + 1);
 }
+
+/// Every setting that takes `${VAR}`, each using a variable that is not set (and `HOME`, which is).
+const VARIABLES: &str = r#"name = "t"
+entry = "desk"
+
+[models.m]
+provider = "openai"
+model = "gpt-4.1-mini"
+base_url = "https://${BATON_CONFIG_TEST_UNSET_HOST}/v1"
+headers = { "X-Org" = "${BATON_CONFIG_TEST_UNSET_ORG}", "X-Home" = "${HOME}" }
+
+[agents.desk]
+model = "m"
+tools = ["invoice", "refund", "files", "remote"]
+
+[tools.invoice]
+kind = "http"
+description = "Fetch an invoice."
+url = "${BATON_CONFIG_TEST_UNSET_BASE}/invoices/{number}"
+headers = { Authorization = "Bearer ${BATON_CONFIG_TEST_UNSET_TOKEN}" }
+
+[tools.refund]
+kind = "command"
+description = "Refund an invoice."
+command = ["python3", "refund.py"]
+env = { REFUNDS_KEY = "${BATON_CONFIG_TEST_UNSET_KEY}", PRICE = "$5 and $${literal}" }
+
+[tools.files]
+kind = "mcp"
+command = ["files-server"]
+env = { FILES_TOKEN = "${BATON_CONFIG_TEST_UNSET_FILES}" }
+
+[tools.remote]
+kind = "mcp"
+url = "https://mcp.example/${BATON_CONFIG_TEST_UNSET_PATH}"
+headers = { Authorization = "Bearer ${BATON_CONFIG_TEST_UNSET_MCP}" }
+"#;
+
+#[test]
+fn a_variable_that_is_not_set_is_a_warning_at_each_setting_that_uses_it() {
+    let temp = TempTeam::new("variables");
+    let loaded = temp.load(VARIABLES).unwrap_or_else(|error| panic!("unset variables do not stop loading:\n{error}"));
+    let unset = |setting: &str, variable: &str| {
+        format!("{setting} uses ${{{variable}}}, which is not set: set the environment variable {variable}")
+    };
+    let expected = [
+        (7, 12, unset("the base_url of model 'm'", "BATON_CONFIG_TEST_UNSET_HOST")),
+        (8, 23, unset("the header 'X-Org' of model 'm'", "BATON_CONFIG_TEST_UNSET_ORG")),
+        (17, 7, unset("the url of tool 'invoice'", "BATON_CONFIG_TEST_UNSET_BASE")),
+        (18, 29, unset("the header 'Authorization' of tool 'invoice'", "BATON_CONFIG_TEST_UNSET_TOKEN")),
+        (24, 23, unset("the environment variable REFUNDS_KEY of tool 'refund'", "BATON_CONFIG_TEST_UNSET_KEY")),
+        (29, 23, unset("the environment variable FILES_TOKEN of tool 'files'", "BATON_CONFIG_TEST_UNSET_FILES")),
+        (33, 7, unset("the url of tool 'remote'", "BATON_CONFIG_TEST_UNSET_PATH")),
+        (34, 29, unset("the header 'Authorization' of tool 'remote'", "BATON_CONFIG_TEST_UNSET_MCP")),
+    ];
+    let found: Vec<(usize, usize, String)> =
+        loaded.warnings.iter().map(|d| (d.line, d.column, d.message.clone())).collect();
+    assert_eq!(found, expected);
+    assert!(loaded.warnings.iter().all(|d| d.severity == Severity::Warning));
+    assert_eq!(
+        loaded.warnings[0].help.as_deref(),
+        Some(
+            "baton reads BATON_CONFIG_TEST_UNSET_HOST when the team runs: set it in that environment, or fix the name"
+        )
+    );
+    // The values are kept as written: they are expanded when used.
+    let ToolKind::Command(refund) = &loaded.config.tools["refund"].kind else { panic!() };
+    assert_eq!(
+        refund.env,
+        [
+            ("PRICE".to_string(), "$5 and $${literal}".to_string()),
+            ("REFUNDS_KEY".to_string(), "${BATON_CONFIG_TEST_UNSET_KEY}".to_string())
+        ]
+    );
+    assert_eq!(loaded.config.team.tools["invoice"].parameters["required"], serde_json::json!(["number"]));
+}
+
+#[test]
+fn a_malformed_variable_is_an_error_at_each_setting_that_uses_it() {
+    let temp = TempTeam::new("bad-variables");
+    let team = VARIABLES
+        .replace("${BATON_CONFIG_TEST_UNSET_HOST}", "${HOST")
+        .replace("${BATON_CONFIG_TEST_UNSET_ORG}", "${}")
+        .replace("${BATON_CONFIG_TEST_UNSET_BASE}", "${ BASE }")
+        .replace("${BATON_CONFIG_TEST_UNSET_TOKEN}", "${TOKEN")
+        .replace("${BATON_CONFIG_TEST_UNSET_KEY}", "${1KEY}")
+        .replace("${BATON_CONFIG_TEST_UNSET_FILES}", "${FILES")
+        .replace("${BATON_CONFIG_TEST_UNSET_PATH}", "${PATH")
+        .replace("${BATON_CONFIG_TEST_UNSET_MCP}", "${}");
+    let error = temp.fail(&team);
+    let errors: Vec<(usize, usize, &str)> = error.errors().map(|d| (d.line, d.column, d.message.as_str())).collect();
+    assert_eq!(
+        errors,
+        [
+            (7, 12, "the base_url of model 'm' has a '${' at byte 8 without its closing '}': write ${NAME} for a variable, or $${ for a literal '${'"),
+            (8, 23, "the header 'X-Org' of model 'm' has '${}' at byte 0, which names no variable: write ${NAME}"),
+            (17, 7, "the url of tool 'invoice' has '${ BASE }' at byte 0, and ' BASE ' is not a variable name: use letters, digits and '_', not starting with a digit"),
+            (18, 29, "the header 'Authorization' of tool 'invoice' has a '${' at byte 7 without its closing '}': write ${NAME} for a variable, or $${ for a literal '${'"),
+            (24, 23, "the environment variable REFUNDS_KEY of tool 'refund' has '${1KEY}' at byte 0, and '1KEY' is not a variable name: use letters, digits and '_', not starting with a digit"),
+            (29, 23, "the environment variable FILES_TOKEN of tool 'files' has a '${' at byte 0 without its closing '}': write ${NAME} for a variable, or $${ for a literal '${'"),
+            (33, 7, "the url of tool 'remote' has a '${' at byte 20 without its closing '}': write ${NAME} for a variable, or $${ for a literal '${'"),
+            (34, 29, "the header 'Authorization' of tool 'remote' has '${}' at byte 7, which names no variable: write ${NAME}"),
+        ]
+    );
+    assert_eq!(
+        error.errors().next().unwrap().help.as_deref(),
+        Some("write ${NAME} for an environment variable (letters, digits and '_'), or $${ for a literal '${'")
+    );
+}

@@ -29,5 +29,6 @@ pub(super) fn build(
     }
     let (program, args) = program(command, dir, report)?;
     let cwd = working_dir(raw, dir, report)?;
-    Some(ToolKind::Command(CommandToolConfig { program, args, cwd: Some(cwd), env: env(raw) }))
+    let env = env(name, raw, report)?;
+    Some(ToolKind::Command(CommandToolConfig { program, args, cwd: Some(cwd), env }))
 }

@@ -1,8 +1,10 @@
-//! `kind = "http"`: a method, a URL template whose `{placeholders}` are arguments, and headers.
+//! `kind = "http"`: a method, a URL template whose `{placeholders}` are arguments (and whose
+//! `${VAR}` are environment variables, read at each call), and headers.
 
 use super::super::diagnostic::Report;
 use super::super::raw::RawTool;
-use super::{schema, ToolKind};
+use super::super::templates;
+use super::{headers, schema, ToolKind};
 use baton_core::ToolDef;
 use baton_tools::http::{placeholders, HttpToolConfig};
 use serde_json::{json, Value};
@@ -40,12 +42,16 @@ pub(super) fn build(
     };
     let at = url.span().start;
     let template = url.get_ref();
-    if !template.starts_with("http://") && !template.starts_with("https://") {
+    if !templates::is_http_url(template) {
         report.error(
             at,
             format!("the url '{template}' is not an http(s) address"),
             "start it with https:// (or http://)",
         );
+        return None;
+    }
+    let headers = headers(name, raw, report);
+    if !templates::check(url, &format!("the url of tool '{}'", name.get_ref()), report) {
         return None;
     }
     let names = match placeholders(template) {
@@ -75,6 +81,5 @@ pub(super) fn build(
             json!({ "type": "object", "properties": properties, "required": names })
         }
     };
-    let headers = raw.headers.as_ref().map(|h| h.get_ref().clone().into_iter().collect()).unwrap_or_default();
-    Some(ToolKind::Http(HttpToolConfig { method, url: template.clone(), headers }))
+    Some(ToolKind::Http(HttpToolConfig { method, url: template.clone(), headers: headers? }))
 }

@@ -3,7 +3,8 @@
 
 use super::super::diagnostic::Report;
 use super::super::raw::RawTool;
-use super::{env, program, working_dir, ToolKind};
+use super::super::templates;
+use super::{env, headers, program, working_dir, ToolKind};
 use baton_tools::mcp::{McpConfig, McpTransport};
 use std::path::Path;
 use toml::Spanned;
@@ -21,11 +22,12 @@ pub(super) fn build(name: &Spanned<String>, raw: &RawTool, dir: &Path, report: &
             }
             let (program, args) = program(command, dir, report)?;
             let command = std::iter::once(program.display().to_string()).chain(args).collect();
-            McpTransport::Stdio { command, env: env(raw), cwd: Some(working_dir(raw, dir, report)?) }
+            let cwd = working_dir(raw, dir, report)?;
+            McpTransport::Stdio { command, env: env(name, raw, report)?, cwd: Some(cwd) }
         }
         (None, Some(url)) => {
             let at = url.span().start;
-            if !url.get_ref().starts_with("http://") && !url.get_ref().starts_with("https://") {
+            if !templates::is_http_url(url.get_ref()) {
                 report.error(
                     at,
                     format!("the url '{}' is not an http(s) address", url.get_ref()),
@@ -44,7 +46,12 @@ pub(super) fn build(name: &Spanned<String>, raw: &RawTool, dir: &Path, report: &
                     );
                 }
             }
-            let headers = raw.headers.as_ref().map(|h| h.get_ref().clone().into_iter().collect()).unwrap_or_default();
+            let setting = format!("the url of tool '{}'", name.get_ref());
+            let url_well_formed = templates::check(url, &setting, report);
+            let headers = headers(name, raw, report)?;
+            if !url_well_formed {
+                return None;
+            }
             McpTransport::Http { url: url.get_ref().clone(), headers }
         }
         (Some(command), Some(_)) => {

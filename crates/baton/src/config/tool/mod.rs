@@ -9,6 +9,7 @@ mod mcp;
 
 use super::diagnostic::Report;
 use super::raw::RawTool;
+use super::templates;
 use baton_core::names::closest;
 use baton_core::{Approval, Rule, ToolDef};
 use baton_tools::command::CommandToolConfig;
@@ -269,9 +270,19 @@ fn schema(args: &Spanned<Value>, report: &mut Report<'_>) -> Option<Value> {
     Some(Value::Object(schema))
 }
 
-/// The environment table of a program, as pairs.
-fn env(raw: &RawTool) -> Vec<(String, String)> {
-    raw.env.as_ref().map(|env| env.get_ref().clone().into_iter().collect()).unwrap_or_default()
+/// The environment table of a program, as pairs, after checking its `${VAR}`; `None` when one
+/// is malformed.
+fn env(name: &Spanned<String>, raw: &RawTool, report: &mut Report<'_>) -> Option<Vec<(String, String)>> {
+    let tool = name.get_ref();
+    let setting = |variable: &str| format!("the environment variable {variable} of tool '{tool}'");
+    templates::check_each(&raw.env, setting, report).then(|| templates::pairs(&raw.env))
+}
+
+/// The headers of a tool, as pairs, after checking their `${VAR}`; `None` when one is malformed.
+fn headers(name: &Spanned<String>, raw: &RawTool, report: &mut Report<'_>) -> Option<Vec<(String, String)>> {
+    let tool = name.get_ref();
+    let setting = |header: &str| format!("the header '{header}' of tool '{tool}'");
+    templates::check_each(&raw.headers, setting, report).then(|| templates::pairs(&raw.headers))
 }
 
 /// A program and its arguments: the program resolved against the team file's directory when it
