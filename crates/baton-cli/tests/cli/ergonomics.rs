@@ -419,8 +419,25 @@ fn progress_has_an_eta_on_a_terminal_and_is_not_drawn_elsewhere() {
     assert_eq!(piped.status.code(), Some(0));
     let stderr = text(&piped.stderr);
     assert!(!stderr.contains("ETA") && !stderr.contains("cases ("), "no progress off a terminal: {stderr}");
-    let (code, screen) = Terminal::start(&args, &temp_dir("progress"), &[]).finish();
+    let dir = temp_dir("progress");
+    let (code, screen) = Terminal::start(&args, &dir, &[]).finish();
     assert_eq!(code, Some(0), "{screen}");
     assert!(screen.contains(" · ETA "), "the bar shows an ETA: {screen:?}");
     assert!(screen.contains(" cases ("), "the bar counts the cases: {screen:?}");
+
+    let bench = ["bench", args[1], "--input", "My internet is down", "-n", "20", "-c", "2", "--warmup", "0"];
+    let (code, screen) = Terminal::start(&bench, &dir, &[]).finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("/20 conversations · ") && screen.contains(" · ETA "), "bench's bar: {screen:?}");
+
+    let db = dir.join("baton.db");
+    for conversation in ["c-1", "c-2"] {
+        let message = "My internet is down, customer 42";
+        let args = ["run", args[1], message, "--conversation", conversation, "--db", db.to_str().unwrap()];
+        assert_ne!(baton(&args, &[("BATON_CRASH_AT", "4")]).status.code(), Some(0), "the crash is injected");
+    }
+    let (code, screen) = Terminal::start(&["resume", "--db", db.to_str().unwrap()], &dir, &[]).finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("/2 conversations · ") && screen.contains(" · ETA "), "resume's bar: {screen:?}");
+    assert!(screen.contains("resumed 2 conversations of 2"), "{screen:?}");
 }
