@@ -19,7 +19,7 @@ mod sqlite;
 
 pub use lease::{holder_id, holder_is_gone, Lease};
 pub use memory::MemoryStore;
-pub use open::{open, StoreLocation};
+pub use open::{open, InvalidLocation, StoreLocation, LOCATION_FORMS};
 pub use postgres::PostgresStore;
 pub use sqlite::{Durability, SqliteStore};
 
