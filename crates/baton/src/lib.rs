@@ -20,6 +20,6 @@ pub use baton_tools as tools;
 pub use ids::check_conversation_id;
 pub use observer::{Observer, Unobserved};
 pub use queue::{TicketStatus, TicketView};
-pub use report::{OperatorReply, TurnReport};
+pub use report::TurnReport;
 pub use runtime::{Decision, Runtime, RuntimeError};
 pub use usage::{TurnUsage, UsageTotals};

@@ -9,7 +9,7 @@
 use crate::config::Price;
 use crate::ids::{check_conversation_id, new_conversation_id};
 use crate::observer::{AgentText, Observer, Unobserved};
-use crate::report::{operator_replies_since_last_user_message, OperatorReply, TurnReport};
+use crate::report::TurnReport;
 use crate::usage::TurnUsage;
 use baton_core::{
     replay, Conversation, Effect, Input, JournalEntry, Purpose, Record, Replayed, Team, ToolOutput, TurnOutcome,
@@ -151,15 +151,15 @@ impl Runtime {
         };
         let lease = self.acquire(&info.id).await?;
         let turn = async {
-            let Loaded { mut journal, mut state, operator_replies, .. } = self.load(&lease, &info, observer).await?;
+            let (mut journal, mut state, _) = self.load(&lease, &info, observer).await?;
             let signals = read_signals(&self.team, message);
             let user = Input::UserMessage { text: message.to_string(), signals };
             state.check(&user).map_err(RuntimeError::Refused)?;
             let effects = journal.feed(&mut state, user).await?;
-            Ok((self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await?, operator_replies))
+            self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await
         };
-        let (outcome, operator_replies) = self.let_go(&lease, turn.await).await?;
-        Ok(self.report(info.id, outcome, operator_replies))
+        let outcome = self.let_go(&lease, turn.await).await?;
+        Ok(self.report(info.id, outcome))
     }
 
     /// Finishes the turn a crash interrupted in `conversation`, if there is one, and returns how
@@ -181,8 +181,8 @@ impl Runtime {
             .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
         let lease = self.acquire(conversation).await?;
         let loaded = self.load(&lease, &info, observer).await;
-        let finished = self.let_go(&lease, loaded.map(|loaded| loaded.finished)).await?;
-        Ok(finished.map(|outcome| self.report(conversation.to_string(), outcome, Vec::new())))
+        let finished = self.let_go(&lease, loaded.map(|(_, _, finished)| finished)).await?;
+        Ok(finished.map(|outcome| self.report(conversation.to_string(), outcome)))
     }
 
     /// Decides on a tool call waiting for approval and carries the turn on: the call runs if
@@ -208,7 +208,7 @@ impl Runtime {
             conversation: conversation.to_string(),
             detail: "the decision did not carry the turn on".into(),
         })?;
-        Ok(self.report(conversation.to_string(), outcome, Vec::new()))
+        Ok(self.report(conversation.to_string(), outcome))
     }
 
     /// Journals the input `make` builds from the conversation's state (once it fits the
@@ -227,7 +227,7 @@ impl Runtime {
             .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
         let lease = self.acquire(conversation).await?;
         let work = async {
-            let Loaded { mut journal, mut state, .. } = self.load(&lease, &info, observer).await?;
+            let (mut journal, mut state, _) = self.load(&lease, &info, observer).await?;
             let input = make(&state).map_err(RuntimeError::Refused)?;
             state.check(&input).map_err(RuntimeError::Refused)?;
             let effects = journal.feed(&mut state, input).await?;
@@ -271,9 +271,9 @@ impl Runtime {
         Ok((stored, replayed))
     }
 
-    fn report(&self, conversation: String, outcome: TurnOutcome, operator_replies: Vec<OperatorReply>) -> TurnReport {
+    fn report(&self, conversation: String, outcome: TurnOutcome) -> TurnReport {
         let usage = TurnUsage::of(&outcome, &self.prices);
-        TurnReport { conversation, outcome, usage, operator_replies }
+        TurnReport { conversation, outcome, usage }
     }
 
     /// Takes the conversation's lease, breaking one whose holder crashed on this machine.
@@ -330,9 +330,8 @@ impl Runtime {
         lease: &Lease,
         info: &ConversationInfo,
         observer: Arc<dyn Observer>,
-    ) -> Result<Loaded, RuntimeError> {
+    ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
         let (stored, replayed) = self.replayed(info).await?;
-        let operator_replies = operator_replies_since_last_user_message(&stored);
         let mut journal =
             Journal { store: self.store.clone(), lease: lease.clone(), next_seq: stored.len() as u64, observer };
         let mut state = replayed.conversation;
@@ -359,7 +358,7 @@ impl Runtime {
         } else {
             Some(self.drive(&mut journal, &mut state, replayed.unfinished, &unsafe_to_rerun).await?)
         };
-        Ok(Loaded { journal, state, finished, operator_replies })
+        Ok((journal, state, finished))
     }
 
     /// Fails unless the conversation belongs to this runtime's team.
@@ -501,18 +500,6 @@ async fn renewing<T>(store: &Arc<dyn Store>, lease: &Lease, work: impl Future<Ou
             }
         }
     }
-}
-
-/// A conversation loaded under its lease.
-struct Loaded {
-    /// Its journal, to append to.
-    journal: Journal,
-    /// Its state.
-    state: Conversation,
-    /// How an interrupted turn that loading finished ended.
-    finished: Option<TurnOutcome>,
-    /// What operators wrote since the user's latest message.
-    operator_replies: Vec<OperatorReply>,
 }
 
 /// A conversation's journal, appended in order under its lease.
