@@ -293,15 +293,14 @@ pub fn thanks() -> String {
     "You're welcome! Is there anything else I can help you with?".to_string()
 }
 
-/// What the agent says when nothing it knows fits: what it can help with, and a request for
-/// details.
+/// What the agent says when nothing it knows fits: what it can help with (as the greeting
+/// offers it), and a request for details.
 pub fn fallback(agent: &str, description: &str) -> String {
-    match description.trim() {
-        "" => "I'm not sure I understood. Could you tell me a bit more about what you need?".to_string(),
-        description => format!(
-            "I'm not sure I understood. I'm {agent}: {} Could you tell me a bit more about what you need?",
-            sentence(description)
-        ),
+    const MORE: &str = "Could you tell me a bit more about what you need?";
+    match (offer(description), description.trim()) {
+        (Some(topics), _) => format!("I'm not sure I understood. I can help with {topics}. {MORE}"),
+        (None, "") => format!("I'm not sure I understood. {MORE}"),
+        (None, description) => format!("I'm not sure I understood. I'm {agent}: {} {MORE}", sentence(description)),
     }
 }
 
@@ -448,6 +447,19 @@ mod tests {
         check("BPMN and process maps.", "Hello! I can help with BPMN and process maps. What can I do for you?");
         check("", "Hello! I'm triage. How can I help?");
         check("Greetings.", "Hello! I'm triage. How can I help?");
+    }
+
+    #[test]
+    fn the_fallback_offers_the_same_topics() {
+        assert_eq!(
+            fallback("triage", "Front desk: greetings, opening hours, broadband and mobile plans, packages, coverage."),
+            "I'm not sure I understood. I can help with opening hours, broadband and mobile plans, packages and more. \
+             Could you tell me a bit more about what you need?"
+        );
+        assert_eq!(
+            fallback("triage", ""),
+            "I'm not sure I understood. Could you tell me a bit more about what you need?"
+        );
     }
 
     #[test]
