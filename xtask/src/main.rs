@@ -18,8 +18,8 @@ Usage: cargo xtask <TASK> [ARGS...]
 
 Tasks:
   test [ARGS...]  Install what the external tests need (when missing), check the test Postgres,
-                  then run every test: cargo test --workspace --locked with the external-tests
-                  features on. ARGS go to cargo test as they are, e.g.
+                  then run every test: cargo test --workspace --locked --no-fail-fast with the
+                  external-tests features on. ARGS go to cargo test as they are, e.g.
                   `cargo xtask test -- crash` (a test name filter) or `cargo xtask test --test mcp`.
   setup           Install what the external tests need and check the test Postgres, without
                   running tests; prints the variables the tests read as `export` lines, so
@@ -112,10 +112,11 @@ fn test(args: &[String]) -> Result<(), String> {
     let mut command = Command::new(cargo);
     command
         .current_dir(&root)
-        .args(["test", "--workspace", "--locked", "--features", &features.join(",")])
+        // Every test binary runs even after one fails, so that one run lists every failure.
+        .args(["test", "--workspace", "--locked", "--no-fail-fast", "--features", &features.join(",")])
         .args(args)
         .envs(variables);
-    eprintln!("== cargo test --workspace --locked --features {} {}", features.join(","), args.join(" "));
+    eprintln!("== cargo test --workspace --locked --no-fail-fast --features {} {}", features.join(","), args.join(" "));
     let status = command.status().map_err(|error| format!("cannot start cargo test: {error}"))?;
     if status.success() {
         eprintln!("== every test passed");
