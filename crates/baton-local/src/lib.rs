@@ -14,8 +14,9 @@
 //! document blended with its centroid. Routing, tool choice, knowledge answers, small talk and
 //! requests for a person are all decisions over such scores, with floors and margins.
 //!
-//! [`read_signals`] computes what the triggers read: [`language::detect`] (lingua over the six
-//! supported languages, steadied by their most frequent words) and [`asks_for_human`].
+//! [`read_signals`] computes what the triggers read: [`language::detect`] (lingua over the
+//! languages the build includes, cargo features `lang-en` to `lang-pt`, steadied by their most
+//! frequent words) and [`asks_for_human`].
 
 mod exemplar;
 mod facts;
