@@ -154,13 +154,9 @@ impl HttpTool {
     /// The request for a call, or the error result that explains why none can be sent.
     fn request(&self, arguments: &Map<String, Value>, idempotency_key: &str) -> Result<reqwest::Request, String> {
         let filled = fill_url(&self.url, arguments, |var| std::env::var(var))?;
-        let mut url = Url::parse(&filled).map_err(|e| {
-            format!("error: the arguments make the URL '{filled}', which is not valid ({e}); check the arguments")
-        })?;
+        let mut url = Url::parse(&filled).map_err(|e| self.invalid_url(arguments, &format!("is not valid ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "error: the url '{filled}' is not an http:// or https:// address; check the url's variables"
-            ));
+            return Err(self.invalid_url(arguments, "is not an http:// or https:// address"));
         }
         let used: Vec<&str> = self
             .url
@@ -182,6 +178,25 @@ impl HttpTool {
         builder
             .build()
             .map_err(|e| format!("error: cannot build the request of '{}': {}", self.definition.name, reason(&e)))
+    }
+
+    /// Why the URL a call fills in cannot be sent. The URL is quoted with its environment
+    /// variables as written, never their values (they may be secrets, and the message is a
+    /// journaled result the model reads); the arguments are percent-encoded, so a URL that does
+    /// not parse comes from a variable's value when the URL uses any.
+    fn invalid_url(&self, arguments: &Map<String, Value>, what: &str) -> String {
+        let as_written = fill_url(&self.url, arguments, |var| Ok(format!("${{{var}}}"))).unwrap_or_default();
+        let variables: Vec<String> = self
+            .url
+            .iter()
+            .filter_map(|part| if let Part::Variable(var) = part { Some(format!("${{{var}}}")) } else { None })
+            .collect();
+        let check = if variables.is_empty() {
+            "check the arguments".to_string()
+        } else {
+            format!("check the value of {} in the environment", variables.join(", "))
+        };
+        format!("error: the URL '{as_written}' {what} once it is filled in; {check}")
     }
 
     /// The headers of a request: the idempotency key, then the configured ones with their

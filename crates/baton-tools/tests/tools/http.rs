@@ -123,6 +123,25 @@ async fn the_url_reads_environment_variables_at_each_call() {
 }
 
 #[tokio::test]
+async fn a_url_made_invalid_by_a_variable_quotes_the_variables_never_their_values() {
+    let tool = tool("GET", "https://${BATON_TOOLS_TEST_HOST_2}", "/find/{q}?key=${BATON_TOOLS_TEST_SECRET_2}", &[]);
+    std::env::set_var("BATON_TOOLS_TEST_HOST_2", "bad host");
+    std::env::set_var("BATON_TOOLS_TEST_SECRET_2", "s3cr3t-token");
+    let output = tool.call(&json!({"q": "x"}), "k").await;
+    assert!(output.is_error);
+    assert!(!output.content.contains("s3cr3t-token"), "a secret reached the result: {}", output.content);
+    assert!(!output.content.contains("bad host"), "{}", output.content);
+    assert!(
+        output.content.contains(
+            "the URL 'https://${BATON_TOOLS_TEST_HOST_2}/find/x?key=${BATON_TOOLS_TEST_SECRET_2}' is not valid"
+        ),
+        "{}",
+        output.content
+    );
+    assert!(output.content.contains("check the value of ${BATON_TOOLS_TEST_HOST_2}"), "{}", output.content);
+}
+
+#[tokio::test]
 async fn a_missing_placeholder_argument_is_an_error_naming_it_and_nothing_is_sent() {
     let server = answering(200, "{}").await;
     let tool = tool("GET", &server.base, "/orders/{id}", &[]);
