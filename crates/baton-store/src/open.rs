@@ -53,10 +53,14 @@ fn location(text: &str) -> Result<StoreLocation, String> {
     if text.trim().is_empty() {
         return Err(format!("the journal is empty: pass {LOCATION_FORMS}"));
     }
+    if text != text.trim() {
+        return Err(format!("'{text}' has spaces around it: write '{}'", text.trim()));
+    }
     if text == "memory" {
         return Ok(StoreLocation::Memory);
     }
-    if text.eq_ignore_ascii_case(":memory:") || text.eq_ignore_ascii_case("memory") {
+    let in_memory = ["memory", ":memory:", "sqlite::memory:", "sqlite://:memory:"];
+    if in_memory.iter().any(|form| text.eq_ignore_ascii_case(form)) {
         return Err("did you mean memory? (an in-memory journal is written `memory`)".to_string());
     }
     let Some((scheme, rest)) = scheme(text) else {
@@ -65,6 +69,11 @@ fn location(text: &str) -> Result<StoreLocation, String> {
     let after_slashes = rest.strip_prefix("//");
     match (scheme, after_slashes) {
         ("postgres" | "postgresql", Some(_)) => Ok(StoreLocation::Postgres(text.to_string())),
+        ("sqlite", Some(path)) if path.contains(['?', '#']) => Err(format!(
+            "sqlite:// takes a path and no options: write sqlite://{} (baton sets the journal's own options; \
+             [store] sync in the team file chooses how it syncs)",
+            path.split(['?', '#']).next().unwrap_or_default()
+        )),
         ("sqlite", Some(path)) if !path.is_empty() => Ok(StoreLocation::Sqlite(PathBuf::from(path))),
         _ => Err(refusal(text, scheme, rest)),
     }
@@ -156,5 +165,11 @@ mod tests {
         assert!(refused(":memory:").contains("did you mean memory?"));
         assert!(refused("notes:2024.db").contains("write ./notes:2024.db"));
         assert!(refused("").contains("empty"));
+        assert!(refused("sqlite://x.db?mode=rwc").contains("no options: write sqlite://x.db"));
+        assert!(refused("sqlite://x.db#a").contains("write sqlite://x.db"));
+        assert!(refused(" memory").contains("spaces around it: write 'memory'"));
+        assert!(refused("x.db ").contains("write 'x.db'"));
+        assert!(refused("sqlite::memory:").contains("did you mean memory?"));
+        assert!(refused("sqlite://:memory:").contains("did you mean memory?"));
     }
 }
