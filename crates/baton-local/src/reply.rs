@@ -275,7 +275,22 @@ fn without_parentheses(text: &str) -> String {
             _ => {}
         }
     }
-    kept.split_whitespace().collect::<Vec<_>>().join(" ").replace(" ,", ",").replace(" .", ".")
+    glue_punctuation(&kept)
+}
+
+/// `text` with its whitespace collapsed and the punctuation a removed remark left standing alone
+/// joined to the word before it ("refunds , invoices ." → "refunds, invoices."); a dot that
+/// starts a word stays where it is ("and .NET support").
+fn glue_punctuation(text: &str) -> String {
+    let mut glued = String::new();
+    for word in text.split_whitespace() {
+        let only_punctuation = word.chars().all(|c| matches!(c, '.' | ',' | ';' | ':' | '!' | '?'));
+        if !(glued.is_empty() || only_punctuation) {
+            glued.push(' ');
+        }
+        glued.push_str(word);
+    }
+    glued
 }
 
 /// The greeting: what the agent can help with, taken from its description, and an offer
@@ -294,13 +309,13 @@ pub fn thanks() -> String {
 }
 
 /// What the agent says when nothing it knows fits: what it can help with (as the greeting
-/// offers it), and a request for details.
+/// offers it) or, when its description names no topics, its name; and a request for details.
 pub fn fallback(agent: &str, description: &str) -> String {
     const MORE: &str = "Could you tell me a bit more about what you need?";
     match (offer(description), description.trim()) {
         (Some(topics), _) => format!("I'm not sure I understood. I can help with {topics}. {MORE}"),
         (None, "") => format!("I'm not sure I understood. {MORE}"),
-        (None, description) => format!("I'm not sure I understood. I'm {agent}: {} {MORE}", sentence(description)),
+        (None, _) => format!("I'm not sure I understood. I'm {agent}. {MORE}"),
     }
 }
 
@@ -314,22 +329,76 @@ const META_TOPICS: [&str; 5] = ["greeting", "hello", "small talk", "what this de
 /// billing"), so the word before them is a noun, not a verb.
 const PREPOSITIONS: [&str; 7] = ["about", "on", "for", "of", "with", "in", "to"];
 
+/// Abbreviations that never end a sentence, in lower case without their last dot.
+const ABBREVIATIONS: [&str; 9] = ["e.g", "i.e", "eg", "ie", "incl", "vs", "cf", "approx", "esp"];
+
+/// Words that end a topic: what follows them is examples or a vague rest ("e.g. refunds", "etc."),
+/// in lower case without their last dot.
+const TOPIC_ENDS: [&str; 5] = ["e.g", "i.e", "eg", "ie", "etc"];
+
+/// Endings of a topic that add nothing to it ("invoices and so on").
+const VAGUE_RESTS: [&str; 5] = ["and so on", "and so forth", "and the like", "and more", "or similar"];
+
+/// First words that make a description a sentence about the agent rather than a list of topics
+/// ("You help users…", "The billing agent…", "A human operator…"), in lower case.
+const CLAUSE_STARTS: [&str; 16] =
+    ["i", "you", "we", "they", "he", "she", "it", "this", "that", "these", "those", "a", "an", "the", "there", "here"];
+
+/// Words that make a phrase a clause rather than a topic: pronouns, auxiliaries and "help"
+/// itself ("I can help with help with billing" would not read).
+const CLAUSE_WORDS: [&str; 19] = [
+    "you", "we", "they", "he", "she", "is", "are", "am", "was", "were", "be", "can", "should", "must", "does", "help",
+    "helps", "helping", "who",
+];
+
+/// Who is helped, where a topic would stand after a leading verb ("Helps users with anything").
+const HELPED_PEOPLE: [&str; 9] = ["users", "customers", "people", "clients", "callers", "visitors", "them", "me", "us"];
+
+/// Nouns that name a role rather than a topic ("Triage agent", "Billing assistant").
+const ROLE_NOUNS: [&str; 18] = [
+    "agent",
+    "assistant",
+    "bot",
+    "chatbot",
+    "desk",
+    "operator",
+    "specialist",
+    "expert",
+    "team",
+    "helper",
+    "advisor",
+    "adviser",
+    "representative",
+    "officer",
+    "manager",
+    "consultant",
+    "receptionist",
+    "router",
+];
+
 /// What an agent helps with, in a few words, from its description: the list after a label
 /// ("Front desk: opening hours, plans, …" → "opening hours, plans, …"), else its first sentence
 /// without a leading verb ("Handles charges and refunds." → "charges and refunds"); at most
-/// three topics and "more", without topics about the desk itself ("greetings"). `None` when
-/// the description says nothing usable.
+/// three topics and "more", without topics about the desk itself ("greetings") or what follows
+/// "e.g.", "i.e." and "etc.". `None` when the description says nothing usable, or when its first
+/// sentence is not a list of topics (a sentence about the agent, a bare role name).
 fn offer(description: &str) -> Option<String> {
     let description = without_parentheses(description);
-    let first_sentence = description.split(". ").next().unwrap_or_default().trim().trim_end_matches('.');
-    let topics = match first_sentence.split_once(':') {
-        Some((_, list)) if !list.trim().is_empty() => list.trim(),
-        _ => without_leading_verb(first_sentence),
+    let first_sentence = first_sentence(&description);
+    let (topics, after_a_label) = match first_sentence.split_once(':') {
+        Some((_, list)) if !list.trim().is_empty() => (list.trim(), true),
+        _ if starts_a_clause(first_sentence) => return None,
+        _ => (without_leading_verb(first_sentence), false),
     };
     let all: Vec<&str> = topics.split([',', ';']).map(str::trim).filter(|topic| !topic.is_empty()).collect();
-    let kept: Vec<&str> = all
+    // A label promises a list; a sentence without one must read as topics throughout.
+    if !after_a_label && !all.iter().all(|topic| reads_as_a_topic(topic)) {
+        return None;
+    }
+    let kept: Vec<String> = all
         .iter()
-        .map(|topic| topic.strip_prefix("and ").unwrap_or(topic).trim())
+        .map(|topic| before_examples(topic.strip_prefix("and ").unwrap_or(topic)))
+        .filter(|topic| !topic.is_empty())
         .filter(|topic| !META_TOPICS.iter().any(|meta| topic.to_lowercase().starts_with(meta)))
         .collect();
     let ends_with_a_pair = kept.last().is_some_and(|last| last.contains(" and ") || last.contains(" or "));
@@ -337,11 +406,59 @@ fn offer(description: &str) -> Option<String> {
         format!("{} and more", kept[..OFFERED_TOPICS].join(", "))
     } else if kept.len() == all.len() && ends_with_a_pair {
         // "charges, invoices and refunds" reads as written.
-        topics.to_string()
+        kept.join(", ")
     } else {
-        join(&kept.iter().map(|topic| topic.to_string()).collect::<Vec<_>>(), "and")
+        join(&kept, "and")
     };
     (!text.is_empty()).then(|| lowercase_first(&text))
+}
+
+/// The first sentence of `text`, without its full stop: up to the first ". " that does not follow
+/// an abbreviation such as "e.g.".
+fn first_sentence(text: &str) -> &str {
+    let end = text
+        .match_indices(". ")
+        .map(|(index, _)| index)
+        .find(|&index| {
+            let word_before = text[..index].rsplit(' ').next().unwrap_or_default().to_lowercase();
+            !ABBREVIATIONS.contains(&word_before.as_str())
+        })
+        .unwrap_or(text.len());
+    text[..end].trim().trim_end_matches('.')
+}
+
+/// Whether `sentence` starts like a sentence about the agent ("You help…", "The billing agent…")
+/// rather than a topic; an acronym ("IT support") is a topic.
+fn starts_a_clause(sentence: &str) -> bool {
+    let first = sentence.split_whitespace().next().unwrap_or_default();
+    let is_acronym = first.chars().filter(|c| c.is_alphabetic()).count() > 1 && !first.chars().any(char::is_lowercase);
+    !is_acronym && CLAUSE_STARTS.contains(&first.to_lowercase().as_str())
+}
+
+/// Whether `topic` names something to help with: not a clause ("you help users"), not a role
+/// ("triage agent"), not the people helped ("users with anything").
+fn reads_as_a_topic(topic: &str) -> bool {
+    let words: Vec<String> =
+        topic.split_whitespace().map(|word| word.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase()).collect();
+    let names_who_is_helped = words.first().is_some_and(|first| HELPED_PEOPLE.contains(&first.as_str()));
+    !names_who_is_helped
+        && !words.iter().any(|word| CLAUSE_WORDS.contains(&word.as_str()) || ROLE_NOUNS.contains(&word.as_str()))
+}
+
+/// `topic` up to an "e.g.", "i.e." or "etc.", without a dangling "and" or "or" before it nor a
+/// vague rest ("refunds and etc." → "refunds", "e.g. invoices" → "", "invoices and so on" →
+/// "invoices").
+fn before_examples(topic: &str) -> String {
+    let mut words: Vec<&str> = topic
+        .split_whitespace()
+        .take_while(|word| !TOPIC_ENDS.contains(&word.trim_end_matches('.').to_lowercase().as_str()))
+        .collect();
+    while words.last().is_some_and(|word| matches!(*word, "and" | "or")) {
+        words.pop();
+    }
+    let topic = words.join(" ");
+    let vague_rest = VAGUE_RESTS.iter().find_map(|rest| topic.strip_suffix(rest));
+    vague_rest.unwrap_or(&topic).trim_end().to_string()
 }
 
 /// `phrase` without its first word when that word is a verb in the third person ("Handles",
@@ -450,6 +567,47 @@ mod tests {
     }
 
     #[test]
+    fn greetings_read_as_english_for_ordinary_descriptions() {
+        let table = [
+            (
+                "Handles billing questions, e.g. refunds and invoices.",
+                "Hello! I can help with billing questions. What can I do for you?",
+            ),
+            (
+                "Billing: refunds, invoices (incl. VAT), etc.",
+                "Hello! I can help with refunds and invoices. What can I do for you?",
+            ),
+            (
+                "Handles questions about our Paris office and .NET support.",
+                "Hello! I can help with questions about our Paris office and .NET support. What can I do for you?",
+            ),
+            (
+                "Refunds, invoices and so on, i.e. billing. Anything else goes to the front desk.",
+                "Hello! I can help with refunds and invoices. What can I do for you?",
+            ),
+            ("Charges, refunds etc.", "Hello! I can help with charges and refunds. What can I do for you?"),
+            ("IT support and printers.", "Hello! I can help with IT support and printers. What can I do for you?"),
+            ("You help users with anything.", "Hello! I'm triage. How can I help?"),
+            ("Helps customers with anything.", "Hello! I'm triage. How can I help?"),
+            ("Triage agent", "Hello! I'm triage. How can I help?"),
+            ("The billing assistant.", "Hello! I'm triage. How can I help?"),
+            ("A human support operator, for customers who ask for a person.", "Hello! I'm triage. How can I help?"),
+        ];
+        for (description, expected) in table {
+            assert_eq!(greeting("triage", description), expected, "description {description:?}");
+        }
+    }
+
+    #[test]
+    fn removed_remarks_leave_no_stray_spaces_and_glue_no_leading_dots() {
+        assert_eq!(without_parentheses("Refunds (see below) , invoices (incl. VAT) ."), "Refunds, invoices.");
+        assert_eq!(
+            without_parentheses("Our Paris office (9 to 5) and .NET support."),
+            "Our Paris office and .NET support."
+        );
+    }
+
+    #[test]
     fn the_fallback_offers_the_same_topics() {
         assert_eq!(
             fallback("triage", "Front desk: greetings, opening hours, broadband and mobile plans, packages, coverage."),
@@ -459,6 +617,11 @@ mod tests {
         assert_eq!(
             fallback("triage", ""),
             "I'm not sure I understood. Could you tell me a bit more about what you need?"
+        );
+        assert_eq!(
+            fallback("triage", "You help users with anything."),
+            "I'm not sure I understood. I'm triage. Could you tell me a bit more about what you need?",
+            "a description that names no topics is not recited"
         );
     }
 
