@@ -28,7 +28,7 @@ kind = "human"
 [tools.issue_refund]
 kind = "command"
 description = "Refund an invoice."
-command = ["python3", "refund.py"]
+command = ["sh", "refund.sh"]
 args = { properties = { invoice = { type = "string" }, amount = { type = "number" } }, required = ["invoice"] }
 approval = { when = "amount > 100" }
 "#;
@@ -43,19 +43,24 @@ agent = "billing"
 text = "Refunded."
 "#;
 
-/// Appends the call's idempotency key to ledger.txt: the refunds made.
-const REFUND: &str = r#"import json, os, sys
-args = json.load(sys.stdin)
-with open("ledger.txt", "a") as ledger:
-    ledger.write(os.environ["BATON_IDEMPOTENCY_KEY"] + "\n")
-print(json.dumps({"refunded": True, "invoice": args["invoice"]}))
+/// Appends the call's idempotency key to ledger.txt (the refunds made) and answers which invoice
+/// it refunded, read from the JSON arguments on stdin. A shell script, so that the tests need
+/// nothing but `sh`.
+const REFUND: &str = r#"arguments=$(cat)
+invoice=$(printf '%s' "$arguments" | sed -n 's/.*"invoice" *: *"\([^"]*\)".*/\1/p')
+if [ -z "$invoice" ]; then
+  echo "no invoice in the arguments $arguments: give the invoice to refund" >&2
+  exit 1
+fi
+printf '%s\n' "${BATON_IDEMPOTENCY_KEY:?is not set: baton sets it for every call}" >> ledger.txt
+printf '{"refunded": true, "invoice": "%s"}\n' "$invoice"
 "#;
 
 const CONVERSATION: &str = "refund-1";
 
 fn write_team(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("replies.toml"), REPLIES).unwrap();
-    std::fs::write(dir.join("refund.py"), REFUND).unwrap();
+    std::fs::write(dir.join("refund.sh"), REFUND).unwrap();
     let path = dir.join("team.toml");
     std::fs::write(&path, TEAM).unwrap();
     path
@@ -204,16 +209,28 @@ fn a_crash_before_the_turn_suspends_is_resumed_to_the_suspension() {
     assert_eq!(ledger(&dir).len(), 1);
 }
 
+/// The support example asks a person before refunding more than 50 EUR; the refund tool does not
+/// run while the call waits, so this needs nothing but Rust.
 #[test]
-fn the_support_desk_refunds_small_amounts_at_once_and_asks_above_50_eur() {
+fn the_support_desk_asks_before_refunding_above_50_eur() {
     let dir = temp_dir("support-approval");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let (code, large) = run_json(&team, &db, "Please refund invoice INV-2041, the 89.99 EUR router fee", &[], &[]);
+    assert_eq!((code, large["status"].as_str()), (0, Some("awaiting_approval")), "{large}");
+    assert_eq!(large["pending"]["args"]["amount_eur"], 89.99, "{large}");
+}
+
+/// The support example refunds a small amount at once. External: the refund runs the example's
+/// own tool, `python3 tools/refund.py`, and that script is what this test checks.
+#[cfg(feature = "external-tests")]
+#[test]
+fn the_support_desk_refunds_small_amounts_at_once() {
+    let dir = temp_dir("support-refund");
     let db = dir.join("baton.db");
     let team = example("support", "team.toml");
     let (code, small) =
         run_json(&team, &db, "I was charged twice on invoice INV-2042, 39.90 EUR, please refund it", &[], &[]);
     assert_eq!((code, small["status"].as_str()), (0, Some("answered")), "{small}");
     assert!(small["reply"].as_str().unwrap().contains("refunded 39.9 EUR"), "{small}");
-    let (code, large) = run_json(&team, &db, "Please refund invoice INV-2041, the 89.99 EUR router fee", &[], &[]);
-    assert_eq!((code, large["status"].as_str()), (0, Some("awaiting_approval")), "{large}");
-    assert_eq!(large["pending"]["args"]["amount_eur"], 89.99, "{large}");
 }

@@ -42,11 +42,10 @@ async fn gone(pid: u32) -> bool {
 
 #[tokio::test]
 async fn the_program_reads_the_arguments_on_stdin_and_its_stdout_is_the_result() {
-    let script = "import json, os, sys\n\
-                  arguments = json.load(sys.stdin)\n\
-                  print(json.dumps({'got': arguments, 'key': os.environ['BATON_IDEMPOTENCY_KEY'], \
-                  'region': os.environ['REGION']}, indent=2))";
-    let mut config = config("python3", &["-c", script]);
+    // The shell echoes the arguments it read inside indented JSON, which the result compacts.
+    let script = r#"arguments=$(cat)
+printf '{\n  "got": %s,\n  "key": "%s",\n  "region": "%s"\n}\n' "$arguments" "$BATON_IDEMPOTENCY_KEY" "$REGION""#;
+    let mut config = config("sh", &["-c", script]);
     config.env.push(("REGION".into(), "eu".into()));
     let tool = CommandTool::new(definition("script"), config);
     let output = tool.call(&json!({"order": "A-1", "amount": 5}), "turn-2-call-1").await;
@@ -93,7 +92,7 @@ async fn text_output_is_trimmed_and_no_output_says_ok() {
 async fn the_program_runs_in_the_configured_directory() {
     let dir = temp_path("cwd");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut config = config("python3", &["-c", "import os; print(os.getcwd())"]);
+    let mut config = config("sh", &["-c", "pwd -P"]);
     config.cwd = Some(dir.clone());
     let output = CommandTool::new(definition("script"), config).call(&json!({}), "k").await;
     assert_eq!(output, ToolOutput::ok(dir.canonicalize().unwrap().display().to_string()));
@@ -115,8 +114,9 @@ async fn a_failing_program_with_nothing_on_stderr_reports_its_stdout() {
 
 #[tokio::test]
 async fn a_long_stderr_is_quoted_by_its_end() {
-    let script = "import sys; sys.stderr.write('noise ' * 5000 + 'the real reason'); sys.exit(2)";
-    let output = tool("python3", &["-c", script]).call(&json!({}), "k").await;
+    // 'noise ' 5000 times (30000 bytes), then the reason.
+    let script = "yes noise | head -n 5000 | tr '\\n' ' ' >&2; printf 'the real reason' >&2; exit 2";
+    let output = tool("sh", &["-c", script]).call(&json!({}), "k").await;
     assert!(output.is_error);
     assert!(output.content.ends_with("the real reason"), "{}", output.content);
     assert!(output.content.len() < 2200, "{} bytes", output.content.len());
@@ -141,12 +141,11 @@ async fn a_program_that_cannot_start_is_an_error_naming_it() {
 #[tokio::test]
 async fn a_chatty_program_reading_a_large_input_does_not_block() {
     // The program fills the stdout pipe before it reads stdin, which is larger than a pipe too.
-    let script = "import sys\n\
-                  sys.stdout.write('y' * 300000 + '\\n'); sys.stdout.flush()\n\
-                  sys.stderr.write('z' * 300000); sys.stderr.flush()\n\
-                  print(len(sys.stdin.read()))";
+    let script = "head -c 300000 /dev/zero | tr '\\000' y; echo\n\
+                  head -c 300000 /dev/zero | tr '\\000' z >&2\n\
+                  wc -c | tr -d ' '";
     let arguments = json!({"text": "x".repeat(300_000)});
-    let output = tool("python3", &["-c", script]).call(&arguments, "k").await;
+    let output = tool("sh", &["-c", script]).call(&arguments, "k").await;
     assert!(!output.is_error, "{}", &output.content[..200.min(output.content.len())]);
     assert!(output.content.ends_with(&format!("\n{}", arguments.to_string().len())));
 }
@@ -193,7 +192,10 @@ async fn a_program_stopped_by_the_timeout_is_killed_with_what_it_started() {
 
 #[tokio::test]
 async fn a_megabyte_of_output_is_cut_by_the_guard() {
-    let guarded = Guarded::new(Arc::new(tool("python3", &["-c", "print('x' * 1000000)"])), ToolSettings::default());
+    let guarded = Guarded::new(
+        Arc::new(tool("sh", &["-c", "head -c 1000000 /dev/zero | tr '\\000' x; echo"])),
+        ToolSettings::default(),
+    );
     let output = guarded.call(&json!({}), "k").await;
     assert!(!output.is_error);
     assert_eq!(output.content, format!("{}\n[… result cut: 32768 of 1000000 bytes shown]", "x".repeat(32768)));
