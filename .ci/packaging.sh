@@ -14,7 +14,8 @@
 #            service, after it is healthy, with the keys as the secret the image reads. With
 #            BATON_TEST_POSTGRES set, the service's command is also run against that Postgres.
 #   install  `cargo install --path crates/baton-cli --locked` into a temporary root; the installed
-#            baton prints its version and runs the support example offline from its directory.
+#            baton prints its version and runs the support example offline from its directory
+#            (its refund tool runs python3).
 # Not checked here, for want of a container engine: that the base images pull, that apt installs
 # ca-certificates, that useradd and the BuildKit cache mounts work, that Docker runs the
 # HEALTHCHECK and mounts the volume and the secret as expected, that compose starts the two

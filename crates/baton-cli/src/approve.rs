@@ -2,7 +2,9 @@
 //! a tool call waiting for approval and carries the turn on, printed like `baton run` prints a
 //! turn. A denial is told to the model as the call's result.
 
+use crate::paint::print_note;
 use crate::run::print_report;
+use crate::stdout::println;
 use crate::{db, setup, Exit};
 use baton::core::TurnStatus;
 use baton::{Decision, Unobserved};
@@ -33,7 +35,7 @@ pub fn run(args: &ApproveArgs) -> Exit {
 
 fn decide(args: &ApproveArgs) -> Result<Exit, Exit> {
     if args.reason.is_some() && !args.deny {
-        eprintln!("note: the reason is journaled with the approval; the model reads reasons only for denials");
+        print_note!("the reason is journaled with the approval; the model reads reasons only for denials");
     }
     let (tokio, store) = setup::existing_journal(&args.db)?;
     let runtime = tokio.block_on(setup::conversation_runtime(store.clone(), &args.conversation))?;

@@ -1,22 +1,26 @@
 //! `baton chat TEAM`: an interactive session. Each turn shows its changes of control inline
 //! (`→ billing: invoice dispute`) and the reply; `/trace`, `/new` and `/quit` are commands.
-//! On a terminal, lines are read with `rustyline`: they can be edited (the arrow keys move the
-//! cursor, they never reach the message) and earlier ones recalled, from a history kept in the
-//! user's data directory (`~/.local/share/baton/history` on Linux). On piped input it reads one
-//! message per line and echoes each, so a session can be scripted.
+//! On a terminal (stdin and stdout both), lines are read with `rustyline`: they can be edited (the
+//! arrow keys move the cursor, they never reach the message) and earlier ones recalled, from a
+//! history kept in the user's data directory (`~/.local/share/baton/history` on Linux). Otherwise
+//! it reads one message per line and echoes each into the transcript, so a session can be
+//! scripted, and its output piped (`baton chat TEAM --json | jq`) stays free of prompts; the
+//! session ends once whoever read its output has gone.
 
 use crate::live::Live;
 use crate::paint::{self, paint, print_error, print_warning};
 use crate::run::{finish_interrupted_turn, print_interrupted_turn, print_unseen, MEMORY_IS_GONE};
+use crate::stdout::{self, println};
 use crate::trace::print_journal;
 use crate::transcript::{turn_lines, Transcript};
-use crate::{db, setup, Exit};
-use anstream::{eprint, eprintln, println};
+use crate::{db, setup, shell, Exit};
+use anstream::{eprint, eprintln};
 use baton::store::StoreError;
 use baton::{Observer, Runtime, RuntimeError, Unobserved};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Editor};
+use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,9 +56,13 @@ fn session(args: &ChatArgs) -> Result<Exit, Exit> {
     }
     let tokio = setup::tokio()?;
     let runtime = setup::runtime(&config, args.db.location(), &tokio)?;
-    let interactive = std::io::stdin().is_terminal();
-    let mut input = if interactive { Input::terminal() } else { Input::lines(false) };
-    if interactive {
+    // Line editing draws on stdout, so it needs stdout on the terminal too; someone typing with
+    // stdout redirected is prompted on stderr instead.
+    let typing = std::io::stdin().is_terminal();
+    let interactive = typing && std::io::stdout().is_terminal();
+    let prompted = typing && std::io::stderr().is_terminal();
+    let mut input = if interactive { Input::terminal() } else { Input::lines(prompted) };
+    if interactive || prompted {
         eprintln!("baton chat · team {} · {COMMANDS}", paint::agent(&runtime.team().name));
     }
     let mut session = Session {
@@ -73,7 +81,8 @@ fn session(args: &ChatArgs) -> Result<Exit, Exit> {
         let next = match args.db.is_memory() {
             true => MEMORY_IS_GONE.to_string(),
             false => {
-                format!("continue: baton chat {} --conversation {conversation}{}", args.team.display(), args.db.flag())
+                let team = args.team.display().to_string();
+                format!("continue: baton chat {} --conversation {conversation}{}", shell::quote(&team), args.db.flag())
             }
         };
         eprintln!("{}", paint(paint::NOTE, format!("conversation {conversation} · {next}")));
@@ -166,7 +175,11 @@ impl Input {
 /// The history file, `DATA_DIR/baton/history`, its directory made; `None` (with a warning) when
 /// there is no data directory or it cannot be made.
 fn history_file() -> Option<PathBuf> {
-    let directory = dirs::data_dir()?.join("baton");
+    let Some(data) = dirs::data_dir() else {
+        print_warning!("no history: no data directory for it (set HOME or XDG_DATA_HOME)");
+        return None;
+    };
+    let directory = data.join("baton");
     match std::fs::create_dir_all(&directory) {
         Ok(()) => Some(directory.join("history")),
         Err(error) => {
@@ -184,17 +197,19 @@ struct Session<'a> {
     json: bool,
     /// Print each turn as it happens.
     live: bool,
-    /// Whether the user types on a terminal (which shows what they typed).
+    /// Whether the user types on the terminal that shows the transcript, which already shows
+    /// their words.
     interactive: bool,
 }
 
 impl Session<'_> {
-    /// Finishes and prints the turn of the conversation to continue that a crash interrupted;
+    /// Finishes and prints the turn of the conversation to continue that a crash interrupted
+    /// (with `--json`, as `{"interrupted_turn": {…}}`, the key `baton run --json` puts it under);
     /// returns an exit code when the session cannot go on.
     fn finish_interrupted_turn(&mut self) -> Option<Exit> {
         let conversation = self.conversation.clone()?;
         match self.tokio.block_on(finish_interrupted_turn(self.runtime, &conversation)) {
-            Ok(Some(report)) if self.json => println!("{}", report.to_json()),
+            Ok(Some(report)) if self.json => println!("{}", json!({ "interrupted_turn": report.to_json() })),
             Ok(Some(report)) => self.tokio.block_on(print_interrupted_turn(self.runtime, &report)),
             Ok(None) => {}
             Err(error) => return Some(setup::failed(&error)),
@@ -202,9 +217,12 @@ impl Session<'_> {
         None
     }
 
-    /// Reads lines until `/quit` or the end of input.
+    /// Reads lines until `/quit`, the end of input, or stdout's reader is gone.
     fn read_loop(&mut self, input: &mut Input) -> Exit {
         loop {
+            if stdout::reader_gone() {
+                return Exit::Ok;
+            }
             let line = match input.next() {
                 Ok(Line::Read(line)) => line,
                 Ok(Line::End) => return Exit::Ok,
@@ -297,7 +315,10 @@ impl Session<'_> {
         });
         match found {
             Ok((Some(info), journal)) => {
-                let _ = print_journal(&info, &journal, false, &mut anstream::stdout().lock());
+                let printed = stdout::note(print_journal(&info, &journal, false, &mut anstream::stdout().lock()));
+                if let Err(error) = printed {
+                    print_error!("cannot print the trace: {error}");
+                }
             }
             Ok((None, _)) => eprintln!("conversation {conversation} has no journal yet"),
             Err(error) => print_error!("{error}"),

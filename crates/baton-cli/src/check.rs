@@ -4,8 +4,9 @@
 
 use crate::paint::{self, paint};
 use crate::plural::count;
+use crate::stdout::println;
 use crate::Exit;
-use anstream::{eprintln, println};
+use anstream::eprintln;
 use baton::config::{load_team, Defaulted, Diagnostic, TeamConfig};
 use baton::core::Severity;
 use serde_json::json;

@@ -2,6 +2,7 @@
 //! ([`StoreLocation::parse`]) while the command line is read, so a typo such as `postgress://x`
 //! is refused with what to write instead and never becomes a file or a directory.
 
+use crate::shell;
 use baton::store::StoreLocation;
 use clap::Args;
 use std::fmt;
@@ -24,12 +25,16 @@ impl Db {
         &self.journal.location
     }
 
-    /// ` --db …` to repeat in a suggested command, or nothing for the default.
+    /// ` --db …` to repeat in a suggested command, or nothing for the default: as the user wrote
+    /// it, but with a Postgres password hidden (the user types it again) and quoted for the shell
+    /// where it needs to be.
     pub fn flag(&self) -> String {
-        match self.journal.written.as_str() {
-            DEFAULT_DB => String::new(),
-            other => format!(" --db {other}"),
-        }
+        let shown = match &self.journal.location {
+            _ if self.journal.written == DEFAULT_DB => return String::new(),
+            StoreLocation::Postgres(_) => self.journal.location.to_string(),
+            StoreLocation::Sqlite(_) | StoreLocation::Memory => self.journal.written.clone(),
+        };
+        format!(" --db {}", shell::quote(&shown))
     }
 
     /// Whether the journal lives in this process only (nothing can be continued later).
@@ -62,5 +67,25 @@ impl fmt::Display for Journal {
     /// The location, with a Postgres password hidden.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.location.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(written: &str) -> String {
+        Db { journal: Journal::parse(written).unwrap() }.flag()
+    }
+
+    #[test]
+    fn the_flag_to_repeat_hides_a_password_and_quotes_a_path_with_spaces() {
+        assert_eq!(flag(DEFAULT_DB), "");
+        assert_eq!(flag("runs/baton.db"), " --db runs/baton.db");
+        assert_eq!(flag("sqlite://runs/baton.db"), " --db sqlite://runs/baton.db");
+        assert_eq!(flag("my runs/baton.db"), " --db 'my runs/baton.db'");
+        let postgres = flag("postgres://baton:hunter2@db.example:5432/baton");
+        assert_eq!(postgres, " --db 'postgres://baton:***@db.example:5432/baton'");
+        assert_eq!(flag("postgres://baton@db/baton"), " --db postgres://baton@db/baton");
     }
 }

@@ -5,9 +5,9 @@
 
 use crate::paint::print_error;
 use crate::plural::count;
+use crate::stdout::println;
 use crate::transcript::chain;
 use crate::{progress, setup, Exit};
-use anstream::println;
 use baton::core::names::closest;
 use baton::core::TurnStatus;
 use baton::store::StoreLocation;

@@ -2,8 +2,9 @@
 //! to stdout (so `>> keys.toml` appends it) and the key itself to stderr, shown only once.
 
 use crate::paint::print_error;
+use crate::stdout::println;
 use crate::Exit;
-use anstream::{eprintln, println};
+use anstream::eprintln;
 use baton_server::keys::{check_name, new_key, sha256_hex, Role};
 use serde_json::json;
 use std::io::IsTerminal;

@@ -3,12 +3,11 @@
 //! journaled.
 
 use crate::paint;
+use crate::stdout::{self, println};
 use crate::transcript::Transcript;
-use anstream::println;
 use baton::core::{Input, JournalEntry, Record, TurnStatus};
 use baton::store::StoredEntry;
 use baton::Observer;
-use std::io::Write;
 use std::sync::Mutex;
 
 /// Prints a turn to stdout as it happens.
@@ -43,16 +42,16 @@ impl Live {
 impl Observer for Live {
     fn text(&self, agent: &str, delta: &str) {
         let Ok(mut state) = self.state.lock() else { return };
-        let mut out = anstream::stdout().lock();
+        let mut text = String::new();
         if state.speaking.as_deref() != Some(agent) {
             if state.speaking.is_some() {
-                let _ = writeln!(out);
+                text.push('\n');
             }
-            let _ = write!(out, "{}: ", paint::agent(agent));
+            text.push_str(&format!("{}: ", paint::agent(agent)));
             state.speaking = Some(agent.to_string());
         }
-        let _ = write!(out, "{delta}");
-        let _ = out.flush();
+        text.push_str(delta);
+        stdout::write(&text);
         state.streamed = true;
     }
 
@@ -71,14 +70,15 @@ impl Observer for Live {
         if lines.is_empty() {
             return;
         }
-        let mut out = anstream::stdout().lock();
+        let mut text = String::new();
         if state.speaking.take().is_some() {
-            let _ = writeln!(out);
+            text.push('\n');
         }
         for line in lines {
-            let _ = writeln!(out, "{line}");
+            text.push_str(&line);
+            text.push('\n');
         }
-        let _ = out.flush();
+        stdout::write(&text);
     }
 }
 

@@ -25,6 +25,8 @@ mod resume;
 mod run;
 mod serve;
 mod setup;
+mod shell;
+mod stdout;
 mod trace;
 mod transcript;
 

@@ -3,7 +3,9 @@
 //! after the directory. What it writes passes `baton check` and `baton eval` at once and runs
 //! offline on the built-in model.
 
-use crate::Exit;
+use crate::paint::print_error;
+use crate::stdout::println;
+use crate::{shell, Exit};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -56,9 +58,13 @@ pub fn run(directory: &Path, template: Template, json: bool) -> Exit {
             print_written(&written, template, json);
             Exit::Ok
         }
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(NotWritten::Refused(message)) => {
+            print_error!("{message}");
             Exit::Usage
+        }
+        Err(NotWritten::Failed(message)) => {
+            print_error!("{message}");
+            Exit::Failed
         }
     }
 }
@@ -70,17 +76,28 @@ struct Written {
     files: Vec<PathBuf>,
 }
 
-fn write_team(directory: &Path, template: Template) -> Result<Written, String> {
-    let team = team_name(directory)?;
+/// Why `baton new` wrote nothing, or not everything.
+enum NotWritten {
+    /// The name or the directory cannot be used: a usage error, and nothing was written.
+    Refused(String),
+    /// Creating a directory or writing a file failed.
+    Failed(String),
+}
+
+fn write_team(directory: &Path, template: Template) -> Result<Written, NotWritten> {
+    let team = team_name(directory).map_err(NotWritten::Refused)?;
     if let Ok(mut entries) = std::fs::read_dir(directory) {
         if entries.next().is_some() {
-            return Err(format!(
+            return Err(NotWritten::Refused(format!(
                 "{} already exists and is not empty: choose another name, or remove it first",
                 directory.display()
-            ));
+            )));
         }
     } else if directory.exists() {
-        return Err(format!("{} exists and is not a directory: choose another name", directory.display()));
+        return Err(NotWritten::Refused(format!(
+            "{} exists and is not a directory: choose another name",
+            directory.display()
+        )));
     }
     let shown = directory.display().to_string();
     let mut files = Vec::new();
@@ -88,25 +105,33 @@ fn write_team(directory: &Path, template: Template) -> Result<Written, String> {
         let contents = adapt(relative, contents, template, &team, shown.trim_end_matches('/'));
         let path = directory.join(relative);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| NotWritten::Failed(format!("cannot create {}: {e}", parent.display())))?;
         }
-        std::fs::write(&path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, contents)
+            .map_err(|e| NotWritten::Failed(format!("cannot write {}: {e}", path.display())))?;
         files.push(path);
     }
     Ok(Written { directory: directory.to_path_buf(), team, files })
 }
 
 /// The team's name: the directory's last part, which must be a valid name (the OpenAI endpoint
-/// and the journal name teams by it).
+/// and the journal name teams by it). A path that ends in `.` or `..` (`baton new .` in an empty
+/// directory) is named after the directory it resolves to.
 fn team_name(directory: &Path) -> Result<String, String> {
-    let name = directory.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+    let resolved = match directory.file_name() {
+        Some(_) => None,
+        None => std::fs::canonicalize(directory).ok(),
+    };
+    let named = resolved.as_deref().unwrap_or(directory);
+    let name = named.file_name().and_then(|name| name.to_str()).unwrap_or_default();
     if baton::core::names::is_valid_name(name) {
         Ok(name.to_string())
     } else {
         Err(format!(
             "'{}' cannot name a team: the directory's last part names it, and a team name is 1 to 52 \
              ASCII letters, digits, '_' and '-' (e.g. baton new my-desk)",
-            directory.display()
+            named.display()
         ))
     }
 }
@@ -145,12 +170,13 @@ fn print_written(written: &Written, template: Template, json: bool) {
     for path in &written.files {
         println!("  {}", path.display());
     }
-    let team_file = written.directory.join("team.toml");
-    let eval_file = written.directory.join("eval.jsonl");
+    let team_file = written.directory.join("team.toml").display().to_string();
+    let eval_file = written.directory.join("eval.jsonl").display().to_string();
+    let (team_file, eval_file) = (shell::quote(&team_file), shell::quote(&eval_file));
     println!("\nnext:");
-    println!("  baton check {}", team_file.display());
-    println!("  baton eval {} {}", team_file.display(), eval_file.display());
-    println!("  baton chat {}", team_file.display());
+    println!("  baton check {team_file}");
+    println!("  baton eval {team_file} {eval_file}");
+    println!("  baton chat {team_file}");
 }
 
 #[cfg(test)]

@@ -61,4 +61,11 @@ macro_rules! print_warning {
     };
 }
 
-pub(crate) use {print_error, print_warning};
+/// Prints `note: …` on stderr, `note:` dimmed.
+macro_rules! print_note {
+    ($($message:tt)*) => {
+        anstream::eprintln!("{} {}", $crate::paint::paint($crate::paint::NOTE, "note:"), format_args!($($message)*))
+    };
+}
+
+pub(crate) use {print_error, print_note, print_warning};

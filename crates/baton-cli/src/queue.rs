@@ -3,9 +3,10 @@
 //! team file it was created with, so one journal may hold the tickets of several teams.
 
 use crate::paint::print_error;
+use crate::stdout::println;
 use crate::transcript::lines;
 use crate::{db, setup, Exit};
-use anstream::{eprintln, println};
+use anstream::eprintln;
 use baton::queue::waiting;
 use baton::store::Store;
 use baton::{Runtime, TicketStatus, TicketView};

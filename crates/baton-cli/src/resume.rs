@@ -8,9 +8,10 @@
 
 use crate::paint::{self, paint, print_error};
 use crate::plural::count;
+use crate::stdout::println;
 use crate::transcript::{chain, turn_lines, Transcript};
 use crate::{db, progress, setup, Exit};
-use anstream::{eprintln, println};
+use anstream::eprintln;
 use baton::store::{ConversationInfo, Store, StoreError};
 use baton::{Runtime, RuntimeError};
 use std::collections::{BTreeMap, VecDeque};

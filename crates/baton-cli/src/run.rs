@@ -4,9 +4,10 @@
 use crate::live::Live;
 use crate::paint::{self, paint, print_error, print_warning};
 use crate::plural::count;
+use crate::stdout::println;
 use crate::transcript::{chain, lines_after_last_turn, turn_lines, Transcript};
-use crate::{db, setup, Exit};
-use anstream::{eprintln, println};
+use crate::{db, setup, shell, Exit};
+use anstream::eprintln;
 use baton::core::TurnStatus;
 use baton::{Observer, Runtime, RuntimeError, TurnReport, TurnUsage, Unobserved};
 use std::path::PathBuf;
@@ -161,7 +162,7 @@ fn next_step(report: &TurnReport, team: &str, db: &db::Db) -> String {
         None if report.outcome.status == TurnStatus::Escalated => {
             format!("operators: baton queue show {conversation}{db}")
         }
-        None => format!("continue: baton run {team} \"...\" --conversation {conversation}{db}"),
+        None => format!("continue: baton run {} \"...\" --conversation {conversation}{db}", shell::quote(team)),
     }
 }
 

@@ -3,10 +3,13 @@
 //! interrupted, shown when the chat continues.
 
 use crate::ergonomics::Terminal;
-use crate::support::{baton, baton_with_input, example, run_json, temp_dir, trace_json};
-use std::io::Write;
+use crate::support::{
+    baton, baton_with_input, baton_with_stdout_closed, example, pipe, run_json, temp_dir, trace_json,
+};
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn chat(input: &str, extra: &[&str]) -> (i32, String, String) {
     let dir = temp_dir("chat");
@@ -99,13 +102,15 @@ fn on_a_terminal_the_arrow_keys_edit_the_line_and_never_reach_the_journal() {
     let args =
         |conversation| ["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap(), "--conversation", conversation];
     let mut terminal = Terminal::start(&args("pty-1"), &dir, &[]);
-    terminal.wait_for("you> ", 1);
+    terminal.wait_for("you> ");
     // "helo", two to the left, "l", two to the right: "hello".
     terminal.type_keys("helo\x1b[D\x1b[Dl\x1b[C\x1b[C\r");
-    terminal.wait_for("I can help with", 1);
+    terminal.wait_for("I can help with");
+    terminal.wait_for("you> ");
     // The up arrow brings the line back from the history.
     terminal.type_keys("\x1b[A\r");
-    terminal.wait_for("I can help with", 2);
+    terminal.wait_for("I can help with");
+    terminal.wait_for("you> ");
     terminal.type_keys("/quit\r");
     let (code, screen) = terminal.finish();
     assert_eq!(code, Some(0), "{screen}");
@@ -116,9 +121,10 @@ fn on_a_terminal_the_arrow_keys_edit_the_line_and_never_reach_the_journal() {
     assert!(!history.contains('\u{1b}'), "{history:?}");
     // A new session recalls the last one's lines: up twice is "hello" (once is "/quit").
     let mut terminal = Terminal::start(&args("pty-2"), &dir, &[]);
-    terminal.wait_for("you> ", 1);
+    terminal.wait_for("you> ");
     terminal.type_keys("\x1b[A\x1b[A\r");
-    terminal.wait_for("I can help with", 1);
+    terminal.wait_for("I can help with");
+    terminal.wait_for("you> ");
     terminal.type_keys("\x04");
     let (code, screen) = terminal.finish();
     assert_eq!(code, Some(0), "Ctrl-D ends the session: {screen}");
@@ -203,4 +209,95 @@ fn a_turn_a_crash_interrupted_is_finished_and_shown_when_the_chat_continues() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("turn 1 was interrupted by a crash; finished now:"), "{stdout}");
     assert!(stdout.contains("technical: I checked the line of customer 42: it is up"), "{stdout}");
+}
+
+#[test]
+fn typing_on_a_terminal_with_stdout_piped_gives_clean_json_lines_and_a_prompt_on_the_terminal() {
+    let dir = temp_dir("chat-terminal-piped");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let args = ["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap(), "--conversation", "tty-1", "--json"];
+    let (reader, writer) = pipe();
+    let mut terminal = Terminal::start_with_stdout(&args, &dir, &[], Some(Stdio::from(writer)));
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(reader).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    terminal.wait_for("baton chat · team");
+    terminal.type_keys("hello\r");
+    let mut stdout = Vec::new();
+    while !stdout.iter().any(|line: &String| line.contains("\"conversation\"")) {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => stdout.push(line),
+            Err(error) => panic!("no turn on stdout ({error}): {stdout:?}"),
+        }
+    }
+    terminal.type_keys("\x04");
+    let (code, screen) = terminal.finish();
+    stdout.extend(lines.iter());
+    assert_eq!(code, Some(0), "{screen}");
+    assert_eq!(stdout.len(), 1, "one turn, one line, nothing else: {stdout:?}");
+    let turn: serde_json::Value = serde_json::from_str(&stdout[0]).unwrap();
+    assert_eq!(turn["conversation"], "tty-1", "{turn}");
+    assert!(screen.contains("you> "), "the prompt is on the terminal: {screen:?}");
+}
+
+#[test]
+fn typing_on_a_terminal_with_stdout_redirected_keeps_the_user_s_lines_in_the_transcript() {
+    let dir = temp_dir("chat-terminal-redirected");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let args = ["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let transcript = dir.join("transcript.txt");
+    let file = std::fs::File::create(&transcript).unwrap();
+    let mut terminal = Terminal::start_with_stdout(&args, &dir, &[], Some(Stdio::from(file)));
+    terminal.wait_for("baton chat · team");
+    terminal.type_keys("hello\r\x04");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    let written = std::fs::read_to_string(&transcript).unwrap();
+    assert!(written.starts_with("you: hello\n"), "{written:?}");
+    assert!(!written.contains('\u{1b}') && !written.contains("you> "), "{written:?}");
+}
+
+#[test]
+fn the_session_ends_once_nobody_reads_its_output() {
+    let dir = temp_dir("chat-closed-stdout");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    for (conversation, json) in [("closed-text", None), ("closed-json", Some("--json"))] {
+        let mut args =
+            vec!["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap(), "--conversation", conversation];
+        args.extend(json);
+        let output = baton_with_stdout_closed(&dir, &args, b"hello\nwhen are you open?\nmy internet is down\n");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert_eq!(journaled_messages(&db, conversation), ["hello"], "no turn after the output was closed: {stderr}");
+    }
+}
+
+#[test]
+fn json_shows_a_turn_a_crash_interrupted_under_interrupted_turn() {
+    let dir = temp_dir("chat-crash-json");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let message = "My internet is down, customer 42";
+    let run = ["run", team.to_str().unwrap(), message, "--conversation", "cj-1", "--db", db.to_str().unwrap()];
+    assert_ne!(baton(&run, &[("BATON_CRASH_AT", "4")]).status.code(), Some(0), "the crash is injected");
+    let args = ["chat", team.to_str().unwrap(), "--db", db.to_str().unwrap(), "--conversation", "cj-1", "--json"];
+    let output = baton_with_input(&args, "hello\n");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let interrupted = &lines[0]["interrupted_turn"];
+    assert_eq!(
+        (interrupted["turn"].as_u64(), interrupted["agent"].as_str()),
+        (Some(1), Some("technical")),
+        "{lines:?}"
+    );
+    assert!(lines[0].get("turn").is_none(), "the finished turn is not taken for a new one: {}", lines[0]);
+    assert_eq!(lines[1]["turn"], 2, "{}", lines[1]);
 }

@@ -5,10 +5,13 @@
 //! pseudo-terminal the terminal-only behaviour is tested under.
 
 use crate::mock::{Answer, MockServer};
-use crate::support::{baton, example, support_team, temp_dir, DEFAULT_LIMITS};
+use crate::support::{
+    baton, baton_in, baton_with_stdout_closed, example, run_json, support_team, temp_dir, text, trace_json,
+    DEFAULT_LIMITS,
+};
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -21,13 +24,22 @@ pub struct Terminal {
     child: Child,
     keyboard: std::fs::File,
     screen: Receiver<Vec<u8>>,
+    /// Everything the terminal has shown so far.
     seen: Vec<u8>,
+    /// Where in `seen` the last [`Terminal::wait_for`] found its text.
+    found: usize,
 }
 
 impl Terminal {
     /// Starts `baton args` in `dir` on a fresh 80×24 terminal, with `TERM=xterm-256color`, its data
     /// directory (chat history) under `dir`, no colour settings inherited, and `env` set.
     pub fn start(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Terminal {
+        Terminal::start_with_stdout(args, dir, env, None)
+    }
+
+    /// The same, with stdout sent to `stdout` instead of the terminal when given (a pipe, as in
+    /// `baton chat TEAM --json | jq`).
+    pub fn start_with_stdout(args: &[&str], dir: &Path, env: &[(&str, &str)], stdout: Option<Stdio>) -> Terminal {
         let size = nix::pty::Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
         let pty = nix::pty::openpty(Some(&size), None).unwrap();
         // Copies that are closed on exec, so that processes started by other tests meanwhile do not
@@ -39,7 +51,7 @@ impl Terminal {
             .args(args)
             .current_dir(dir)
             .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(stdout.unwrap_or_else(|| Stdio::from(slave.try_clone().unwrap())))
             .stderr(Stdio::from(slave))
             .env("TERM", "xterm-256color")
             .env("HOME", dir)
@@ -65,7 +77,7 @@ impl Terminal {
                 }
             }
         });
-        Terminal { child, keyboard, screen, seen: Vec::new() }
+        Terminal { child, keyboard, screen, seen: Vec::new(), found: 0 }
     }
 
     /// Types `keys` (raw bytes: `\r` is Enter, `\x1b[D` the left arrow).
@@ -74,25 +86,47 @@ impl Terminal {
         self.keyboard.flush().unwrap();
     }
 
-    /// Waits until the screen has shown `text` `times` times in all.
-    pub fn wait_for(&mut self, text: &str, times: usize) {
+    /// Waits until the screen shows `text` after what the last wait found, and moves past it: so
+    /// that `wait_for("you> ")` after a reply waits for the prompt that follows that reply.
+    /// (Keys typed before rustyline's prompt would reach a terminal still in line mode.)
+    pub fn wait_for(&mut self, text: &str) {
         let deadline = Instant::now() + PATIENCE;
-        while String::from_utf8_lossy(&self.seen).matches(text).count() < times {
+        loop {
+            if let Some(at) = self.seen[self.found..].windows(text.len()).position(|shown| shown == text.as_bytes()) {
+                self.found += at + text.len();
+                return;
+            }
             match self.screen.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(bytes) => self.seen.extend(bytes),
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    panic!("{text:?} was not shown {times} time(s); the screen:\n{}", self.screen_text())
+                    panic!("{text:?} was not shown; the screen:\n{}", self.screen_text())
                 }
             }
         }
     }
 
-    /// Waits for the process to end; returns its exit code and everything it showed.
+    /// Waits for the process to end; returns its exit code and everything it showed. A process
+    /// still running after [`PATIENCE`] is killed and the test fails with its screen.
     pub fn finish(mut self) -> (Option<i32>, String) {
-        let status = self.child.wait().unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("baton did not end; the screen:\n{}", self.screen_text());
+            }
+            match self.screen.recv_timeout(Duration::from_millis(50)) {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+            }
+        };
         let Terminal { keyboard, screen, mut seen, .. } = self;
         drop(keyboard);
-        while let Ok(bytes) = screen.recv() {
+        // The reader ends once nothing holds the terminal any more.
+        while let Ok(bytes) = screen.recv_timeout(PATIENCE) {
             seen.extend(bytes);
         }
         (status.code(), String::from_utf8_lossy(&seen).into_owned())
@@ -101,20 +135,6 @@ impl Terminal {
     fn screen_text(&self) -> String {
         String::from_utf8_lossy(&self.seen).into_owned()
     }
-}
-
-/// Runs `baton args` in `dir` with `env` (output piped, not a terminal).
-fn baton_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
-    command.args(args).current_dir(dir).env_remove("BATON_DB").env_remove("BATON_TEST_KEY");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("run the baton binary")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The names of the commands `baton --help` lists, each checked to come with a description.
@@ -392,8 +412,14 @@ fn piped_or_json_output_has_no_colours_and_a_terminal_has_them_unless_no_color()
     let piped = baton(&["run", team, "I want to talk to a person", "--db", "memory"], &[]);
     let everything = format!("{}{}", text(&piped.stdout), text(&piped.stderr));
     assert!(!everything.contains(ESCAPE), "piped output is plain: {everything:?}");
-    let forced = baton(&["run", team, "My internet is down", "--db", "memory", "--json"], &[("CLICOLOR_FORCE", "1")]);
-    assert!(!text(&forced.stdout).contains(ESCAPE), "--json is never coloured: {}", text(&forced.stdout));
+    // CLICOLOR_FORCE colours even piped text; JSON stays plain, with no escape either raw or
+    // written inside its strings (`\u001b`), which is how a styled field would show.
+    let forced = [("CLICOLOR_FORCE", "1")];
+    let args = ["run", team, "I want to talk to a person", "--db", "memory"];
+    let coloured = text(&baton(&args, &forced).stdout);
+    assert!(coloured.contains(ESCAPE), "CLICOLOR_FORCE colours piped text: {coloured:?}");
+    let json = text(&baton(&[args.as_slice(), &["--json"]].concat(), &forced).stdout);
+    assert!(json.contains("\"status\"") && !json.contains(ESCAPE) && !json.contains("\\u001b"), "--json: {json}");
 
     let dir = temp_dir("colours");
     let shown = Terminal::start(&["run", team, "I want to talk to a person", "--db", "memory"], &dir, &[]).finish();
@@ -440,4 +466,46 @@ fn progress_has_an_eta_on_a_terminal_and_is_not_drawn_elsewhere() {
     assert_eq!(code, Some(0), "{screen}");
     assert!(screen.contains("/2 conversations · ") && screen.contains(" · ETA "), "resume's bar: {screen:?}");
     assert!(screen.contains("resumed 2 conversations of 2"), "{screen:?}");
+}
+
+/// A team whose one tool asks for approval before every call, and whose scripted model calls it.
+const APPROVAL_TEAM: &str = r#"name = "refunds"
+entry = "billing"
+
+[limits]
+on_limit = "fail"
+
+[models.desk]
+provider = "script"
+script = "replies.toml"
+
+[agents.billing]
+model = "desk"
+tools = ["issue_refund"]
+
+[tools.issue_refund]
+kind = "command"
+description = "Refund an invoice."
+command = ["sh", "-c", "echo '{}'"]
+approval = "required"
+"#;
+
+#[test]
+fn a_closed_stdout_does_not_crash_approve_after_the_decision_is_journaled() {
+    let dir = temp_dir("approve-closed-stdout");
+    let replies = "[[reply]]\nagent = \"billing\"\ncalls = [{ tool = \"issue_refund\", args = {} }]\n\n[[reply]]\nagent = \"billing\"\ntext = \"Not refunded.\"\n";
+    std::fs::write(dir.join("replies.toml"), replies).unwrap();
+    let team = dir.join("team.toml");
+    std::fs::write(&team, APPROVAL_TEAM).unwrap();
+    let db = dir.join("baton.db");
+    let (code, turn) = run_json(&team, &db, "refund me", &["--conversation", "ap-1"], &[]);
+    assert_eq!((code, turn["status"].as_str()), (0, Some("awaiting_approval")), "{turn}");
+    let call_id = turn["pending"]["call_id"].as_str().unwrap();
+    let args = ["approve", "ap-1", call_id, "--deny", "--reason", "no", "--db", db.to_str().unwrap(), "--json"];
+    let output = baton_with_stdout_closed(&dir, &args, b"");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let trace = trace_json(db.to_str().unwrap(), "ap-1");
+    assert!(trace.iter().any(|line| line["kind"] == "approval_decided"), "{trace:?}");
 }

@@ -1,9 +1,8 @@
 //! Bugs a new user met in the first hour, end to end.
 
-use crate::support::{baton, example, run_json, temp_dir, trace_json};
+use crate::support::{baton, baton_in, example, run_json, temp_dir, trace_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// A copy of the example `name` in a fresh folder, so that a test may run in it and write there.
 fn copy_of_example(name: &str) -> PathBuf {
@@ -25,11 +24,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs `baton` with `args` in the directory `dir`.
-fn baton_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_baton")).args(args).current_dir(dir).output().expect("run the baton binary")
-}
-
 /// `cd examples/support && baton run team.toml "…"`: the team file named without a directory
 /// still runs its command tools (the refund) in the team file's folder. The copy's refund tool
 /// is a shell script instead of the example's Python, so that the test needs nothing but `sh`.
@@ -46,7 +40,7 @@ fn a_team_file_named_without_a_directory_runs_its_command_tools() {
     std::fs::write(support.join("data/refund-INV-2042.json"), refund).unwrap();
 
     let message = "I was charged twice on invoice INV-2042, 39.90 EUR";
-    let output = baton_in(&support, &["run", "team.toml", message, "--db", "memory", "--json"]);
+    let output = baton_in(&support, &["run", "team.toml", message, "--db", "memory", "--json"], &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();

@@ -2,13 +2,9 @@
 //! and answers a turn offline; a name that cannot be used or a directory in use is refused and
 //! nothing is written.
 
-use crate::support::{baton, temp_dir};
+use crate::support::{baton, baton_in, baton_with_stdout_closed, temp_dir, text};
 use serde_json::Value;
 use std::path::Path;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// `baton new DIRECTORY --template TEMPLATE --json`, which must succeed.
 fn new_team(directory: &Path, template: &str) -> Value {
@@ -83,4 +79,47 @@ fn a_directory_in_use_or_a_name_that_cannot_name_a_team_is_refused_and_nothing_i
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("cannot name a team"), "{}", text(&output.stderr));
     assert!(!bad.exists(), "nothing created for a name that cannot be used");
+}
+
+#[test]
+fn the_directory_may_be_named_as_dot_or_any_relative_path() {
+    let base = temp_dir("new-relative");
+    let here = base.join("here-desk");
+    std::fs::create_dir_all(&here).unwrap();
+    for (run_in, name, team, written) in [
+        (&here, ".", "here-desk", here.clone()),
+        (&here, "../sibling-desk", "sibling-desk", base.join("sibling-desk")),
+        (&base, "slash-desk/", "slash-desk", base.join("slash-desk")),
+    ] {
+        let output = baton_in(run_in, &["new", name, "--json"], &[]);
+        assert_eq!(output.status.code(), Some(0), "baton new {name}: {}", text(&output.stderr));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["team"], team, "baton new {name}: {report}");
+        let toml = std::fs::read_to_string(written.join("team.toml")).unwrap();
+        assert!(toml.contains(&format!("name = \"{team}\"")), "{toml}");
+    }
+}
+
+#[test]
+fn a_directory_that_cannot_be_made_is_a_coloured_error_and_exit_1() {
+    let base = temp_dir("new-io-error");
+    std::fs::write(base.join("a-file"), "not a directory").unwrap();
+    let output = baton_in(&base, &["new", "a-file/desk"], &[("CLICOLOR_FORCE", "1")]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "an I/O failure is not a usage error: {stderr}");
+    assert!(stderr.starts_with("\u{1b}[1m\u{1b}[31merror:\u{1b}[0m cannot create"), "{stderr:?}");
+}
+
+#[test]
+fn a_closed_stdout_does_not_crash_baton_new() {
+    let base = temp_dir("new-closed-stdout");
+    for (args, directory) in
+        [(vec!["new", "text-desk"], "text-desk"), (vec!["new", "json-desk", "--json"], "json-desk")]
+    {
+        let output = baton_with_stdout_closed(&base, &args, b"");
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(base.join(directory).join("team.toml").is_file(), "the team was written");
+    }
 }

@@ -112,6 +112,50 @@ pub fn run_json(team: &Path, db: &Path, message: &str, extra: &[&str], env: &[(&
     (output.status.code().unwrap_or(-1), json)
 }
 
+/// Runs `baton args` in `dir` with `env` (output piped, not a terminal), without inheriting a
+/// journal or a test API key.
+pub fn baton_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
+    command.args(args).current_dir(dir).env_remove("BATON_DB").env_remove("BATON_TEST_KEY");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run the baton binary")
+}
+
+/// Runs `baton args` in `dir` with `input` on stdin and stdout a pipe nobody reads any more (its
+/// read end closed before `baton` starts), as `baton … | head -1` leaves it once `head` is done.
+pub fn baton_with_stdout_closed(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let (reader, writer) = pipe();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BATON_DB")
+        .env_remove("BATON_TEST_KEY")
+        .stdin(Stdio::piped())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the baton binary");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().expect("wait for the baton binary")
+}
+
+/// A pipe, its two ends closed on exec, so that processes other tests start meanwhile do not
+/// keep either end open: `(read end, write end)`.
+pub fn pipe() -> (std::fs::File, std::fs::File) {
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("make a pipe");
+    (reader.into(), writer.into())
+}
+
+/// Output bytes as text (anything not UTF-8 replaced).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// The trace of a conversation as parsed JSON lines.
 pub fn trace_json(db: &str, conversation: &str) -> Vec<Value> {
     let output = baton(&["trace", conversation, "--db", db, "--json"], &[]);
