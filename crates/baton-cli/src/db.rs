@@ -25,12 +25,14 @@ impl Db {
         &self.journal.location
     }
 
-    /// ` --db …` to repeat in a suggested command, or nothing for the default: as the user wrote
-    /// it, but with a Postgres password hidden (the user types it again) and quoted for the shell
-    /// where it needs to be.
+    /// ` --db …` to repeat in a suggested command: as the user wrote it, but with a Postgres
+    /// password hidden (the user types it again) and quoted for the shell where it needs to be;
+    /// nothing for the default, or when `BATON_DB` already says it (the suggestion then works as
+    /// it is, password and all).
     pub fn flag(&self) -> String {
+        let from_environment = std::env::var("BATON_DB").is_ok_and(|value| value == self.journal.written);
         let shown = match &self.journal.location {
-            _ if self.journal.written == DEFAULT_DB => return String::new(),
+            _ if self.journal.written == DEFAULT_DB || from_environment => return String::new(),
             StoreLocation::Postgres(_) => self.journal.location.to_string(),
             StoreLocation::Sqlite(_) | StoreLocation::Memory => self.journal.written.clone(),
         };

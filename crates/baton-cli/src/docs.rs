@@ -6,6 +6,7 @@
 //! their options, laid out as packages install man pages.
 
 use crate::paint::print_error;
+use crate::stdout;
 use crate::Exit;
 use clap_complete::Shell;
 use std::io::Write;
@@ -44,11 +45,11 @@ pub fn man(command: clap::Command, out: Option<&Path>) -> Exit {
 
 /// Writes `bytes` to stdout; a closed pipe (`baton man | head`) ends quietly.
 fn print_bytes(bytes: &[u8]) -> Exit {
-    match std::io::stdout().lock().write_all(bytes) {
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+    match stdout::note(std::io::stdout().lock().write_all(bytes)) {
+        Ok(()) => Exit::Ok,
+        Err(error) => {
             print_error!("cannot write to stdout: {error}");
             Exit::Failed
         }
-        _ => Exit::Ok,
     }
 }

@@ -96,10 +96,11 @@ enum Command {
     },
     /// Chat with a team, each turn's handoffs shown inline.
     ///
-    /// On a terminal, lines can be edited and earlier ones recalled with the arrow keys (the
-    /// history is kept in DATA_DIR/baton/history, e.g. ~/.local/share/baton/history); /trace shows
-    /// the journal, /new starts a new conversation, /quit (or Ctrl-D, Ctrl-C) ends. On piped
-    /// input, each line is one message.
+    /// When stdin and stdout are both a terminal, lines can be edited and earlier ones recalled
+    /// with the arrow keys (the history is kept in DATA_DIR/baton/history, e.g.
+    /// ~/.local/share/baton/history); /trace shows the journal, /new starts a new conversation,
+    /// /quit (or Ctrl-D, Ctrl-C) ends. Otherwise each line of input is one message, and the
+    /// session ends when its output is no longer read.
     Chat {
         /// The team file (team.toml).
         team: PathBuf,
@@ -108,7 +109,8 @@ enum Command {
         conversation: Option<String>,
         #[command(flatten)]
         db: db::Db,
-        /// Print each turn as one JSON line (the object `baton run --json` prints).
+        /// Print each turn as one JSON line (the object `baton run --json` prints); a turn a crash
+        /// interrupted, finished first, is a line of its own: {"interrupted_turn": {…}}.
         #[arg(long)]
         json: bool,
         /// Stream the answers of every HTTP model (whatever the team file says) and print each

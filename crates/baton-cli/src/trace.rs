@@ -7,6 +7,7 @@ use crate::db;
 use crate::paint::{self, paint, print_error};
 use crate::plural::count;
 use crate::setup;
+use crate::stdout;
 use crate::Exit;
 use baton::core::{Input, JournalEntry, Record, StopReason, TurnStatus};
 use baton::store::{ConversationInfo, StoreError, StoredEntry};
@@ -37,8 +38,13 @@ pub fn run(conversation: &str, db: &db::Db, json: bool) -> Exit {
         }
     };
     // A closed pipe (`baton trace … | head`) ends the output quietly.
-    let _ = print_journal(&info, &journal, json, &mut anstream::stdout().lock());
-    Exit::Ok
+    match stdout::note(print_journal(&info, &journal, json, &mut anstream::stdout().lock())) {
+        Ok(()) => Exit::Ok,
+        Err(error) => {
+            print_error!("cannot write the trace to stdout: {error}");
+            Exit::Failed
+        }
+    }
 }
 
 pub(crate) fn print_journal(

@@ -172,4 +172,16 @@ mod tests {
         assert!(refused("sqlite::memory:").contains("did you mean memory?"));
         assert!(refused("sqlite://:memory:").contains("did you mean memory?"));
     }
+
+    #[test]
+    fn a_postgres_location_is_shown_without_its_password() {
+        let shown = |url: &str| StoreLocation::Postgres(url.into()).to_string();
+        assert_eq!(shown("postgres://baton:hunter2@db:5432/baton"), "postgres://baton:***@db:5432/baton");
+        assert_eq!(shown("postgres://baton@db/baton"), "postgres://baton@db/baton");
+        assert_eq!(shown("postgres://baton@db/baton?password=hunter2"), "postgres://baton@db/baton?password=***");
+        let query = shown("postgresql://db/baton?user=baton&password=hunter2&sslmode=require");
+        assert_eq!(query, "postgresql://db/baton?user=baton&password=***&sslmode=require");
+        assert_eq!(shown("postgres://u:p@ss@db/baton"), "postgres://u:***@db/baton", "no part of it shows");
+        assert_eq!(shown("postgres://u:p?w@db/baton"), "postgres://u:***@db/baton");
+    }
 }

@@ -155,16 +155,30 @@ fn describe(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// The URL without its password.
+/// The URL without its password. The credentials end at the first `@`, as tokio-postgres reads
+/// them, but the part hidden runs on to the last `@` before the path, so that no piece of a
+/// password holding an unencoded `@` shows; a `password=` query parameter is hidden too.
 pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    match rest.split_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
-            None => url.to_string(),
+    let mut shown = match rest.find('@') {
+        Some(first_at) => match rest[..first_at].split_once(':') {
+            Some((user, _)) => {
+                let host_end = rest[first_at..].find('/').map_or(rest.len(), |at| first_at + at);
+                let last_at = rest[..host_end].rfind('@').unwrap_or(first_at);
+                format!("{user}:***{}", &rest[last_at..])
+            }
+            None => rest.to_string(),
         },
-        None => url.to_string(),
+        None => rest.to_string(),
+    };
+    if let Some((before, query)) = shown.split_once('?') {
+        let hidden = |pair: &str| match pair.split_once('=') {
+            Some(("password", _)) => "password=***".to_string(),
+            _ => pair.to_string(),
+        };
+        shown = format!("{before}?{}", query.split('&').map(hidden).collect::<Vec<_>>().join("&"));
     }
+    format!("{scheme}://{shown}")
 }
 
 fn seconds(ttl: Duration) -> f64 {

@@ -22,7 +22,8 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// `baton` run with its stdin, stdout and stderr on a pseudo-terminal, as in a terminal window.
 pub struct Terminal {
     child: Child,
-    keyboard: std::fs::File,
+    /// What the keys are typed into; `None` once the process has ended.
+    keyboard: Option<std::fs::File>,
     screen: Receiver<Vec<u8>>,
     /// Everything the terminal has shown so far.
     seen: Vec<u8>,
@@ -77,13 +78,14 @@ impl Terminal {
                 }
             }
         });
-        Terminal { child, keyboard, screen, seen: Vec::new(), found: 0 }
+        Terminal { child, keyboard: Some(keyboard), screen, seen: Vec::new(), found: 0 }
     }
 
     /// Types `keys` (raw bytes: `\r` is Enter, `\x1b[D` the left arrow).
     pub fn type_keys(&mut self, keys: &str) {
-        self.keyboard.write_all(keys.as_bytes()).unwrap();
-        self.keyboard.flush().unwrap();
+        let keyboard = self.keyboard.as_mut().expect("the terminal is still open");
+        keyboard.write_all(keys.as_bytes()).unwrap();
+        keyboard.flush().unwrap();
     }
 
     /// Waits until the screen shows `text` after what the last wait found, and moves past it: so
@@ -113,27 +115,35 @@ impl Terminal {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("baton did not end; the screen:\n{}", self.screen_text());
-            }
+            // Killed by `Drop` as the test fails.
+            assert!(Instant::now() < deadline, "baton did not end; the screen:\n{}", self.screen_text());
             match self.screen.recv_timeout(Duration::from_millis(50)) {
                 Ok(bytes) => self.seen.extend(bytes),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(50)),
             }
         };
-        let Terminal { keyboard, screen, mut seen, .. } = self;
-        drop(keyboard);
+        self.keyboard = None;
         // The reader ends once nothing holds the terminal any more.
-        while let Ok(bytes) = screen.recv_timeout(PATIENCE) {
-            seen.extend(bytes);
+        while let Ok(bytes) = self.screen.recv_timeout(PATIENCE) {
+            self.seen.extend(bytes);
         }
-        (status.code(), String::from_utf8_lossy(&seen).into_owned())
+        (status.code(), self.screen_text())
     }
 
     fn screen_text(&self) -> String {
         String::from_utf8_lossy(&self.seen).into_owned()
+    }
+}
+
+impl Drop for Terminal {
+    /// A process still running when its test ends (a failed wait) is killed, so that it does not
+    /// outlive the test holding its terminal.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -266,6 +276,24 @@ fn a_conversation_in_memory_is_not_offered_to_be_continued() {
     let on_file = temp_dir("memory-footer").join("baton.db");
     let output = baton(&["run", team.to_str().unwrap(), "hello", "--db", on_file.to_str().unwrap()], &[]);
     assert!(text(&output.stderr).contains("continue: baton run"), "a file's conversation can be continued");
+}
+
+#[test]
+fn a_suggested_command_repeats_the_journal_only_when_baton_db_does_not_already_say_it() {
+    let team = example("support", "team.toml");
+    let db = temp_dir("suggested-db").join("baton.db");
+    let db = db.to_str().unwrap();
+    let continued = |args: &[&str], env: &[(&str, &str)]| {
+        let output = baton(&[&["run", team.to_str().unwrap(), "hello"], args].concat(), env);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stderr = text(&output.stderr);
+        stderr.lines().find(|line| line.starts_with("continue: ")).unwrap_or_else(|| panic!("{stderr}")).to_string()
+    };
+    assert!(continued(&["--db", db], &[]).ends_with(&format!(" --db {db}")));
+    assert!(!continued(&[], &[("BATON_DB", db)]).contains("--db"), "BATON_DB still says where the journal is");
+    let other = format!("{db}.other");
+    let line = continued(&["--db", &other], &[("BATON_DB", db)]);
+    assert!(line.ends_with(&format!(" --db {other}")), "--db over BATON_DB is repeated: {line}");
 }
 
 #[test]
