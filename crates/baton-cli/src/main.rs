@@ -202,6 +202,15 @@ enum Command {
         /// Seconds to let requests and turns in flight finish when stopping.
         #[arg(long, default_value_t = 30)]
         grace: u64,
+        /// The most connections open at once. At the cap, a new connection takes the place of
+        /// the one idle longest (a request whose headers never finish, say); when every one is
+        /// busy with a request, the new one is closed.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        /// Seconds a client may take to send a request's headers; a keep-alive connection idle
+        /// that long is closed too.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        header_timeout: u64,
     },
     /// Measure what a team costs: N conversations, C at a time, in this process.
     ///
@@ -303,8 +312,9 @@ fn main() -> ExitCode {
         }
         Command::Resume { db, json, concurrency } => resume::run(&db, json, concurrency),
         Command::Keys { command } => keys::run(&command),
-        Command::Serve { teams, addr, db, keys, max_body, grace } => {
-            serve::run(&serve::ServeArgs { teams, addr, db, keys, max_body, grace })
+        Command::Serve { teams, addr, db, keys, max_body, grace, max_connections, header_timeout } => {
+            let max_connections = max_connections as usize;
+            serve::run(&serve::ServeArgs { teams, addr, db, keys, max_body, grace, max_connections, header_timeout })
         }
         Command::Bench { team, inputs, conversations, concurrency, db, warmup, threads, json } => {
             bench::run(&bench::BenchArgs { team, inputs, conversations, concurrency, db, warmup, threads, json })

@@ -1,14 +1,14 @@
 //! `baton serve TEAM...`: the HTTP API over the given teams, journaling to one store, until
 //! SIGINT or SIGTERM; then requests and turns in flight get a grace period to finish.
 
-use crate::paint::print_error;
+use crate::paint::{print_error, print_warning};
 use crate::plural::count;
 use crate::{db, setup, Exit};
 use anstream::eprintln;
 use baton::assemble;
 use baton::store::{open, Durability};
 use baton_server::keys::Keys;
-use baton_server::{check_address, Options, Server};
+use baton_server::{check_address, ConnectionLimits, Options, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +28,10 @@ pub struct ServeArgs {
     pub max_body: usize,
     /// Seconds to let requests and turns finish when stopping.
     pub grace: u64,
+    /// The most connections open at once.
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's headers (and a connection may stay idle).
+    pub header_timeout: u64,
 }
 
 /// Serves until stopped.
@@ -36,6 +40,7 @@ pub fn run(args: &ServeArgs) -> Exit {
 }
 
 fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
+    open_files_for(args.max_connections);
     let keys = match &args.keys {
         Some(path) => Some(Keys::load(path).map_err(|error| {
             print_error!("{error}");
@@ -76,6 +81,10 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
             max_body: args.max_body,
             grace: Duration::from_secs(args.grace),
             sweep: (shortest_lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(5)),
+            connections: ConnectionLimits {
+                max_connections: args.max_connections,
+                header_timeout: Duration::from_secs(args.header_timeout),
+            },
             ..Options::default()
         };
         let teams: Vec<String> = runtimes.iter().map(|runtime| runtime.team().name.clone()).collect();
@@ -125,4 +134,25 @@ async fn stop_signal() {
         let _ = interrupt.await;
     }
     eprintln!("baton serve: stopping: no new requests; letting those in flight finish");
+}
+
+/// File handles the server needs besides its connections (the journal, the listener, tools).
+const SPARE_FILES: u64 = 256;
+
+/// Raises the limit on open files to what `max_connections` needs, up to the hard limit, and
+/// warns when even that is too low: a server out of file handles refuses every connection.
+fn open_files_for(max_connections: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    let wanted = (max_connections as u64).saturating_add(SPARE_FILES);
+    let raised = wanted.min(hard).max(soft);
+    if raised > soft && setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_err() {
+        return;
+    }
+    if raised < wanted {
+        print_warning!(
+            "--max-connections {max_connections} needs about {wanted} open files but this process may open {raised}: \
+             lower --max-connections or raise the limit (ulimit -n)"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 
 mod approvals;
 mod auth;
+mod connections;
 mod conversations;
 mod error;
 mod events;
@@ -21,6 +22,7 @@ mod recovery;
 mod state;
 mod turns;
 
+pub use connections::ConnectionLimits;
 pub use error::ApiError;
 
 use crate::feed::Feed;
@@ -58,6 +60,8 @@ pub struct Options {
     pub busy_wait: Duration,
     /// How often the server looks for interrupted turns to finish.
     pub sweep: Duration,
+    /// The limits on connections (how many, how long a request's headers may take).
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Options {
@@ -68,6 +72,7 @@ impl Default for Options {
             grace: Duration::from_secs(30),
             busy_wait: Duration::from_secs(120),
             sweep: Duration::from_secs(5),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -79,6 +84,7 @@ pub struct Server {
     max_body: usize,
     grace: Duration,
     sweep: Duration,
+    connections: ConnectionLimits,
 }
 
 impl Server {
@@ -105,7 +111,14 @@ impl Server {
             feed: Feed::new(1024),
             stopping,
         });
-        Ok(Server { state, stop, max_body: options.max_body, grace: options.grace, sweep: options.sweep })
+        Ok(Server {
+            state,
+            stop,
+            max_body: options.max_body,
+            grace: options.grace,
+            sweep: options.sweep,
+            connections: options.connections,
+        })
     }
 
     /// The API's routes.
@@ -146,12 +159,13 @@ impl Server {
         let router = self.router();
         let sweeper = tokio::spawn(recovery::sweep(state.clone(), self.sweep));
         let stop = self.stop;
-        let serving = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+        tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
         });
+        let serving = connections::serve(listener, router, self.connections, state.stopping.clone());
         let finished = async {
-            serving.await?;
+            serving.await;
             state.turns.drained().await;
             Ok::<_, std::io::Error>(())
         };
