@@ -202,15 +202,19 @@ enum Command {
         /// Seconds to let requests and turns in flight finish when stopping.
         #[arg(long, default_value_t = 30)]
         grace: u64,
-        /// The most connections open at once. At the cap, a new connection takes the place of
-        /// the one idle longest (a request whose headers never finish, say); when every one is
-        /// busy with a request, the new one is closed.
-        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-        max_connections: u32,
+        /// The most connections open at once [default: 4096, or fewer if the limit on open files
+        /// is lower]. At the cap, a new connection takes the place of one that has not sent a
+        /// whole request (or else of the one idle longest); when every one is busy with a
+        /// request, the new one is closed.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: Option<u32>,
         /// Seconds a client may take to send a request's headers; a keep-alive connection idle
         /// that long is closed too.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         header_timeout: u64,
+        /// Answer /metrics only to operator and admin keys (it is public otherwise).
+        #[arg(long)]
+        private_metrics: bool,
     },
     /// Measure what a team costs: N conversations, C at a time, in this process.
     ///
@@ -312,9 +316,10 @@ fn main() -> ExitCode {
         }
         Command::Resume { db, json, concurrency } => resume::run(&db, json, concurrency),
         Command::Keys { command } => keys::run(&command),
-        Command::Serve { teams, addr, db, keys, max_body, grace, max_connections, header_timeout } => {
-            let max_connections = max_connections as usize;
-            serve::run(&serve::ServeArgs { teams, addr, db, keys, max_body, grace, max_connections, header_timeout })
+        Command::Serve { teams, addr, db, keys, max_body, grace, max_connections, header_timeout, private_metrics } => {
+            let max_connections = max_connections.map(|cap| cap as usize);
+            let limits = serve::ServeLimits { max_body, grace, max_connections, header_timeout, private_metrics };
+            serve::run(&serve::ServeArgs { teams, addr, db, keys, limits })
         }
         Command::Bench { team, inputs, conversations, concurrency, db, warmup, threads, json } => {
             bench::run(&bench::BenchArgs { team, inputs, conversations, concurrency, db, warmup, threads, json })

@@ -24,14 +24,22 @@ pub struct ServeArgs {
     pub db: db::Db,
     /// The keys file.
     pub keys: Option<PathBuf>,
+    /// What clients may ask of the server.
+    pub limits: ServeLimits,
+}
+
+/// What clients may ask of the server, and how it stops.
+pub struct ServeLimits {
     /// The largest request body, in bytes.
     pub max_body: usize,
     /// Seconds to let requests and turns finish when stopping.
     pub grace: u64,
-    /// The most connections open at once.
-    pub max_connections: usize,
+    /// The most connections open at once; `None` for the default.
+    pub max_connections: Option<usize>,
     /// Seconds a client may take to send a request's headers (and a connection may stay idle).
     pub header_timeout: u64,
+    /// Whether /metrics needs an operator or admin key.
+    pub private_metrics: bool,
 }
 
 /// Serves until stopped.
@@ -40,7 +48,7 @@ pub fn run(args: &ServeArgs) -> Exit {
 }
 
 fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
-    open_files_for(args.max_connections);
+    let max_connections = connection_cap(args.limits.max_connections);
     let keys = match &args.keys {
         Some(path) => Some(Keys::load(path).map_err(|error| {
             print_error!("{error}");
@@ -78,13 +86,14 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
         let key_count = keys.as_ref().map(Keys::len);
         let options = Options {
             keys,
-            max_body: args.max_body,
-            grace: Duration::from_secs(args.grace),
+            max_body: args.limits.max_body,
+            grace: Duration::from_secs(args.limits.grace),
             sweep: (shortest_lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(5)),
             connections: ConnectionLimits {
-                max_connections: args.max_connections,
-                header_timeout: Duration::from_secs(args.header_timeout),
+                max_connections,
+                header_timeout: Duration::from_secs(args.limits.header_timeout),
             },
+            private_metrics: args.limits.private_metrics,
             ..Options::default()
         };
         let teams: Vec<String> = runtimes.iter().map(|runtime| runtime.team().name.clone()).collect();
@@ -137,22 +146,38 @@ async fn stop_signal() {
 }
 
 /// File handles the server needs besides its connections (the journal, the listener, tools).
-const SPARE_FILES: u64 = 256;
+const SPARE_FILES: usize = 256;
 
-/// Raises the limit on open files to what `max_connections` needs, up to the hard limit, and
-/// warns when even that is too low: a server out of file handles refuses every connection.
-fn open_files_for(max_connections: usize) {
+/// The connection cap when none is asked for (if the limit on open files allows it).
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// The connection cap: the one asked for, or the default lowered to what the limit on open files
+/// allows. Raises that limit to what the cap needs, up to the hard limit, and warns when a cap
+/// asked for needs more: a server out of file handles refuses every connection.
+fn connection_cap(asked: Option<usize>) -> usize {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
-    let wanted = (max_connections as u64).saturating_add(SPARE_FILES);
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return asked.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    };
+    let needed = |cap: usize| (cap.saturating_add(SPARE_FILES)) as u64;
+    let wanted = needed(asked.unwrap_or(DEFAULT_MAX_CONNECTIONS));
     let raised = wanted.min(hard).max(soft);
-    if raised > soft && setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_err() {
-        return;
-    }
-    if raised < wanted {
-        print_warning!(
-            "--max-connections {max_connections} needs about {wanted} open files but this process may open {raised}: \
-             lower --max-connections or raise the limit (ulimit -n)"
-        );
+    let limit = match raised > soft && setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_err() {
+        true => soft,
+        false => raised,
+    };
+    let allowed = usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(SPARE_FILES).max(1);
+    match asked {
+        None => DEFAULT_MAX_CONNECTIONS.min(allowed),
+        Some(cap) => {
+            if needed(cap) > limit {
+                print_warning!(
+                    "--max-connections {cap} needs about {} open files but this process may open {limit}: \
+                     lower --max-connections or raise the limit (ulimit -n)",
+                    needed(cap)
+                );
+            }
+            cap
+        }
     }
 }

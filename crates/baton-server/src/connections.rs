@@ -1,9 +1,10 @@
 //! The server's connections: HTTP/1 from hyper with a deadline for every request's headers
 //! (which also closes a keep-alive connection left idle that long), and a cap on open
 //! connections. A client that opens connections and never finishes a request (slowloris) cannot
-//! starve the others: at the cap, a new connection evicts the one that has waited longest without
-//! a request in flight, so a half-sent request loses its place to a client that sends one.
-//! Only when every open connection is busy with a request is a new one closed at once.
+//! starve the others: at the cap, a new connection evicts the oldest that has not had a request
+//! yet (a half-sent one), or else the one kept alive idle longest, so a half-sent request loses
+//! its place to a client that sends one. Only when every open connection is busy with a request
+//! is a new one closed at once.
 //!
 //! Written here rather than taken from a crate: tower's limits count requests, not connections,
 //! and `axum::serve` sets no header deadline; the eviction is baton's own policy.
@@ -38,7 +39,7 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> ConnectionLimits {
-        ConnectionLimits { max_connections: 1024, header_timeout: Duration::from_secs(10) }
+        ConnectionLimits { max_connections: 4096, header_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -137,7 +138,8 @@ struct Connection {
     evicted: Notify,
 }
 
-/// The open connections, and those with no request in flight in the order they became so.
+/// The open connections, and those with no request in flight, oldest first: the fresh ones
+/// (no request yet, as a half-sent one) go before the idle ones (kept alive after a request).
 #[derive(Default)]
 struct Open {
     state: Mutex<OpenState>,
@@ -147,11 +149,13 @@ struct Open {
 struct OpenState {
     /// Connections open and not evicted.
     count: usize,
-    /// The next position in `waiting`, and the next connection's id.
+    /// The next position in a queue, and the next connection's id.
     next: u64,
-    /// The connections with no request in flight, oldest first.
-    waiting: BTreeMap<u64, Arc<Connection>>,
-    /// Per connection (by id): its requests in flight and its position in `waiting`.
+    /// Connections that have not had a request yet, oldest first.
+    fresh: BTreeMap<u64, Arc<Connection>>,
+    /// Connections kept alive with no request in flight, idle longest first.
+    idle: BTreeMap<u64, Arc<Connection>>,
+    /// Per open connection (by id): its requests in flight and its place in `fresh` or `idle`.
     by_connection: BTreeMap<u64, (usize, Option<u64>)>,
 }
 
@@ -160,51 +164,57 @@ impl Open {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A place for a new connection: a free one, or that of the connection waiting longest,
-    /// which is evicted; `None` when every open connection has a request in flight.
+    /// A place for a new connection: a free one, or that of the oldest fresh connection, or else
+    /// of the one idle longest, which is evicted; `None` when every open connection has a request
+    /// in flight.
     fn admit(&self, max_connections: usize) -> Option<Arc<Connection>> {
         let mut state = self.state();
         if state.count >= max_connections {
-            let (_, oldest) = state.waiting.pop_first()?;
+            let (_, oldest) = state.fresh.pop_first().or_else(|| state.idle.pop_first())?;
             state.by_connection.remove(&oldest.id);
             state.count -= 1;
             oldest.evicted.notify_one();
         }
-        let connection = Arc::new(Connection { id: state.next, evicted: Notify::new() });
-        state.next += 1;
+        let connection = Arc::new(Connection { id: state.take_next(), evicted: Notify::new() });
         state.count += 1;
-        let position = state.wait(&connection);
+        let position = state.take_next();
+        state.fresh.insert(position, connection.clone());
         state.by_connection.insert(connection.id, (0, Some(position)));
         Some(connection)
     }
 
     /// Notes a request arriving on `connection`.
     fn begin(&self, connection: &Arc<Connection>) {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
         let Some((in_flight, waiting)) = state.by_connection.get_mut(&connection.id) else { return };
         *in_flight += 1;
         if let Some(position) = waiting.take() {
-            state.waiting.remove(&position);
+            state.fresh.remove(&position);
+            state.idle.remove(&position);
         }
     }
 
-    /// Notes a request on `connection` finished: with none left in flight, it waits again.
+    /// Notes a request on `connection` finished: with none left in flight, it is idle.
     fn end(&self, connection: &Arc<Connection>) {
         let mut state = self.state();
         let Some(&(in_flight, _)) = state.by_connection.get(&connection.id) else { return };
-        let waiting = match in_flight <= 1 {
-            true => Some(state.wait(connection)),
-            false => None,
-        };
-        state.by_connection.insert(connection.id, (in_flight.saturating_sub(1), waiting));
+        let idle = (in_flight <= 1).then(|| {
+            let position = state.take_next();
+            state.idle.insert(position, connection.clone());
+            position
+        });
+        state.by_connection.insert(connection.id, (in_flight.saturating_sub(1), idle));
     }
 
     /// Notes `connection` closed (unless it was evicted, which counted it closed already).
     fn close(&self, connection: &Arc<Connection>) {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
         if let Some((_, waiting)) = state.by_connection.remove(&connection.id) {
             if let Some(position) = waiting {
-                state.waiting.remove(&position);
+                state.fresh.remove(&position);
+                state.idle.remove(&position);
             }
             state.count -= 1;
         }
@@ -212,12 +222,10 @@ impl Open {
 }
 
 impl OpenState {
-    /// Puts `connection` last among the waiting; returns its position.
-    fn wait(&mut self, connection: &Arc<Connection>) -> u64 {
-        let position = self.next;
+    /// A number not given before (positions and ids share one sequence).
+    fn take_next(&mut self) -> u64 {
         self.next += 1;
-        self.waiting.insert(position, connection.clone());
-        position
+        self.next
     }
 }
 

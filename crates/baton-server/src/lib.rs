@@ -25,8 +25,9 @@ mod turns;
 pub use connections::ConnectionLimits;
 pub use error::ApiError;
 
+use crate::auth::Caller;
 use crate::feed::Feed;
-use crate::keys::Keys;
+use crate::keys::{Keys, Role};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::turns::Turns;
@@ -62,6 +63,9 @@ pub struct Options {
     pub sweep: Duration,
     /// The limits on connections (how many, how long a request's headers may take).
     pub connections: ConnectionLimits,
+    /// Whether `/metrics` needs an operator or admin key (with keys; without, every caller is
+    /// an admin).
+    pub private_metrics: bool,
 }
 
 impl Default for Options {
@@ -73,6 +77,7 @@ impl Default for Options {
             busy_wait: Duration::from_secs(120),
             sweep: Duration::from_secs(5),
             connections: ConnectionLimits::default(),
+            private_metrics: false,
         }
     }
 }
@@ -107,6 +112,7 @@ impl Server {
             store,
             keys: options.keys,
             metrics: metrics.clone(),
+            private_metrics: options.private_metrics,
             turns: Turns::new(metrics, options.busy_wait, stopping.clone()),
             feed: Feed::new(1024),
             stopping,
@@ -219,8 +225,11 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `GET /metrics`: the Prometheus text format.
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
+async fn metrics(State(state): State<Arc<AppState>>, caller: Result<Caller, ApiError>) -> Result<Response, ApiError> {
+    if state.private_metrics {
+        caller?.require(&[Role::Operator, Role::Admin], "reading /metrics")?;
+    }
+    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response())
 }
 
 /// Counts every request by route template and status.

@@ -136,7 +136,10 @@ impl Metrics {
 
     /// One HTTP request was answered: `route` is the route template such as
     /// `"/v1/conversations/{id}/messages"`.
+    /// A method outside the standard ones is counted as `other`, so that a client cannot grow
+    /// the metrics by inventing method names.
     pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = method_label(method);
         let mut families = self.lock();
         *families.http_requests.sample(&[method, route, &status.to_string()]) += 1;
         families.http_durations.sample(&[method, route]).observe(elapsed);
@@ -239,6 +242,14 @@ fn escape(value: &str) -> String {
         }
     }
     escaped
+}
+
+/// The label of an HTTP method: the standard methods as they are, any other `other`.
+fn method_label(method: &str) -> &str {
+    match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "TRACE" | "CONNECT" => method,
+        _ => "other",
+    }
 }
 
 #[cfg(test)]

@@ -294,7 +294,10 @@ fn paths(requests: &mut SchemaGenerator, answers: &mut SchemaGenerator) -> Map<S
         "/metrics",
         "get",
         Operation::new("getMetrics", "service", "Metrics in the Prometheus text format")
-            .describe("Requests by route and status, turns, model calls and their durations.")
+            .describe(
+                "Requests by method, route and status, turns, model calls and their durations. Public, \
+                 unless the server runs with --private-metrics: then it needs an operator or admin key.",
+            )
             .public()
             .answer("200", "The metrics.", json!({ "text/plain": { "schema": { "type": "string" } } })),
     );

@@ -24,6 +24,8 @@ pub struct AppState {
     pub keys: Option<Keys>,
     /// The counters of `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Whether `/metrics` needs an operator or admin key.
+    pub private_metrics: bool,
     /// The turns running in this process, one conversation's in order.
     pub turns: Turns,
     /// Wake-ups for event streams when this process journals.

@@ -70,3 +70,44 @@ async fn at_the_connection_cap_half_sent_requests_give_way_to_real_clients() {
     }
     assert!(still_open <= 50, "{still_open} of the 300 half-sent requests are still open; the cap is 50");
 }
+
+#[tokio::test]
+async fn invented_method_names_do_not_grow_the_metrics() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::new();
+    for n in 0..200 {
+        let method = reqwest::Method::from_bytes(format!("X{n:04}SPAM").as_bytes()).unwrap();
+        client.request(method, format!("{}/healthz", server.base)).send().await.unwrap();
+    }
+    let metrics = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("SPAM"), "an invented method became a label");
+    assert!(
+        metrics.contains(r#"baton_http_requests_total{method="other",route="/healthz",status="405"} 200"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn private_metrics_need_an_operator_or_admin_key() {
+    let mut tables = String::new();
+    let mut make = |name: &str, role: Role| {
+        let (secret, table) = new_key(name, role).unwrap();
+        tables.push_str(&table);
+        secret
+    };
+    let (client_key, operator_key) = (make("web", Role::Client), make("ops", Role::Operator));
+    let keys = || Some(Keys::parse(&tables, "keys.toml").unwrap());
+    let metrics = |server: &TestServer, key: Option<&str>| {
+        let mut request = reqwest::Client::new().get(format!("{}/metrics", server.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let public = TestServer::with(Options { keys: keys(), ..Options::default() }).await;
+    assert_eq!(metrics(&public, None).await, 200, "public by default");
+    let private = TestServer::with(Options { keys: keys(), private_metrics: true, ..Options::default() }).await;
+    assert_eq!(metrics(&private, None).await, 401);
+    assert_eq!(metrics(&private, Some(&client_key)).await, 403);
+    assert_eq!(metrics(&private, Some(&operator_key)).await, 200);
+}
