@@ -1,19 +1,29 @@
 //! HTTP tools (`kind = "http"`): one request per call, built from a URL template and the
 //! arguments.
 //!
-//! Placeholders `{name}` in the URL are filled from the arguments; the other arguments become the
-//! query (GET, DELETE, HEAD) or the JSON body (POST, PUT, PATCH). The URL and header values may
-//! use `${VAR}` ([`baton_core::env_template`]), read from the environment at each call, so a
-//! rotated secret is picked up at once. There is no overall time limit here:
+//! Placeholders `{name}` in the URL's path and query are filled from the arguments; the other
+//! arguments become the query (GET, DELETE, HEAD) or the JSON body (POST, PUT, PATCH). The URL
+//! and header values may use `${VAR}` ([`baton_core::env_template`]), read from the environment
+//! at each call, so a rotated secret is picked up at once. An argument never chooses where the
+//! request goes: a placeholder in the scheme, host or port is refused when the tool is built, and
+//! `egress` keeps host names from internal addresses and redirects within the URL's origin
+//! unless `allow_hosts` lists the host. Proxy environment variables are ignored, since a proxy
+//! would resolve the host itself, out of that check's sight. There is no overall time limit here:
 //! [`crate::guard::Guarded`] sets it, and dropping a call aborts its request.
+
+mod address;
+mod egress;
 
 use crate::Tool;
 use async_trait::async_trait;
 use baton_core::env_template::{self, Piece};
 use baton_core::{ToolDef, ToolOutput};
+use egress::{AllowHosts, Guard, Refused, SystemResolver};
+use reqwest::dns::Resolve;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long connecting to the server may take.
@@ -36,11 +46,29 @@ const QUERY_METHODS: [Method; 3] = [Method::GET, Method::DELETE, Method::HEAD];
 pub struct HttpToolConfig {
     /// The method, e.g. `"GET"`.
     pub method: String,
-    /// The URL, with `{name}` placeholders filled from the arguments and `${VAR}` from the
-    /// environment.
+    /// The URL, with `{name}` placeholders (in the path and query only) filled from the arguments
+    /// and `${VAR}` from the environment.
     pub url: String,
     /// Headers sent with every request; values may use `${VAR}` to read an environment variable.
     pub headers: Vec<(String, String)>,
+    /// Hosts (names or IP addresses) reached even at internal addresses, and to which redirects
+    /// from the URL's origin are followed.
+    pub allow_hosts: Vec<String>,
+}
+
+/// What is wrong with a URL template.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A brace that is not closed, a placeholder with no name or a malformed `${VAR}`.
+    #[error("{0}")]
+    Malformed(String),
+    /// A placeholder before the end of the host: the argument would choose where requests go.
+    #[error(
+        "{{{0}}} is in the scheme, host or port, where an argument may not go: write the host itself \
+         (https://api.example.com/items/{{id}}) or read the address from the environment \
+         (${{API_BASE}}/items/{{id}}); arguments fill only the path and the query"
+    )]
+    InOrigin(String),
 }
 
 /// Why an HTTP tool could not be built.
@@ -49,7 +77,7 @@ pub enum HttpToolError {
     /// The method is not one an HTTP tool can use.
     #[error("the HTTP method '{0}' is not supported; use GET, POST, PUT, PATCH, DELETE or HEAD")]
     Method(String),
-    /// The URL template has a malformed placeholder.
+    /// The URL template has a malformed placeholder, or one in the scheme, host or port.
     #[error("the URL '{url}' is not a valid template: {detail}")]
     Template {
         /// The URL template.
@@ -76,6 +104,9 @@ pub enum HttpToolError {
         /// What is wrong.
         detail: String,
     },
+    /// An entry of `allow_hosts` is not a bare host.
+    #[error("allow_hosts: {0}")]
+    AllowHost(String),
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
@@ -110,10 +141,13 @@ enum Part {
 
 /// The `{name}` placeholders of a URL template, each once, in the order they first appear
 /// (`${VAR}` are environment variables, not placeholders); the error says what is wrong with a
-/// brace that is not closed, a placeholder with no name or a malformed `${VAR}`.
-pub fn placeholders(url_template: &str) -> Result<Vec<String>, String> {
+/// brace that is not closed, a placeholder with no name, a malformed `${VAR}` or a placeholder
+/// in the scheme, host or port.
+pub fn placeholders(url_template: &str) -> Result<Vec<String>, TemplateError> {
+    let parts = parse_url(url_template).map_err(TemplateError::Malformed)?;
+    fixed_origin(&parts)?;
     let mut names: Vec<String> = Vec::new();
-    for part in parse_url(url_template)? {
+    for part in parts {
         if let Part::Slot(name) = part {
             if !names.contains(&name) {
                 names.push(name);
@@ -123,9 +157,25 @@ pub fn placeholders(url_template: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Whether `text` is a host as `allow_hosts` takes one: a host name or an IP address alone, without
+/// scheme, port or path.
+pub fn is_host(text: &str) -> bool {
+    egress::host(text).is_some()
+}
+
 impl HttpTool {
     /// An HTTP tool offering `definition` that sends requests as `config` says.
     pub fn new(definition: ToolDef, config: HttpToolConfig) -> Result<Self, HttpToolError> {
+        Self::with_resolver(definition, config, Arc::new(SystemResolver))
+    }
+
+    /// Like [`HttpTool::new`], resolving host names with `resolver` instead of the system's; the
+    /// addresses it gives are kept from internal ones all the same.
+    pub fn with_resolver(
+        definition: ToolDef,
+        config: HttpToolConfig,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Self, HttpToolError> {
         let Some(method) =
             BODY_METHODS.iter().chain(&QUERY_METHODS).find(|m| m.as_str().eq_ignore_ascii_case(&config.method))
         else {
@@ -135,6 +185,9 @@ impl HttpTool {
         let url =
             parse_url(&config.url).map_err(|detail| HttpToolError::Template { url: config.url.clone(), detail })?;
         check_url(&url).map_err(|detail| HttpToolError::Url { url: config.url.clone(), detail })?;
+        fixed_origin(&url)
+            .map_err(|error| HttpToolError::Template { url: config.url.clone(), detail: error.to_string() })?;
+        let allow = Arc::new(AllowHosts::new(&config.allow_hosts).map_err(HttpToolError::AllowHost)?);
         let mut headers = Vec::new();
         for (name, value) in &config.headers {
             let header =
@@ -143,9 +196,13 @@ impl HttpTool {
                 .map_err(|error| HttpToolError::HeaderValue { name: name.clone(), detail: format!("it {error}") })?;
             headers.push(HeaderTemplate { name: header, written: name.clone(), value: value.clone() });
         }
+        let tool = definition.name.clone();
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .dns_resolver(Arc::new(Guard { tool: tool.clone(), allow: allow.clone(), inner: resolver }))
+            .redirect(egress::redirects(tool, allow))
             .build()
             .map_err(HttpToolError::Client)?;
         Ok(HttpTool { definition, method, sends_body, url, headers, client })
@@ -237,16 +294,7 @@ impl Tool for HttpTool {
         let origin = request.url().origin().ascii_serialization();
         let mut response = match self.client.execute(request).await {
             Ok(response) => response,
-            Err(e) if e.is_connect() => {
-                return ToolOutput::error(format!(
-                    "error: the server at {origin} could not be reached for '{name}': {}; the service may be down: \
-                     try again later or tell the user",
-                    reason(&e)
-                ))
-            }
-            Err(e) => {
-                return ToolOutput::error(format!("error: the request of '{name}' to {origin} failed: {}", reason(&e)))
-            }
+            Err(e) => return ToolOutput::error(not_answered(name, &origin, &e)),
         };
         let status = response.status();
         let (body, complete) = match read_body(&mut response).await {
@@ -320,6 +368,33 @@ fn parse_slots(template: &str, mut offset: usize) -> Result<Vec<Part>, String> {
         parts.push(Part::Text(rest.to_string()));
     }
     Ok(parts)
+}
+
+/// Checks that no argument can choose where a request goes: each slot comes after the end of the
+/// host, a '/', '?' or '#' written after the "://" (or after a variable, which may hold the
+/// scheme and host).
+fn fixed_origin(template: &[Part]) -> Result<(), TemplateError> {
+    let mut in_host = false;
+    for part in template {
+        match part {
+            Part::Slot(name) => return Err(TemplateError::InOrigin(name.clone())),
+            Part::Variable(_) => in_host = true,
+            Part::Text(text) => {
+                let rest = match text.find("://") {
+                    Some(at) => {
+                        in_host = true;
+                        &text[at + 3..]
+                    }
+                    None if in_host => text.as_str(),
+                    None => continue,
+                };
+                if rest.contains(['/', '?', '#']) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks that the template makes an http or https URL whatever fills its slots. With `${VAR}`
@@ -451,6 +526,33 @@ fn hint(status: reqwest::StatusCode) -> &'static str {
     }
 }
 
+/// The error result of a request to `origin` that got no answer: refused here, or failed.
+fn not_answered(tool: &str, origin: &str, error: &reqwest::Error) -> String {
+    if let Some(refused) = refusal(error) {
+        return format!("error: {refused}");
+    }
+    if error.is_connect() {
+        return format!(
+            "error: the server at {origin} could not be reached for '{tool}': {}; the service may be down: try \
+             again later or tell the user",
+            reason(error)
+        );
+    }
+    format!("error: the request of '{tool}' to {origin} failed: {}", reason(error))
+}
+
+/// The refusal among the causes of `error`, when a request was kept from where it would go.
+fn refusal<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Refused> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(refused) = error.downcast_ref::<Refused>() {
+            return Some(refused);
+        }
+        cause = error.source();
+    }
+    None
+}
+
 /// The innermost cause of an error: reqwest's own message only repeats the URL.
 fn reason(error: &(dyn std::error::Error + 'static)) -> String {
     let mut innermost = error;
@@ -473,12 +575,44 @@ mod tests {
 
     #[test]
     fn malformed_placeholders_say_where_and_what_to_write() {
-        let unclosed = placeholders("https://x/{id").unwrap_err();
+        let unclosed = placeholders("https://x/{id").unwrap_err().to_string();
         assert!(unclosed.contains("'{' at byte 10 is not closed"), "{unclosed}");
-        let nested = placeholders("https://x/{a{b}").unwrap_err();
+        let nested = placeholders("https://x/{a{b}").unwrap_err().to_string();
         assert!(nested.contains("at byte 10 is not closed"), "{nested}");
-        let empty = placeholders("https://x/{}").unwrap_err();
+        let empty = placeholders("https://x/{}").unwrap_err().to_string();
         assert!(empty.contains("'{}' at byte 10 has no name"), "{empty}");
+    }
+
+    #[test]
+    fn placeholders_may_fill_only_the_path_and_the_query() {
+        for (template, slot) in [
+            ("http://{host}/items", "host"),
+            ("https://api.example.com{suffix}", "suffix"),
+            ("https://api.example.com.{zone}/x", "zone"),
+            ("http://127.0.0.1:{port}/items", "port"),
+            ("{scheme}://api.example.com/items", "scheme"),
+            ("https://{user}@api.example.com/items", "user"),
+            ("https://${HOST}:{port}/items", "port"),
+            ("${SCHEME}://{host}/items", "host"),
+            ("${BASE}{path}", "path"),
+            ("https://$${literal}{host}/", "host"),
+        ] {
+            assert_eq!(placeholders(template), Err(TemplateError::InOrigin(slot.into())), "{template}");
+        }
+        for template in [
+            "https://api.example.com/{id}",
+            "https://api.example.com?q={q}",
+            "https://api.example.com#{fragment}",
+            "https://api.example.com:8443/items/{id}/x?q={q}",
+            "${BASE}/items/{id}",
+            "https://${HOST}/items/{id}",
+            "${BASE}?q={q}",
+        ] {
+            assert!(placeholders(template).is_ok(), "{template}");
+        }
+        let message = TemplateError::InOrigin("host".into()).to_string();
+        assert!(message.starts_with("{host} is in the scheme, host or port"), "{message}");
+        assert!(message.contains("(${API_BASE}/items/{id})"), "{message}");
     }
 
     /// A lookup that knows `HOST` only.
@@ -514,7 +648,7 @@ mod tests {
             fill_url(&template, arguments.as_object().unwrap(), lookup).unwrap(),
             "https://api.example.com/a%2Fb"
         );
-        let unclosed = placeholders("https://x/${HOST").unwrap_err();
+        let unclosed = placeholders("https://x/${HOST").unwrap_err().to_string();
         assert!(unclosed.contains("has a '${' at byte 10 without its closing '}'"), "{unclosed}");
     }
 
@@ -546,6 +680,7 @@ mod tests {
             method: method.into(),
             url: url.into(),
             headers: vec![(header.0.into(), header.1.into())],
+            allow_hosts: Vec::new(),
         };
         let tool = |config| HttpTool::new(ToolDef::new("t", "", json!({"type": "object"})), config);
         assert!(tool(config("get", "https://x/{id}", ("a", "b"))).is_ok());
@@ -556,6 +691,21 @@ mod tests {
         assert!(matches!(tool(config("GET", "https://x", ("a b", "b"))), Err(HttpToolError::HeaderName(_))));
         assert!(matches!(tool(config("GET", "https://x", ("a", "${B"))), Err(HttpToolError::HeaderValue { .. })));
         assert!(matches!(tool(config("GET", "https://x/${B", ("a", "b"))), Err(HttpToolError::Template { .. })));
+        let host = tool(config("GET", "http://{host}/items", ("a", "b"))).err().map(|e| e.to_string());
+        let expected = "the URL 'http://{host}/items' is not a valid template: {host} is in the scheme, host or port";
+        assert!(host.as_deref().is_some_and(|e| e.starts_with(expected)), "{host:?}");
+        let allow = |entry: &str| {
+            let mut config = config("GET", "https://x/{id}", ("a", "b"));
+            config.allow_hosts = vec![entry.to_string()];
+            tool(config).map(|_| ())
+        };
+        for good in ["api.example.com", "API.Example.com", "10.0.0.5", "::1", "[fd00::1]", "localhost"] {
+            assert!(allow(good).is_ok(), "{good}");
+        }
+        for bad in ["https://api.example.com", "api.example.com:8443", "api.example.com/x", "", "a b"] {
+            let error = allow(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.starts_with(&format!("allow_hosts: '{bad}' is not a host: write a host name")), "{error}");
+        }
         assert!(
             tool(config("GET", "${BASE}/x/{id}", ("a", "Bearer ${TOKEN}"))).is_ok(),
             "a variable may hold the address"

@@ -14,6 +14,7 @@ fn tool(method: &str, base: &str, path: &str, headers: &[(&str, &str)]) -> HttpT
         method: method.to_string(),
         url: format!("{base}{path}"),
         headers: headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
+        allow_hosts: Vec::new(),
     };
     HttpTool::new(definition("orders"), config).unwrap()
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
 mod command;
+mod egress;
 mod guard;
 mod http;
 mod server;

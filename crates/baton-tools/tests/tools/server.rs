@@ -30,6 +30,8 @@ impl Received {
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    /// Headers besides content-length, content-type and connection.
+    pub headers: Vec<(String, String)>,
     /// How long to wait before answering.
     pub delay: Duration,
 }
@@ -37,7 +39,12 @@ pub struct Reply {
 impl Reply {
     /// An immediate answer.
     pub fn new(status: u16, body: &str) -> Reply {
-        Reply { status, body: body.to_string(), delay: Duration::ZERO }
+        Reply { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
+    }
+
+    /// A redirect (302 Found) to `location`.
+    pub fn redirect(location: &str) -> Reply {
+        Reply { headers: vec![("location".into(), location.into())], ..Reply::new(302, "") }
     }
 }
 
@@ -121,8 +128,10 @@ async fn serve(mut stream: TcpStream, log: &Mutex<Vec<Received>>, answer: &(dyn 
     let reply = answer(&request);
     log.lock().unwrap().push(request);
     tokio::time::sleep(reply.delay).await;
+    let headers: String = reply.headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
     let response = format!(
-        "HTTP/1.1 {} Whatever\r\ncontent-length: {}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{}",
+        "HTTP/1.1 {} Whatever\r\ncontent-length: {}\r\ncontent-type: application/json\r\n{headers}connection: \
+         close\r\n\r\n{}",
         reply.status,
         reply.body.len(),
         reply.body

@@ -241,6 +241,8 @@ pub(crate) struct RawTool {
     pub url: Option<Spanned<String>>,
     /// Request headers (http, mcp over HTTP).
     pub headers: Option<Spanned<Strings>>,
+    /// Hosts reached even at internal addresses, and to which redirects are followed (http).
+    pub allow_hosts: Option<Spanned<Vec<Spanned<String>>>>,
     /// The program and its arguments (command, mcp over stdio).
     pub command: Option<Spanned<Vec<String>>>,
     /// The directory the program runs in (command, mcp over stdio).

@@ -1,12 +1,13 @@
-//! `kind = "http"`: a method, a URL template whose `{placeholders}` are arguments (and whose
-//! `${VAR}` are environment variables, read at each call), and headers.
+//! `kind = "http"`: a method, a URL template whose `{placeholders}` are arguments, in its path and
+//! query only (and whose `${VAR}` are environment variables, read at each call), headers, and
+//! `allow_hosts`, the hosts it may reach at internal addresses or be redirected to.
 
 use super::super::diagnostic::Report;
 use super::super::raw::RawTool;
 use super::super::templates;
 use super::{headers, schema, ToolKind};
 use baton_core::ToolDef;
-use baton_tools::http::{placeholders, HttpToolConfig};
+use baton_tools::http::{is_host, placeholders, HttpToolConfig, TemplateError};
 use serde_json::{json, Value};
 use toml::Spanned;
 
@@ -56,11 +57,25 @@ pub(super) fn build(
     }
     let names = match placeholders(template) {
         Ok(names) => names,
-        Err(why) => {
+        Err(TemplateError::Malformed(why)) => {
             report.error(at, format!("the url '{template}' is malformed: {why}"), "write placeholders as {argument}");
             return None;
         }
+        Err(TemplateError::InOrigin(slot)) => {
+            report.error(
+                at,
+                format!(
+                    "the url of tool '{}' lets the argument {{{slot}}} choose the scheme, host or port",
+                    name.get_ref()
+                ),
+                "write the host in the url, e.g. https://api.example.com/items/{id}, or read the address from the \
+                 environment, e.g. ${API_BASE}/items/{id}; arguments fill only the path and the query (a tool for \
+                 each host)",
+            );
+            return None;
+        }
     };
+    let allow_hosts = allow_hosts(name, raw, report)?;
     definition.parameters = match &raw.args {
         Some(args) => {
             let parameters = schema(args, report)?;
@@ -81,5 +96,20 @@ pub(super) fn build(
             json!({ "type": "object", "properties": properties, "required": names })
         }
     };
-    Some(ToolKind::Http(HttpToolConfig { method, url: template.clone(), headers: headers? }))
+    Some(ToolKind::Http(HttpToolConfig { method, url: template.clone(), headers: headers?, allow_hosts }))
+}
+
+/// `allow_hosts`, each a host name or an IP address alone; `None` when one is not.
+fn allow_hosts(name: &Spanned<String>, raw: &RawTool, report: &mut Report<'_>) -> Option<Vec<String>> {
+    let Some(hosts) = &raw.allow_hosts else { return Some(Vec::new()) };
+    let errors = report.error_count();
+    for host in hosts.get_ref().iter().filter(|host| !is_host(host.get_ref())) {
+        report.error(
+            host.span().start,
+            format!("allow_hosts of tool '{}' lists '{}', which is not a host", name.get_ref(), host.get_ref()),
+            "write a host name or an IP address alone, without scheme, port or path, e.g. allow_hosts = \
+             [\"api.example.com\", \"10.0.0.5\"]",
+        );
+    }
+    (report.error_count() == errors).then(|| hosts.get_ref().iter().map(|host| host.get_ref().clone()).collect())
 }

@@ -115,7 +115,7 @@ impl ToolConfig {
 fn own_keys(kind: &str) -> &'static [&'static str] {
     match kind {
         "lookup" => &["data", "key", "pattern"],
-        "http" => &["args", "method", "url", "headers"],
+        "http" => &["args", "method", "url", "headers", "allow_hosts"],
         "command" => &["args", "command", "cwd", "env"],
         "mcp" => &["url", "headers", "command", "cwd", "env", "include", "exclude"],
         _ => &[],
@@ -124,7 +124,7 @@ fn own_keys(kind: &str) -> &'static [&'static str] {
 
 /// Reports every key set that the tool's kind does not take.
 fn refuse_foreign_keys(kind: &str, raw: &RawTool, report: &mut Report<'_>) {
-    let set: [(&str, Option<usize>); 13] = [
+    let set: [(&str, Option<usize>); 14] = [
         ("args", raw.args.as_ref().map(|v| v.span().start)),
         ("data", raw.data.as_ref().map(|v| v.span().start)),
         ("key", raw.key.as_ref().map(|v| v.span().start)),
@@ -132,6 +132,7 @@ fn refuse_foreign_keys(kind: &str, raw: &RawTool, report: &mut Report<'_>) {
         ("method", raw.method.as_ref().map(|v| v.span().start)),
         ("url", raw.url.as_ref().map(|v| v.span().start)),
         ("headers", raw.headers.as_ref().map(|v| v.span().start)),
+        ("allow_hosts", raw.allow_hosts.as_ref().map(|v| v.span().start)),
         ("command", raw.command.as_ref().map(|v| v.span().start)),
         ("cwd", raw.cwd.as_ref().map(|v| v.span().start)),
         ("env", raw.env.as_ref().map(|v| v.span().start)),
