@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod feed;
 pub mod keys;
+mod loopback;
 pub mod metrics;
 mod observer;
 mod openai;
@@ -147,6 +148,7 @@ impl Server {
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
             .layer(middleware::map_response(error::json_errors))
+            .layer(middleware::from_fn_with_state(self.state.clone(), loopback::guard))
             .layer(middleware::from_fn_with_state(self.state.clone(), count_request))
             .layer(DefaultBodyLimit::max(self.max_body))
             .with_state(self.state.clone())

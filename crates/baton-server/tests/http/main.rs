@@ -3,6 +3,7 @@
 
 mod api;
 mod limits;
+mod loopback;
 mod openai;
 mod openapi;
 mod ordering;
