@@ -2,18 +2,26 @@
 //!
 //! The program is started directly, without a shell; it reads the arguments object as JSON on
 //! stdin and finds the call's idempotency key in `BATON_IDEMPOTENCY_KEY`. What it prints on
-//! stdout is the result. The values of its `env` may use `${VAR}`
-//! ([`baton_core::env_template`]), read from baton's environment at each call. There is no time limit here: [`crate::guard::Guarded`] sets it, and
-//! dropping a call kills the program and everything it started (its process group).
+//! stdout is the result. Its environment is a clean one (`environment`): a few variables
+//! every program needs, the names the tool passes through, and the values of its `env`, which
+//! may use `${VAR}` ([`baton_core::env_template`]), read from baton's environment at each call.
+//! There is no time limit here: [`crate::guard::Guarded`] sets it, and dropping a call kills the
+//! program and everything it started (`process_tree`).
+
+mod environment;
+mod process_tree;
 
 use crate::Tool;
 use async_trait::async_trait;
-use baton_core::{env_template, ToolDef, ToolOutput};
+use baton_core::{ToolDef, ToolOutput};
+use process_tree::{Running, MARK};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+
+pub use environment::PASSED;
 
 /// How much of stdout and of stderr is kept; the rest is read and dropped.
 const MAX_CAPTURE_BYTES: usize = 4 * 1024 * 1024;
@@ -30,9 +38,12 @@ pub struct CommandToolConfig {
     pub args: Vec<String>,
     /// The directory it runs in, if not the current one.
     pub cwd: Option<PathBuf>,
-    /// Environment variables set for it, on top of the inherited ones; `${VAR}` in a value is
-    /// replaced by baton's own variable at each call.
+    /// Environment variables set for it; `${VAR}` in a value is replaced by baton's own variable
+    /// at each call.
     pub env: Vec<(String, String)>,
+    /// Variables of baton's environment it receives as they are (when set), besides [`PASSED`];
+    /// it receives no others.
+    pub pass_env: Vec<String>,
 }
 
 /// A tool that answers a call by running a program.
@@ -47,23 +58,17 @@ impl CommandTool {
         CommandTool { definition, config }
     }
 
-    /// The command for one call, ready to spawn, or the error result saying which variable of
-    /// its `env` is not set.
-    fn command(&self, idempotency_key: &str) -> Result<Command, ToolOutput> {
-        let mut env = Vec::with_capacity(self.config.env.len());
-        for (name, template) in &self.config.env {
-            let value = env_template::expand(template, |var| std::env::var(var)).map_err(|error| {
-                ToolOutput::error(format!(
-                    "error: the environment variable {name} of '{}' {error}",
-                    self.definition.name
-                ))
-            })?;
-            env.push((name, value));
-        }
+    /// The command for one call, marked with `mark`, ready to spawn, or the error result saying
+    /// which variable of its `env` is not set.
+    fn command(&self, idempotency_key: &str, mark: &str) -> Result<Command, ToolOutput> {
+        let call = [("BATON_IDEMPOTENCY_KEY", idempotency_key), (MARK, mark)];
+        let env = environment::variables(&self.config.pass_env, &self.config.env, &call).map_err(|(name, error)| {
+            ToolOutput::error(format!("error: the environment variable {name} of '{}' {error}", self.definition.name))
+        })?;
         let mut command = Command::new(&self.config.program);
         command
             .args(&self.config.args)
-            .env("BATON_IDEMPOTENCY_KEY", idempotency_key)
+            .env_clear()
             .envs(env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -99,12 +104,13 @@ impl Tool for CommandTool {
     }
 
     async fn call(&self, arguments: &Value, idempotency_key: &str) -> ToolOutput {
-        let mut command = match self.command(idempotency_key) {
+        let mark = process_tree::new_mark();
+        let mut command = match self.command(idempotency_key, &mark) {
             Ok(command) => command,
             Err(unset) => return unset,
         };
         let mut running = match command.spawn() {
-            Ok(child) => Running::new(child),
+            Ok(child) => Running::new(child, mark),
             Err(error) => return self.start_failure(&error),
         };
         let stdin = running.child.stdin.take();
@@ -136,45 +142,6 @@ impl Tool for CommandTool {
         ToolOutput::error(format!("error: '{}' failed ({status}): {said}", self.definition.name))
     }
 }
-
-/// A spawned program; dropped before it finished (a call stopped by a timeout), it kills the
-/// program's whole process group, then the program itself (`kill_on_drop`).
-struct Running {
-    child: Child,
-    process_group: Option<u32>,
-    finished: bool,
-}
-
-impl Running {
-    fn new(child: Child) -> Self {
-        let process_group = child.id();
-        Running { child, process_group, finished: false }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let (false, Some(process_group)) = (self.finished, self.process_group) {
-            kill_group(process_group);
-        }
-    }
-}
-
-/// Kills every process of the group, with the `kill` program: the standard library has no safe
-/// way to signal a group. If it cannot run, `kill_on_drop` still kills the program itself.
-#[cfg(unix)]
-fn kill_group(process_group: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{process_group}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Without process groups, `kill_on_drop` kills the program itself.
-#[cfg(not(unix))]
-fn kill_group(_process_group: u32) {}
 
 /// Writes the arguments to the program's stdin, then closes it. A program that does not read
 /// them may exit first; that is not an error.

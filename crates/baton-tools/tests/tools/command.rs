@@ -2,7 +2,7 @@
 
 use crate::support::{definition, temp_path, with_timeout};
 use baton_core::ToolOutput;
-use baton_tools::command::{CommandTool, CommandToolConfig};
+use baton_tools::command::{CommandTool, CommandToolConfig, PASSED};
 use baton_tools::guard::{Guarded, ToolSettings};
 use baton_tools::Tool;
 use serde_json::json;
@@ -20,6 +20,7 @@ fn config(program: &str, args: &[&str]) -> CommandToolConfig {
         args: args.iter().map(|arg| arg.to_string()).collect(),
         cwd: None,
         env: Vec::new(),
+        pass_env: Vec::new(),
     }
 }
 
@@ -77,6 +78,38 @@ async fn env_values_read_batons_environment_at_each_call() {
     );
     assert!(!dir.join("ran").exists(), "the program is not started");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The variables a run of `config` sees, as `NAME=value` lines printed by the shell.
+async fn environment_of(config: CommandToolConfig) -> Vec<String> {
+    let output = CommandTool::new(definition("script"), config).call(&json!({}), "k").await;
+    assert!(!output.is_error, "{}", output.content);
+    output.content.lines().map(String::from).collect()
+}
+
+#[tokio::test]
+async fn the_program_sees_none_of_batons_environment_but_what_the_tool_passes() {
+    std::env::set_var("BATON_TOOLS_TEST_SECRET_3", "hunter2");
+    std::env::set_var("BATON_TOOLS_TEST_PASSED_3", "visible");
+    let seen = environment_of(config("sh", &["-c", "env"])).await;
+    assert!(!seen.iter().any(|line| line.contains("hunter2") || line.contains("visible")), "{seen:?}");
+    // The shell adds PWD; the call adds its key and its run's mark.
+    let expected: Vec<&str> =
+        PASSED.iter().copied().chain(["PWD", "BATON_IDEMPOTENCY_KEY", "BATON_TOOL_RUN"]).collect();
+    for line in &seen {
+        let name = line.split_once('=').map_or(line.as_str(), |(name, _)| name);
+        assert!(expected.contains(&name), "the program saw {name}: {seen:?}");
+    }
+    let path = format!("PATH={}", std::env::var("PATH").unwrap());
+    assert!(seen.contains(&path), "PATH passes: {seen:?}");
+
+    let mut passing = config("sh", &["-c", "env"]);
+    passing.pass_env = vec!["BATON_TOOLS_TEST_PASSED_3".into(), "BATON_TOOLS_TEST_NEVER_SET_3".into()];
+    passing.env.push(("REGION".into(), "eu".into()));
+    let seen = environment_of(passing).await;
+    assert!(seen.contains(&"BATON_TOOLS_TEST_PASSED_3=visible".to_string()), "{seen:?}");
+    assert!(seen.contains(&"REGION=eu".to_string()), "{seen:?}");
+    assert!(!seen.iter().any(|line| line.contains("hunter2") || line.contains("NEVER_SET")), "{seen:?}");
 }
 
 #[tokio::test]
@@ -188,6 +221,34 @@ async fn a_program_stopped_by_the_timeout_is_killed_with_what_it_started() {
         return;
     }
     panic!("the shell never wrote both pids within the 200 ms timeout");
+}
+
+#[tokio::test]
+async fn a_program_stopped_by_the_timeout_is_killed_with_what_it_started_in_a_new_session() {
+    // The shell starts a `sleep` in a session of its own (outside the shell's process group),
+    // which writes its pid, and the shell waits; if the machine is so slow that the timeout comes
+    // before the pid is written, try again.
+    for _ in 0..5 {
+        let pid_file = temp_path("setsid-pid");
+        let pid_path = pid_file.display().to_string();
+        let script = "echo $$ > \"$1.shell\"; setsid sh -c 'echo $$ > \"$1\"; exec sleep 300' sh \"$1\" & wait";
+        let guarded = with_timeout(tool("sh", &["-c", script, "sh", &pid_path]), Duration::from_millis(300));
+        let output = guarded.call(&json!({}), "k").await;
+        assert!(output.content.contains("did not answer within 300 ms"), "{}", output.content);
+        let read = |path: &str| std::fs::read_to_string(path).ok().and_then(|pid| pid.trim().parse::<u32>().ok());
+        let (shell, grandchild) = (read(&format!("{pid_path}.shell")), read(&pid_path));
+        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(format!("{pid_path}.shell"));
+        let (Some(shell), Some(grandchild)) = (shell, grandchild) else { continue };
+        let survived = !gone(grandchild).await;
+        if survived {
+            let _ = std::process::Command::new("kill").args(["-s", "KILL", &grandchild.to_string()]).status();
+        }
+        assert!(!survived, "the grandchild {grandchild}, in a session of its own, still ran after the timeout");
+        assert!(gone(shell).await, "the shell {shell} still runs");
+        return;
+    }
+    panic!("the grandchild never wrote its pid within the 300 ms timeout");
 }
 
 #[tokio::test]

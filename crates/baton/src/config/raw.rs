@@ -5,7 +5,7 @@
 //! these structs are filled, and meaning is checked by [`super::build`] and `baton_core::validate`.
 
 use baton_core::{AgentKind, ContextPolicy, OnLimit, ReturnTo};
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -248,9 +248,43 @@ pub(crate) struct RawTool {
     /// The directory the program runs in (command, mcp over stdio).
     pub cwd: Option<Spanned<String>>,
     /// Environment variables for the program (command, mcp over stdio).
-    pub env: Option<Spanned<Strings>>,
+    pub env: Option<Spanned<RawEnv>>,
     /// The server's tools to offer (mcp; all when absent).
     pub include: Option<Spanned<Vec<String>>>,
     /// The server's tools not to offer (mcp).
     pub exclude: Option<Spanned<Vec<String>>>,
+}
+
+/// `env` of a tool: a table of variables to set, or a list of names to pass through.
+#[derive(Debug)]
+pub(crate) enum RawEnv {
+    /// `{ NAME = "value with ${VAR}" }`.
+    Set(Strings),
+    /// `["NAME", ...]`: baton's own variables the program receives.
+    Pass(Vec<Spanned<String>>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, which buffers the value and so loses the spans.
+impl<'de> Deserialize<'de> for RawEnv {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnvVisitor;
+
+        impl<'de> Visitor<'de> for EnvVisitor {
+            type Value = RawEnv;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of variables, { NAME = \"value\" }, or a list of names to pass, [\"NAME\"]")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<RawEnv, M::Error> {
+                Strings::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawEnv::Set)
+            }
+
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<RawEnv, S::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(RawEnv::Pass)
+            }
+        }
+
+        deserializer.deserialize_any(EnvVisitor)
+    }
 }

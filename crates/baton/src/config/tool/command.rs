@@ -1,4 +1,6 @@
-//! `kind = "command"`: a program run without a shell, the arguments as JSON on its stdin.
+//! `kind = "command"`: a program run without a shell, the arguments as JSON on its stdin, in a
+//! clean environment: `env` is a table of variables to set (`{ NAME = "value with ${VAR}" }`)
+//! or a list of baton's variables to pass through (`["NAME", ...]`).
 
 use super::super::diagnostic::Report;
 use super::super::raw::RawTool;
@@ -30,5 +32,5 @@ pub(super) fn build(
     let (program, args) = program(command, dir, report)?;
     let cwd = working_dir(raw, dir, report)?;
     let env = env(name, raw, report)?;
-    Some(ToolKind::Command(CommandToolConfig { program, args, cwd: Some(cwd), env }))
+    Some(ToolKind::Command(CommandToolConfig { program, args, cwd: Some(cwd), env: env.set, pass_env: env.pass }))
 }

@@ -23,7 +23,16 @@ pub(super) fn build(name: &Spanned<String>, raw: &RawTool, dir: &Path, report: &
             let (program, args) = program(command, dir, report)?;
             let command = std::iter::once(program.display().to_string()).chain(args).collect();
             let cwd = working_dir(raw, dir, report)?;
-            McpTransport::Stdio { command, env: env(name, raw, report)?, cwd: Some(cwd) }
+            let env = env(name, raw, report)?;
+            if let (false, Some(list)) = (env.pass.is_empty(), &raw.env) {
+                report.error(
+                    list.span().start,
+                    "an MCP server inherits baton's whole environment, so env lists no names to pass",
+                    "remove the list, or set variables with env = { NAME = \"value\" }",
+                );
+                return None;
+            }
+            McpTransport::Stdio { command, env: env.set, cwd: Some(cwd) }
         }
         (None, Some(url)) => {
             let at = url.span().start;

@@ -8,10 +8,10 @@ mod lookup;
 mod mcp;
 
 use super::diagnostic::Report;
-use super::raw::RawTool;
+use super::raw::{RawEnv, RawTool};
 use super::templates;
 use baton_core::names::closest;
-use baton_core::{Approval, Rule, ToolDef};
+use baton_core::{Approval, Rule, Severity, ToolDef};
 use baton_tools::command::CommandToolConfig;
 use baton_tools::guard::ToolSettings;
 use baton_tools::http::HttpToolConfig;
@@ -271,12 +271,65 @@ fn schema(args: &Spanned<Value>, report: &mut Report<'_>) -> Option<Value> {
     Some(Value::Object(schema))
 }
 
-/// The environment table of a program, as pairs, after checking its `${VAR}`; `None` when one
-/// is malformed.
-fn env(name: &Spanned<String>, raw: &RawTool, report: &mut Report<'_>) -> Option<Vec<(String, String)>> {
+/// A program's `env`: the variables it sets and the names it passes through from baton's
+/// environment.
+#[derive(Default)]
+struct Env {
+    set: Vec<(String, String)>,
+    pass: Vec<String>,
+}
+
+/// The `env` of a program, after checking the `${VAR}` of the values a table sets, or the names
+/// a list passes (one not set here is a warning); `None` when one is malformed.
+fn env(name: &Spanned<String>, raw: &RawTool, report: &mut Report<'_>) -> Option<Env> {
     let tool = name.get_ref();
-    let setting = |variable: &str| format!("the environment variable {variable} of tool '{tool}'");
-    templates::check_each(&raw.env, setting, report).then(|| templates::pairs(&raw.env))
+    match raw.env.as_ref().map(Spanned::get_ref) {
+        None => Some(Env::default()),
+        Some(RawEnv::Set(table)) => {
+            let mut well_formed = true;
+            for (variable, value) in table {
+                well_formed &=
+                    templates::check(value, &format!("the environment variable {variable} of tool '{tool}'"), report);
+            }
+            let set = table.iter().map(|(variable, value)| (variable.clone(), value.get_ref().clone())).collect();
+            well_formed.then_some(Env { set, pass: Vec::new() })
+        }
+        Some(RawEnv::Pass(names)) => {
+            let mut pass = Vec::new();
+            for variable in names {
+                let (at, text) = (variable.span().start, variable.get_ref());
+                if !is_variable_name(text) {
+                    report.error(
+                        at,
+                        format!("env of tool '{tool}' lists '{text}', which is not an environment variable name"),
+                        "list names of letters, digits and '_', not starting with a digit, e.g. env = [\"AWS_PROFILE\"]",
+                    );
+                    continue;
+                }
+                if std::env::var_os(text).is_none() {
+                    let help = format!(
+                        "baton passes {text} to the program when the team runs, if it is set then: set it in that \
+                         environment, or fix the name"
+                    );
+                    report.push(
+                        Severity::Warning,
+                        at,
+                        format!("env of tool '{tool}' passes {text}, which is not set"),
+                        Some(help),
+                    );
+                }
+                pass.push(text.clone());
+            }
+            (pass.len() == names.len()).then_some(Env { set: Vec::new(), pass })
+        }
+    }
+}
+
+/// Whether `text` is an environment variable name as `${NAME}` reads one: letters, digits and
+/// '_', not starting with a digit.
+fn is_variable_name(text: &str) -> bool {
+    text.chars().next().is_some_and(|first| !first.is_ascii_digit())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The headers of a tool, as pairs, after checking their `${VAR}`; `None` when one is malformed.
