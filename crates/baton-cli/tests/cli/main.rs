@@ -23,6 +23,7 @@ mod new;
 mod providers;
 mod queue;
 mod run;
+mod secrets;
 mod serve;
 mod support;
 #[cfg(feature = "external-tests")]
