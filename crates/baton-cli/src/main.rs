@@ -210,7 +210,7 @@ enum Command {
         max_connections: Option<u32>,
         /// Seconds a client may take to send a request's headers; a keep-alive connection idle
         /// that long is closed too.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         header_timeout: u64,
         /// Answer /metrics only to operator and admin keys (it is public otherwise).
         #[arg(long)]

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
-/// How long `accept` pauses after failing (out of file handles), so that it does not spin.
+/// How long `accept` pauses after running out of file handles, so that it does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The limits on connections.
@@ -58,8 +58,10 @@ pub async fn serve(
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                Err(error) => {
+                    if out_of_resources(&error) {
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
                     continue;
                 }
             },
@@ -96,6 +98,13 @@ pub async fn serve(
     drop(listener);
     drop(closed);
     all_closed.closed().await;
+}
+
+/// Whether a failed `accept` may have run out of something (file handles, buffers) that only
+/// time frees; a client that reset or gave up before it was accepted concerns one connection.
+fn out_of_resources(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    !matches!(error.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::Interrupted)
 }
 
 /// Waits until `stopping` turns true (or its sender is gone).

@@ -41,7 +41,10 @@ fn check(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
         let authority = origin.split_once("://").map_or("", |(_, authority)| authority);
-        if origin != "null" && !is_loopback_authority(authority) {
+        // `null` is the origin of sandboxed frames and data: pages, which may be anyone's.
+        let same_machine = headers.get("sec-fetch-site").is_some_and(|site| site == "same-origin" || site == "none");
+        let allowed = if origin == "null" { same_machine } else { is_loopback_authority(authority) };
+        if !allowed {
             return Err(refused(
                 "cross_site_request",
                 format!(
@@ -67,7 +70,13 @@ fn check(headers: &HeaderMap) -> Result<(), ApiError> {
 /// `.localhost`, or a loopback address.
 fn is_loopback_authority(authority: &str) -> bool {
     let host = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed.split_once(']').map_or("", |(address, _)| address),
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((address, "")) => address,
+            Some((address, port)) if port.strip_prefix(':').is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) => {
+                address
+            }
+            _ => return false,
+        },
         None => match authority.rsplit_once(':') {
             Some((host, port)) if port.bytes().all(|byte| byte.is_ascii_digit()) => host,
             _ => authority,

@@ -111,3 +111,24 @@ async fn private_metrics_need_an_operator_or_admin_key() {
     assert_eq!(metrics(&private, Some(&client_key)).await, 403);
     assert_eq!(metrics(&private, Some(&operator_key)).await, 200);
 }
+
+#[tokio::test]
+async fn at_the_cap_half_sent_requests_give_way_before_a_kept_alive_client() {
+    let limits = ConnectionLimits { max_connections: 10, header_timeout: Duration::from_secs(60) };
+    let server = TestServer::with(Options { connections: limits, ..Options::default() }).await;
+    let mut kept = TcpStream::connect(server.base.trim_start_matches("http://")).await.unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let mut answer = vec![0u8; 4096];
+    kept.write_all(request).await.unwrap();
+    let read = kept.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+    let mut attack = Vec::new();
+    for _ in 0..30 {
+        attack.push(half_sent(&server.base).await);
+    }
+    // Let the server take in every connection before asking again on the kept one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    kept.write_all(request).await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(10), kept.read(&mut answer)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"), "the kept-alive client was evicted");
+}

@@ -32,6 +32,8 @@ async fn without_keys_only_this_machine_s_names_and_pages_are_served() {
     let fetch = health(&server, &[(reqwest::header::HeaderName::from_static("sec-fetch-site"), "cross-site")]).await;
     assert_eq!(fetch, (403, "cross_site_request".to_string()));
     assert_eq!(health(&server, &[(ORIGIN, "http://localhost:3000")]).await.0, 200, "a page on this machine");
+    let sandboxed = health(&server, &[(ORIGIN, "null")]).await;
+    assert_eq!(sandboxed, (403, "cross_site_request".to_string()), "a sandboxed frame or data: page");
 }
 
 #[tokio::test]

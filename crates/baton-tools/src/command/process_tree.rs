@@ -49,8 +49,8 @@ impl Drop for Running {
         if self.finished {
             return;
         }
-        if let Some(process_group) = self.process_group {
-            kill(&[format!("-{process_group}")]);
+        if let Some(process_group) = self.process_group.and_then(|group| i32::try_from(group).ok()) {
+            kill(&[-process_group]);
         }
         kill_marked(&self.mark);
     }
@@ -77,11 +77,11 @@ fn kill_marked(_mark: &str) {}
 /// The processes whose environment holds `entry` (`NAME=value`), among those whose environment
 /// baton may read; a process that has exited reads as empty.
 #[cfg(target_os = "linux")]
-fn marked_processes(entry: &[u8]) -> Vec<String> {
+fn marked_processes(entry: &[u8]) -> Vec<i32> {
     let Ok(processes) = std::fs::read_dir("/proc") else { return Vec::new() };
     processes
-        .filter_map(|process| process.ok()?.file_name().into_string().ok())
-        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|process| process.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
+        .filter(|pid| *pid > 0)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|environ| environ.split(|byte| *byte == 0).any(|variable| variable == entry))
@@ -89,20 +89,18 @@ fn marked_processes(entry: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Sends SIGKILL to `targets` (process ids, or `-GROUP` for a process group), with the `kill`
-/// program: the standard library has no safe way to signal a process it did not start. If it
-/// cannot run, `kill_on_drop` still kills the program itself.
+/// Sends SIGKILL to `targets` (process ids, or minus a process group's id for the group), from
+/// baton itself: no `kill` program is needed (slim container images have none). A target that
+/// is gone already is no error.
 #[cfg(unix)]
-fn kill(targets: &[String]) {
-    let _ = std::process::Command::new("kill")
-        .args(["-s", "KILL", "--"])
-        .args(targets)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
+fn kill(targets: &[i32]) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for target in targets {
+        let _ = kill(Pid::from_raw(*target), Signal::SIGKILL);
+    }
 }
 
 /// Without process groups, `kill_on_drop` kills the program itself.
 #[cfg(not(unix))]
-fn kill(_targets: &[String]) {}
+fn kill(_targets: &[i32]) {}
