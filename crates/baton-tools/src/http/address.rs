@@ -7,7 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What kind of internal address `ip` is, for a message ("a loopback address"), or `None` for
 /// an address on the public internet. An IPv6 address that carries an IPv4 one (mapped,
-/// `::ffff:a.b.c.d`, or NAT64, `64:ff9b::a.b.c.d`) is judged by the IPv4 address.
+/// `::ffff:a.b.c.d`; compatible, `::a.b.c.d`; NAT64, `64:ff9b::a.b.c.d` and the local-use
+/// `64:ff9b:1::/48`; 6to4, `2002:aabb:ccdd::/48`) is judged by the IPv4 address.
 pub(crate) fn internal(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(ip) => internal_v4(ip),
@@ -34,7 +35,7 @@ fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("a shared (CGNAT) address")
     } else if ip.is_multicast() {
         Some("a multicast address")
-    } else if a >= 240 {
+    } else if a >= 240 || (a == 192 && b == 0 && ip.octets()[2] == 0) || (a == 198 && (18..20).contains(&b)) {
         Some("a reserved address")
     } else {
         None
@@ -53,6 +54,8 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("a private address")
     } else if first & 0xffc0 == 0xfe80 {
         Some("a link-local address")
+    } else if first & 0xffc0 == 0xfec0 {
+        Some("a site-local address")
     } else if ip.is_multicast() {
         Some("a multicast address")
     } else {
@@ -60,15 +63,28 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
-/// The IPv4 address an IPv6 one stands for, if it is IPv4-mapped or in the NAT64 prefix.
+/// The IPv4 address an IPv6 one stands for: IPv4-mapped or -compatible, or in a NAT64 prefix
+/// (the well-known `64:ff9b::/96` or the local-use `64:ff9b:1::/48`), all in the last 32 bits;
+/// or 6to4, in bits 16 to 47.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
     }
     let [a, b, c, d, e, f, g, h] = ip.segments();
-    let [g1, g2] = g.to_be_bytes();
-    let [h1, h2] = h.to_be_bytes();
-    ([a, b, c, d, e, f] == [0x64, 0xff9b, 0, 0, 0, 0]).then(|| Ipv4Addr::new(g1, g2, h1, h2))
+    let v4 = |high: u16, low: u16| {
+        let [w, x] = high.to_be_bytes();
+        let [y, z] = low.to_be_bytes();
+        Ipv4Addr::new(w, x, y, z)
+    };
+    let last = v4(g, h);
+    match [a, b, c, d, e, f] {
+        // IPv4-compatible (deprecated, still routed by some stacks); :: and ::1 are not.
+        [0, 0, 0, 0, 0, 0] if g != 0 => Some(last),
+        [0x64, 0xff9b, 0, 0, 0, 0] => Some(last),
+        [0x64, 0xff9b, 1, ..] => Some(last),
+        [0x2002, ..] => Some(v4(b, c)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +125,15 @@ mod tests {
             ("::ffff:169.254.169.254", "a cloud metadata address"),
             ("64:ff9b::a9fe:a9fe", "a cloud metadata address"),
             ("64:ff9b::10.0.0.1", "a private address"),
+            ("::7f00:1", "a loopback address"),
+            ("::a9fe:a9fe", "a cloud metadata address"),
+            ("64:ff9b:1::7f00:1", "a loopback address"),
+            ("2002:a9fe:a9fe::1", "a cloud metadata address"),
+            ("2002:c0a8:0101::", "a private address"),
+            ("fec0::1", "a site-local address"),
+            ("192.0.0.8", "a reserved address"),
+            ("198.18.0.1", "a reserved address"),
+            ("198.19.255.255", "a reserved address"),
         ];
         for (address, expected) in cases {
             assert_eq!(kind(address), Some(expected), "{address}");
@@ -127,6 +152,9 @@ mod tests {
             "2606:4700::1111",
             "64:ff9b::8.8.8.8",
             "::ffff:8.8.8.8",
+            "2002:0808:0808::1",
+            "198.20.0.1",
+            "192.0.1.1",
         ] {
             assert_eq!(kind(address), None, "{address}");
         }
