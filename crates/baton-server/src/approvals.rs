@@ -3,6 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::json_object::JsonObject;
 use crate::keys::Role;
 use crate::observer::TurnObserver;
 use crate::state::AppState;
@@ -30,7 +31,7 @@ pub async fn decide(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((id, call_id)): Path<(String, String)>,
-    Json(body): Json<NewDecision>,
+    JsonObject(body): JsonObject<NewDecision>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Operator, Role::Admin], "deciding on a tool call")?;
     let (info, runtime) = state.conversation(&caller, &id).await?;

@@ -3,6 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::json_object::JsonObject;
 use crate::keys::Role;
 use crate::observer::{Heard, TurnObserver};
 use crate::state::AppState;
@@ -52,7 +53,7 @@ pub struct NewMessage {
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Json(body): Json<NewConversation>,
+    JsonObject(body): JsonObject<NewConversation>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(&[Role::Client, Role::Admin], "starting a conversation")?;
     let runtime = state.team(&body.team)?;
@@ -87,7 +88,7 @@ pub async fn message(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<NewMessage>,
+    JsonObject(body): JsonObject<NewMessage>,
 ) -> Result<Response, ApiError> {
     if body.content.trim().is_empty() {
         return Err(ApiError::bad_request("`content` is empty: send what the user says"));

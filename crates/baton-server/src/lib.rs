@@ -12,6 +12,7 @@ mod conversations;
 mod error;
 mod events;
 mod feed;
+mod json_object;
 pub mod keys;
 mod loopback;
 pub mod metrics;

@@ -6,6 +6,7 @@
 use crate::auth::Caller;
 use crate::conversations;
 use crate::error::ApiError;
+use crate::json_object::JsonObject;
 use crate::keys::Role;
 use crate::observer::Heard;
 use crate::state::AppState;
@@ -170,7 +171,7 @@ pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Json(body): Json<ChatRequest>,
+    JsonObject(body): JsonObject<ChatRequest>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Client, Role::Admin], "chatting with a team")?;
     let continued = conversation_header(&headers)?;

@@ -3,6 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::json_object::JsonObject;
 use crate::keys::Role;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -78,9 +79,9 @@ pub async fn claim(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Option<Json<Acting>>,
+    body: Option<JsonObject<Acting>>,
 ) -> Result<Json<Value>, ApiError> {
-    let operator = operator(&caller, body.and_then(|Json(body)| body.operator))?;
+    let operator = operator(&caller, body.and_then(|JsonObject(body)| body.operator))?;
     act(&state, &caller, &id, move |runtime, id| {
         let operator = operator.clone();
         async move { runtime.claim(&id, &operator).await }
@@ -93,7 +94,7 @@ pub async fn reply(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<NewReply>,
+    JsonObject(body): JsonObject<NewReply>,
 ) -> Result<Json<Value>, ApiError> {
     if body.text.trim().is_empty() {
         return Err(ApiError::bad_request("`text` is empty: send what to tell the user"));
@@ -112,7 +113,7 @@ pub async fn handback(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<NewHandback>,
+    JsonObject(body): JsonObject<NewHandback>,
 ) -> Result<Json<Value>, ApiError> {
     let operator = optional_operator(&caller, body.operator)?;
     let (agent, note) = (body.agent, body.note);
@@ -128,9 +129,9 @@ pub async fn close(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Option<Json<Acting>>,
+    body: Option<JsonObject<Acting>>,
 ) -> Result<Json<Value>, ApiError> {
-    let operator = optional_operator(&caller, body.and_then(|Json(body)| body.operator))?;
+    let operator = optional_operator(&caller, body.and_then(|JsonObject(body)| body.operator))?;
     act(&state, &caller, &id, move |runtime, id| {
         let operator = operator.clone();
         async move { runtime.close(&id, operator.as_deref()).await }
