@@ -30,7 +30,8 @@ use tokio::sync::{mpsc, oneshot};
 pub struct NewConversation {
     /// The team that answers (one the server serves).
     pub team: String,
-    /// An id of your choosing (letters, digits, `-`, `_`, `.`, `:`, at most 128); a fresh one if absent.
+    /// An id of your choosing (letters, digits, `-`, `_`, `.`, `:`, at most 128, not starting with
+    /// `.`); a fresh one if absent.
     #[serde(default)]
     #[schemars(pattern(crate::openapi::ID_PATTERN))]
     pub id: Option<String>,

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 const SCHEMAS: &str = "/components/schemas";
 
 /// A conversation id, as [`baton::check_conversation_id`] accepts them (and a ticket's name).
-pub const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
+pub const ID_PATTERN: &str = "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$";
 
 /// The conversation id of the document's examples, in the form of the ids the server makes.
 const EXAMPLE_ID: &str = "c-0193a5f2c1d4-7f3a9c";
@@ -591,7 +591,7 @@ fn id_parameter() -> Value {
         "in": "path",
         "required": true,
         "description": "The conversation (a ticket is named by its conversation): 1 to 128 letters, digits, `-`, `_`, \
-                    `.` or `:`.",
+                    `.` or `:`, not starting with `.`.",
         "schema": { "type": "string", "pattern": ID_PATTERN },
         "example": EXAMPLE_ID,
     })

@@ -22,11 +22,16 @@ pub fn new_conversation_id() -> String {
 
 /// Why `id` cannot name a conversation, if it cannot: ids are chosen by clients, so they are
 /// checked before they reach the journal.
+/// An id does not start with `.`, so that `.` and `..` (which paths and logs read as
+/// directories) are not ids; a refused id is quoted by its first 40 characters only.
 pub fn check_conversation_id(id: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
-    if id.is_empty() || id.len() > 128 || !id.chars().all(allowed) {
+    if id.is_empty() || id.len() > 128 || !id.chars().all(allowed) || id.starts_with('.') {
+        let shown: String = id.chars().take(40).collect();
+        let shown = if shown.len() < id.len() { format!("{shown}…") } else { shown };
         return Err(format!(
-            "'{id}' is not a usable conversation id: use 1 to 128 letters, digits, '-', '_', '.' or ':'"
+            "'{shown}' is not a usable conversation id: use 1 to 128 letters, digits, '-', '_', '.' or ':', \
+             not starting with '.'"
         ));
     }
     Ok(())
@@ -45,8 +50,10 @@ mod tests {
         for good in ["ticket-4711", "user:42.chat_1", &super::new_conversation_id()] {
             assert_eq!(super::check_conversation_id(good), Ok(()), "{good}");
         }
-        for bad in ["", "a b", "../etc", &"x".repeat(129), "ñ"] {
+        for bad in ["", "a b", "../etc", &"x".repeat(129), "ñ", ".", "..", ".hidden"] {
             assert!(super::check_conversation_id(bad).is_err(), "{bad}");
         }
+        let refused = super::check_conversation_id(&"y".repeat(10_000)).unwrap_err();
+        assert!(refused.len() < 200, "a long id is not echoed whole: {} bytes", refused.len());
     }
 }

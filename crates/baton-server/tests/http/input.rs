@@ -25,3 +25,20 @@ async fn a_body_that_is_not_an_object_is_refused_and_changes_nothing() {
     let (status, answer) = post(&server.url("/v1/queue/c-1/claim"), None, &json!(["anna"])).await;
     assert_eq!(status, 422, "an optional body must be an object too: {answer}");
 }
+
+#[tokio::test]
+async fn dot_ids_are_refused_and_a_long_id_is_not_echoed_whole() {
+    let server = TestServer::start().await;
+    for id in [".", "..", ".hidden"] {
+        let (status, answer) =
+            post(&server.url("/v1/conversations"), None, &json!({ "team": "support", "id": id })).await;
+        assert_eq!(status, 400, "{id}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap_or_default().contains("not starting with '.'"), "{answer}");
+    }
+    let long = "z".repeat(10_000);
+    let (status, answer) =
+        post(&server.url("/v1/conversations"), None, &json!({ "team": "support", "id": long })).await;
+    assert_eq!(status, 400);
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.len() < 300, "the refused id is echoed whole: {} bytes", message.len());
+}
