@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use baton_core::JournalEntry;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::Duration;
 
 mod lease;
@@ -176,6 +177,26 @@ pub trait Store: Send + Sync {
 
     /// The conversation's whole journal, in order.
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError>;
+
+    /// The conversation's journal from position `from` on, in order: what an event stream has
+    /// not sent yet.
+    async fn journal_from(&self, conversation: &str, from: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut journal = self.journal(conversation).await?;
+        journal.retain(|stored| stored.seq >= from);
+        Ok(journal)
+    }
+
+    /// The position after the last entry of each of `conversations` that has one, in one read:
+    /// how one poller watches many conversations for what other processes write.
+    async fn journal_ends(&self, conversations: &[String]) -> Result<HashMap<String, u64>, StoreError> {
+        let mut ends = HashMap::new();
+        for conversation in conversations {
+            if let Some(last) = self.journal(conversation).await?.last() {
+                ends.insert(conversation.clone(), last.seq + 1);
+            }
+        }
+        Ok(ends)
+    }
 
     /// The conversations with a turn in progress: a user message, a started turn or a decision
     /// on a suspended turn ([`TURN_OPENERS`]) journaled after their last `turn_ended` record. The

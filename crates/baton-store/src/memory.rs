@@ -4,7 +4,7 @@ use crate::lease::now_ms;
 use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -137,6 +137,18 @@ impl Store for MemoryStore {
         let stored =
             conversations.get(conversation).ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
         Ok(stored.journal.clone())
+    }
+
+    async fn journal_from(&self, conversation: &str, from: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let conversations = self.lock();
+        let stored =
+            conversations.get(conversation).ok_or_else(|| StoreError::UnknownConversation(conversation.into()))?;
+        Ok(stored.journal.iter().filter(|entry| entry.seq >= from).cloned().collect())
+    }
+
+    async fn journal_ends(&self, conversations: &[String]) -> Result<HashMap<String, u64>, StoreError> {
+        let stored = self.lock();
+        Ok(conversations.iter().filter_map(|id| Some((id.clone(), stored.get(id)?.journal.last()?.seq + 1))).collect())
     }
 
     async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {

@@ -14,6 +14,7 @@ use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -413,15 +414,21 @@ impl Store for SqliteStore {
     }
 
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        self.journal_from(conversation, 0).await
+    }
+
+    async fn journal_from(&self, conversation: &str, from: u64) -> Result<Vec<StoredEntry>, StoreError> {
         if self.conversation(conversation).await?.is_none() {
             return Err(StoreError::UnknownConversation(conversation.into()));
         }
         let reader = self.read();
         let mut statement = reader
-            .prepare_cached("SELECT seq, at_ms, epoch, body FROM journal WHERE conversation = ?1 ORDER BY seq")
+            .prepare_cached(
+                "SELECT seq, at_ms, epoch, body FROM journal WHERE conversation = ?1 AND seq >= ?2 ORDER BY seq",
+            )
             .map_err(|e| self.db_error(e))?;
         let rows = statement
-            .query_map(params![conversation], |row| {
+            .query_map(params![conversation, i64::try_from(from).unwrap_or(i64::MAX)], |row| {
                 Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, String>(3)?))
             })
             .map_err(|e| self.db_error(e))?;
@@ -436,6 +443,29 @@ impl Store for SqliteStore {
             journal.push(StoredEntry { seq: seq as u64, at_ms: at_ms as u64, epoch: epoch as u64, entry });
         }
         Ok(journal)
+    }
+
+    async fn journal_ends(&self, conversations: &[String]) -> Result<HashMap<String, u64>, StoreError> {
+        let reader = self.read();
+        let mut ends = HashMap::new();
+        for chunk in conversations.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let mut statement = reader
+                .prepare(&format!(
+                    "SELECT conversation, MAX(seq) FROM journal WHERE conversation IN ({placeholders}) GROUP BY conversation"
+                ))
+                .map_err(|e| self.db_error(e))?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(chunk), |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(|e| self.db_error(e))?;
+            for row in rows {
+                let (conversation, last) = row.map_err(|e| self.db_error(e))?;
+                ends.insert(conversation, last as u64 + 1);
+            }
+        }
+        Ok(ends)
     }
 
     async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {

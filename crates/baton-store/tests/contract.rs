@@ -123,6 +123,17 @@ async fn keeps_the_journal(store: &dyn Store) {
     // An operator's action between turns is no turn in progress.
     let interrupted: Vec<String> = store.interrupted().await.unwrap().into_iter().map(|info| info.id).collect();
     assert_eq!(interrupted, ["c1"]);
+
+    // What a stream has not sent yet, and where each journal ends (c3 has one entry, c4 none).
+    let from: Vec<u64> = store.journal_from("c1", 1).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(from, [1, 2]);
+    assert!(store.journal_from("c1", 3).await.unwrap().is_empty());
+    assert!(matches!(store.journal_from("nope", 0).await, Err(StoreError::UnknownConversation(_))));
+    store.create(&conversation("c4")).await.unwrap();
+    let watched: Vec<String> = ["c1", "c2", "c3", "c4", "nope"].map(String::from).to_vec();
+    let mut ends: Vec<(String, u64)> = store.journal_ends(&watched).await.unwrap().into_iter().collect();
+    ends.sort();
+    assert_eq!(ends, [("c1".into(), 3), ("c2".into(), 5), ("c3".into(), 1)]);
 }
 
 /// One holder at a time; an expired lease is taken over and its old holder fenced off.
