@@ -4,12 +4,14 @@
 //! the core decides again, so a changed team file or a corrupt journal is caught, not guessed
 //! around. What the journal does not show as done (records not yet written, model or tool
 //! calls without a result) is returned for the shell to carry out, and the tool calls that may
-//! have run already (their intent is journaled, their result is not) are named.
+//! have run already (their intent is journaled, their result is not) are named. Whether a tool
+//! call's arguments fit its schema is read off the journal where it shows the call's fate, so
+//! replay never depends on the validator's version (nor on whether it checked at all).
 
-use crate::conversation::Conversation;
+use crate::conversation::{Conversation, Journaled};
 use crate::event::{Effect, Input, JournalEntry, Record, ToolInvocation};
 use crate::team::Team;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -71,7 +73,11 @@ pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Rep
                     )));
                 }
                 answer(&mut calls, input);
+                if matches!(input, Input::ModelReplied { .. }) {
+                    conversation.follow_journal(fates(&journal[position + 1..]));
+                }
                 let effects = conversation.handle(input.clone()).map_err(|rejected| fail(rejected.0))?;
+                conversation.follow_journal(BTreeMap::new());
                 for effect in effects {
                     match effect {
                         Effect::Record(record) => expected.push_back(record),
@@ -117,6 +123,26 @@ fn answer(calls: &mut Vec<(Effect, bool)>, input: &Input) {
         | Input::TicketHandedBack { .. }
         | Input::TicketClosed { .. } => {}
     }
+}
+
+/// What the records journaled after a model reply (up to the next input) show its tool calls
+/// came to: sent for approval or run, or rejected with an error.
+fn fates(after: &[JournalEntry]) -> BTreeMap<String, Journaled> {
+    let records = after.iter().map_while(|entry| match entry {
+        JournalEntry::Record(record) => Some(record),
+        JournalEntry::Input(_) => None,
+    });
+    records
+        .filter_map(|record| match record {
+            Record::ToolCallStarted { call_id, .. } | Record::ApprovalRequested { call_id, .. } => {
+                Some((call_id.clone(), Journaled::LetThrough))
+            }
+            Record::ToolCallRejected { call_id, error, .. } => {
+                Some((call_id.clone(), Journaled::Rejected(error.clone())))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The next record the core decided that `journaled` should be. A ticket the core opens is

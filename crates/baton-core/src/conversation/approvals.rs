@@ -1,4 +1,6 @@
 //! Approvals: a tool call that needs a person's decision suspends the turn until it is made.
+//! Only a call whose arguments fit its tool's schema gets here (`arguments`): a person is never
+//! asked about a malformed call.
 //!
 //! The reply's other calls run first; once only calls waiting for approval are left, the turn
 //! ends for now with status `awaiting_approval`, naming the first of them. An approval runs the

@@ -3,13 +3,17 @@
 //! One user turn runs as a loop the shell drives: the core asks for a model call, reads the
 //! reply, asks for the ordinary tool calls, and once every call is answered takes the first
 //! valid handoff (or answers the user, or calls the model again). Limits are checked before
-//! every model call and every handoff, so every turn ends. A call that needs a person's
-//! approval suspends the turn (`approvals`); a human agent in control holds the conversation in
-//! the escalation queue, where operators act on its ticket (`queue`).
+//! every model call and every handoff, so every turn ends. A call whose arguments do not fit its
+//! tool's schema is answered with an error (`arguments`); a call that needs a person's approval
+//! suspends the turn (`approvals`); a human agent in control holds the conversation in the
+//! escalation queue, where operators act on its ticket (`queue`).
 
 mod approvals;
+mod arguments;
 mod queue;
 
+pub use arguments::check_schema;
+pub(crate) use arguments::Journaled;
 pub use queue::Ticket;
 
 use crate::context::{package, View, ViewInput};
@@ -23,6 +27,7 @@ use crate::router::{read_route, route_request};
 use crate::team::{Agent, ContextPolicy, OnLimit, ReturnTo, Team, TriggerKind, HANDOFF_PREFIX};
 use crate::transcript::{Entry, ModelReply, StopReason, ToolCall, ToolOutput, Usage};
 use crate::trigger::{evaluate, Streak};
+use arguments::Verdict;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -53,6 +58,9 @@ pub struct Conversation {
     /// Set while replay folds a journal: model requests are left empty, because replay throws
     /// away every one the journal answers (building them made replay quadratic).
     replaying: bool,
+    /// While replay feeds a model reply: what the journal shows each of its calls came to, which
+    /// the arguments check follows (see [`Conversation::follow_journal`]).
+    journaled: BTreeMap<String, Journaled>,
 }
 
 /// The state of the turn in progress.
@@ -141,6 +149,7 @@ impl Conversation {
             last_hand_back: None,
             call_ids: BTreeSet::new(),
             replaying: false,
+            journaled: BTreeMap::new(),
         }
     }
 
@@ -401,6 +410,16 @@ impl Conversation {
         self.replaying = replaying;
     }
 
+    /// Makes the arguments check of the next model reply's calls take what the journal shows
+    /// instead of checking again: a call it shows sent for approval or run is let through, one it
+    /// shows rejected is rejected with the journaled error. So a journal replays as it was
+    /// written whichever validator wrote it, one written before arguments were checked included
+    /// (as the `Signals` journaled with a message keep replay off the detector's version). A call
+    /// the journal does not show yet is checked.
+    pub(crate) fn follow_journal(&mut self, calls: BTreeMap<String, Journaled>) {
+        self.journaled = calls;
+    }
+
     /// Fills in `request`, the unanswered call replay left empty, with what its agent is sent:
     /// nothing has changed since the call was made, since only its reply moves the turn on.
     pub(crate) fn complete_request(&self, request: &mut ModelRequest) {
@@ -592,53 +611,76 @@ impl Conversation {
     }
 
     fn plan_tool_call(&mut self, call: &ToolCall, cut_off: bool, pending: &mut PendingReply, out: &mut Vec<Effect>) {
-        let checked = self.check_tool_call(call).map_err(|error| cut_off_hint(error, cut_off));
-        let number = self.turn_mut().number;
-        match checked {
+        let arguments = match self.check_tool_call(call) {
+            Ok(arguments) => arguments,
             Err(error) => {
-                out.push(Effect::Record(Record::ToolCallRejected {
-                    turn: number,
-                    call_id: call.id.clone(),
-                    agent: self.active.clone(),
-                    tool: call.name.clone(),
-                    error: error.clone(),
-                }));
-                pending.answers.insert(call.id.clone(), ToolOutput::error(error));
+                self.reject(call, cut_off_hint(error, cut_off), pending, out);
+                return;
             }
-            Ok(arguments) => {
-                let invocation = ToolInvocation {
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    idempotency_key: format!("{}:{}:{}", self.id, number, call.id),
-                    arguments,
-                };
-                if let Some(error) = self.denied_before(&invocation) {
-                    out.push(Effect::Record(Record::ToolCallRejected {
-                        turn: number,
-                        call_id: call.id.clone(),
-                        agent: self.active.clone(),
-                        tool: call.name.clone(),
-                        error: error.clone(),
-                    }));
-                    pending.answers.insert(call.id.clone(), ToolOutput::error(error));
-                    return;
-                }
-                pending.outstanding.insert(call.id.clone());
-                let needs_approval =
-                    self.team.tools.get(&call.name).is_some_and(|tool| tool.approval.needed(&invocation.arguments));
-                if needs_approval {
-                    out.push(Effect::Record(Record::ApprovalRequested {
-                        turn: number,
-                        call_id: call.id.clone(),
-                        agent: self.active.clone(),
-                        tool: call.name.clone(),
-                        arguments: invocation.arguments.clone(),
-                    }));
-                    pending.awaiting.push(invocation);
-                } else {
-                    self.start_tool_call(invocation, &call.arguments, out);
-                }
+        };
+        let number = self.turn_mut().number;
+        let invocation = ToolInvocation {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            idempotency_key: format!("{}:{}:{}", self.id, number, call.id),
+            arguments,
+        };
+        if let Some(error) = self.denied_before(&invocation) {
+            self.reject(call, error, pending, out);
+            return;
+        }
+        match self.check_arguments(call, &invocation.arguments) {
+            Verdict::Fits => {}
+            Verdict::Violates(error) => {
+                self.turn_mut().malformed_calls += 1;
+                self.reject(call, error, pending, out);
+                return;
             }
+            Verdict::Uncheckable(error) => {
+                self.reject(call, error, pending, out);
+                return;
+            }
+        }
+        pending.outstanding.insert(call.id.clone());
+        let needs_approval =
+            self.team.tools.get(&call.name).is_some_and(|tool| tool.approval.needed(&invocation.arguments));
+        if needs_approval {
+            out.push(Effect::Record(Record::ApprovalRequested {
+                turn: number,
+                call_id: call.id.clone(),
+                agent: self.active.clone(),
+                tool: call.name.clone(),
+                arguments: invocation.arguments.clone(),
+            }));
+            pending.awaiting.push(invocation);
+        } else {
+            self.start_tool_call(invocation, &call.arguments, out);
+        }
+    }
+
+    /// Answers a tool call with `error` without running it.
+    fn reject(&mut self, call: &ToolCall, error: String, pending: &mut PendingReply, out: &mut Vec<Effect>) {
+        out.push(Effect::Record(Record::ToolCallRejected {
+            turn: self.turn_mut().number,
+            call_id: call.id.clone(),
+            agent: self.active.clone(),
+            tool: call.name.clone(),
+            error: error.clone(),
+        }));
+        pending.answers.insert(call.id.clone(), ToolOutput::error(error));
+    }
+
+    /// Whether a call's arguments fit its tool's schema; in replay, what the journal shows (see
+    /// [`Conversation::follow_journal`]). A journaled rejection is a violation unless the tool's
+    /// schema does not compile.
+    fn check_arguments(&self, call: &ToolCall, arguments: &serde_json::Value) -> Verdict {
+        match self.journaled.get(&call.id) {
+            None => arguments::check(&self.team, &call.name, arguments),
+            Some(Journaled::LetThrough) => Verdict::Fits,
+            Some(Journaled::Rejected(error)) => match arguments::check(&self.team, &call.name, arguments) {
+                Verdict::Uncheckable(_) => Verdict::Uncheckable(error.clone()),
+                Verdict::Fits | Verdict::Violates(_) => Verdict::Violates(error.clone()),
+            },
         }
     }
 

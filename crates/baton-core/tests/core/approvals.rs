@@ -157,3 +157,40 @@ fn a_result_for_a_call_still_waiting_is_refused() {
     assert!(sim.conversation.handle(early).is_err());
     assert!(sim.conversation.handle(Input::ToolOutcomeUnknown { call_id: "a".into() }).is_err());
 }
+
+#[test]
+fn a_call_whose_arguments_do_not_fit_is_never_sent_for_approval() {
+    let mut team = refund_team();
+    let schema = json!({"type": "object", "properties": {"amount": {"type": "number"}}, "required": ["amount"]});
+    team.tools.get_mut("t1").unwrap().parameters = schema;
+    team.tools.get_mut("t2").unwrap().approval = Approval::Required;
+    team.tools.get_mut("t2").unwrap().parameters = json!({"type": "object", "required": ["reason"]});
+    let mut sim = Sim::new(team);
+    // "lots" cannot be compared with 100, which by itself would ask a person.
+    let mut model = replies(vec![
+        calls(&[("a", "t1", r#"{"amount": "lots"}"#), ("b", "t2", "{}")]),
+        calls(&[("c", "t1", r#"{"amount": 250}"#)]),
+    ]);
+    let outcome = sim.turn("refund me", &mut model, &mut ok, 20);
+    suspended(&outcome, "c");
+    assert_eq!(outcome.malformed_calls, Some(2));
+    let asked: Vec<&str> = sim
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::ApprovalRequested { call_id, .. } => Some(call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, ["c"], "only the corrected call waits for a person");
+    assert!(result_of(&sim, "a").content.contains("amount: \"lots\" is not of type \"number\""));
+    assert!(result_of(&sim, "b").content.contains("\"reason\" is a required property"));
+    assert!(sim.conversation.check(&decision("a", true, None)).unwrap_err().contains("waiting: c"));
+    sim.check_replay();
+
+    let outcome = sim.decide(decision("c", true, None), &mut model, &mut ok, 20);
+    assert_eq!(outcome.status, TurnStatus::Answered);
+    let run: Vec<_> = sim.invocations.iter().map(|i| (i.call_id.as_str(), i.arguments.clone())).collect();
+    assert_eq!(run, [("c", json!({"amount": 250}))]);
+    sim.check_replay();
+}

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
 mod approvals;
+mod arguments;
 mod properties;
 mod queue;
 mod semantics;

@@ -1,6 +1,7 @@
 //! Properties of the core under arbitrary model behaviour: any mix of text, tool calls,
 //! handoffs to valid, invalid and self targets, several handoffs per reply, malformed
-//! arguments and failing tools; with or without a router (answering anything) and triggers.
+//! arguments, arguments that do not fit the tool's schema and failing tools; with or without a
+//! router (answering anything) and triggers.
 
 use crate::support::Sim;
 use baton_core::{
@@ -22,6 +23,7 @@ enum CallKind {
     HandoffToNobody,
     HandoffBadArgs(usize),
     BadArgs(usize),
+    WrongArgs(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -40,6 +42,7 @@ fn call_kind() -> impl Strategy<Value = CallKind> {
         1 => Just(CallKind::HandoffToNobody),
         1 => (0..4usize).prop_map(CallKind::HandoffBadArgs),
         1 => (0..2usize).prop_map(CallKind::BadArgs),
+        1 => (0..2usize).prop_map(CallKind::WrongArgs),
     ]
 }
 
@@ -116,7 +119,7 @@ fn build(gen: &GenTeam) -> Team {
             ToolDef {
                 name: tool.into(),
                 description: String::new(),
-                parameters: serde_json::json!({"type":"object"}),
+                parameters: serde_json::json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
                 examples: Vec::new(),
                 idempotent: true,
                 approval: Default::default(),
@@ -179,7 +182,7 @@ fn materialise(reply: &GenReply, n_agents: usize) -> Input {
         .enumerate()
         .map(|(position, (kind, empty_id))| {
             let (name, arguments) = match kind {
-                CallKind::Tool(t) => (format!("t{t}"), "{}".to_string()),
+                CallKind::Tool(t) => (format!("t{t}"), r#"{"n":1}"#.to_string()),
                 CallKind::UnknownTool => ("t9".to_string(), "{}".to_string()),
                 CallKind::Handoff(target) => {
                     (format!("transfer_to_{}", AGENTS[target % n_agents]), r#"{"reason":"r","facts":{"k":"v"}}"#.into())
@@ -188,6 +191,7 @@ fn materialise(reply: &GenReply, n_agents: usize) -> Input {
                 CallKind::HandoffToNobody => ("transfer_to_nobody".to_string(), r#"{"reason":"r"}"#.to_string()),
                 CallKind::HandoffBadArgs(target) => (format!("transfer_to_{}", AGENTS[target % n_agents]), "{".into()),
                 CallKind::BadArgs(t) => (format!("t{t}"), "[1,2]".to_string()),
+                CallKind::WrongArgs(t) => (format!("t{t}"), r#"{"n":"x"}"#.to_string()),
             };
             let id = if *empty_id { String::new() } else { format!("id{position}") };
             ToolCall { id, name, arguments }
@@ -232,6 +236,9 @@ proptest! {
             let outcome = sim.turn_with(&format!("message {turn}"), signals.clone(), &mut model, &mut tool, max_steps);
             let records = &sim.records[records_before..];
             let requests = &sim.requests[requests_before..];
+
+            // No call whose arguments do not fit its tool's schema runs.
+            prop_assert!(sim.invocations.iter().all(|call| call.arguments.get("n").is_none_or(|n| n.is_i64())));
 
             // Every turn ends within max_model_calls model calls.
             prop_assert!(requests.len() as u32 <= team.limits.max_model_calls);
