@@ -196,25 +196,8 @@ enum Command {
         /// The API keys file: [[key]] tables { name, role, sha256 } (make keys with `baton keys new`).
         #[arg(long, env = "BATON_KEYS")]
         keys: Option<PathBuf>,
-        /// The largest request body accepted, in bytes.
-        #[arg(long, default_value_t = 262_144)]
-        max_body: usize,
-        /// Seconds to let requests and turns in flight finish when stopping.
-        #[arg(long, default_value_t = 30)]
-        grace: u64,
-        /// The most connections open at once [default: 4096, or fewer if the limit on open files
-        /// is lower]. At the cap, a new connection takes the place of one that has not sent a
-        /// whole request (or else of the one idle longest); when every one is busy with a
-        /// request, the new one is closed.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        max_connections: Option<u32>,
-        /// Seconds a client may take to send a request's headers; a keep-alive connection idle
-        /// that long is closed too.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        header_timeout: u64,
-        /// Answer /metrics only to operator and admin keys (it is public otherwise).
-        #[arg(long)]
-        private_metrics: bool,
+        #[command(flatten)]
+        limits: serve::ServeLimits,
     },
     /// Measure what a team costs: N conversations, C at a time, in this process.
     ///
@@ -316,9 +299,7 @@ fn main() -> ExitCode {
         }
         Command::Resume { db, json, concurrency } => resume::run(&db, json, concurrency),
         Command::Keys { command } => keys::run(&command),
-        Command::Serve { teams, addr, db, keys, max_body, grace, max_connections, header_timeout, private_metrics } => {
-            let max_connections = max_connections.map(|cap| cap as usize);
-            let limits = serve::ServeLimits { max_body, grace, max_connections, header_timeout, private_metrics };
+        Command::Serve { teams, addr, db, keys, limits } => {
             serve::run(&serve::ServeArgs { teams, addr, db, keys, limits })
         }
         Command::Bench { team, inputs, conversations, concurrency, db, warmup, threads, json } => {

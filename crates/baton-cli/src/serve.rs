@@ -8,7 +8,7 @@ use anstream::eprintln;
 use baton::assemble;
 use baton::store::{open, Durability};
 use baton_server::keys::Keys;
-use baton_server::{check_address, ConnectionLimits, Options, Server};
+use baton_server::{check_address, ConnectionLimits, KeyLimits, Options, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,17 +29,52 @@ pub struct ServeArgs {
 }
 
 /// What clients may ask of the server, and how it stops.
+#[derive(clap::Args, Debug)]
 pub struct ServeLimits {
-    /// The largest request body, in bytes.
+    /// The largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 262_144)]
     pub max_body: usize,
-    /// Seconds to let requests and turns finish when stopping.
+    /// Seconds to let requests and turns in flight finish when stopping.
+    #[arg(long, default_value_t = 30)]
     pub grace: u64,
-    /// The most connections open at once; `None` for the default.
-    pub max_connections: Option<usize>,
-    /// Seconds a client may take to send a request's headers (and a connection may stay idle).
+    /// The most connections open at once [default: 4096, or fewer if the limit on open files
+    /// is lower]. At the cap, a new connection takes the place of one that has not sent a
+    /// whole request (or else of the one idle longest); when every one is busy with a
+    /// request, the new one is closed.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+    /// Seconds a client may take to send a request's headers, or pause while sending its body;
+    /// a keep-alive connection idle that long is closed too.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout: u64,
-    /// Whether /metrics needs an operator or admin key.
+    /// Answer /metrics only to operator and admin keys (it is public otherwise).
+    #[arg(long)]
     pub private_metrics: bool,
+    /// Requests a second each API key may send, on average (0: no limit). Over it, 429 with
+    /// Retry-After. Limits per key apply only with --keys.
+    #[arg(long, default_value_t = KeyLimits::default().rate)]
+    pub rate_per_key: u32,
+    /// Requests an API key may send at once above its rate, after a quiet spell.
+    #[arg(long, default_value_t = KeyLimits::default().burst)]
+    pub burst_per_key: u32,
+    /// Requests each API key may have in flight at once, event streams aside (0: no limit).
+    #[arg(long, default_value_t = KeyLimits::default().in_flight)]
+    pub in_flight_per_key: usize,
+    /// Event streams each API key may hold open at once (0: no limit).
+    #[arg(long, default_value_t = KeyLimits::default().streams)]
+    pub streams_per_key: usize,
+}
+
+impl ServeLimits {
+    /// The limits of each API key.
+    fn key_limits(&self) -> KeyLimits {
+        KeyLimits {
+            rate: self.rate_per_key,
+            burst: self.burst_per_key,
+            in_flight: self.in_flight_per_key,
+            streams: self.streams_per_key,
+        }
+    }
 }
 
 /// Serves until stopped.
@@ -48,7 +83,7 @@ pub fn run(args: &ServeArgs) -> Exit {
 }
 
 fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
-    let max_connections = connection_cap(args.limits.max_connections);
+    let max_connections = connection_cap(args.limits.max_connections.map(|cap| cap as usize));
     let keys = match &args.keys {
         Some(path) => Some(Keys::load(path).map_err(|error| {
             print_error!("{error}");
@@ -94,6 +129,7 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
                 header_timeout: Duration::from_secs(args.limits.header_timeout),
             },
             private_metrics: args.limits.private_metrics,
+            key_limits: args.limits.key_limits(),
             ..Options::default()
         };
         let teams: Vec<String> = runtimes.iter().map(|runtime| runtime.team().name.clone()).collect();

@@ -4,11 +4,13 @@
 //! starve the others: at the cap, a new connection evicts the oldest that has not had a request
 //! yet (a half-sent one), or else the one kept alive idle longest, so a half-sent request loses
 //! its place to a client that sends one. Only when every open connection is busy with a request
-//! is a new one closed at once.
+//! is a new one closed at once. A request's body must keep coming: a pause between its pieces
+//! as long as the header deadline ends it (tower-http's `TimeoutBody`).
 //!
 //! Written here rather than taken from a crate: tower's limits count requests, not connections,
 //! and `axum::serve` sets no header deadline; the eviction is baton's own policy.
 
+use crate::metrics::Metrics;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::Router;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
+use tower_http::timeout::TimeoutBody;
 
 /// How long `accept` pauses after running out of file handles, so that it does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -49,6 +52,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let open = Arc::new(Open::default());
@@ -67,11 +71,19 @@ pub async fn serve(
             },
             _ = stopped(&mut stopping) => break,
         };
-        let Some(connection) = open.admit(limits.max_connections) else {
-            drop(stream);
-            continue;
+        let connection = match open.admit(limits.max_connections) {
+            Admitted::Room(connection) => connection,
+            Admitted::Evicting(connection) => {
+                metrics.refused("connection_evicted");
+                connection
+            }
+            Admitted::Full => {
+                metrics.refused("connection_refused");
+                drop(stream);
+                continue;
+            }
         };
-        let service = connection_service(router.clone(), open.clone(), connection.clone());
+        let service = connection_service(router.clone(), open.clone(), connection.clone(), limits.header_timeout);
         let open = open.clone();
         let mut stopping = stopping.clone();
         let closed = closed.clone();
@@ -119,6 +131,7 @@ fn connection_service(
     router: Router,
     open: Arc<Open>,
     connection: Arc<Connection>,
+    body_timeout: Duration,
 ) -> impl tower::Service<Request<Incoming>, Response = axum::response::Response, Error = Infallible, Future: Send>
        + Clone
        + Send
@@ -127,7 +140,8 @@ fn connection_service(
         let busy = Busy::begin(open.clone(), connection.clone());
         let router = router.clone();
         async move {
-            let response = router.oneshot(request.map(Body::new)).await?;
+            let request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
+            let response = router.oneshot(request).await?;
             Ok(response.map(|body| {
                 Body::new(body.map_frame(move |frame| {
                     let _in_flight = &busy;
@@ -136,6 +150,16 @@ fn connection_service(
             }))
         }
     })
+}
+
+/// What became of a new connection.
+enum Admitted {
+    /// There was room for it.
+    Room(Arc<Connection>),
+    /// It took the place of a fresh or idle connection, which was evicted.
+    Evicting(Arc<Connection>),
+    /// Every open connection has a request in flight: it is closed at once.
+    Full,
 }
 
 /// One open connection.
@@ -174,12 +198,15 @@ impl Open {
     }
 
     /// A place for a new connection: a free one, or that of the oldest fresh connection, or else
-    /// of the one idle longest, which is evicted; `None` when every open connection has a request
+    /// of the one idle longest, which is evicted; none when every open connection has a request
     /// in flight.
-    fn admit(&self, max_connections: usize) -> Option<Arc<Connection>> {
+    fn admit(&self, max_connections: usize) -> Admitted {
         let mut state = self.state();
-        if state.count >= max_connections {
-            let (_, oldest) = state.fresh.pop_first().or_else(|| state.idle.pop_first())?;
+        let evicting = state.count >= max_connections;
+        if evicting {
+            let Some((_, oldest)) = state.fresh.pop_first().or_else(|| state.idle.pop_first()) else {
+                return Admitted::Full;
+            };
             state.by_connection.remove(&oldest.id);
             state.count -= 1;
             oldest.evicted.notify_one();
@@ -189,7 +216,10 @@ impl Open {
         let position = state.take_next();
         state.fresh.insert(position, connection.clone());
         state.by_connection.insert(connection.id, (0, Some(position)));
-        Some(connection)
+        match evicting {
+            true => Admitted::Evicting(connection),
+            false => Admitted::Room(connection),
+        }
     }
 
     /// Notes a request arriving on `connection`.

@@ -1,11 +1,13 @@
 //! `GET /v1/conversations/{id}/events`: the conversation's journal as server-sent events, first
 //! what is there, then each entry as it is written (by this process or another sharing the
 //! journal). Each event's id is the entry's position, so a client that reconnects with
-//! `Last-Event-ID` (or `?after=`) goes on where it stopped without missing an entry.
+//! `Last-Event-ID` (or `?after=`) goes on where it stopped without missing an entry. A stream
+//! reads the journal only when woken (see `feed.rs`), and then only what it has not sent.
 
 use crate::auth::Caller;
 use crate::conversations::entry_event;
 use crate::error::ApiError;
+use crate::feed::Watch;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -18,11 +20,6 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
-
-/// How often a stream reads the journal when nothing woke it: the longest an entry written by
-/// another process waits to be sent.
-const POLL: Duration = Duration::from_secs(1);
 
 /// The query of the events endpoint.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -53,7 +50,8 @@ pub async fn events(
         None => None,
     };
     let next = last_event_id.or(query.after).map_or(0, |seen| seen.saturating_add(1));
-    let follower = Follower { state: state.clone(), id, next, ready: VecDeque::new(), wakeups: state.feed.listen() };
+    let watch = state.feed.watch(&id);
+    let follower = Follower { state, id, next, ready: VecDeque::new(), watch };
     Ok(Sse::new(stream::unfold(follower, Follower::next_event))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
@@ -65,7 +63,7 @@ struct Follower {
     /// The position of the next entry to send.
     next: u64,
     ready: VecDeque<StoredEntry>,
-    wakeups: tokio::sync::broadcast::Receiver<String>,
+    watch: Watch,
 }
 
 impl Follower {
@@ -80,25 +78,14 @@ impl Follower {
             if *self.state.stopping.borrow() {
                 return None;
             }
-            let journal = self.state.store.journal(&self.id).await.ok()?;
-            self.ready = journal.into_iter().filter(|stored| stored.seq >= self.next).collect();
+            self.watch.mark_seen();
+            self.ready = self.state.store.journal_from(&self.id, self.next).await.ok()?.into();
             if !self.ready.is_empty() {
                 continue;
             }
             let mut stopping = self.state.stopping.clone();
-            let woken = async {
-                loop {
-                    match self.wakeups.recv().await {
-                        Ok(conversation) if conversation == self.id => return,
-                        Ok(_) => {}
-                        Err(RecvError::Lagged(_)) => return,
-                        Err(RecvError::Closed) => std::future::pending::<()>().await,
-                    }
-                }
-            };
             tokio::select! {
-                _ = woken => {}
-                _ = tokio::time::sleep(POLL) => {}
+                _ = self.watch.woken() => {}
                 _ = stopping.wait_for(|stopping| *stopping) => return None,
             }
         }

@@ -14,6 +14,7 @@ mod events;
 mod feed;
 mod json_object;
 pub mod keys;
+mod limits;
 mod loopback;
 pub mod metrics;
 mod observer;
@@ -26,10 +27,12 @@ mod turns;
 
 pub use connections::ConnectionLimits;
 pub use error::ApiError;
+pub use limits::KeyLimits;
 
 use crate::auth::Caller;
 use crate::feed::Feed;
 use crate::keys::{Keys, Role};
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::turns::Turns;
@@ -49,6 +52,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// How often the server reads where the watched journals end: the longest an entry written by
+/// another process waits to be sent on an event stream.
+const FEED_POLL: Duration = Duration::from_secs(1);
 
 /// How a server behaves.
 #[derive(Debug)]
@@ -68,6 +76,8 @@ pub struct Options {
     /// Whether `/metrics` needs an operator or admin key (with keys; without, every caller is
     /// an admin).
     pub private_metrics: bool,
+    /// The limits of each API key (with keys; without, there is one caller and no such limits).
+    pub key_limits: KeyLimits,
 }
 
 impl Default for Options {
@@ -80,6 +90,7 @@ impl Default for Options {
             sweep: Duration::from_secs(5),
             connections: ConnectionLimits::default(),
             private_metrics: false,
+            key_limits: KeyLimits::default(),
         }
     }
 }
@@ -115,8 +126,9 @@ impl Server {
             keys: options.keys,
             metrics: metrics.clone(),
             private_metrics: options.private_metrics,
+            limiter: Limiter::new(options.key_limits),
             turns: Turns::new(metrics, options.busy_wait, stopping.clone()),
-            feed: Feed::new(1024),
+            feed: Feed::default(),
             stopping,
         });
         Ok(Server {
@@ -148,7 +160,9 @@ impl Server {
             .route("/openapi.json", get(openapi::document))
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
+            .layer(CatchPanicLayer::custom(panicked))
             .layer(middleware::map_response(error::json_errors))
+            .layer(middleware::from_fn_with_state(self.state.clone(), limits::limit))
             .layer(middleware::from_fn_with_state(self.state.clone(), loopback::guard))
             .layer(middleware::from_fn_with_state(self.state.clone(), count_request))
             .layer(DefaultBodyLimit::max(self.max_body))
@@ -167,12 +181,14 @@ impl Server {
         let state = self.state.clone();
         let router = self.router();
         let sweeper = tokio::spawn(recovery::sweep(state.clone(), self.sweep));
+        let poller = tokio::spawn(state.feed.clone().poll(state.store.clone(), FEED_POLL, state.stopping.clone()));
         let stop = self.stop;
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
         });
-        let serving = connections::serve(listener, router, self.connections, state.stopping.clone());
+        let serving =
+            connections::serve(listener, router, self.connections, state.metrics.clone(), state.stopping.clone());
         let finished = async {
             serving.await;
             state.turns.drained().await;
@@ -186,14 +202,20 @@ impl Server {
         };
         tokio::select! {
             finished = finished => finished?,
-            _ = grace_over => eprintln!(
-                "stopping with {} turn(s) unfinished after {} s: they are journaled up to here, and the next server \
-                 on this journal finishes them",
-                state.turns.in_flight(),
-                grace.as_secs()
-            ),
+            _ = grace_over => match state.turns.in_flight() {
+                0 => eprintln!(
+                    "stopping after {} s with requests still open (event streams, slow clients): they are cut off",
+                    grace.as_secs()
+                ),
+                unfinished => eprintln!(
+                    "stopping with {unfinished} turn(s) unfinished after {} s: they are journaled up to here, and the \
+                     next server on this journal finishes them",
+                    grace.as_secs()
+                ),
+            },
         }
         sweeper.abort();
+        poller.abort();
         Ok(())
     }
 }
@@ -233,6 +255,24 @@ async fn metrics(State(state): State<Arc<AppState>>, caller: Result<Caller, ApiE
         caller?.require(&[Role::Operator, Role::Admin], "reading /metrics")?;
     }
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response())
+}
+
+/// The answer to a request whose handler panicked: the standard error JSON (the panic's message
+/// goes to stderr, not to the client).
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    eprintln!("baton serve: a request handler panicked: {message}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the server failed while answering this request (a bug in baton, logged on its stderr): try again, \
+         and report it if it happens again",
+    )
+    .into_response()
 }
 
 /// Counts every request by route template and status.

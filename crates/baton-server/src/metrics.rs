@@ -31,6 +31,7 @@ struct Families {
     model_calls: Family<Histogram>,
     http_requests: Family<u64>,
     http_durations: Family<Histogram>,
+    refused: Family<u64>,
 }
 
 /// One metric family: its name, help, label names, and a sample per label-value tuple.
@@ -105,6 +106,13 @@ impl Metrics {
                 "HTTP requests answered, by method, route template and status.",
                 &["method", "route", "status"],
             ),
+            refused: Family::new(
+                "baton_http_refused_total",
+                "Requests refused and connections closed to protect the server, by reason: rate_limited, \
+                 too_many_requests and too_many_streams (per key), connection_evicted (a half-sent or idle \
+                 connection closed at the connection cap) and connection_refused (every connection busy).",
+                &["reason"],
+            ),
             http_durations: Family::new(
                 "baton_http_request_duration_seconds",
                 "Duration of HTTP requests, by method and route template.",
@@ -145,6 +153,11 @@ impl Metrics {
         families.http_durations.sample(&[method, route]).observe(elapsed);
     }
 
+    /// A request or connection was refused for `reason` (one of a few fixed words).
+    pub fn refused(&self, reason: &'static str) {
+        *self.lock().refused.sample(&[reason]) += 1;
+    }
+
     /// A turn started running in this process (for the in-flight gauge).
     pub fn turn_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -169,6 +182,7 @@ impl Metrics {
             histogram(&mut out, &families.model_calls);
             counter(&mut out, &families.http_requests);
             histogram(&mut out, &families.http_durations);
+            counter(&mut out, &families.refused);
         }
         let name = "baton_turns_in_flight";
         header(&mut out, name, "Turns running in this process now.", "gauge");
@@ -298,7 +312,7 @@ mod tests {
         assert!(lines.iter().any(|l| l == line), "missing line {line:?} in:\n{}", lines.join("\n"));
     }
 
-    const FAMILIES: [(&str, &str); 9] = [
+    const FAMILIES: [(&str, &str); 10] = [
         ("baton_turns_total", "counter"),
         ("baton_handoffs_total", "counter"),
         ("baton_limits_tripped_total", "counter"),
@@ -307,6 +321,7 @@ mod tests {
         ("baton_model_call_duration_seconds", "histogram"),
         ("baton_http_requests_total", "counter"),
         ("baton_http_request_duration_seconds", "histogram"),
+        ("baton_http_refused_total", "counter"),
         ("baton_turns_in_flight", "gauge"),
     ];
 

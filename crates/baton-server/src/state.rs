@@ -1,10 +1,11 @@
 //! What every request handler shares: the teams served, the journal, the keys, the metrics,
-//! the turns running, and the wake-ups of event streams.
+//! the turns running, the per-key limits and the wake-ups of event streams.
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::feed::Feed;
 use crate::keys::Keys;
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::turns::Turns;
 use axum::http::StatusCode;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub keys: Option<Keys>,
     /// The counters of `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The per-key limits on requests and event streams.
+    pub limiter: Limiter,
     /// Whether `/metrics` needs an operator or admin key.
     pub private_metrics: bool,
     /// The turns running in this process, one conversation's in order.

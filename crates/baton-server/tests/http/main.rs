@@ -10,3 +10,4 @@ mod openapi;
 mod ordering;
 mod roles;
 mod server;
+mod tenants;
