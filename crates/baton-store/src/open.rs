@@ -68,7 +68,10 @@ fn location(text: &str) -> Result<StoreLocation, String> {
     };
     let after_slashes = rest.strip_prefix("//");
     match (scheme, after_slashes) {
-        ("postgres" | "postgresql", Some(_)) => Ok(StoreLocation::Postgres(text.to_string())),
+        ("postgres" | "postgresql", Some(_)) => {
+            crate::postgres::check_tls_parameters(text)?;
+            Ok(StoreLocation::Postgres(text.to_string()))
+        }
         ("sqlite", Some(path)) if path.contains(['?', '#']) => Err(format!(
             "sqlite:// takes a path and no options: write sqlite://{} (baton sets the journal's own options; \
              [store] sync in the team file chooses how it syncs)",
@@ -169,6 +172,7 @@ mod tests {
         assert!(refused("sqlite://x.db#a").contains("write sqlite://x.db"));
         assert!(refused(" memory").contains("spaces around it: write 'memory'"));
         assert!(refused("x.db ").contains("write 'x.db'"));
+        assert!(refused("postgres://db/baton?sslmode=verify_full").contains("write disable, prefer, require"));
         assert!(refused("sqlite::memory:").contains("did you mean memory?"));
         assert!(refused("sqlite://:memory:").contains("did you mean memory?"));
     }

@@ -5,7 +5,11 @@
 //! `(conversation, seq)` is the primary key. Lease times are the database's clock, so the
 //! machines' clocks need not agree. A small pool of connections lets concurrent conversations
 //! commit together (Postgres flushes its WAL once for commits that wait together). The schema is
-//! versioned in `baton_schema` and migrated on connect under an advisory lock.
+//! versioned in `baton_schema` and migrated on connect under an advisory lock. The URL's
+//! `sslmode` and `sslrootcert` choose TLS (`tls`); a failed connection says why (`failure`).
+
+mod failure;
+mod tls;
 
 use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
@@ -15,7 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
 const MIGRATIONS: [&str; 3] = [
@@ -53,6 +58,9 @@ const CONNECTIONS: usize = 8;
 /// A journal in a Postgres database.
 pub struct PostgresStore {
     config: Config,
+    /// The URL's TLS settings, and the connector they make.
+    tls: tls::Tls,
+    connector: MakeRustlsConnect,
     /// Where the database is, without the password, for messages.
     display: String,
     slots: Vec<Mutex<Option<Arc<Client>>>>,
@@ -62,14 +70,21 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/database`) and brings its
-    /// schema up to date.
+    /// schema up to date. `sslmode` (`disable`, `prefer` (the default), `require`, `verify-ca`,
+    /// `verify-full`) and `sslrootcert` (a CA file, or `system`) in the URL mean what they mean
+    /// to libpq.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let config: Config = url.parse().map_err(|e| StoreError::Database {
-            path: redact(url),
-            message: format!("not a Postgres URL ({e}); write postgres://USER@HOST:PORT/DATABASE"),
+        let refused = |message: String| StoreError::Database { path: redact(url), message };
+        let (rest, tls) = tls::split(url).map_err(refused)?;
+        let mut config: Config = rest.parse().map_err(|e| {
+            refused(format!("not a Postgres URL ({}); write postgres://USER@HOST:PORT/DATABASE", failure::describe(&e)))
         })?;
+        tls::apply(&tls, &mut config);
+        let connector = tls::connector(&tls).map_err(|e| refused(format!("cannot set up TLS: {e}")))?;
         let store = PostgresStore {
             config,
+            tls,
+            connector,
             display: redact(url),
             slots: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
@@ -106,7 +121,7 @@ impl PostgresStore {
                 let _ = client.batch_execute("ROLLBACK").await;
                 Err(StoreError::Database {
                     path: self.display.clone(),
-                    message: format!("cannot bring the schema up to date: {}", describe(&error)),
+                    message: format!("cannot bring the schema up to date: {}", failure::describe(&error)),
                 })
             }
         }
@@ -119,9 +134,8 @@ impl PostgresStore {
         if let Some(client) = slot.as_ref().filter(|client| !client.is_closed()) {
             return Ok(client.clone());
         }
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| StoreError::Database {
-            path: self.display.clone(),
-            message: format!("cannot connect: {} (is Postgres running, and the URL right?)", describe(&e)),
+        let (client, connection) = self.config.connect(self.connector.clone()).await.map_err(|e| {
+            StoreError::Database { path: self.display.clone(), message: failure::explain(&e, &self.tls) }
         })?;
         tokio::spawn(connection);
         let client = Arc::new(client);
@@ -130,7 +144,7 @@ impl PostgresStore {
     }
 
     fn error(&self, error: tokio_postgres::Error) -> StoreError {
-        StoreError::Database { path: self.display.clone(), message: describe(&error) }
+        StoreError::Database { path: self.display.clone(), message: failure::describe(&error) }
     }
 
     /// The error for a lease that matched no row: the conversation is gone, or it was taken over.
@@ -147,12 +161,9 @@ impl PostgresStore {
     }
 }
 
-/// A database error with Postgres's own message when there is one.
-fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => error.to_string(),
-    }
+/// Checks a URL's TLS parameters, so that a mistake in them is refused with the rest of `--db`.
+pub(crate) fn check_tls_parameters(url: &str) -> Result<(), String> {
+    tls::split(url).map(drop)
 }
 
 /// The URL without its password. The credentials end at the first `@`, as tokio-postgres reads
