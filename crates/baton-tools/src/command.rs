@@ -8,7 +8,7 @@
 //! There is no time limit here: [`crate::guard::Guarded`] sets it, and dropping a call kills the
 //! program and everything it started (`process_tree`).
 
-mod environment;
+pub(crate) mod environment;
 mod process_tree;
 
 use crate::Tool;

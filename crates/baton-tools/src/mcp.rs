@@ -43,8 +43,10 @@ pub enum McpTransport {
     Stdio {
         /// The program, then its arguments (run directly, not through a shell).
         command: Vec<String>,
-        /// Environment variables set for the server, on top of baton's own; `${VAR}` in a
-        /// value is replaced by baton's own variable `VAR` when the server is started.
+        /// Environment variables set for the server. It does not get baton's environment (API
+        /// keys, the store's address with its password), only the few variables programs need
+        /// ([`crate::command::PASSED`]) and these; `${VAR}` in a value is replaced by baton's own
+        /// variable `VAR` when the server is started, which is how one is passed through.
         env: Vec<(String, String)>,
         /// The server's working directory (baton's own when `None`).
         cwd: Option<PathBuf>,
@@ -486,14 +488,10 @@ async fn connect(config: &McpConfig) -> Result<Session, McpError> {
             let Some((program, args)) = command.split_first() else {
                 return Err(problem("`command` is empty: give the program to run, then its arguments".into()));
             };
-            let mut expanded = Vec::with_capacity(env.len());
-            for (name, value) in env {
-                let value =
-                    expand(value).map_err(|error| problem(format!("the environment variable {name} {error}")))?;
-                expanded.push((name, value));
-            }
+            let variables = crate::command::environment::variables(&[], env, &[])
+                .map_err(|(name, error)| problem(format!("the environment variable {name} {error}")))?;
             let mut child = tokio::process::Command::new(program);
-            child.args(args).envs(expanded).kill_on_drop(true);
+            child.args(args).env_clear().envs(variables).kill_on_drop(true);
             if let Some(cwd) = cwd {
                 if !cwd.is_dir() {
                     return Err(problem(format!(

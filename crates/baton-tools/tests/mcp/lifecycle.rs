@@ -191,3 +191,19 @@ async fn dropping_the_server_stops_its_process() {
     }
     panic!("the server process {pid} still runs 30 s after its McpServer was dropped");
 }
+
+#[tokio::test]
+async fn a_stdio_server_gets_a_clean_environment_and_what_env_sets() {
+    // `cargo test` runs this with CARGO_* variables set: they stand for baton's secrets.
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some(), "cargo sets CARGO_PKG_NAME for its tests");
+    let script = "env | cut -d= -f1 | sort | tr '\\n' ' ' >&2; echo >&2; echo \"given=$GIVEN\" >&2; exit 3";
+    let mut config = stdio("nosy", vec!["sh".into(), "-c".into(), script.into()]);
+    if let baton_tools::mcp::McpTransport::Stdio { env, .. } = &mut config.transport {
+        env.push(("GIVEN".into(), "${CARGO_PKG_NAME}".into()));
+    }
+    let message = McpServer::start(config).await.err().unwrap().to_string();
+    assert!(message.contains("given=baton-tools"), "a value `env` sets reaches the server: {message}");
+    let names = message.lines().rev().nth(1).unwrap_or_default();
+    assert!(names.contains("PATH"), "PATH is passed: {message}");
+    assert!(!names.contains("CARGO_PKG_NAME"), "baton's own variables must not reach the server: {names}");
+}
