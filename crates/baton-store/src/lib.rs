@@ -191,7 +191,11 @@ pub trait Store: Send + Sync {
     async fn journal_ends(&self, conversations: &[String]) -> Result<HashMap<String, u64>, StoreError> {
         let mut ends = HashMap::new();
         for conversation in conversations {
-            if let Some(last) = self.journal(conversation).await?.last() {
+            let journal = match self.journal(conversation).await {
+                Err(StoreError::UnknownConversation(_)) => continue,
+                journal => journal?,
+            };
+            if let Some(last) = journal.last() {
                 ends.insert(conversation.clone(), last.seq + 1);
             }
         }

@@ -14,6 +14,7 @@ mod tls;
 use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -359,14 +360,19 @@ impl Store for PostgresStore {
     }
 
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        self.journal_from(conversation, 0).await
+    }
+
+    async fn journal_from(&self, conversation: &str, from: u64) -> Result<Vec<StoredEntry>, StoreError> {
         if self.conversation(conversation).await?.is_none() {
             return Err(StoreError::UnknownConversation(conversation.into()));
         }
         let client = self.client().await?;
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "SELECT seq, at_ms, epoch, body FROM baton_journal WHERE conversation = $1 ORDER BY seq",
-                &[&conversation],
+                "SELECT seq, at_ms, epoch, body FROM baton_journal WHERE conversation = $1 AND seq >= $2 ORDER BY seq",
+                &[&conversation, &from],
             )
             .await
             .map_err(|e| self.error(e))?;
@@ -381,6 +387,18 @@ impl Store for PostgresStore {
                 Ok(StoredEntry { seq, at_ms: row.get::<_, i64>(1) as u64, epoch: row.get::<_, i64>(2) as u64, entry })
             })
             .collect()
+    }
+
+    async fn journal_ends(&self, conversations: &[String]) -> Result<HashMap<String, u64>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT conversation, MAX(seq) FROM baton_journal WHERE conversation = ANY($1) GROUP BY conversation",
+                &[&conversations],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(rows.iter().map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1) as u64 + 1)).collect())
     }
 
     async fn interrupted(&self) -> Result<Vec<ConversationInfo>, StoreError> {
