@@ -12,6 +12,34 @@ use std::fmt::Write;
 /// The reason recorded for a handoff whose edge does not require one and whose call gave none.
 pub const NO_REASON: &str = "(no reason given)";
 
+/// The longest handoff reason kept, in characters. A reason is a sentence or two; it is
+/// journaled with the handoff and again in the turn's end, opens a human agent's ticket, and is
+/// read by the receiver in every later request, so a model that quotes a whole message in it
+/// costs that message many times over. 1,000 characters hold any real reason.
+pub const MAX_REASON_CHARS: usize = 1_000;
+
+/// The longest handoff summary kept, in characters: about 1,000 tokens, several paragraphs,
+/// enough for the receiver to go on without asking again. It is journaled with the handoff and
+/// sent in every later request of the receiver.
+pub const MAX_SUMMARY_CHARS: usize = 4_000;
+
+/// What marks a cut reason or summary.
+pub const CUT_MARK: char = '…';
+
+/// `text` if it has at most `max_chars` characters, else its first `max_chars - 1` characters and
+/// [`CUT_MARK`], cut between characters (`max_chars` is at least 1).
+pub fn cap(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        None => text.to_string(),
+        Some(_) => {
+            let keep = text.char_indices().nth(max_chars.saturating_sub(1)).map_or(text.len(), |(at, _)| at);
+            let mut cut = text[..keep].to_string();
+            cut.push(CUT_MARK);
+            cut
+        }
+    }
+}
+
 /// What a handing-off model says: `reason` (required unless the edge says otherwise), `summary`
 /// and `facts`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +102,8 @@ pub fn handoff_tool(edge: &HandoffEdge, target: &Agent) -> ToolDef {
 }
 
 /// Parses a handoff call's arguments; the error says what is wrong, for the model to fix. A
-/// missing (or blank) reason is an error when `require_reason`, and [`NO_REASON`] otherwise.
+/// missing (or blank) reason is an error when `require_reason`, and [`NO_REASON`] otherwise. A
+/// reason over [`MAX_REASON_CHARS`] or a summary over [`MAX_SUMMARY_CHARS`] is cut to it.
 pub fn parse_payload(arguments: &str, require_reason: bool) -> Result<Payload, String> {
     let value: Value = serde_json::from_str(arguments)
         .map_err(|e| format!("the arguments are not valid JSON ({e}); send an object with a \"reason\" string"))?;
@@ -82,7 +111,7 @@ pub fn parse_payload(arguments: &str, require_reason: bool) -> Result<Payload, S
         return Err("the arguments must be a JSON object with a \"reason\" string".into());
     };
     let reason = match object.get("reason") {
-        Some(Value::String(reason)) if !reason.trim().is_empty() => reason.trim().to_string(),
+        Some(Value::String(reason)) if !reason.trim().is_empty() => cap(reason.trim(), MAX_REASON_CHARS),
         None | Some(Value::Null) | Some(Value::String(_)) if !require_reason => NO_REASON.to_string(),
         Some(Value::String(_)) | None | Some(Value::Null) => {
             return Err("\"reason\" is required: say why the other agent should take over".into())
@@ -92,7 +121,7 @@ pub fn parse_payload(arguments: &str, require_reason: bool) -> Result<Payload, S
     let summary = match object.get("summary") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s.trim().to_string()),
+        Some(Value::String(s)) => Some(cap(s.trim(), MAX_SUMMARY_CHARS)),
         Some(_) => return Err("\"summary\" must be a string".into()),
     };
     let facts = match object.get("facts") {
@@ -219,6 +248,22 @@ mod tests {
         assert_eq!(payload.reason, "network");
         assert_eq!(payload.facts["customer_id"], "42");
         assert_eq!(payload.facts["vip"], "true");
+    }
+
+    #[test]
+    fn a_long_reason_or_summary_is_cut_on_a_character_boundary() {
+        let reason = "é".repeat(5_000);
+        let summary = "s".repeat(MAX_SUMMARY_CHARS + 1);
+        let arguments = json!({"reason": reason, "summary": summary}).to_string();
+        let payload = parse_payload(&arguments, true).unwrap();
+        assert_eq!(payload.reason.chars().count(), MAX_REASON_CHARS);
+        assert_eq!(payload.reason, format!("{}…", "é".repeat(MAX_REASON_CHARS - 1)));
+        let kept = payload.summary.unwrap();
+        assert_eq!(kept.chars().count(), MAX_SUMMARY_CHARS);
+        assert!(kept.ends_with("s…"), "{}", &kept[kept.len() - 10..]);
+        let exact = "r".repeat(MAX_REASON_CHARS);
+        assert_eq!(parse_payload(&json!({"reason": exact}).to_string(), true).unwrap().reason, exact);
+        assert_eq!(cap("abcd", 3), "ab…");
     }
 
     #[test]

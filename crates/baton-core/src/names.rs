@@ -1,4 +1,11 @@
-//! Name helpers: which names are valid for agents and tools, and "did you mean" suggestions.
+//! Name helpers: which names are valid for agents and tools, how long a team's name may be,
+//! how a long one is quoted, and "did you mean" suggestions.
+
+/// The longest team name, in characters: a name to pick a team by, not a description.
+pub const MAX_TEAM_NAME_CHARS: usize = 128;
+
+/// How many characters of a long name a message quotes.
+const SHOWN_CHARS: usize = 40;
 
 /// Whether `name` can be used as an agent or tool name: providers accept function names of
 /// 1 to 64 ASCII letters, digits, `_` and `-`, and `transfer_to_<agent>` must fit.
@@ -6,6 +13,15 @@ pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64 - crate::team::HANDOFF_PREFIX.len()
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `name` as a message quotes it: whole if short, else its first 40 characters and `…`, so a
+/// runaway name does not flood the message.
+pub fn shown(name: &str) -> String {
+    match name.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_string(),
+    }
 }
 
 /// The candidate `wanted` is most likely a typo of: the closest by edit distance (a swap of two
@@ -74,6 +90,12 @@ mod tests {
         assert!(!is_valid_name("billing desk"));
         assert!(!is_valid_name(""));
         assert!(!is_valid_name(&"a".repeat(60)));
+    }
+
+    #[test]
+    fn a_long_name_is_quoted_by_its_start() {
+        assert_eq!(shown("support"), "support");
+        assert_eq!(shown(&"é".repeat(1000)), format!("{}…", "é".repeat(40)));
     }
 
     #[test]

@@ -200,9 +200,19 @@ impl ContextPolicy {
     }
 }
 
+/// The longest user message a team takes by default, in bytes (64 KiB): far beyond what anyone
+/// types, room for a pasted log or e-mail (about 16,000 tokens), and under the server's default
+/// body limit, so the server can say which limit a message is over. A message is journaled and
+/// sent again in every later model request of its conversation, so its size is paid many times.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 64 * 1024;
+
 /// Per-turn limits; on by default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
+    /// The longest user message, in bytes of UTF-8; a longer one is refused before anything is
+    /// journaled.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u32,
     /// Handoffs a model may make in one user turn.
     pub max_handoffs: u32,
     /// Model calls in one user turn.
@@ -218,6 +228,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_handoffs: 5,
             max_model_calls: 16,
             on_limit: OnLimit::Escalate,
@@ -225,6 +236,10 @@ impl Default for Limits {
             return_to: ReturnTo::Active,
         }
     }
+}
+
+fn default_max_message_bytes() -> u32 {
+    DEFAULT_MAX_MESSAGE_BYTES
 }
 
 /// What happens when a limit trips.

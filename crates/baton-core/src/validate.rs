@@ -3,7 +3,7 @@
 //! Sites are semantic ("agent 'triage', handoff 2"); the config loader maps them to a file,
 //! line and column, and a Rust builder user reads them as they are.
 
-use crate::names::{closest, is_valid_name, list};
+use crate::names::{closest, is_valid_name, list, shown, MAX_TEAM_NAME_CHARS};
 use crate::team::{Agent, AgentKind, OnLimit, Team, Trigger, HANDOFF_PREFIX};
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
@@ -145,6 +145,27 @@ impl Checker<'_> {
 
     fn check_entry_and_limits(&mut self) {
         let team = self.team;
+        let name_chars = team.name.chars().count();
+        if name_chars > MAX_TEAM_NAME_CHARS {
+            self.error(
+                Site::Team,
+                format!("the team name '{}' is {name_chars} characters long", shown(&team.name)),
+                format!(
+                    "use a short name, at most {MAX_TEAM_NAME_CHARS} characters: it picks the team (in the server's \
+                     API, in the journal); say what the team does in its agents' descriptions"
+                ),
+            );
+        }
+        if team.limits.max_message_bytes == 0 {
+            self.error(
+                Site::Limit("max_message_bytes"),
+                "max_message_bytes = 0 refuses every message".into(),
+                format!(
+                    "set it to the longest message to take, in bytes (the default is {})",
+                    crate::team::DEFAULT_MAX_MESSAGE_BYTES
+                ),
+            );
+        }
         if team.agent(&team.entry).is_none() {
             let help = self.unknown_help(&team.entry, "agent", self.agent_names());
             self.error(Site::Entry, format!("entry agent '{}' is not defined", team.entry), help);

@@ -82,6 +82,9 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "journal_unavailable", message),
             RuntimeError::BadId(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_id", message),
             RuntimeError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "refused", message),
+            RuntimeError::MessageTooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large", message)
+            }
             RuntimeError::WrongTeam { .. } => ApiError::new(StatusCode::CONFLICT, "wrong_team", message),
             RuntimeError::Replay { .. } => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "journal_does_not_replay", message)

@@ -164,9 +164,10 @@ pub struct ChatUsage {
 /// The conversation is the one in the `X-Baton-Conversation` header (it must be the caller's,
 /// and of the team `model` names), or a new one owned by the caller's key when the header is
 /// absent or empty. What the user says is the last `user` message; `system` and `developer`
-/// messages are ignored, since the team file defines the agents' prompts. A failed turn answers
-/// 502 `turn_failed`; a turn that escalates or waits for an approval answers normally, with the
-/// details in the `baton` field.
+/// messages are ignored, since the team file defines the agents' prompts. A message longer than
+/// the team's `max_message_bytes` answers 413 `message_too_large` before a conversation is
+/// started or anything journaled. A failed turn answers 502 `turn_failed`; a turn that escalates
+/// or waits for an approval answers normally, with the details in the `baton` field.
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -178,6 +179,7 @@ pub async fn chat_completions(
     check_options(&body)?;
     let text = turn_text(&body.messages, continued.is_none())?;
     let team = state.team(&body.model)?.clone();
+    team.check_message(&text)?;
     let (info, runtime) = match continued {
         Some(id) => state.conversation_to_talk(&caller, &id).await?,
         None => (team.start(None, caller.name.as_deref()).await?, team),

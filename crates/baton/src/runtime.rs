@@ -73,6 +73,20 @@ pub enum RuntimeError {
     /// nothing was journaled.
     #[error("{0}")]
     Refused(String),
+    /// The user's message is longer than the team's `max_message_bytes`; nothing was created or
+    /// journaled.
+    #[error(
+        "the message is {bytes} bytes, and team '{team}' takes messages of at most {limit} bytes: send a shorter \
+         message, or raise max_message_bytes under [limits] in the team file"
+    )]
+    MessageTooLarge {
+        /// The message's length in bytes.
+        bytes: usize,
+        /// The team's limit in bytes.
+        limit: usize,
+        /// The team.
+        team: String,
+    },
     /// The journal does not replay under this team.
     #[error("conversation '{conversation}' cannot be loaded: {detail}")]
     Replay {
@@ -139,6 +153,7 @@ impl Runtime {
         message: &str,
         observer: Arc<dyn Observer>,
     ) -> Result<TurnReport, RuntimeError> {
+        self.check_message(message)?;
         let info = match conversation {
             Some(id) => match self.store.conversation(id).await? {
                 Some(info) => info,
@@ -160,6 +175,17 @@ impl Runtime {
         };
         let outcome = self.let_go(&lease, turn.await).await?;
         Ok(self.report(info.id, outcome))
+    }
+
+    /// Refuses a user message longer than the team's `max_message_bytes` ([`Runtime::send`] does
+    /// it first, before anything is created or journaled; a server may ask before it starts
+    /// answering).
+    pub fn check_message(&self, message: &str) -> Result<(), RuntimeError> {
+        let limit = self.team.limits.max_message_bytes as usize;
+        match message.len() > limit {
+            true => Err(RuntimeError::MessageTooLarge { bytes: message.len(), limit, team: self.team.name.clone() }),
+            false => Ok(()),
+        }
     }
 
     /// Finishes the turn a crash interrupted in `conversation`, if there is one, and returns how

@@ -9,4 +9,5 @@ mod properties;
 mod queue;
 mod semantics;
 mod signals;
+mod sizes;
 mod support;

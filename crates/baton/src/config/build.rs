@@ -135,6 +135,7 @@ fn trigger_from(raw: &RawTrigger, report: &mut Report<'_>) -> Option<Trigger> {
 fn limits_from(raw: &RawLimits) -> Limits {
     let defaults = Limits::default();
     Limits {
+        max_message_bytes: value_or(&raw.max_message_bytes, defaults.max_message_bytes),
         max_handoffs: value_or(&raw.max_handoffs, defaults.max_handoffs),
         max_model_calls: value_or(&raw.max_model_calls, defaults.max_model_calls),
         on_limit: value_or(&raw.on_limit, defaults.on_limit),

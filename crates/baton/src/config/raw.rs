@@ -75,6 +75,8 @@ pub(crate) struct RawTrigger {
 /// `[limits]`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawLimits {
+    /// The longest user message, in bytes.
+    pub max_message_bytes: Option<Spanned<u32>>,
     /// Handoffs per user turn.
     pub max_handoffs: Option<Spanned<u32>>,
     /// Model calls per user turn.

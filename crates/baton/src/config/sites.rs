@@ -19,6 +19,7 @@ pub(crate) fn offset_of(site: &Site, raw: &RawTeam) -> usize {
             let value = limits.and_then(|l| match *key {
                 "max_handoffs" => l.get_ref().max_handoffs.as_ref(),
                 "max_model_calls" => l.get_ref().max_model_calls.as_ref(),
+                "max_message_bytes" => l.get_ref().max_message_bytes.as_ref(),
                 _ => None,
             });
             value.map_or_else(limits_offset, start)
