@@ -33,6 +33,10 @@ const HOLDER_LABELS: [&str; 16] = [
     "konto",
 ];
 
+/// The longest value taken as a fact, in characters: ids, e-mail addresses, phone numbers,
+/// amounts and dates are far shorter, and a fact is carried into every later handoff and call.
+const MAX_FACT_CHARS: usize = 200;
+
 /// Words that come with a bare value without being it ("it's 42", "sure, INV-2041").
 const FILLER: [&str; 15] =
     ["it", "its", "sure", "yes", "yeah", "ok", "okay", "here", "thats", "that", "si", "oui", "ja", "sim", "mine"];
@@ -134,7 +138,10 @@ impl Extractors {
 
     /// The facts in `text`, by argument name.
     pub fn extract(&self, text: &str) -> BTreeMap<String, String> {
-        self.arguments.iter().filter_map(|(name, argument)| Some((name.clone(), argument.find(text)?))).collect()
+        self.arguments
+            .iter()
+            .filter_map(|(name, argument)| Some((name.clone(), argument.find(text).filter(|v| short(v))?)))
+            .collect()
     }
 
     /// `value` as argument `name` takes it (completed or uppercased to fit its pattern), if it
@@ -151,6 +158,10 @@ impl Extractors {
     /// pattern, the one word with a digit for an id, the words left after fillers ("it's",
     /// "sure", the argument's own name) for a free value.
     pub fn bare_value(&self, name: &str, text: &str) -> Option<String> {
+        self.bare(name, text).filter(|value| short(value))
+    }
+
+    fn bare(&self, name: &str, text: &str) -> Option<String> {
         let chunks: Vec<&str> = text
             .split_whitespace()
             .map(|chunk| chunk.trim_matches(|c: char| !c.is_alphanumeric() && !"@+$€£".contains(c)))
@@ -196,6 +207,11 @@ impl Extractors {
             _ => Some(Value::from(value)),
         }
     }
+}
+
+/// Whether `value` is short enough to be a fact.
+fn short(value: &str) -> bool {
+    value.chars().nth(MAX_FACT_CHARS).is_none()
 }
 
 /// The first number written in `text`, with a decimal point or comma: 49.99 of "$49.99" or of
@@ -376,6 +392,9 @@ mod tests {
         assert_eq!(read("paid 49,99 € on 2026-11-03")["amount"], "49,99 €");
         assert_eq!(read("paid 20 EUR on 03/11/2026")["date"], "03/11/2026");
         assert!(read("I was charged 2 times, my internet is down").is_empty());
+        let runaway = format!("customer 4{}", "2".repeat(10_000));
+        assert!(!read(&runaway).contains_key("customer_id"), "a 10,000-digit id is no fact");
+        assert_eq!(facts.bare_value("customer_id", &format!("4{}", "2".repeat(10_000))), None);
     }
 
     #[test]

@@ -110,8 +110,10 @@ const OTHER: &[&str] = &[
 ];
 
 /// Whether `text`, or one of its clauses, asks to be put through to a person: "my internet is
-/// down again, put me through to an operator" asks for one in its second clause.
+/// down again, put me through to an operator" asks for one in its second clause. Only the part
+/// of `text` the text models read counts (a pasted log has thousands of clauses).
 pub fn asks_for_human(text: &str) -> bool {
+    let text = text::head(text, text::MAX_READ);
     std::iter::once(text).chain(clauses(text)).any(clause_asks_for_human)
 }
 

@@ -82,17 +82,20 @@ impl Space {
         self.features(text).words.iter().any(|word| self.words.contains_key(word))
     }
 
-    /// The content words of `text` no document of the space has, joined by spaces.
+    /// The content words of (the part the text models read of) `text` no document of the space
+    /// has, joined by spaces.
     pub fn unknown_words(&self, text: &str) -> String {
         self.words_of(text, false)
     }
 
-    /// The content words of `text` some document of the space has, joined by spaces.
+    /// The content words of (the part the text models read of) `text` some document of the space
+    /// has, joined by spaces.
     pub fn known_words(&self, text: &str) -> String {
         self.words_of(text, true)
     }
 
     fn words_of(&self, text: &str, known: bool) -> String {
+        let text = text::head(text, text::MAX_READ);
         let language = language::detect(text);
         let tokens = text::tokens(text);
         let words = tokens.iter().filter(|token| token.is_content()).filter(|token| {

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 /// The least score a tool's own scope needs for the request to be about that tool.
 const TOOL_FLOOR: f64 = 0.25;
 
+/// How many characters of a user's message a handoff summary quotes.
+const QUOTED_CHARS: usize = 300;
+
 /// The agent's answer to `request`.
 pub fn act(model: &LocalModel, request: &ModelRequest) -> ModelReply {
     let reading = Reading::of(&request.messages);
@@ -154,11 +157,12 @@ impl Turn<'_> {
     }
 
     /// The request (and the earlier message it was read with) and the facts known, in a sentence
-    /// or two.
+    /// or two: a long message is quoted by its start, since the receiver reads it whole in the
+    /// conversation and the journal has it already.
     fn summary(&self, user: &str, earlier: Option<&str>) -> String {
-        let mut summary = format!("The user wrote: \"{user}\".");
+        let mut summary = format!("The user wrote: \"{}\".", text::excerpt(user, QUOTED_CHARS));
         if let Some(earlier) = earlier {
-            summary.push_str(&format!(" Before that: \"{earlier}\"."));
+            summary.push_str(&format!(" Before that: \"{}\".", text::excerpt(earlier, QUOTED_CHARS)));
         }
         if !self.facts.is_empty() {
             let facts: Vec<String> = self.facts.iter().map(|(key, value)| format!("{key} {value}")).collect();

@@ -5,6 +5,7 @@ use crate::index::Vector;
 use crate::language;
 use crate::model::LocalModel;
 use crate::scope::Scope;
+use crate::text;
 use baton_core::{Agent, ChatMessage, ModelReply, ModelRequest, ToolCall, ToolDef, Trigger, HANDOFF_PREFIX};
 use serde_json::json;
 
@@ -84,13 +85,22 @@ fn best(model: &LocalModel, query: &str, vector: &Vector, offers: &[&ToolDef], d
     best
 }
 
+/// How many of the phrases that matched a reason quotes, and how many characters of each: a
+/// reason says why in a line; the message itself is in the journal already.
+const QUOTED_PHRASES: usize = 3;
+const QUOTED_CHARS: usize = 60;
+
 /// "the request mentions 'charged twice', 'refund' — billing's scope".
 fn reason(model: &LocalModel, scope: &Scope, query: &str, agent: &str) -> String {
     let mentions = scope.mentions(&model.space, query);
     if mentions.is_empty() {
         format!("the request fits {agent}'s scope")
     } else {
-        let quoted: Vec<String> = mentions.iter().map(|phrase| format!("'{phrase}'")).collect();
+        let quoted: Vec<String> = mentions
+            .iter()
+            .take(QUOTED_PHRASES)
+            .map(|phrase| format!("'{}'", text::excerpt(phrase, QUOTED_CHARS)))
+            .collect();
         format!("the request mentions {} — {agent}'s scope", quoted.join(", "))
     }
 }

@@ -54,9 +54,10 @@ impl Scope {
         stems.iter().any(|stem| self.stems.contains(stem))
     }
 
-    /// Whether `text` has a word this scope has and `other` has not: evidence for this scope over
-    /// the other beyond the words they share.
+    /// Whether `text` (the part the text models read) has a word this scope has and `other` has
+    /// not: evidence for this scope over the other beyond the words they share.
     pub fn has_words_beyond(&self, other: &Scope, space: &Space, text: &str) -> bool {
+        let text = text::head(text, text::MAX_READ);
         let language = language::detect(text);
         text::tokens(text).iter().filter(|token| token.is_content()).any(|token| {
             let stems = space.word_stems(&token.norm, language);
@@ -65,8 +66,10 @@ impl Scope {
     }
 
     /// The phrases of `text` whose words the scope has, as written: runs of matching words,
-    /// bridged over stopwords but not over punctuation or numbers ("internet is down").
+    /// bridged over stopwords but not over punctuation or numbers ("internet is down"), each
+    /// once, in the order they first appear. Only the part of `text` the text models read counts.
     pub fn mentions(&self, space: &Space, text: &str) -> Vec<String> {
+        let text = text::head(text, text::MAX_READ);
         let language = language::detect(text);
         let mut phrases = Vec::new();
         let mut run: Option<(usize, usize)> = None;
@@ -87,7 +90,8 @@ impl Scope {
         if let Some((start, end)) = run {
             phrases.push(text[start..end].to_string());
         }
-        phrases.dedup();
+        let mut seen = BTreeSet::new();
+        phrases.retain(|phrase| seen.insert(phrase.clone()));
         phrases
     }
 }

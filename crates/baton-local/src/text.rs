@@ -45,6 +45,16 @@ pub fn head(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// `text` as a reply or a handoff quotes it: whole when it has at most `max` characters, else
+/// its first `max` characters (a word cut short) and `…`, so a long message is not copied into
+/// every handoff it causes.
+pub fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+        None => text.to_string(),
+    }
+}
+
 /// Lowercases `text` and folds the accents and ligatures of the Latin-script languages.
 pub fn normalise(text: &str) -> String {
     const FOLDS: [(&str, &str); 11] = [
@@ -183,6 +193,13 @@ pub fn char_grams(word: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_excerpt_quotes_a_long_text_by_its_start() {
+        assert_eq!(excerpt("my internet is down", 60), "my internet is down");
+        assert_eq!(excerpt("my internet is down", 12), "my internet…");
+        assert_eq!(excerpt(&"é".repeat(100), 3), "ééé…");
+    }
 
     #[test]
     fn tokens_are_folded_and_keep_their_place() {

@@ -31,6 +31,21 @@ fn a_request_for_a_specialist_is_handed_off_with_reason_summary_and_facts() {
 }
 
 #[test]
+fn a_long_request_is_quoted_by_its_start_in_the_handoff() {
+    let team = team();
+    let sentence = "I was charged twice for the same month and want a refund of the second charge. ";
+    let long = sentence.repeat(2_500);
+    let reply = complete(&model(&team), &request(&team, "triage", vec![user(&long)], &[]));
+    let [call] = reply.tool_calls.as_slice() else { panic!("one call: {reply:?}") };
+    assert_eq!(call.name, "transfer_to_billing");
+    assert!(call.arguments.len() < 1_000, "a 200 KB request makes {} bytes of handoff arguments", call.arguments.len());
+    let arguments = arguments(call);
+    assert!(arguments["summary"].as_str().unwrap().starts_with("The user wrote: \"I was charged twice"));
+    assert!(arguments["summary"].as_str().unwrap().contains('…'), "{arguments}");
+    assert_eq!(arguments["reason"].as_str().unwrap().matches("'charged twice'").count(), 1, "{arguments}");
+}
+
+#[test]
 fn a_misspelt_request_still_routes() {
     let team = team();
     let reply = complete(&model(&team), &request(&team, "triage", vec![user("my intrenet is donw")], &[]));
