@@ -3,12 +3,15 @@
 //!
 //! Loading runs in stages, each trusting only what the one before it established:
 //!
-//! 1. TOML syntax. A syntax error is reported alone: nothing after it can be trusted.
-//! 2. Unknown keys, in every table (`keys`), each with the allowed keys.
-//! 3. Shape: the document is deserialized into `raw` structs that keep the span of every value.
+//! 1. Size: a file over 1 MiB is refused before it is parsed (`sizes`).
+//! 2. TOML syntax. A syntax error is reported alone: nothing after it can be trusted.
+//! 3. Unknown keys, in every table (`keys`), each with the allowed keys; and sizes again: a name
+//!    over 128 characters or a string over 64 KiB is reported, with the unknown keys, and
+//!    loading stops.
+//! 4. Shape: the document is deserialized into `raw` structs that keep the span of every value.
 //!    A type error (a string where a number belongs, an unknown `context`) is reported, with the
 //!    unknown keys, and loading stops.
-//! 4. Meaning: the shell-side checks (`build`: providers, tool kinds, referenced files) and
+//! 5. Meaning: the shell-side checks (`build`: providers, tool kinds, referenced files) and
 //!    `baton_core::validate`, whose semantic sites are mapped back to the file (`sites`).
 //!
 //! Diagnostics are sorted by line and column. Warnings alone do not stop loading.
@@ -22,6 +25,7 @@ mod model;
 mod position;
 mod raw;
 mod sites;
+mod sizes;
 mod templates;
 mod tool;
 
@@ -90,7 +94,7 @@ pub struct Loaded {
 
 /// Reads and loads the team file at `path`; see [`parse_team`].
 pub fn load_team(path: &Path) -> Result<Loaded, LoadError> {
-    match std::fs::read_to_string(path) {
+    match sizes::read(path) {
         Ok(text) => parse_team(&text, path),
         Err(e) => {
             let mut report = Report::new("", path);
@@ -105,6 +109,9 @@ pub fn load_team(path: &Path) -> Result<Loaded, LoadError> {
 /// its directory.
 pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
     let mut report = Report::new(text, path);
+    if sizes::too_large(text, &mut report) {
+        return Err(report.into_error());
+    }
     let document = match toml::de::DeTable::parse(text) {
         Ok(document) => document,
         Err(e) => {
@@ -113,6 +120,9 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
         }
     };
     keys::check_keys(document.get_ref(), &mut report);
+    if sizes::check_sizes(document.get_ref(), &mut report) {
+        return Err(report.into_error());
+    }
     let raw = match raw::RawTeam::deserialize(toml::de::Deserializer::from(document)) {
         Ok(raw) => raw,
         Err(e) => {

@@ -440,6 +440,7 @@ kind = "human"
         .expect("the team loads");
     let limits = &loaded.config.team.limits;
     assert_eq!((limits.max_handoffs, limits.max_model_calls), (5, 16));
+    assert_eq!(limits.max_message_bytes, 65_536);
     assert_eq!((limits.on_limit, limits.return_to), (OnLimit::Escalate, ReturnTo::Active));
     assert_eq!(limits.fallback.as_deref(), Some("human"));
 }
@@ -995,4 +996,64 @@ fn a_malformed_variable_is_an_error_at_each_setting_that_uses_it() {
         error.errors().next().unwrap().help.as_deref(),
         Some("write ${NAME} for an environment variable (letters, digits and '_'), or $${ for a literal '${'")
     );
+}
+
+/// A small team whose `name` line is `name_line` and whose triage agent's description is
+/// `description`.
+fn sized_team(name_line: &str, description: &str) -> String {
+    format!(
+        "{name_line}\nentry = \"triage\"\n\n[limits]\nmax_message_bytes = 1000\non_limit = \"fail\"\n\n\
+         [agents.triage]\ndescription = \"{description}\"\n"
+    )
+}
+
+#[test]
+fn max_message_bytes_loads_and_zero_is_an_error_at_its_line() {
+    let temp = TempTeam::new("message-limit");
+    let loaded = temp.load(&sized_team("name = \"support\"", "Front desk.")).expect("the team loads");
+    assert_eq!(loaded.config.team.limits.max_message_bytes, 1000);
+    let error = temp.fail(&sized_team("name = \"support\"", "Front desk.").replace("= 1000", "= 0"));
+    let zero = find(&error.diagnostics, "max_message_bytes = 0");
+    assert_eq!((zero.line, zero.column), (5, 21));
+}
+
+#[test]
+fn a_twenty_megabyte_team_name_is_refused_naming_the_file_and_line() {
+    let temp = TempTeam::new("huge-name");
+    let name = "n".repeat(20 * 1024 * 1024);
+    let path = temp.write("team.toml", &sized_team(&format!("name = \"{name}\""), "Front desk."));
+    let error = load_team(&path).expect_err("a 20 MB file is refused");
+    assert_eq!(error.diagnostics.len(), 1, "{error:?}");
+    let refused = &error.diagnostics[0];
+    assert_eq!((refused.file.as_path(), refused.line), (path.as_path(), 1));
+    assert!(refused.message.contains("larger than 1 MiB"), "{}", refused.message);
+    assert!(refused.help.as_deref().unwrap_or_default().contains("shorten"), "{refused:?}");
+    let printed = error.to_string();
+    assert!(printed.len() < 1_000, "the name is not echoed: {} bytes", printed.len());
+    assert!(printed.contains(&format!("{}:1:", path.display())), "{printed}");
+}
+
+#[test]
+fn a_long_team_name_agent_name_or_string_is_refused_where_it_is() {
+    let temp = TempTeam::new("long-values");
+    let long_name = "n".repeat(129);
+    let long_description = "d".repeat(64 * 1024 + 1);
+    let mut team = sized_team(&format!("name = \"{long_name}\""), &long_description);
+    team.push_str(&format!("\n[agents.{}]\ndescription = \"x\"\n", "a".repeat(200)));
+    let error = temp.fail(&team);
+    let name = find(&error.diagnostics, "the team name");
+    assert_eq!((name.line, name.column), (1, 8));
+    assert!(name.message.contains("is 129 characters long"), "{}", name.message);
+    assert!(name.message.len() < 120, "the name is quoted by its start: {}", name.message);
+    assert!(name.help.as_deref().unwrap_or_default().contains("at most 128 characters"));
+    let description = find(&error.diagnostics, "this string is 65537 bytes");
+    assert_eq!((description.line, description.column), (9, 15));
+    assert!(description.help.as_deref().unwrap_or_default().contains("lookup data file"));
+    let agent = find(&error.diagnostics, "200 characters long");
+    assert_eq!(agent.line, 11);
+    assert!(!agent.message.contains(&"a".repeat(41)), "{}", agent.message);
+    assert_eq!(error.diagnostics.len(), 3, "loading stops at the sizes: {error:#?}");
+
+    let within = sized_team(&format!("name = \"{}\"", "é".repeat(128)), &"d".repeat(64 * 1024));
+    temp.load(&within).expect("a name of 128 characters and a string of 64 KiB load");
 }
