@@ -5,6 +5,7 @@ mod api;
 mod input;
 mod limits;
 mod loopback;
+mod message_size;
 mod openai;
 mod openapi;
 mod ordering;
