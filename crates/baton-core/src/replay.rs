@@ -10,6 +10,7 @@
 
 use crate::conversation::{Conversation, Journaled};
 use crate::event::{Effect, Input, JournalEntry, Record, ToolInvocation};
+use crate::handoff::{cap, MAX_REASON_CHARS, MAX_SUMMARY_CHARS};
 use crate::team::Team;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -55,7 +56,10 @@ pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Rep
         let fail = |message: String| ReplayError { position, message };
         match entry {
             JournalEntry::Record(record) => match decided_next(&mut expected, record) {
-                Some(decided) if &decided == record || recorded_before_usage(record, &decided) => {}
+                Some(decided)
+                    if &decided == record
+                        || recorded_before_usage(record, &decided)
+                        || recorded_before_caps(record, &decided) => {}
                 Some(decided) => {
                     return Err(fail(format!(
                         "the journal has {} but the team now decides {} (was the team file changed?)",
@@ -156,8 +160,11 @@ fn decided_next(expected: &mut VecDeque<Record>, journaled: &Record) -> Option<R
     }
 }
 
+/// How long a record described in an error may be: a record can quote a whole message.
+const DESCRIBED_CHARS: usize = 600;
+
 fn describe(record: &Record) -> String {
-    serde_json::to_string(record).unwrap_or_else(|_| format!("{record:?}"))
+    cap(&serde_json::to_string(record).unwrap_or_else(|_| format!("{record:?}")), DESCRIBED_CHARS)
 }
 
 /// Whether `journaled` is the turn end `decided`, written before turn ends recorded malformed
@@ -172,4 +179,24 @@ fn recorded_before_usage(journaled: &Record, decided: &Record) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `journaled` is `decided` written before handoff reasons and summaries were cut to
+/// [`MAX_REASON_CHARS`] and [`MAX_SUMMARY_CHARS`]: such a journal replays as it did.
+fn recorded_before_caps(journaled: &Record, decided: &Record) -> bool {
+    let mut cut = journaled.clone();
+    match &mut cut {
+        Record::HandoffTaken { payload, .. } => {
+            payload.reason = cap(&payload.reason, MAX_REASON_CHARS);
+            payload.summary = payload.summary.as_deref().map(|summary| cap(summary, MAX_SUMMARY_CHARS));
+        }
+        Record::TicketOpened { reason, .. } => *reason = cap(reason, MAX_REASON_CHARS),
+        Record::TurnEnded(outcome) => {
+            for step in &mut outcome.handoffs {
+                step.reason = cap(&step.reason, MAX_REASON_CHARS);
+            }
+        }
+        _ => return false,
+    }
+    &cut != journaled && (&cut == decided || recorded_before_usage(&cut, decided))
 }

@@ -98,12 +98,21 @@ pub fn validate(team: &Team) -> Vec<Problem> {
     for agent in team.agents.values() {
         checker.check_agent(&agent.name);
     }
-    for tool in team.tools.keys() {
-        if !is_valid_name(tool) || tool.starts_with(HANDOFF_PREFIX) {
+    for (name, tool) in &team.tools {
+        if !is_valid_name(name) || name.starts_with(HANDOFF_PREFIX) {
             checker.error(
-                Site::Tool(tool.clone()),
-                format!("'{tool}' is not a usable tool name"),
+                Site::Tool(name.clone()),
+                format!("'{name}' is not a usable tool name"),
                 format!("use 1 to 52 letters, digits, '_' or '-', not starting with '{HANDOFF_PREFIX}'"),
+            );
+        }
+        if let Err(error) = crate::conversation::check_schema(&tool.parameters) {
+            checker.error(
+                Site::Tool(name.clone()),
+                format!("the arguments' schema of '{name}' does not compile: {error}"),
+                "write args as the JSON schema of an object, e.g. args = { properties = { amount = { type = \"number\" } } }; \
+                 a $ref may point only inside the schema"
+                    .to_string(),
             );
         }
     }

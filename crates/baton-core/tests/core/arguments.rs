@@ -198,3 +198,18 @@ fn a_schema_that_does_not_compile_is_refused_and_no_call_of_its_tool_runs() {
     assert!(error.is_error && error.content.starts_with("error: 't1' cannot be called"), "{error:?}");
     sim.check_replay();
 }
+
+#[test]
+fn a_team_whose_tool_schema_does_not_compile_is_a_team_error() {
+    let problems =
+        baton_core::validate(&billing_team(json!({"type": "object", "properties": {"n": {"type": "numbr"}}})));
+    let problem = problems
+        .iter()
+        .find(|problem| problem.site == baton_core::Site::Tool("t1".into()))
+        .expect("the tool's schema is refused at load");
+    assert_eq!(problem.severity, baton_core::Severity::Error);
+    assert!(problem.message.contains("does not compile") && problem.message.contains("numbr"), "{}", problem.message);
+    assert!(baton_core::validate(&billing_team(refund_schema()))
+        .iter()
+        .all(|problem| problem.site != baton_core::Site::Tool("t1".into())));
+}

@@ -58,6 +58,46 @@ fn a_long_handoff_reason_and_summary_are_cut_where_they_are_recorded() {
 }
 
 #[test]
+fn a_journal_written_before_the_cuts_still_replays() {
+    let reason = "because ".repeat(500);
+    let summary = "the user wrote a lot. ".repeat(400);
+    let arguments = json!({"reason": reason, "summary": summary}).to_string();
+    let handoff = calls(&[("h", "transfer_to_technical", &arguments)]);
+    let mut sim = Sim::new(two_agents());
+    let mut model = |request: &ModelRequest| {
+        let reply = if request.agent == "triage" { handoff.clone() } else { text("On it.") };
+        Input::ModelReplied { reply }
+    };
+    let mut tools = |_: &ToolInvocation| ToolOutput::ok("unused");
+    sim.turn("help", &mut model, &mut tools, 20);
+    // Put back what an older baton journaled: the whole reason and summary.
+    let mut old = sim.journal.clone();
+    for entry in &mut old {
+        match entry {
+            baton_core::JournalEntry::Record(Record::HandoffTaken { payload, .. }) => {
+                payload.reason = reason.trim().to_string();
+                payload.summary = Some(summary.trim().to_string());
+            }
+            baton_core::JournalEntry::Record(Record::TurnEnded(outcome)) => {
+                outcome.handoffs[0].reason = reason.trim().to_string();
+            }
+            _ => {}
+        }
+    }
+    assert_ne!(old, sim.journal, "the old journal differs from what is decided now");
+    let replayed = baton_core::replay(std::sync::Arc::new(two_agents()), "c1", &old).expect("an old journal replays");
+    assert_eq!(replayed.conversation, sim.conversation);
+    // A reason changed in another way is still a changed team.
+    for entry in &mut old {
+        if let baton_core::JournalEntry::Record(Record::HandoffTaken { payload, .. }) = entry {
+            payload.reason = "something else entirely".into();
+        }
+    }
+    let error = baton_core::replay(std::sync::Arc::new(two_agents()), "c1", &old).err().expect("a changed reason");
+    assert!(error.to_string().len() < 2_000, "a replay error quotes records by their start");
+}
+
+#[test]
 fn a_team_name_longer_than_a_name_is_refused_without_echoing_it() {
     let mut team = two_agents();
     team.name = "n".repeat(20_000_000);
