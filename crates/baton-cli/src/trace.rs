@@ -181,6 +181,12 @@ fn describe_input(input: &Input) -> Vec<String> {
                 "    TOOL OUTCOME UNKNOWN [{call_id}]: it was running when the process stopped; not run again"
             )]
         }
+        Input::DeadlinePassed { seconds } => {
+            vec![format!(
+                "    {} the turn ran for its {seconds} s; the calls in flight were cut off",
+                paint(paint::ERROR, "DEADLINE:")
+            )]
+        }
         Input::ApprovalDecided { call_id, approved, reason, by } => {
             let verdict = if *approved { "APPROVED" } else { "DENIED" };
             let by = by.as_deref().map(|by| format!(" by {by}")).unwrap_or_default();

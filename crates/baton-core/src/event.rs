@@ -42,6 +42,12 @@ pub enum Input {
         /// The call.
         call_id: String,
     },
+    /// The turn ran for its `turn_seconds` without ending: the shell cut off the model or tool
+    /// calls in flight, and this answers them all. The limit trips.
+    DeadlinePassed {
+        /// The deadline that passed, in seconds (the team's `turn_seconds` when it passed).
+        seconds: u32,
+    },
     /// A person decided on a tool call that waits for approval.
     ApprovalDecided {
         /// The call.
@@ -350,6 +356,8 @@ pub enum LimitKind {
     /// Not a limit but a safety stop: a tool that is not idempotent may or may not have run
     /// when the process stopped, so a person must check.
     ToolOutcomeUnknown,
+    /// The turn ran past its wall-clock deadline.
+    TurnSeconds,
 }
 
 impl LimitKind {
@@ -361,6 +369,7 @@ impl LimitKind {
             LimitKind::PingPong => "ping_pong",
             LimitKind::MaxUses => "max_uses",
             LimitKind::ToolOutcomeUnknown => "tool_outcome_unknown",
+            LimitKind::TurnSeconds => "turn_seconds",
         }
     }
 }
@@ -495,6 +504,7 @@ impl JournalEntry {
             JournalEntry::Input(Input::ModelFailed { .. }) => "model_failed",
             JournalEntry::Input(Input::ToolReturned { .. }) => "tool_returned",
             JournalEntry::Input(Input::ToolOutcomeUnknown { .. }) => "tool_outcome_unknown",
+            JournalEntry::Input(Input::DeadlinePassed { .. }) => "deadline_passed",
             JournalEntry::Input(Input::ApprovalDecided { .. }) => "approval_decided",
             JournalEntry::Input(Input::TicketClaimed { .. }) => TICKET_CLAIMED,
             JournalEntry::Input(Input::OperatorReplied { .. }) => "operator_replied",

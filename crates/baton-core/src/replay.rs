@@ -120,6 +120,7 @@ fn answer(calls: &mut Vec<(Effect, bool)>, input: &Input) {
         Input::ToolReturned { call_id, .. } | Input::ToolOutcomeUnknown { call_id } => {
             calls.retain(|(c, _)| !matches!(c, Effect::CallTool(t) if &t.call_id == call_id))
         }
+        Input::DeadlinePassed { .. } => calls.clear(),
         Input::UserMessage { .. }
         | Input::ApprovalDecided { .. }
         | Input::TicketClaimed { .. }

@@ -206,6 +206,11 @@ impl ContextPolicy {
 /// sent again in every later model request of its conversation, so its size is paid many times.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 64 * 1024;
 
+/// How long a turn may run by default, in seconds (5 minutes): room for the default 16 model
+/// calls at several seconds each and their tools, and longer than a person waits for an answer.
+/// Time a turn spends waiting for a person's approval is not counted.
+pub const DEFAULT_TURN_SECONDS: u32 = 300;
+
 /// Per-turn limits; on by default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
@@ -217,6 +222,10 @@ pub struct Limits {
     pub max_handoffs: u32,
     /// Model calls in one user turn.
     pub max_model_calls: u32,
+    /// How long a turn may run, in seconds of wall-clock time (waits for a person's approval not
+    /// counted); the shell measures it and tells the core when it has passed.
+    #[serde(default = "default_turn_seconds")]
+    pub turn_seconds: u32,
     /// What happens when a limit trips.
     pub on_limit: OnLimit,
     /// The agent that takes over when a limit trips and `on_limit` is `Escalate`.
@@ -231,6 +240,7 @@ impl Default for Limits {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_handoffs: 5,
             max_model_calls: 16,
+            turn_seconds: DEFAULT_TURN_SECONDS,
             on_limit: OnLimit::Escalate,
             fallback: None,
             return_to: ReturnTo::Active,
@@ -240,6 +250,10 @@ impl Default for Limits {
 
 fn default_max_message_bytes() -> u32 {
     DEFAULT_MAX_MESSAGE_BYTES
+}
+
+fn default_turn_seconds() -> u32 {
+    DEFAULT_TURN_SECONDS
 }
 
 /// What happens when a limit trips.

@@ -5,6 +5,11 @@
 //! replaying its journal; a turn that a crash interrupted is finished before the next begins.
 //! Only the holder of a conversation's lease advances it: the lease is taken before loading,
 //! renewed while calls run, checked by every append, and given up when the turn ends.
+//!
+//! A turn runs against the team's `turn_seconds`, counted while it runs (a wait for a person's
+//! approval, or for another process to take over a crashed turn, is not counted): a model or tool
+//! call still running when it passes is cut off, and the core is told [`Input::DeadlinePassed`],
+//! journaled like every input, so replay never reads a clock.
 
 use crate::config::Price;
 use crate::ids::{check_conversation_id, new_conversation_id};
@@ -358,9 +363,10 @@ impl Runtime {
         observer: Arc<dyn Observer>,
     ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
         let (stored, replayed) = self.replayed(info).await?;
-        let mut journal =
-            Journal { store: self.store.clone(), lease: lease.clone(), next_seq: stored.len() as u64, observer };
         let mut state = replayed.conversation;
+        let spent = if state.in_turn() { running_time(&stored) } else { Duration::ZERO };
+        let mut journal =
+            Journal { store: self.store.clone(), lease: lease.clone(), next_seq: stored.len() as u64, observer, spent };
         let unsafe_to_rerun: BTreeSet<String> = replayed
             .in_doubt
             .into_iter()
@@ -399,7 +405,8 @@ impl Runtime {
         }
     }
 
-    /// Carries out effects until the turn ends.
+    /// Carries out effects until the turn ends (or waits for approval), cutting off the calls
+    /// in flight when the turn's deadline passes.
     async fn drive(
         &self,
         journal: &mut Journal,
@@ -407,6 +414,8 @@ impl Runtime {
         effects: Vec<Effect>,
         unsafe_to_rerun: &BTreeSet<String>,
     ) -> Result<TurnOutcome, RuntimeError> {
+        let started = Instant::now();
+        let deadline = Deadline::after(self.team.limits.turn_seconds, journal.spent);
         let mut queue: VecDeque<Effect> = effects.into();
         loop {
             let mut records = Vec::new();
@@ -416,12 +425,15 @@ impl Runtime {
             }
             journal.append(records.iter().cloned().map(JournalEntry::Record).collect()).await?;
             if let Some(Record::TurnEnded(outcome)) = records.last() {
+                // A turn suspended for approval runs on later: what it ran so far counts then.
+                journal.spent = if state.in_turn() { journal.spent + started.elapsed() } else { Duration::ZERO };
                 return Ok(outcome.clone());
             }
             let inputs = match queue.pop_front() {
+                Some(Effect::CallModel(_)) if deadline.passed() => vec![deadline.input()],
                 Some(Effect::CallModel(request)) => {
-                    let call = self.call_model(&request, journal.observer.as_ref());
-                    vec![renewing(&self.store, &journal.lease, call).await?]
+                    let call = deadline.bound(self.call_model(&request, journal.observer.as_ref()));
+                    vec![renewing(&self.store, &journal.lease, call).await?.unwrap_or_else(|| deadline.input())]
                 }
                 Some(Effect::CallTool(first)) => {
                     let mut invocations = vec![first];
@@ -430,7 +442,8 @@ impl Runtime {
                             invocations.push(next);
                         }
                     }
-                    renewing(&self.store, &journal.lease, self.call_tools(invocations, unsafe_to_rerun)).await?
+                    let calls = self.call_tools(invocations, unsafe_to_rerun, deadline);
+                    renewing(&self.store, &journal.lease, calls).await?
                 }
                 Some(Effect::Record(_)) => unreachable!("records were taken above"),
                 None => {
@@ -471,31 +484,43 @@ impl Runtime {
 
     /// Runs the tool calls of one model reply concurrently; results arrive as they finish.
     /// A tool that panics is answered with an error result, like any failing tool. A call in
-    /// `unsafe_to_rerun` is not run: its outcome is unknown.
+    /// `unsafe_to_rerun` is not run: its outcome is unknown. When the deadline passes, the calls
+    /// still running are stopped (their work with them) and answered by the deadline's input.
     async fn call_tools(
         &self,
         invocations: Vec<baton_core::ToolInvocation>,
         unsafe_to_rerun: &BTreeSet<String>,
+        deadline: Deadline,
     ) -> Vec<Input> {
         let mut running = JoinSet::new();
         let mut call_of_task = BTreeMap::new();
         let mut inputs = Vec::new();
+        let mut to_run = Vec::new();
         for invocation in invocations {
             if unsafe_to_rerun.contains(&invocation.call_id) {
                 inputs.push(Input::ToolOutcomeUnknown { call_id: invocation.call_id });
                 continue;
             }
-            let Some(tool) = self.tools.get(&invocation.tool).cloned() else {
-                let output = ToolOutput::error(format!("error: tool '{}' is not available", invocation.tool));
-                inputs.push(Input::ToolReturned { call_id: invocation.call_id, output });
-                continue;
-            };
+            match self.tools.get(&invocation.tool).cloned() {
+                Some(tool) => to_run.push((tool, invocation)),
+                None => {
+                    let output = ToolOutput::error(format!("error: tool '{}' is not available", invocation.tool));
+                    inputs.push(Input::ToolReturned { call_id: invocation.call_id, output });
+                }
+            }
+        }
+        if !to_run.is_empty() && deadline.passed() {
+            inputs.push(deadline.input());
+            return inputs;
+        }
+        for (tool, invocation) in to_run {
             let call_id = invocation.call_id.clone();
             let task =
                 running.spawn(async move { tool.call(&invocation.arguments, &invocation.idempotency_key).await });
             call_of_task.insert(task.id(), call_id);
         }
-        while let Some(joined) = running.join_next_with_id().await {
+        while let Some(joined) = deadline.bound(running.join_next_with_id()).await {
+            let Some(joined) = joined else { return inputs };
             let (task, output) = match joined {
                 Ok((task, output)) => (task, output),
                 Err(error) => (error.id(), ToolOutput::error(format!("error: the tool failed unexpectedly ({error})"))),
@@ -504,8 +529,61 @@ impl Runtime {
                 inputs.push(Input::ToolReturned { call_id, output });
             }
         }
+        running.shutdown().await;
+        inputs.push(deadline.input());
         inputs
     }
+}
+
+/// When the turn being driven must end: `turn_seconds` after it started running, less what it
+/// ran before (in an earlier process, or before it waited for approval).
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    /// The instant, or `None` past what the clock can tell (never, in practice).
+    at: Option<tokio::time::Instant>,
+    /// The team's `turn_seconds`.
+    seconds: u32,
+}
+
+impl Deadline {
+    fn after(seconds: u32, spent: Duration) -> Deadline {
+        let left = Duration::from_secs(seconds.into()).saturating_sub(spent);
+        Deadline { at: tokio::time::Instant::now().checked_add(left), seconds }
+    }
+
+    fn passed(&self) -> bool {
+        self.at.is_some_and(|at| at <= tokio::time::Instant::now())
+    }
+
+    /// What the core is told when the deadline passed.
+    fn input(&self) -> Input {
+        Input::DeadlinePassed { seconds: self.seconds }
+    }
+
+    /// `work`'s result, or `None` if the deadline passed first (then `work` is dropped: stopped).
+    async fn bound<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        match self.at {
+            Some(at) => tokio::time::timeout_at(at, work).await.ok(),
+            None => Some(work.await),
+        }
+    }
+}
+
+/// How long the turn in progress at the end of `stored` has run: the time between its
+/// entries, leaving out a wait for a person's decision (after the turn ended for approval) and
+/// the time before another process took it up (an entry under a new lease epoch).
+fn running_time(stored: &[StoredEntry]) -> Duration {
+    let started =
+        stored.iter().rposition(|stored| matches!(stored.entry, JournalEntry::Record(Record::TurnStarted { .. })));
+    let Some(started) = started else { return Duration::ZERO };
+    let ms: u64 = stored[started..]
+        .windows(2)
+        .filter(|pair| {
+            pair[0].epoch == pair[1].epoch && !matches!(pair[0].entry, JournalEntry::Record(Record::TurnEnded(_)))
+        })
+        .map(|pair| pair[1].at_ms.saturating_sub(pair[0].at_ms))
+        .sum();
+    Duration::from_millis(ms)
 }
 
 /// Awaits `work` while renewing `lease` every third of its ttl; fails as soon as the lease is
@@ -534,6 +612,8 @@ struct Journal {
     lease: Lease,
     next_seq: u64,
     observer: Arc<dyn Observer>,
+    /// How long the turn in progress has run before the current drive of it.
+    spent: Duration,
 }
 
 impl Journal {

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod arguments;
+mod deadline;
 mod properties;
 mod queue;
 mod semantics;

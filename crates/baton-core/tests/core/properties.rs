@@ -1,14 +1,16 @@
 //! Properties of the core under arbitrary model behaviour: any mix of text, tool calls,
 //! handoffs to valid, invalid and self targets, several handoffs per reply, malformed
 //! arguments, arguments that do not fit the tool's schema and failing tools; with or without a
-//! router (answering anything) and triggers.
+//! router (answering anything) and triggers; with the turn's deadline passing at any call.
 
 use crate::support::Sim;
 use baton_core::{
-    replay, Agent, ContextPolicy, Effect, HandoffEdge, Input, ModelReply, ModelRequest, OnLimit, Record, ReturnTo,
-    Router, Signals, Team, ToolCall, ToolDef, ToolInvocation, ToolOutput, Trigger, TriggerKind,
+    replay, Agent, ContextPolicy, Effect, Entry, HandoffEdge, Input, JournalEntry, LimitKind, ModelReply, ModelRequest,
+    OnLimit, Record, ReturnTo, Router, Signals, Team, ToolCall, ToolDef, ToolInvocation, ToolOutput, Trigger,
+    TriggerKind,
 };
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const AGENTS: [&str; 4] = ["a", "b", "c", "d"];
@@ -209,6 +211,7 @@ proptest! {
         replies in prop::collection::vec(reply(), 1..24),
         tool_failures in prop::collection::vec(any::<bool>(), 1..8),
         turn_signals in prop::collection::vec(signals(), 1..4),
+        deadlines in prop::collection::vec(prop::option::weighted(0.3, 0..6usize), 1..4),
     ) {
         let team = build(&gen);
         let mut sim = Sim::new(team.clone());
@@ -218,6 +221,8 @@ proptest! {
             let active_before = sim.conversation.active_agent().to_string();
             let records_before = sim.records.len();
             let requests_before = sim.requests.len();
+            let journal_before = sim.journal.len();
+            sim.deadline_after = deadlines[turn % deadlines.len()];
             let mut model = |_: &ModelRequest| {
                 let input = materialise(&replies[next_reply % replies.len()], gen.n_agents);
                 next_reply += 1;
@@ -234,8 +239,37 @@ proptest! {
             // Bounded: each model call yields at most one batch of tool results.
             let max_steps = 4 * gen.max_model_calls as usize + 4;
             let outcome = sim.turn_with(&format!("message {turn}"), signals.clone(), &mut model, &mut tool, max_steps);
+            sim.deadline_after = None;
             let records = &sim.records[records_before..];
             let requests = &sim.requests[requests_before..];
+
+            // A deadline that passed ends the turn at once through the limit path.
+            let deadline_passed = sim.journal[journal_before..]
+                .iter()
+                .any(|entry| matches!(entry, JournalEntry::Input(Input::DeadlinePassed { .. })));
+            if deadline_passed {
+                prop_assert_eq!(outcome.limit, Some(LimitKind::TurnSeconds));
+                let last_input = sim.journal.iter().rev().find(|entry| matches!(entry, JournalEntry::Input(_)));
+                let last_is_deadline = matches!(last_input, Some(JournalEntry::Input(Input::DeadlinePassed { .. })));
+                prop_assert!(last_is_deadline, "nothing is fed after the deadline in the turn");
+                let tripped = records.iter().any(|r| matches!(r, Record::LimitTripped { limit: LimitKind::TurnSeconds, .. }));
+                prop_assert!(tripped, "turn_seconds tripped");
+            }
+
+            // Every tool call of the transcript has exactly one result, the ones cut off included.
+            let mut results: BTreeMap<&str, usize> = BTreeMap::new();
+            for entry in sim.conversation.transcript() {
+                match entry {
+                    Entry::Assistant { tool_calls, .. } => {
+                        for call in tool_calls {
+                            prop_assert!(results.insert(call.id.as_str(), 0).is_none(), "call id {} repeats", call.id);
+                        }
+                    }
+                    Entry::ToolResult { call_id, .. } => *results.entry(call_id.as_str()).or_insert(0) += 1,
+                    _ => {}
+                }
+            }
+            prop_assert!(results.values().all(|n| *n == 1), "a tool call without exactly one result: {:?}", results);
 
             // No call whose arguments do not fit its tool's schema runs.
             prop_assert!(sim.invocations.iter().all(|call| call.arguments.get("n").is_none_or(|n| n.is_i64())));

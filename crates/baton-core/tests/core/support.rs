@@ -78,7 +78,13 @@ pub struct Sim {
     pub invocations: Vec<ToolInvocation>,
     /// Every record emitted.
     pub records: Vec<Record>,
+    /// When set, the turn's deadline passes once this many more calls are answered: the calls
+    /// still open then are answered by [`Input::DeadlinePassed`], as the runtime does.
+    pub deadline_after: Option<usize>,
 }
+
+/// The deadline, in seconds, that the simulated shell says passed.
+pub const DEADLINE_SECONDS: u32 = 7;
 
 impl Sim {
     pub fn new(team: Team) -> Self {
@@ -88,6 +94,7 @@ impl Sim {
             requests: Vec::new(),
             invocations: Vec::new(),
             records: Vec::new(),
+            deadline_after: None,
         }
     }
 
@@ -183,6 +190,15 @@ impl Sim {
             assert!(tools.is_empty() || models.is_empty(), "tool and model calls are never requested together");
             tools.reverse();
             for effect in tools.into_iter().chain(models) {
+                match &mut self.deadline_after {
+                    Some(0) => {
+                        self.deadline_after = None;
+                        next.extend(self.feed(Input::DeadlinePassed { seconds: DEADLINE_SECONDS }));
+                        break;
+                    }
+                    Some(left) => *left -= 1,
+                    None => {}
+                }
                 let input = match &effect {
                     Effect::CallModel(request) => model(request),
                     Effect::CallTool(invocation) => {

@@ -34,7 +34,7 @@ pub(crate) struct Built {
 pub(crate) fn build(raw: &RawTeam, dir: &Path, report: &mut Report<'_>) -> Built {
     let mut team = Team::new(raw.name.get_ref().clone(), raw.entry.get_ref().clone());
     if let Some(limits) = &raw.limits {
-        team.limits = limits_from(limits.get_ref());
+        team.limits = limits_from(limits.get_ref(), report);
     }
     let mut models = BTreeMap::from([(LOCAL_MODEL.to_string(), ModelConfig::Local)]);
     for (name, model) in &raw.models {
@@ -132,15 +132,41 @@ fn trigger_from(raw: &RawTrigger, report: &mut Report<'_>) -> Option<Trigger> {
 }
 
 /// `[limits]` with the defaults filled in.
-fn limits_from(raw: &RawLimits) -> Limits {
+fn limits_from(raw: &RawLimits, report: &mut Report<'_>) -> Limits {
     let defaults = Limits::default();
     Limits {
         max_message_bytes: value_or(&raw.max_message_bytes, defaults.max_message_bytes),
         max_handoffs: value_or(&raw.max_handoffs, defaults.max_handoffs),
         max_model_calls: value_or(&raw.max_model_calls, defaults.max_model_calls),
+        turn_seconds: turn_seconds(raw, report).unwrap_or(defaults.turn_seconds),
         on_limit: value_or(&raw.on_limit, defaults.on_limit),
         fallback: raw.fallback.as_ref().map(|fallback| fallback.get_ref().clone()),
         return_to: value_or(&raw.return_to, defaults.return_to),
+    }
+}
+
+/// The longest deadline a team file may give a turn: a day.
+const MAX_TURN_SECONDS: u32 = 86_400;
+
+/// `[limits] turn_seconds`, a whole number of seconds from 1 to a day, if the file sets a valid
+/// one. A turn always has a deadline: 0 is an error, not "none" (a turn with none is what lets a
+/// hung provider hold a conversation forever).
+fn turn_seconds(raw: &RawLimits, report: &mut Report<'_>) -> Option<u32> {
+    let seconds = raw.turn_seconds.as_ref()?;
+    match u32::try_from(*seconds.get_ref()) {
+        Ok(valid @ 1..=MAX_TURN_SECONDS) => Some(valid),
+        _ => {
+            report.error(
+                seconds.span().start,
+                format!("turn_seconds must be from 1 to {MAX_TURN_SECONDS}, not {}", seconds.get_ref()),
+                format!(
+                    "it is how long a turn may run before its calls are cut off and the limit trips (waits for \
+                     approval not counted); {} by default",
+                    baton_core::team::DEFAULT_TURN_SECONDS
+                ),
+            );
+            None
+        }
     }
 }
 

@@ -81,6 +81,8 @@ pub(crate) struct RawLimits {
     pub max_handoffs: Option<Spanned<u32>>,
     /// Model calls per user turn.
     pub max_model_calls: Option<Spanned<u32>>,
+    /// How long a turn may run, in seconds.
+    pub turn_seconds: Option<Spanned<i64>>,
     /// What happens when a limit trips.
     pub on_limit: Option<Spanned<OnLimit>>,
     /// Who takes over on escalation.

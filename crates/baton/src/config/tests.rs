@@ -1057,3 +1057,20 @@ fn a_long_team_name_agent_name_or_string_is_refused_where_it_is() {
     let within = sized_team(&format!("name = \"{}\"", "é".repeat(128)), &"d".repeat(64 * 1024));
     temp.load(&within).expect("a name of 128 characters and a string of 64 KiB load");
 }
+
+#[test]
+fn turn_seconds_is_300_by_default_loads_and_is_an_error_at_its_line_outside_1_to_a_day() {
+    let temp = TempTeam::new("turn-seconds");
+    let team = sized_team("name = \"support\"", "Front desk.");
+    let loaded = temp.load(&team).expect("the team loads");
+    assert_eq!(loaded.config.team.limits.turn_seconds, 300);
+    let with = |value: &str| team.replace("max_message_bytes = 1000", &format!("turn_seconds = {value}"));
+    let loaded = temp.load(&with("30")).expect("the team loads");
+    assert_eq!(loaded.config.team.limits.turn_seconds, 30);
+    for value in ["0", "-5", "86401"] {
+        let error = temp.fail(&with(value));
+        let wrong = find(&error.diagnostics, &format!("turn_seconds must be from 1 to 86400, not {value}"));
+        assert_eq!((wrong.line, wrong.column), (5, 16), "{value}");
+        assert!(wrong.help.as_deref().unwrap_or_default().contains("300 by default"), "{wrong:?}");
+    }
+}
