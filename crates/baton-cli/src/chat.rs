@@ -7,16 +7,17 @@
 //! scripted, and its output piped (`baton chat TEAM --json | jq`) stays free of prompts; the
 //! session ends once whoever read its output has gone.
 
+use crate::lease_wait::{Wait, Waited};
 use crate::live::Live;
 use crate::paint::{self, paint, print_error, print_warning};
-use crate::run::{finish_interrupted_turn, print_interrupted_turn, print_unseen, MEMORY_IS_GONE};
+use crate::run::{exit_for, finish_interrupted_turn, print_interrupted_turn, print_unseen, MEMORY_IS_GONE};
 use crate::stdout::{self, println};
 use crate::trace::print_journal;
 use crate::transcript::{turn_lines, Transcript};
 use crate::{db, setup, shell, Exit};
 use anstream::{eprint, eprintln};
 use baton::store::StoreError;
-use baton::{Observer, Runtime, RuntimeError, Unobserved};
+use baton::{Observer, Runtime, Unobserved};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Editor};
@@ -37,6 +38,9 @@ pub struct ChatArgs {
     pub json: bool,
     /// Stream every HTTP model's answers and print each turn as it happens.
     pub stream: bool,
+    /// How long to wait for the conversation while another process holds it, in seconds (at the
+    /// start, and for each message).
+    pub wait: u64,
 }
 
 const COMMANDS: &str = "/trace shows the conversation's journal, /new starts a new conversation, /quit ends";
@@ -72,6 +76,7 @@ fn session(args: &ChatArgs) -> Result<Exit, Exit> {
         json: args.json,
         live: args.stream && !args.json,
         interactive,
+        wait: args.wait,
     };
     let exit = match session.finish_interrupted_turn() {
         Some(exit) => exit,
@@ -200,6 +205,8 @@ struct Session<'a> {
     /// Whether the user types on the terminal that shows the transcript, which already shows
     /// their words.
     interactive: bool,
+    /// How long to wait for the conversation while another process holds it, in seconds.
+    wait: u64,
 }
 
 impl Session<'_> {
@@ -208,11 +215,12 @@ impl Session<'_> {
     /// returns an exit code when the session cannot go on.
     fn finish_interrupted_turn(&mut self) -> Option<Exit> {
         let conversation = self.conversation.clone()?;
-        match self.tokio.block_on(finish_interrupted_turn(self.runtime, &conversation)) {
+        let finished = Wait::new(self.wait).run(&conversation, || finish_interrupted_turn(self.runtime, &conversation));
+        match self.tokio.block_on(finished) {
             Ok(Some(report)) if self.json => println!("{}", json!({ "interrupted_turn": report.to_json() })),
             Ok(Some(report)) => self.tokio.block_on(print_interrupted_turn(self.runtime, &report)),
             Ok(None) => {}
-            Err(error) => return Some(setup::failed(&error)),
+            Err(waited) => return Some(exit_for(&waited)),
         }
         None
     }
@@ -261,21 +269,28 @@ impl Session<'_> {
             }
             false => Arc::new(Unobserved),
         };
-        let send = self.runtime.send_observed(self.conversation.as_deref(), message, observer);
-        let result = self.tokio.block_on(send);
+        let send = || self.runtime.send_observed(self.conversation.as_deref(), message, observer.clone());
+        let result = match &self.conversation {
+            Some(conversation) => self.tokio.block_on(Wait::new(self.wait).run(conversation, send)),
+            None => self.tokio.block_on(send()).map_err(Waited::Failed),
+        };
         self.show(result)
     }
 
     /// Prints a turn; returns an exit code when the session cannot go on.
-    fn show(&mut self, result: Result<baton::TurnReport, RuntimeError>) -> Option<Exit> {
+    fn show(&mut self, result: Result<baton::TurnReport, Waited>) -> Option<Exit> {
         let report = match result {
             Ok(report) => report,
-            Err(error) if setup::is_usage_error(&error) => {
+            Err(Waited::Failed(error)) if setup::is_usage_error(&error) => {
                 print_error!("{error}");
                 return Some(Exit::Usage);
             }
-            Err(error) => {
+            Err(Waited::Failed(error)) => {
                 print_error!("{error} (the message was not answered; try again)");
+                return None;
+            }
+            Err(Waited::Busy(busy)) => {
+                print_error!("{busy} (the message was not answered)");
                 return None;
             }
         };

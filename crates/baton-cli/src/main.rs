@@ -4,7 +4,7 @@
 //!
 //! Exit codes: 0 = ok, 1 = the turn failed (or the journal did, or what was asked does not fit
 //! the conversation now: a decision nobody waits for, a ticket someone else holds), 2 = usage or
-//! team error.
+//! team error, 3 = another process still held the conversation after `--wait`.
 
 mod approve;
 mod bench;
@@ -14,6 +14,7 @@ mod db;
 mod docs;
 mod eval;
 mod keys;
+mod lease_wait;
 mod live;
 mod new;
 mod paint;
@@ -59,7 +60,7 @@ Journal (--db, or BATON_DB): a SQLite file (PATH or sqlite://PATH; default .bato
 a Postgres URL (postgres://USER@HOST:PORT/DATABASE) or memory (run, chat, bench, serve).
 
 Exit codes: 0 ok; 1 the turn or the journal failed, or the action does not fit the conversation
-now; 2 a usage or team file error.
+now; 2 a usage or team file error; 3 another process still held the conversation after --wait.
 
 Colours appear on a terminal only; NO_COLOR=1 turns them off.";
 
@@ -93,6 +94,9 @@ enum Command {
         /// turn as it happens.
         #[arg(long)]
         stream: bool,
+        /// Wait up to this long for a conversation another process holds (exit 3 past it).
+        #[arg(long, value_name = "SECONDS", default_value_t = lease_wait::DEFAULT_WAIT_SECONDS)]
+        wait: u64,
     },
     /// Chat with a team, each turn's handoffs shown inline.
     ///
@@ -117,6 +121,10 @@ enum Command {
         /// turn as it happens.
         #[arg(long)]
         stream: bool,
+        /// Wait up to this long for the conversation while another process holds it, at the start
+        /// and for each message.
+        #[arg(long, value_name = "SECONDS", default_value_t = lease_wait::DEFAULT_WAIT_SECONDS)]
+        wait: u64,
     },
     /// Measure routing on a JSON-lines file of cases, each in a fresh in-memory conversation.
     Eval {
@@ -141,6 +149,9 @@ enum Command {
         /// How many conversations to resume at a time.
         #[arg(long, short = 'c', default_value_t = 16)]
         concurrency: usize,
+        /// Wait up to this long for each conversation another process holds, then skip it (exit 3).
+        #[arg(long, value_name = "SECONDS", default_value_t = lease_wait::DEFAULT_WAIT_SECONDS)]
+        wait: u64,
     },
     /// Approve (or --deny) a tool call waiting for approval, and carry the turn on.
     Approve {
@@ -282,22 +293,24 @@ pub enum Exit {
     Failed = 1,
     /// The command line or the team file is wrong.
     Usage = 2,
+    /// Another process still held the conversation after `--wait`: try again later.
+    Busy = 3,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Check { team, json } => check::run(&team, json),
-        Command::Run { team, message, conversation, db, json, stream } => {
-            run::run(&run::RunArgs { team, message, conversation, db, json, stream })
+        Command::Run { team, message, conversation, db, json, stream, wait } => {
+            run::run(&run::RunArgs { team, message, conversation, db, json, stream, wait })
         }
-        Command::Chat { team, conversation, db, json, stream } => {
-            chat::run(&chat::ChatArgs { team, conversation, db, json, stream })
+        Command::Chat { team, conversation, db, json, stream, wait } => {
+            chat::run(&chat::ChatArgs { team, conversation, db, json, stream, wait })
         }
         Command::Eval { team, cases, json, min_accuracy } => {
             eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
         }
-        Command::Resume { db, json, concurrency } => resume::run(&db, json, concurrency),
+        Command::Resume { db, json, concurrency, wait } => resume::run(&db, json, concurrency, wait),
         Command::Keys { command } => keys::run(&command),
         Command::Serve { teams, addr, db, keys, limits } => {
             serve::run(&serve::ServeArgs { teams, addr, db, keys, limits })

@@ -4,7 +4,9 @@
 //! resumed several at a time, each process starting at its own place in the list so that two
 //! resuming together mostly work on different ones; one that another process is advancing is set
 //! aside and tried again: it is done when that process ends the turn, or taken over when its
-//! lease runs out.
+//! lease runs out. One still held `--wait` seconds after it was first found held (a process that
+//! keeps renewing its lease) is skipped and named, and the command exits 3, so that it never
+//! waits forever and a script knows to run it again later.
 
 use crate::paint::{self, paint, print_error};
 use crate::plural::count;
@@ -29,24 +31,33 @@ enum Resumed {
     Finished(Vec<String>),
     /// Nothing was left to do: another process finished the turn.
     Elsewhere,
-    /// Another process holds it: ask again after this long.
-    Held(Duration),
+    /// Another process holds it: ask again after `retry`.
+    Held {
+        /// How soon to ask again.
+        retry: Duration,
+        /// Who holds it.
+        holder: String,
+        /// How long its lease runs unless renewed.
+        expires_in_ms: u64,
+    },
     /// Another process took it over while this one advanced it.
     TakenOver,
     /// It could not be resumed.
     Failed(String),
 }
 
-/// Resumes every interrupted conversation in the journal at `db`, `concurrency` at a time.
-pub fn run(db: &db::Db, json: bool, concurrency: usize) -> Exit {
+/// Resumes every interrupted conversation in the journal at `db`, `concurrency` at a time,
+/// waiting up to `wait` seconds for each one another process holds.
+pub fn run(db: &db::Db, json: bool, concurrency: usize, wait: u64) -> Exit {
     let (tokio, store) = match setup::existing_journal(db) {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    tokio.block_on(resume_all(store, &db.journal.to_string(), json, concurrency.max(1)))
+    let wait = Duration::from_secs(wait);
+    tokio.block_on(resume_all(store, &db.journal.to_string(), json, concurrency.max(1), wait))
 }
 
-async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: usize) -> Exit {
+async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: usize, wait: Duration) -> Exit {
     let interrupted = match store.interrupted().await {
         Ok(interrupted) => interrupted,
         Err(error) => {
@@ -77,6 +88,9 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
     let start = (u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
     queue.rotate_left(start % queue.len().max(1));
     let (mut resumed, mut elsewhere, mut taken_over, mut told_waiting) = (0, 0, 0, false);
+    // When each conversation another process holds was first found held, and those skipped.
+    let mut held_since: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut skipped: Vec<String> = Vec::new();
     let bar = progress::bar(total, "conversations");
     bar.inc(failed as u64);
     let mut running = JoinSet::new();
@@ -115,7 +129,26 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
             bar.suspend(|| print_error!("a conversation could not be resumed (its task failed)"));
             continue;
         };
-        if !matches!(outcome, Resumed::Held(_)) {
+        let outcome = match outcome {
+            Resumed::Held { holder, expires_in_ms, .. }
+                if held_since.get(&info.id).is_some_and(|since| since.elapsed() >= wait) =>
+            {
+                let runs = expires_in_ms.div_ceil(1000);
+                bar.suspend(|| {
+                    eprintln!(
+                        "conversation {} is still held by another process ({holder}) after waiting {} s; its lease \
+                         runs {runs} s more unless renewed: skipped",
+                        info.id,
+                        wait.as_secs()
+                    )
+                });
+                skipped.push(info.id.clone());
+                bar.inc(1);
+                continue;
+            }
+            outcome => outcome,
+        };
+        if !matches!(outcome, Resumed::Held { .. }) {
             bar.inc(1);
         }
         match outcome {
@@ -134,16 +167,20 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
                     eprintln!("conversation {} was taken over by another process, which finishes it", info.id)
                 });
             }
-            Resumed::Held(wait) => {
+            Resumed::Held { retry, .. } => {
                 if !told_waiting {
                     bar.suspend(|| {
                         eprintln!(
-                            "waiting for conversations another process is advancing (or until their leases run out)"
+                            "waiting for conversations another process is advancing (until it ends their turns or \
+                             their leases run out, up to {} s each: --wait)",
+                            wait.as_secs()
                         )
                     });
                     told_waiting = true;
                 }
-                let at = Instant::now() + wait;
+                let since = *held_since.entry(info.id.clone()).or_insert_with(Instant::now);
+                // Asked once more when the wait is over, and skipped if still held then.
+                let at = (Instant::now() + retry).min(since + wait);
                 let place = set_aside.partition_point(|(other, _, _)| *other <= at);
                 set_aside.insert(place, (at, runtime, info));
             }
@@ -154,15 +191,22 @@ async fn resume_all(store: Arc<dyn Store>, db: &str, json: bool, concurrency: us
         }
     }
     bar.finish_and_clear();
+    let still_held = match skipped.len() {
+        0 => String::new(),
+        n => format!(", {n} still held by another process after waiting {} s (skipped)", wait.as_secs()),
+    };
     eprintln!(
         "resumed {} of {total}; {elsewhere} finished by another process, {taken_over} taken over by another \
-         process, {failed} failed",
+         process, {failed} failed{still_held}",
         count(resumed, "conversation", "conversations")
     );
-    if failed == 0 {
-        Exit::Ok
-    } else {
-        Exit::Failed
+    if !skipped.is_empty() {
+        eprintln!("run baton resume again later to finish {}", skipped.join(", "));
+    }
+    match (failed, skipped.len()) {
+        (0, 0) => Exit::Ok,
+        (0, _) => Exit::Busy,
+        _ => Exit::Failed,
     }
 }
 
@@ -184,8 +228,8 @@ async fn resume_one(runtime: &Runtime, info: &ConversationInfo, json: bool) -> R
             Resumed::Finished(printed)
         }
         Ok(None) => Resumed::Elsewhere,
-        Err(RuntimeError::Store(StoreError::Leased { expires_in_ms, .. })) => {
-            Resumed::Held(Duration::from_millis(expires_in_ms + 10).min(RECHECK))
+        Err(RuntimeError::Store(StoreError::Leased { holder, expires_in_ms, .. })) => {
+            Resumed::Held { retry: Duration::from_millis(expires_in_ms + 10).min(RECHECK), holder, expires_in_ms }
         }
         Err(RuntimeError::Store(StoreError::Fenced { .. })) => Resumed::TakenOver,
         Err(error) => Resumed::Failed(error.to_string()),

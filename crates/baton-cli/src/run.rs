@@ -1,6 +1,8 @@
 //! `baton run TEAM MESSAGE`: one user turn, printed as its transcript and handoff chain. A turn
-//! of the conversation that a crash interrupted is finished first, and printed as such.
+//! of the conversation that a crash interrupted is finished first, and printed as such. A
+//! conversation another process holds is waited for up to `--wait` seconds.
 
+use crate::lease_wait::{Wait, Waited};
 use crate::live::Live;
 use crate::paint::{self, paint, print_error, print_warning};
 use crate::plural::count;
@@ -27,6 +29,8 @@ pub struct RunArgs {
     pub json: bool,
     /// Stream every HTTP model's answers and print the turn as it happens.
     pub stream: bool,
+    /// How long to wait for a conversation another process holds, in seconds.
+    pub wait: u64,
 }
 
 /// Runs the turn and prints it.
@@ -46,10 +50,11 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
     let tokio = setup::tokio()?;
     let runtime = setup::runtime(&config, args.db.location(), &tokio)?;
     let live = args.stream && !args.json;
+    let wait = Wait::new(args.wait);
     let interrupted = match &args.conversation {
         Some(conversation) => {
-            let finished = tokio.block_on(finish_interrupted_turn(&runtime, conversation));
-            finished.map_err(|error| setup::failed(&error))?
+            let finished = wait.run(conversation, || finish_interrupted_turn(&runtime, conversation));
+            tokio.block_on(finished).map_err(|waited| exit_for(&waited))?
         }
         None => None,
     };
@@ -60,7 +65,11 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
         tokio.block_on(print_unseen(&runtime, conversation, Transcript::new(true)));
     }
     let observer: Arc<dyn Observer> = if live { Arc::new(Live::new(true)) } else { Arc::new(Unobserved) };
-    let sent = tokio.block_on(runtime.send_observed(args.conversation.as_deref(), &args.message, observer));
+    let send = || runtime.send_observed(args.conversation.as_deref(), &args.message, observer.clone());
+    let sent = match &args.conversation {
+        Some(conversation) => tokio.block_on(wait.run(conversation, send)),
+        None => tokio.block_on(send()).map_err(Waited::Failed),
+    };
     Ok(match sent {
         Ok(report) => {
             if args.json {
@@ -79,8 +88,20 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
                 Exit::Ok
             }
         }
-        Err(error) => setup::failed(&error),
+        Err(waited) => exit_for(&waited),
     })
+}
+
+/// Prints why the work on a conversation did not happen, and returns the exit code: 3 when
+/// another process still held it after the wait.
+pub fn exit_for(waited: &Waited) -> Exit {
+    match waited {
+        Waited::Busy(busy) => {
+            print_error!("{busy}");
+            Exit::Busy
+        }
+        Waited::Failed(error) => setup::failed(error),
+    }
 }
 
 /// Finishes the turn of `conversation` that a crash interrupted, if the conversation exists and

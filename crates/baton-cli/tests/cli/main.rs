@@ -10,10 +10,12 @@ mod bench;
 mod chat;
 mod check;
 mod crash;
+mod deadline;
 mod ergonomics;
 mod eval;
 mod first_hour;
 mod kill;
+mod lease_wait;
 #[cfg(feature = "external-tests")]
 mod litellm;
 #[cfg(feature = "external-tests")]
