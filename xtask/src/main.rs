@@ -3,7 +3,8 @@
 //! `cargo xtask test` is the README's test command: it installs what the external tests need
 //! (`install.rs`), checks the test Postgres answers (`postgres.rs`), then runs every test of the
 //! workspace with the `external-tests` features on. Plain `cargo test --workspace` runs only the
-//! hermetic tier. This crate has no dependencies and is never published.
+//! hermetic tier. `cargo xtask simulate` runs the seeded fault simulator (`crates/baton-sim`) over
+//! many seeds. This crate has no dependencies and is never published.
 
 mod install;
 mod postgres;
@@ -25,6 +26,14 @@ Tasks:
                   running tests; prints the variables the tests read as `export` lines, so
                   `eval \"$(cargo xtask setup)\"` lets you run single tests by hand with
                   `cargo test -p CRATE --features external-tests ...`.
+  simulate [--seeds N] [--from SEED] [--jobs J]
+                  Run the seeded fault simulator (crates/baton-sim) over N seeds (default 1000)
+                  from SEED (default 0): random teams and conversations under crashes, store,
+                  model and tool faults, lost leases and zombie writers, every invariant checked
+                  after every step. Prints the conversations per second and the faults injected
+                  by kind; a failure prints its seed, trace and journal.
+  simulate --seed SEED
+                  Run one seed again and print its trace.
   help            This text.
 
 Installed into .ci/.cache/ and reused while their pins hold:
@@ -38,6 +47,7 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("setup") => setup(),
+        Some("simulate") => simulate(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{}", help());
             return ExitCode::SUCCESS;
@@ -47,7 +57,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Some(other) => {
-            eprintln!("xtask: there is no task '{other}'; the tasks are test, setup and help.\n");
+            eprintln!("xtask: there is no task '{other}'; the tasks are test, setup, simulate and help.\n");
             eprint!("{}", help());
             return ExitCode::from(2);
         }
@@ -123,6 +133,21 @@ fn test(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("the tests failed (cargo test: {status}); the failures are listed above"))
+    }
+}
+
+/// `cargo xtask simulate`: runs the fault simulator's binary with the arguments given.
+fn simulate(args: &[String]) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(repository_root())
+        .args(["run", "--quiet", "--locked", "--package", "baton-sim", "--"])
+        .args(args)
+        .status()
+        .map_err(|error| format!("cannot start cargo run: {error}"))?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(format!("the simulation failed (baton-sim: {status}); the failing seeds are listed above")),
     }
 }
 
