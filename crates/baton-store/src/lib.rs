@@ -20,7 +20,7 @@ mod sqlite;
 
 pub use lease::{holder_id, holder_is_gone, Lease};
 pub use memory::MemoryStore;
-pub use open::{open, InvalidLocation, StoreLocation, LOCATION_FORMS};
+pub use open::{open, open_read_only, InvalidLocation, StoreLocation, LOCATION_FORMS};
 pub use postgres::PostgresStore;
 pub use sqlite::{Durability, SqliteStore};
 
@@ -107,6 +107,29 @@ pub enum StoreError {
         path: String,
         /// What went wrong.
         message: String,
+    },
+    /// The file where the journal should be is no baton journal: it is empty, not a SQLite
+    /// database, or another program's. It is left as it is.
+    #[error(
+        "{path} is not a baton journal: {why} (pass the --db of a baton journal, or move this file away \
+         to start a new one there)"
+    )]
+    NotAJournal {
+        /// The file.
+        path: String,
+        /// What it is instead.
+        why: String,
+    },
+    /// The journal's schema is newer than this baton knows: it was written by a newer baton, and
+    /// this one neither reads nor writes it.
+    #[error("journal {path} was written by a newer baton (schema {found}, this one knows {known}): upgrade baton")]
+    NewerSchema {
+        /// The journal.
+        path: String,
+        /// Its schema version.
+        found: u32,
+        /// The newest schema version this baton knows.
+        known: u32,
     },
     /// An entry could not be encoded or decoded.
     #[error("journal entry {seq} of conversation '{conversation}' is unreadable: {message}")]

@@ -126,6 +126,17 @@ pub async fn open(location: &StoreLocation, durability: Durability) -> Result<Ar
     })
 }
 
+/// Opens the existing journal at `location` for a command that only reads it: a SQLite file is
+/// opened read-only, so nothing is written to it or beside it where that is not needed
+/// ([`SqliteStore::open_read_only`]); a Postgres journal is connected to as for writing. An
+/// in-memory journal is a new, empty one.
+pub async fn open_read_only(location: &StoreLocation) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match location {
+        StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open_read_only(path)?),
+        other => open(other, Durability::Full).await?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,14 +7,22 @@
 //! all the jobs waiting for it in one transaction (each in its own savepoint, so one job's
 //! failure undoes only that job) and answers them after one commit, so one disk sync serves many
 //! conversations. `(conversation, seq)` is the primary key, so two writers can never both
-//! append the same position. The schema is versioned (`PRAGMA user_version`) and migrated on open.
+//! append the same position. The schema is versioned (`PRAGMA user_version`) and migrated on
+//! open, under the write lock, so any number of processes may open a file at once. A new journal
+//! is made whole beside its path and linked into place, so a file found empty, not SQLite or
+//! holding other tables is refused, never taken for a new journal; so is a newer schema.
+//! Commands that only read open the file read-only, and as immutable where its directory is
+//! read-only (the `-shm` file cannot be made there).
 
 use crate::lease::now_ms;
 use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
-use rusqlite::{params, Connection, OptionalExtension};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -22,34 +30,79 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// One step of a migration. Each may run again on a schema that has it already, so a file whose
+/// recorded version fell behind its schema (as a race of processes opening it at once could leave
+/// it before migrations took the write lock) is brought level by running them again.
+enum Step {
+    /// SQL that does nothing once done (`IF NOT EXISTS`).
+    Sql(&'static str),
+    /// A column added to a table unless the table has it.
+    Column { table: &'static str, column: &'static str, definition: &'static str },
+}
+
+impl Step {
+    fn apply(&self, connection: &Connection) -> rusqlite::Result<()> {
+        match self {
+            Step::Sql(sql) => connection.execute_batch(sql),
+            Step::Column { table, column, definition } => {
+                let exists = connection
+                    .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+                    .exists(params![table, column])?;
+                if !exists {
+                    connection.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
-/// Version 0 is an empty file, or one written before versions were kept (it has the tables of
-/// migration 0, hence `IF NOT EXISTS`).
-const MIGRATIONS: [&str; 5] = [
-    "CREATE TABLE IF NOT EXISTS conversations (
-        id TEXT PRIMARY KEY,
-        team TEXT NOT NULL,
-        created_ms INTEGER NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS journal (
-        conversation TEXT NOT NULL REFERENCES conversations(id),
-        seq INTEGER NOT NULL,
-        at_ms INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (conversation, seq)
-    ) WITHOUT ROWID;",
-    "ALTER TABLE conversations ADD COLUMN team_file TEXT;",
-    "ALTER TABLE journal ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
-    CREATE TABLE leases (
-        conversation TEXT PRIMARY KEY REFERENCES conversations(id),
-        holder TEXT NOT NULL,
-        epoch INTEGER NOT NULL,
-        expires_ms INTEGER NOT NULL
-    ) WITHOUT ROWID;",
-    "CREATE INDEX journal_kind ON journal (kind, conversation, seq);",
-    "ALTER TABLE conversations ADD COLUMN owner TEXT;",
+/// Version 0 is an empty database, or one written before versions were kept (it has the tables
+/// of migration 0).
+const MIGRATIONS: [&[Step]; 5] = [
+    &[Step::Sql(
+        "CREATE TABLE IF NOT EXISTS conversations (
+            id TEXT PRIMARY KEY,
+            team TEXT NOT NULL,
+            created_ms INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS journal (
+            conversation TEXT NOT NULL REFERENCES conversations(id),
+            seq INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (conversation, seq)
+        ) WITHOUT ROWID;",
+    )],
+    &[Step::Column { table: "conversations", column: "team_file", definition: "TEXT" }],
+    &[
+        Step::Column { table: "journal", column: "epoch", definition: "INTEGER NOT NULL DEFAULT 0" },
+        Step::Sql(
+            "CREATE TABLE IF NOT EXISTS leases (
+                conversation TEXT PRIMARY KEY REFERENCES conversations(id),
+                holder TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                expires_ms INTEGER NOT NULL
+            ) WITHOUT ROWID;",
+        ),
+    ],
+    &[Step::Sql("CREATE INDEX IF NOT EXISTS journal_kind ON journal (kind, conversation, seq);")],
+    &[Step::Column { table: "conversations", column: "owner", definition: "TEXT" }],
 ];
+
+/// The schema version this baton writes, and the newest it reads.
+const VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The tables every journal has, whatever its version.
+const TABLES: [&str; 2] = ["conversations", "journal"];
+
+/// How long a statement waits for another process's lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The bytes of a path written percent-encoded in a SQLite URI.
+const URI_ESCAPED: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#');
 
 /// The most jobs one transaction takes, so a flood of appends still gets answers steadily.
 const MAX_BATCH: usize = 512;
@@ -76,8 +129,21 @@ type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 pub struct SqliteStore {
     path: PathBuf,
     reader: Mutex<Connection>,
-    writer: mpsc::Sender<Job>,
+    /// The writer thread's queue and the thread; none for a journal opened to read only.
+    writer: Option<(mpsc::Sender<Job>, std::thread::JoinHandle<()>)>,
     commits: Arc<AtomicU64>,
+}
+
+impl Drop for SqliteStore {
+    /// Ends the writer thread and waits for it to close its connection, so that the last
+    /// connection to close (the reader, next) folds the `-wal` file into the journal and removes
+    /// it: a journal baton has closed is one file, which can be copied alone and read anywhere.
+    fn drop(&mut self) {
+        if let Some((jobs, thread)) = self.writer.take() {
+            drop(jobs);
+            let _ = thread.join();
+        }
+    }
 }
 
 impl SqliteStore {
@@ -87,42 +153,78 @@ impl SqliteStore {
         Self::open_with(path, Durability::Full)
     }
 
-    /// Opens the database at `path` with the given durability.
+    /// Opens the database at `path` with the given durability: creates it where there is no file,
+    /// refuses a file that is no journal ([`StoreError::NotAJournal`]) or is newer
+    /// ([`StoreError::NewerSchema`]), and brings an older one up to date.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
-        let db_error = |message: String| StoreError::Database { path: path.display().to_string(), message };
+        let name = path.display().to_string();
+        let db_error = |message: String| StoreError::Database { path: name.clone(), message };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| db_error(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        match std::fs::metadata(path) {
+            Ok(metadata) => refuse_if_empty(&name, &metadata)?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                create(path).map_err(|e| db_error(format!("cannot create the journal: {e}")))?;
+            }
+            Err(error) => return Err(db_error(error.to_string())),
         }
         let synchronous = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
-        let connect = |pragmas: &str| -> Result<Connection, StoreError> {
-            let connection = Connection::open(path).map_err(|e| db_error(e.to_string()))?;
-            connection
-                .busy_timeout(Duration::from_secs(5))
-                .and_then(|()| connection.execute_batch(pragmas))
-                .map_err(|e| db_error(e.to_string()))?;
-            // Every statement of the hot path is prepared once and kept: parsing SQL each time
-            // cost more CPU than running it.
-            connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-            Ok(connection)
-        };
-        let mut writer = connect(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
-        ))?;
-        migrate(&mut writer).map_err(|e| db_error(format!("cannot bring the schema up to date: {e}")))?;
-        let reader = connect("PRAGMA query_only = ON;")?;
+        let read_write = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opening = |failure: Opening| database_error(&name, failure.error);
+        let mut writer = connect(path, read_write).map_err(opening)?;
+        migrate(&mut writer, &name)?;
+        writer
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+            ))
+            .map_err(|e| database_error(&name, e))?;
+        let reader = connect(path, read_write).map_err(opening)?;
+        reader.execute_batch("PRAGMA query_only = ON;").map_err(|e| database_error(&name, e))?;
         let (jobs, queue) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
-        let name = path.display().to_string();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("baton-sqlite-writer".into())
-            .spawn(move || write_loop(&writer, &queue, &counter, &name))
+            .spawn({
+                let name = name.clone();
+                move || write_loop(&writer, &queue, &counter, &name)
+            })
             .map_err(|e| db_error(format!("cannot start the writer thread: {e}")))?;
-        Ok(SqliteStore { path: path.to_path_buf(), reader: Mutex::new(reader), writer: jobs, commits })
+        Ok(SqliteStore { path: path.to_path_buf(), reader: Mutex::new(reader), writer: Some((jobs, thread)), commits })
+    }
+
+    /// Opens the journal at `path` to read it only, writing nothing. Where its directory is
+    /// read-only (a copy on a read-only medium), SQLite cannot make the `-shm` file a read needs
+    /// in WAL mode, so the file is read as immutable: that sees every entry of a journal closed
+    /// cleanly, and a journal whose `-wal` file still holds entries is refused there (copy it
+    /// with that file to a writable directory). A journal of an older schema is refused too (a
+    /// command that writes to it brings it up to date), as is one that is no journal or newer.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let name = path.display().to_string();
+        let db_error = |message: String| StoreError::Database { path: name.clone(), message };
+        let metadata = std::fs::metadata(path).map_err(|e| db_error(e.to_string()))?;
+        refuse_if_empty(&name, &metadata)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened = connect(path, flags).and_then(|reader| Ok((inspect(&reader)?, reader)));
+        let (found, reader) = match opened {
+            Err(Opening { cannot_make_files: true, .. }) => immutable(path, &name, flags)?,
+            opened => opened.map_err(|failure| database_error(&name, failure.error))?,
+        };
+        match check(&found, &name)? {
+            VERSION => {}
+            older => {
+                return Err(db_error(format!(
+                    "its schema (version {older}) is older than this baton's ({VERSION}), and a journal opened to \
+                     read only is not brought up to date: run a command that writes to it once (baton resume does)"
+                )))
+            }
+        }
+        Ok(SqliteStore { path: path.to_path_buf(), reader: Mutex::new(reader), writer: None, commits: Arc::default() })
     }
 
     /// The schema version of the open database.
@@ -150,6 +252,11 @@ impl SqliteStore {
         work: impl FnOnce(&Connection) -> Result<R, Failure> + Send + 'static,
     ) -> Result<R, StoreError> {
         let path = self.path.display().to_string();
+        let failed = |message: &str| StoreError::Database { path: path.clone(), message: message.into() };
+        let Some((writer, _)) = &self.writer else {
+            return Err(failed("the journal was opened to read only, by a command that only reads"));
+        };
+        let gone = failed("the writer thread stopped");
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |transaction| {
             let result = match transaction {
@@ -160,13 +267,133 @@ impl SqliteStore {
                 let _ = answer.send(committed.and(result));
             })
         });
-        let gone = || StoreError::Database {
-            path: self.path.display().to_string(),
-            message: "the writer thread stopped".into(),
-        };
-        self.writer.send(job).map_err(|_| gone())?;
-        answered.await.map_err(|_| gone())?
+        writer.send(job).map_err(|_| gone.clone())?;
+        answered.await.map_err(|_| gone)?
     }
+}
+
+/// A connection that failed to open or to read its file, and whether that was because SQLite
+/// could not make the files beside it (a read-only directory).
+struct Opening {
+    error: rusqlite::Error,
+    cannot_make_files: bool,
+}
+
+impl From<rusqlite::Error> for Opening {
+    fn from(error: rusqlite::Error) -> Self {
+        let cannot_make_files = matches!(error.sqlite_error_code(), Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen));
+        Opening { error, cannot_make_files }
+    }
+}
+
+/// A connection to `path` with `flags`, which waits for other processes' locks.
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, Opening> {
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    // Every statement of the hot path is prepared once and kept: parsing SQL each time cost more
+    // CPU than running it.
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(connection)
+}
+
+/// `path` opened as immutable: read without locks, the `-wal` and `-shm` files, or any file
+/// beside it. Refused when a `-wal` file holds entries, which that would not see.
+fn immutable(path: &Path, name: &str, flags: OpenFlags) -> Result<((u32, Vec<String>), Connection), StoreError> {
+    let wal = std::fs::metadata(beside(path, "-wal")).map_or(0, |metadata| metadata.len());
+    if wal > 0 {
+        return Err(StoreError::Database {
+            path: name.to_string(),
+            message: format!(
+                "its -wal file holds entries, which SQLite reads only with a -shm file beside it, and none can be \
+                 made in this read-only directory: copy the journal with its -wal file to a writable directory \
+                 ({wal} bytes of -wal)"
+            ),
+        });
+    }
+    let absolute = std::fs::canonicalize(path)
+        .map_err(|e| StoreError::Database { path: name.to_string(), message: e.to_string() })?;
+    let uri = format!("file:{}?immutable=1", utf8_percent_encode(&absolute.to_string_lossy(), URI_ESCAPED));
+    let connection = connect(Path::new(&uri), flags | OpenFlags::SQLITE_OPEN_URI)
+        .map_err(|failure| database_error(name, failure.error))?;
+    let found = inspect(&connection).map_err(|e| database_error(name, e))?;
+    Ok((found, connection))
+}
+
+/// `path` with `suffix` after its file name (`-wal`, `-shm`).
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Refuses a file of 0 bytes: a journal never is empty (a new one is placed whole), so it was
+/// truncated or made by something else.
+fn refuse_if_empty(path: &str, metadata: &std::fs::Metadata) -> Result<(), StoreError> {
+    match metadata.len() {
+        0 => Err(StoreError::NotAJournal {
+            path: path.to_string(),
+            why: "it is empty (0 bytes), which a journal never is: it was truncated, or made by something else".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Makes a new journal at `path`, where there was no file: its schema is written into a file of
+/// its own beside it, which is then linked into place unless another process placed its own
+/// first (that one is then everybody's journal). So no process ever finds at `path` a file that
+/// is empty or half made, and one found empty is no journal.
+fn create(path: &Path) -> Result<(), String> {
+    static DRAFTS: AtomicU64 = AtomicU64::new(0);
+    let file_name = path.file_name().ok_or("the path names no file")?.to_string_lossy();
+    let draft = path.with_file_name(format!(
+        ".{file_name}.new-{}-{}",
+        std::process::id(),
+        DRAFTS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let made = write_schema(&draft).and_then(|()| place(&draft, path));
+    let _ = std::fs::remove_file(&draft);
+    made
+}
+
+/// Writes a new journal's schema into `draft`, in WAL mode, and closes it (which folds the
+/// `-wal` file into it).
+fn write_schema(draft: &Path) -> Result<(), String> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut connection = Connection::open_with_flags(draft, flags).map_err(|e| e.to_string())?;
+    migrate(&mut connection, &draft.display().to_string()).map_err(|e| e.to_string())?;
+    connection.execute_batch("PRAGMA journal_mode = WAL;").map_err(|e| e.to_string())?;
+    connection.close().map_err(|(_, e)| e.to_string())
+}
+
+/// Puts the finished `draft` at `path`, unless a file is there already.
+fn place(draft: &Path, path: &Path) -> Result<(), String> {
+    match std::fs::hard_link(draft, path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        // A file system without hard links: the draft is copied into a file only this process
+        // created. A process opening the journal meanwhile may find it incomplete and refuse
+        // it; nothing is lost.
+        Err(_) => match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(mut file) => {
+                let copied = std::fs::File::open(draft)
+                    .and_then(|mut from| io::copy(&mut from, &mut file))
+                    .and_then(|_| file.sync_all());
+                if let Err(error) = copied {
+                    let _ = std::fs::remove_file(path);
+                    return Err(error.to_string());
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(error) => return Err(error.to_string()),
+        },
+    }
+    // The new name is on disk before anything is journaled under it.
+    #[cfg(unix)]
+    if let Some(parent) = path.parent() {
+        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        let _ = std::fs::File::open(parent).and_then(|directory| directory.sync_all());
+    }
+    Ok(())
 }
 
 /// Why a job failed: a store error, or SQLite's (turned into one with the file's name).
@@ -196,8 +423,19 @@ impl Failure {
     }
 }
 
+/// SQLite's error about the file at `path`: a file that is not SQLite is no journal; a damaged
+/// one says so.
 fn database_error(path: &str, error: rusqlite::Error) -> StoreError {
-    StoreError::Database { path: path.to_string(), message: error.to_string() }
+    let path = path.to_string();
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            StoreError::NotAJournal { path, why: "it is not a SQLite database (or its first page is damaged)".into() }
+        }
+        Some(ErrorCode::DatabaseCorrupt) => {
+            StoreError::Database { path, message: format!("{error}: the file is damaged; restore it from a backup") }
+        }
+        _ => StoreError::Database { path, message: error.to_string() },
+    }
 }
 
 /// The writer thread: takes every job waiting, runs them in one transaction, commits once and
@@ -429,17 +667,22 @@ impl Store for SqliteStore {
             .map_err(|e| self.db_error(e))?;
         let rows = statement
             .query_map(params![conversation, i64::try_from(from).unwrap_or(i64::MAX)], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, String>(3)?))
+                // A body that is no UTF-8 text (a damaged file, or one another program wrote) is
+                // that entry's damage, like a body that is no entry.
+                let body = match row.get_ref(3)? {
+                    ValueRef::Text(bytes) => std::str::from_utf8(bytes).map(str::to_string).map_err(|e| e.to_string()),
+                    other => Err(format!("its body is {}, not text", other.data_type())),
+                };
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, body))
             })
             .map_err(|e| self.db_error(e))?;
         let mut journal = Vec::new();
         for row in rows {
             let (seq, at_ms, epoch, body) = row.map_err(|e| self.db_error(e))?;
-            let entry = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-                conversation: conversation.into(),
-                seq: seq as u64,
-                message: e.to_string(),
-            })?;
+            let entry =
+                body.and_then(|body| serde_json::from_str(&body).map_err(|e| e.to_string())).map_err(|message| {
+                    StoreError::Corrupt { conversation: conversation.into(), seq: seq as u64, message }
+                })?;
             journal.push(StoredEntry { seq: seq as u64, at_ms: at_ms as u64, epoch: epoch as u64, entry });
         }
         Ok(journal)
@@ -520,16 +763,64 @@ fn info(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationInfo> {
     })
 }
 
-/// Brings the schema to the latest version, one migration per transaction.
-fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
-    let version: u32 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        transaction.execute_batch(migration)?;
-        transaction.execute_batch(&format!("PRAGMA user_version = {}", from + 1))?;
-        transaction.commit()?;
+/// A database's schema version and its tables (SQLite's own left out), by name.
+fn inspect(connection: &Connection) -> rusqlite::Result<(u32, Vec<String>)> {
+    let version = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let mut statement = connection.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )?;
+    let tables = statement.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok((version, tables))
+}
+
+/// The schema version of a database found with `version` and `tables`, or why it is no journal
+/// this baton may use: it is newer, or it is another program's (an empty database is a new
+/// journal's).
+fn check((version, tables): &(u32, Vec<String>), path: &str) -> Result<u32, StoreError> {
+    let journal = TABLES.iter().all(|table| tables.contains(&table.to_string()));
+    let foreign = |why: String| Err(StoreError::NotAJournal { path: path.to_string(), why });
+    match (journal, *version) {
+        (true, version) if version > VERSION => {
+            Err(StoreError::NewerSchema { path: path.to_string(), found: version, known: VERSION })
+        }
+        (true, version) => Ok(version),
+        (false, 0) if tables.is_empty() => Ok(0),
+        (false, version) if tables.is_empty() => {
+            foreign(format!("it is a SQLite database of schema version {version} without tables"))
+        }
+        (false, _) => {
+            let mut names = tables.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ");
+            if tables.len() > 5 {
+                names.push_str(", …");
+            }
+            foreign(format!("it is a SQLite database of other tables ({names}), without baton's"))
+        }
     }
-    Ok(())
+}
+
+/// Brings the schema up to this baton's version, or refuses a database that is no journal or
+/// is newer. A version once written never goes back, so a file found at this version needs
+/// nothing and takes no lock; otherwise the migration takes the write lock before it reads the
+/// version (`BEGIN IMMEDIATE`, waiting up to the busy timeout for another process's), so that of
+/// many processes opening the file at once one migrates and the others find it done.
+fn migrate(connection: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let error = |e| database_error(path, e);
+    if check(&inspect(connection).map_err(error)?, path)? == VERSION {
+        return Ok(());
+    }
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(error)?;
+    let version = check(&inspect(&transaction).map_err(error)?, path)?;
+    let migrated = MIGRATIONS
+        .iter()
+        .skip(version as usize)
+        .flat_map(|steps| steps.iter())
+        .try_for_each(|step| step.apply(&transaction))
+        .and_then(|()| transaction.pragma_update(None, "user_version", VERSION))
+        .and_then(|()| transaction.commit());
+    migrated.map_err(|e| StoreError::Database {
+        path: path.to_string(),
+        message: format!("cannot bring the schema up to date: {e}"),
+    })
 }
 
 #[cfg(test)]
@@ -550,7 +841,9 @@ mod tests {
         let hello = JournalEntry::Input(Input::user("hello"));
         {
             let old = Connection::open(&path).unwrap();
-            old.execute_batch(MIGRATIONS[0]).unwrap();
+            for step in MIGRATIONS[0] {
+                step.apply(&old).unwrap();
+            }
             old.execute("INSERT INTO conversations VALUES ('old', 'support', 1)", []).unwrap();
             let body = serde_json::to_string(&hello).unwrap();
             old.execute("INSERT INTO journal VALUES ('old', 0, 2, 'user_message', ?1)", params![body]).unwrap();
