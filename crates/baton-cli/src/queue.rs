@@ -69,7 +69,11 @@ pub enum QueueCommand {
 
 /// Runs one queue command.
 pub fn run(command: &QueueCommand, db: &db::Db, json: bool) -> Exit {
-    let (tokio, store) = match setup::existing_journal(db) {
+    let opened = match command {
+        QueueCommand::List | QueueCommand::Show { .. } => setup::journal_to_read(db),
+        _ => setup::existing_journal(db),
+    };
+    let (tokio, store) = match opened {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };

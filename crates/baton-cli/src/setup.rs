@@ -1,12 +1,14 @@
 //! What the commands do before their first turn: load the team file (printing its warnings),
 //! start the async runtime, open the journal (`--db`, read by [`crate::db`]). A failure is
-//! printed and becomes the command's exit code, so the commands can use `?`.
+//! printed and becomes the command's exit code, so the commands can use `?`: 2 for the team file
+//! or a `--db` naming no journal, 1 for a journal that cannot be opened (unreachable, damaged,
+//! no baton journal, written by a newer baton). Commands that only read open it read-only.
 
 use crate::db::Db;
 use crate::paint::{self, print_error};
 use crate::Exit;
 use baton::config::{load_team, TeamConfig};
-use baton::store::{open, Durability, Store, StoreError, StoreLocation};
+use baton::store::{open, open_read_only, Durability, Store, StoreError, StoreLocation};
 use baton::{assemble, Runtime, RuntimeError};
 use std::path::Path;
 use std::sync::Arc;
@@ -25,23 +27,42 @@ pub fn team(path: &Path) -> Result<TeamConfig, Exit> {
     Ok(loaded.config)
 }
 
-/// A runtime for `config` journaling at `db`.
+/// A runtime for `config` journaling at `db`: exit 1 when the journal cannot be opened, 2 when
+/// the team cannot be assembled.
 pub fn runtime(config: &TeamConfig, db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result<Runtime, Exit> {
-    tokio.block_on(assemble::open_runtime(config, db)).map_err(|error| {
+    let store = tokio.block_on(open(db, config.durability)).map_err(|error| {
+        print_error!("{error}");
+        Exit::Failed
+    })?;
+    tokio.block_on(assemble::runtime(config, store)).map_err(|error| {
         print_error!("{error}");
         Exit::Usage
     })
 }
 
-/// The async runtime and the existing journal at `db`, for commands that read or finish what was
-/// run before: a SQLite file that is not there is an error, not a new empty journal.
+/// The async runtime and the existing journal at `db`, for commands that finish what was run
+/// before: a SQLite file that is not there is an error, not a new empty journal.
 pub fn existing_journal(db: &Db) -> Result<(tokio::runtime::Runtime, Arc<dyn Store>), Exit> {
     let tokio = tokio()?;
-    let store = existing_store(db.location(), &tokio)?;
+    let store = existing_store(db.location(), &tokio, Access::ReadWrite)?;
     Ok((tokio, store))
 }
 
-fn existing_store(db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result<Arc<dyn Store>, Exit> {
+/// The async runtime and the existing journal at `db`, opened to read only, for commands that
+/// only read: a SQLite journal is not written to, so it can be read on a read-only medium.
+pub fn journal_to_read(db: &Db) -> Result<(tokio::runtime::Runtime, Arc<dyn Store>), Exit> {
+    let tokio = tokio()?;
+    let store = existing_store(db.location(), &tokio, Access::ReadOnly)?;
+    Ok((tokio, store))
+}
+
+/// Whether a command writes to the journal.
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+fn existing_store(db: &StoreLocation, tokio: &tokio::runtime::Runtime, access: Access) -> Result<Arc<dyn Store>, Exit> {
     match db {
         StoreLocation::Sqlite(path) if !path.exists() => {
             print_error!("no journal at {} (pass the --db the conversations were run with)", path.display());
@@ -53,7 +74,11 @@ fn existing_store(db: &StoreLocation, tokio: &tokio::runtime::Runtime) -> Result
         }
         _ => {}
     }
-    tokio.block_on(open(db, Durability::Full)).map_err(|error| {
+    let opened = match access {
+        Access::ReadWrite => tokio.block_on(open(db, Durability::Full)),
+        Access::ReadOnly => tokio.block_on(open_read_only(db)),
+    };
+    opened.map_err(|error| {
         print_error!("{error}");
         Exit::Failed
     })

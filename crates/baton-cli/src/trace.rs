@@ -15,7 +15,7 @@ use std::io::Write;
 
 /// Prints the journal of `conversation`.
 pub fn run(conversation: &str, db: &db::Db, json: bool) -> Exit {
-    let (tokio, store) = match setup::existing_journal(db) {
+    let (tokio, store) = match setup::journal_to_read(db) {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };

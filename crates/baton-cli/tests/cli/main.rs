@@ -14,6 +14,7 @@ mod deadline;
 mod ergonomics;
 mod eval;
 mod first_hour;
+mod journal_files;
 mod kill;
 mod lease_wait;
 #[cfg(feature = "external-tests")]
