@@ -432,8 +432,16 @@ impl Runtime {
             let inputs = match queue.pop_front() {
                 Some(Effect::CallModel(_)) if deadline.passed() => vec![deadline.input()],
                 Some(Effect::CallModel(request)) => {
+                    let started = Instant::now();
                     let call = deadline.bound(self.call_model(&request, journal.observer.as_ref()));
-                    vec![renewing(&self.store, &journal.lease, call).await?.unwrap_or_else(|| deadline.input())]
+                    match renewing(&self.store, &journal.lease, call).await? {
+                        Some(answered) => vec![answered],
+                        None => {
+                            // Cut off: the call ended without a reply.
+                            journal.observer.model_called(&request.agent, &request.model, started.elapsed(), false);
+                            vec![deadline.input()]
+                        }
+                    }
                 }
                 Some(Effect::CallTool(first)) => {
                     let mut invocations = vec![first];

@@ -111,6 +111,16 @@ struct Desk {
 }
 
 fn desk(turn_seconds: u32, approval: &str, model_delay: Duration, tool_delay: Duration) -> Desk {
+    desk_on(Arc::new(MemoryStore::new()), turn_seconds, approval, model_delay, tool_delay)
+}
+
+fn desk_on(
+    store: Arc<dyn Store>,
+    turn_seconds: u32,
+    approval: &str,
+    model_delay: Duration,
+    tool_delay: Duration,
+) -> Desk {
     let config = team(turn_seconds, approval);
     let (finished, stopped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let tool = SlowTool {
@@ -122,7 +132,6 @@ fn desk(turn_seconds: u32, approval: &str, model_delay: Duration, tool_delay: Du
     let model = SlowModel { delay: model_delay, calls: AtomicUsize::new(0) };
     let models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::from([("local".to_string(), Arc::new(model) as _)]);
     let tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::from([("work".to_string(), Arc::new(tool) as _)]);
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let runtime = Runtime::new(Arc::new(config.team), models, tools, store.clone());
     Desk { runtime, store, tool_finished: finished, tool_stopped: stopped }
 }
@@ -214,8 +223,61 @@ async fn waiting_for_approval_is_not_counted_but_the_time_run_before_it_is() {
     let decision = Decision { approve: true, ..Decision::default() };
     let started = Instant::now();
     let report = desk.runtime.decide("c1", &pending.call_id, decision, Arc::new(Unobserved)).await.unwrap();
-    assert!(started.elapsed() < Duration::from_millis(1200), "cut off before the model answered: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "cut off before the model answered: {:?}",
+        started.elapsed()
+    );
     assert_eq!((report.outcome.status, report.outcome.limit), (TurnStatus::Escalated, Some(LimitKind::TurnSeconds)));
     assert!(desk.tool_finished.load(Ordering::SeqCst), "the approved call ran before the deadline");
     replays(&desk, &journal(&desk.store, "c1").await);
+}
+
+/// A store holding conversation `c1` with the first three entries of a turn of `desk` (the
+/// message, the turn's start, its first model call's intent), as a crash during that call
+/// leaves it: the call was started 900 ms after the turn, by the same process (`same_process`)
+/// or by another one that took the turn over after a crash.
+async fn interrupted_after_900_ms(same_process: bool) -> Arc<dyn Store> {
+    let clean = desk(300, "never", Duration::ZERO, Duration::ZERO);
+    clean.runtime.send(Some("c1"), "do the work").await.unwrap();
+    let first = journal(&clean.store, "c1").await;
+    assert_eq!(first[2].kind(), "model_call_started");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let info = clean.store.conversation("c1").await.unwrap().unwrap();
+    store.create(&info).await.unwrap();
+    let lease = store.acquire("c1", "the first process", Duration::from_secs(60)).await.unwrap();
+    let at = 1_700_000_000_000;
+    store.append(&lease, 0, &[(at, first[0].clone()), (at, first[1].clone())]).await.unwrap();
+    let lease = match same_process {
+        true => lease,
+        false => {
+            store.release(&lease).await.unwrap();
+            store.acquire("c1", "the process that took over", Duration::from_secs(60)).await.unwrap()
+        }
+    };
+    store.append(&lease, 2, &[(at + 900, first[2].clone())]).await.unwrap();
+    store.release(&lease).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn a_resumed_turn_has_what_is_left_of_its_deadline_not_counting_the_time_after_a_crash() {
+    for same_process in [true, false] {
+        let store = interrupted_after_900_ms(same_process).await;
+        let desk = desk_on(store, 1, "never", Duration::from_millis(300), Duration::ZERO);
+        let started = Instant::now();
+        let report = desk.runtime.resume("c1").await.unwrap().unwrap();
+        let took = started.elapsed();
+        match same_process {
+            // 900 ms ran before the crash: 100 ms are left, and the model takes 300.
+            true => {
+                assert_eq!(report.outcome.limit, Some(LimitKind::TurnSeconds), "{:?}", report.outcome);
+                assert!(took < Duration::from_millis(290), "cut off when the 100 ms left ran out: {took:?}");
+            }
+            // The 900 ms between the crashed process's last entry and the next process's first
+            // are not counted: two calls of 300 ms fit in the second.
+            false => assert_eq!((report.outcome.status, report.outcome.limit), (TurnStatus::Answered, None)),
+        }
+        replays(&desk, &journal(&desk.store, "c1").await);
+    }
 }
