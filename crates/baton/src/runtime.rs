@@ -527,6 +527,7 @@ impl Runtime {
                 running.spawn(async move { tool.call(&invocation.arguments, &invocation.idempotency_key).await });
             call_of_task.insert(task.id(), call_id);
         }
+        // Until the deadline passes (`None`) or every call is answered (`Some(None)`).
         while let Some(joined) = deadline.bound(running.join_next_with_id()).await {
             let Some(joined) = joined else { return inputs };
             let (task, output) = match joined {
