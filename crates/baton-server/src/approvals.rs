@@ -1,10 +1,9 @@
 //! `POST /v1/conversations/{id}/approvals/{call_id}`: an operator decides on a tool call waiting
 //! for approval, and the turn carries on.
 
-use crate::auth::Caller;
+use crate::auth::{Allowed, Decide};
 use crate::error::ApiError;
 use crate::json_object::JsonObject;
-use crate::keys::Role;
 use crate::observer::TurnObserver;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -28,12 +27,11 @@ pub struct NewDecision {
 
 /// Decides, and answers with the turn's result (the object of a message's answer).
 pub async fn decide(
+    Allowed(caller, _): Allowed<Decide>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((id, call_id)): Path<(String, String)>,
     JsonObject(body): JsonObject<NewDecision>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator, Role::Admin], "deciding on a tool call")?;
     let (info, runtime) = state.conversation(&caller, &id).await?;
     let observer = TurnObserver::new(&state, &info.team, &info.id, None);
     let decision = Decision { approve: body.approve, reason: body.reason, by: caller.name.clone() };

@@ -1,10 +1,9 @@
 //! The conversation endpoints: start one, send it a message (answered with the turn's result,
 //! or streamed as it happens), read it and its trace.
 
-use crate::auth::Caller;
+use crate::auth::{Allowed, Caller, StartConversation, Talk};
 use crate::error::ApiError;
 use crate::json_object::JsonObject;
-use crate::keys::Role;
 use crate::observer::{Heard, TurnObserver};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -52,11 +51,10 @@ pub struct NewMessage {
 
 /// `POST /v1/conversations`: starts a conversation (no turn runs yet).
 pub async fn create(
+    Allowed(caller, _): Allowed<StartConversation>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     JsonObject(body): JsonObject<NewConversation>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(&[Role::Client, Role::Admin], "starting a conversation")?;
     let runtime = state.team(&body.team)?;
     let info = runtime.start(body.id.as_deref(), caller.name.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(view(runtime, &info.id).await?)))
@@ -86,8 +84,8 @@ pub async fn trace(
 
 /// `POST /v1/conversations/{id}/messages`: one user turn.
 pub async fn message(
+    Allowed(caller, _): Allowed<Talk>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path(id): Path<String>,
     JsonObject(body): JsonObject<NewMessage>,
 ) -> Result<Response, ApiError> {

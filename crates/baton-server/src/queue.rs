@@ -1,10 +1,9 @@
 //! The operator queue: the tickets of conversations a human agent holds, and what operators do
 //! with them (claim, reply, hand back, close). The operator is the caller's key name.
 
-use crate::auth::Caller;
+use crate::auth::{Allowed, Caller, ReadQueue, ReadTicket, WorkQueue};
 use crate::error::ApiError;
 use crate::json_object::JsonObject;
-use crate::keys::Role;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -51,8 +50,7 @@ pub struct NewHandback {
 }
 
 /// `GET /v1/queue`: the tickets waiting for an operator or held by one, oldest first.
-pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator, Role::Admin], "reading the queue")?;
+pub async fn list(_: Allowed<ReadQueue>, State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let waiting = waiting(state.store.as_ref()).await.map_err(RuntimeError::from)?;
     let mut tickets = Vec::new();
     for info in waiting {
@@ -65,19 +63,18 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<
 
 /// `GET /v1/queue/{id}`: one ticket with its context package and transcript.
 pub async fn show(
+    Allowed(caller, _): Allowed<ReadTicket>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TicketView>, ApiError> {
-    caller.require(&[Role::Operator, Role::Admin], "reading a ticket")?;
     let (_, runtime) = state.conversation(&caller, &id).await?;
     Ok(Json(runtime.ticket(&id).await?))
 }
 
 /// `POST /v1/queue/{id}/claim`.
 pub async fn claim(
+    Allowed(caller, _): Allowed<WorkQueue>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path(id): Path<String>,
     body: Option<JsonObject<Acting>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -91,8 +88,8 @@ pub async fn claim(
 
 /// `POST /v1/queue/{id}/reply`.
 pub async fn reply(
+    Allowed(caller, _): Allowed<WorkQueue>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path(id): Path<String>,
     JsonObject(body): JsonObject<NewReply>,
 ) -> Result<Json<Value>, ApiError> {
@@ -110,8 +107,8 @@ pub async fn reply(
 
 /// `POST /v1/queue/{id}/handback`.
 pub async fn handback(
+    Allowed(caller, _): Allowed<WorkQueue>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path(id): Path<String>,
     JsonObject(body): JsonObject<NewHandback>,
 ) -> Result<Json<Value>, ApiError> {
@@ -126,8 +123,8 @@ pub async fn handback(
 
 /// `POST /v1/queue/{id}/close`.
 pub async fn close(
+    Allowed(caller, _): Allowed<WorkQueue>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path(id): Path<String>,
     body: Option<JsonObject<Acting>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -139,13 +136,13 @@ pub async fn close(
     .await
 }
 
-/// Carries out an operator's action on ticket `id`, in order with the conversation's turns.
+/// Carries out an operator's action on ticket `id`, in order with the conversation's turns (the
+/// caller's role was checked by [`Allowed`]).
 async fn act<F, Fut>(state: &Arc<AppState>, caller: &Caller, id: &str, action: F) -> Result<Json<Value>, ApiError>
 where
     F: Fn(Arc<baton::Runtime>, String) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<TicketView, RuntimeError>> + Send,
 {
-    caller.require(&[Role::Operator, Role::Admin], "working the queue")?;
     let (info, runtime) = state.conversation(caller, id).await?;
     let conversation = info.id.clone();
     let view = state.turns.run(&info.id, move || action(runtime.clone(), conversation.clone())).await?;

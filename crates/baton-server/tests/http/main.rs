@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod api;
+mod auth_first;
 mod input;
 mod limits;
 mod loopback;
