@@ -378,13 +378,17 @@ fn answer_schemas() -> Map<String, Value> {
     let schemas = json!({
         "Error": object(
             "Every error answer.",
-            json!({ "error": object("", json!({
+            json!({ "error": reference("ErrorDetail") }),
+        ),
+        "ErrorDetail": object(
+            "What went wrong.",
+            json!({
                 "code": {
                     "type": "string",
                     "description": "Stable and machine-readable, e.g. `not_found`, `forbidden`, `conversation_busy`.",
                 },
                 "message": { "type": "string", "description": "What went wrong and what to do." },
-            })) }),
+            }),
         ),
         "Conversation": object(
             "A conversation: where it stands.",
@@ -502,7 +506,20 @@ fn answer_schemas() -> Map<String, Value> {
         "Ticket": object("A ticket with its context package.", ticket),
         "Queue": object(
             "The tickets waiting for an operator or held by one, oldest first.",
-            json!({ "tickets": { "type": "array", "items": reference("TicketSummary") } }),
+            json!({
+                "tickets": { "type": "array", "items": reference("TicketSummary") },
+                "unreadable": {
+                    "type": "array",
+                    "description": "The tickets left out because their conversation cannot be read: an entry that \
+                                does not decode (`journal_entry_unreadable`) or a journal that does not replay \
+                                (`journal_does_not_replay`).",
+                    "items": object("", json!({
+                        "conversation": { "type": "string" },
+                        "team": { "type": "string" },
+                        "error": reference("ErrorDetail"),
+                    })),
+                },
+            }),
         ),
         "Health": object(
             "A healthy server.",

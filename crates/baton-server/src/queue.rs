@@ -8,11 +8,13 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use baton::queue::waiting;
+use baton::store::StoreError;
 use baton::{RuntimeError, TicketView};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Who acts: without keys, operators say who they are.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -49,16 +51,44 @@ pub struct NewHandback {
     pub operator: Option<String>,
 }
 
-/// `GET /v1/queue`: the tickets waiting for an operator or held by one, oldest first.
+/// `GET /v1/queue`: the tickets waiting for an operator or held by one, oldest first. A ticket
+/// whose conversation cannot be read (an entry that does not decode, or a journal that does not
+/// replay) is left out and listed under `unreadable` with the error, and said on stderr, so one
+/// broken journal does not hide the queue from every operator.
 pub async fn list(_: Allowed<ReadQueue>, State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let waiting = waiting(state.store.as_ref()).await.map_err(RuntimeError::from)?;
-    let mut tickets = Vec::new();
+    let (mut tickets, mut unreadable) = (Vec::new(), Vec::new());
     for info in waiting {
-        if let Some(runtime) = state.teams.get(&info.team) {
-            tickets.push(runtime.ticket(&info.id).await?.summary());
+        let Some(runtime) = state.teams.get(&info.team) else { continue };
+        match runtime.ticket(&info.id).await {
+            Ok(ticket) => tickets.push(ticket.summary()),
+            Err(error) => {
+                let code = match &error {
+                    RuntimeError::Replay { .. } => "journal_does_not_replay",
+                    RuntimeError::Store(StoreError::Corrupt { .. }) => "journal_entry_unreadable",
+                    _ => return Err(error.into()),
+                };
+                let message = error.to_string();
+                warn_once(&info.id, &message);
+                let error = json!({ "code": code, "message": message });
+                unreadable.push(json!({ "conversation": info.id, "team": info.team, "error": error }));
+            }
         }
     }
-    Ok(Json(json!({ "tickets": tickets })))
+    Ok(Json(json!({ "tickets": tickets, "unreadable": unreadable })))
+}
+
+/// Says on stderr that `conversation`'s ticket cannot be read, the first time this process sees
+/// it fail with `message` (the queue is read again and again; the warning would drown the log).
+fn warn_once(conversation: &str, message: &str) {
+    static WARNED: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+    let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
+    if warned.len() >= 1024 {
+        warned.clear();
+    }
+    if warned.insert((conversation.to_string(), message.to_string())) {
+        eprintln!("warning: the queue leaves out a ticket: {message}");
+    }
 }
 
 /// `GET /v1/queue/{id}`: one ticket with its context package and transcript.

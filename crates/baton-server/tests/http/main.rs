@@ -13,3 +13,4 @@ mod ordering;
 mod roles;
 mod server;
 mod tenants;
+mod unreadable;
