@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::json_object::JsonObject;
 use crate::observer::{Heard, TurnObserver};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -70,16 +70,48 @@ pub async fn get(
     Ok(Json(view(&runtime, &id).await?))
 }
 
-/// `GET /v1/conversations/{id}/trace`: the whole journal.
+/// How many entries a page of the trace holds when the query does not say.
+pub const TRACE_PAGE: u32 = 1000;
+/// The most entries a page of the trace holds.
+pub const TRACE_PAGE_MAX: u32 = 5000;
+
+/// The query of the trace endpoint: which page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracePage {
+    /// Start after this entry: the `next` of the page before.
+    #[serde(default)]
+    pub after: Option<u64>,
+    /// At most this many entries, 1 to [`TRACE_PAGE_MAX`]; [`TRACE_PAGE`] if absent.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/conversations/{id}/trace`: the journal, a page at a time: the entries after `after`
+/// (from the first), at most `limit` of them, and `next`, the `after` of the next page (`null`
+/// after the last entry).
 pub async fn trace(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
+    Query(page): Query<TracePage>,
 ) -> Result<Json<Value>, ApiError> {
+    let limit = page.limit.unwrap_or(TRACE_PAGE);
+    if !(1..=TRACE_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` is {limit}: a page holds 1 to {TRACE_PAGE_MAX} entries (read the rest with `after`)"
+        )));
+    }
     let (info, _) = state.conversation(&caller, &id).await?;
-    let journal = state.store.journal(&id).await.map_err(baton::RuntimeError::from)?;
-    let entries: Vec<Value> = journal.iter().map(entry_json).collect();
-    Ok(Json(json!({ "conversation": info.id, "team": info.team, "entries": entries })))
+    let from = page.after.map_or(0, |after| after.saturating_add(1));
+    let rest = state.store.journal_from(&id, from).await.map_err(baton::RuntimeError::from)?;
+    let shown = rest.get(..limit as usize).unwrap_or(&rest);
+    let next = match shown.len() < rest.len() {
+        true => shown.last().map(|last| last.seq),
+        false => None,
+    };
+    let entries: Vec<Value> = shown.iter().map(entry_json).collect();
+    Ok(Json(json!({ "conversation": info.id, "team": info.team, "entries": entries, "next": next })))
 }
 
 /// `POST /v1/conversations/{id}/messages`: one user turn.

@@ -8,7 +8,7 @@
 //! event's `event`, `data` and `id`, the way OpenAPI 3.2 models server-sent events.
 
 use crate::approvals::NewDecision;
-use crate::conversations::{NewConversation, NewMessage};
+use crate::conversations::{NewConversation, NewMessage, TRACE_PAGE, TRACE_PAGE_MAX};
 use crate::openai::{ChatCompletion, ChatRequest, CONVERSATION_HEADER};
 use crate::queue::{Acting, NewHandback, NewReply};
 use axum::http::header;
@@ -136,9 +136,27 @@ fn paths(requests: &mut SchemaGenerator, answers: &mut SchemaGenerator) -> Map<S
         "/v1/conversations/{id}/trace",
         "get",
         Operation::new("getTrace", "conversations", "Read a conversation's journal")
-            .describe("Every entry of the conversation's journal, in order.")
+            .describe(&format!(
+                "The conversation's journal in order, a page at a time: the entries after `after` (from the \
+                 first without it), at most `limit` of them ({TRACE_PAGE} unless it says). `next` is the `after` \
+                 of the next page, `null` once the page ends the journal."
+            ))
             .parameter(id_parameter())
-            .answer("200", "The journal.", json_of("Trace"))
+            .parameter(json!({
+                "name": "after",
+                "in": "query",
+                "required": false,
+                "description": "Start after this entry: the `next` of the page before (or an entry's `seq`).",
+                "schema": u64_schema(answers),
+            }))
+            .parameter(json!({
+                "name": "limit",
+                "in": "query",
+                "required": false,
+                "description": format!("At most this many entries; {TRACE_PAGE} if absent."),
+                "schema": { "type": "integer", "minimum": 1, "maximum": TRACE_PAGE_MAX, "default": TRACE_PAGE },
+            }))
+            .answer("200", "A page of the journal.", json_of("Trace"))
             .errors(&[400, 401, 404, 409, 503]),
     );
     add(
@@ -495,11 +513,16 @@ fn answer_schemas() -> Map<String, Value> {
             }),
         ),
         "Trace": object(
-            "A conversation's whole journal.",
+            "A page of a conversation's journal.",
             json!({
                 "conversation": { "type": "string" },
                 "team": { "type": "string" },
                 "entries": { "type": "array", "items": reference("JournalEntry") },
+                "next": {
+                    "type": ["integer", "null"],
+                    "minimum": 0,
+                    "description": "Where the next page starts: pass it as `after`. `null` when no entry follows.",
+                },
             }),
         ),
         "TicketSummary": object("A ticket without its context package.", ticket_summary),

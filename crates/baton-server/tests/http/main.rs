@@ -13,4 +13,5 @@ mod ordering;
 mod roles;
 mod server;
 mod tenants;
+mod trace_pages;
 mod unreadable;
