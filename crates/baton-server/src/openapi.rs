@@ -51,6 +51,7 @@ fn build() -> Value {
     if let Some(Value::Object(baton)) = baton {
         baton.insert("$ref".into(), format!("#{SCHEMAS}/TurnReport").into());
     }
+    chat_request_rules(&mut schemas);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -182,7 +183,8 @@ fn paths(requests: &mut SchemaGenerator, answers: &mut SchemaGenerator) -> Map<S
                 "in": "header",
                 "required": false,
                 "description": "Start after this entry, as `after` does (and before it).",
-                "schema": { "type": "string", "pattern": "^[0-9]{1,20}$" },
+                // What the server reads as a number: `str::parse::<u64>` of the trimmed value.
+                "schema": { "type": "string", "pattern": format!("^[ \\t]*\\+?0*({})[ \\t]*$", u64_digits()) },
             }))
             .answer("200", "The journal's entries, as they come.", events_of("JournalEvent"))
             .errors(&[400, 401, 404, 409, 503]),
@@ -324,6 +326,9 @@ fn paths(requests: &mut SchemaGenerator, answers: &mut SchemaGenerator) -> Map<S
 
 /// `POST /v1/chat/completions`.
 fn chat_completions(requests: &mut SchemaGenerator, answers: &mut SchemaGenerator) -> Operation {
+    // An id, or nothing; around it what the server trims.
+    let id = ID_PATTERN.trim_start_matches('^').trim_end_matches('$');
+    let header = json!({ "type": "string", "pattern": format!("^[ \\t]*({id})?[ \\t]*$") });
     let conversation = json!({
         "description": "The conversation: send it back to continue it.",
         "schema": { "type": "string", "pattern": ID_PATTERN },
@@ -341,7 +346,7 @@ fn chat_completions(requests: &mut SchemaGenerator, answers: &mut SchemaGenerato
             "in": "header",
             "required": false,
             "description": "The conversation to continue; leave it out (or empty) to start one.",
-            "schema": { "type": "string" },
+            "schema": header,
             "example": EXAMPLE_ID,
         }))
         .body(
@@ -362,6 +367,34 @@ fn chat_completions(requests: &mut SchemaGenerator, answers: &mut SchemaGenerato
             json!({ CONVERSATION_HEADER: conversation }),
         )
         .errors(&[400, 401, 403, 404, 409, 413, 415, 422, 500, 502, 503])
+}
+
+/// What the chat endpoint takes beyond the shape of OpenAI's request, said in the request's
+/// schemas so that a request they allow is answered: one choice (`n` 1), no tools, at least one
+/// `user` message, each with text (the last one is what the user says), and text content parts
+/// only.
+fn chat_request_rules(schemas: &mut Map<String, Value>) {
+    let user = json!({ "type": "object", "required": ["role"], "properties": { "role": { "const": "user" } } });
+    let text = json!({ "type": "string", "pattern": r"\S" });
+    let part_with_text = json!({ "required": ["text"], "properties": { "text": text } });
+    let with_text = json!({ "anyOf": [text, { "type": "array", "contains": part_with_text }] });
+    let rules = [
+        ("ChatRequest", "/properties/n", json!({ "minimum": 1, "maximum": 1 })),
+        ("ChatRequest", "/properties/tools", json!({ "maxItems": 0 })),
+        ("ChatRequest", "/properties/messages", json!({ "contains": user })),
+        (
+            "ChatMessage",
+            "",
+            json!({ "if": user, "then": { "required": ["content"], "properties": { "content": with_text } } }),
+        ),
+        ("ChatContentPart", "/properties/type", json!({ "const": "text" })),
+    ];
+    for (name, pointer, rule) in rules {
+        let schema = schemas.get_mut(name).and_then(|schema| schema.pointer_mut(pointer));
+        if let (Some(Value::Object(schema)), Value::Object(rule)) = (schema, rule) {
+            schema.extend(rule);
+        }
+    }
 }
 
 /// The answers' schemas, by name.
@@ -622,6 +655,23 @@ fn u64_schema(generator: &mut SchemaGenerator) -> Value {
         schema.insert("maximum".into(), u64::MAX.into());
     }
     schema
+}
+
+/// A regular expression of the numbers a `u64` holds, in decimal without leading zeros: those
+/// shorter than `u64::MAX`, and those of its length that are not above it.
+fn u64_digits() -> String {
+    let max = u64::MAX.to_string();
+    let mut numbers = vec![format!("[0-9]{{1,{}}}", max.len() - 1)];
+    for (at, digit) in max.char_indices() {
+        // Below it from position `at` on: its digits before, a smaller one there, any after (its
+        // first digit is 1, and a smaller one there would be a leading zero).
+        if at > 0 && digit > '0' {
+            let below = char::from(digit as u8 - 1);
+            numbers.push(format!("{}[0-{below}][0-9]{{{}}}", &max[..at], max.len() - at - 1));
+        }
+    }
+    numbers.push(max);
+    numbers.join("|")
 }
 
 /// The `id` path parameter: a conversation, or the ticket it names.
