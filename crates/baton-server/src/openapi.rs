@@ -89,10 +89,11 @@ fn build() -> Value {
 /// Every route of `Server::router`, by path and method.
 fn paths(requests: &mut SchemaGenerator, answers: &mut SchemaGenerator) -> Map<String, Value> {
     let mut paths = Map::new();
+    // Any request with a key counts against the key's limits, the public routes' too.
     let mut add = |path: &str, method: &str, operation: Operation| {
         let item = paths.entry(path).or_insert_with(|| json!({}));
         if let Some(item) = item.as_object_mut() {
-            item.insert(method.into(), operation.into_value());
+            item.insert(method.into(), operation.errors(&[429]).into_value());
         }
     };
 
@@ -799,13 +800,22 @@ impl Operation {
                     "The journal does not replay, or work stopped unexpectedly (`journal_does_not_replay`, `internal`)."
                 }
                 502 => "The turn failed: its model did not answer usably (`turn_failed`).",
+                429 => {
+                    "The key is over one of its limits: requests a second, requests in flight or event streams open \
+                     (`rate_limited`, `too_many_requests`, `too_many_streams`); only with a keys file."
+                }
                 503 => "The journal does not answer (`journal_unavailable`).",
                 _ => "An error.",
             };
             let mut response = json!({ "description": description, "content": json_of("Error") });
-            if let (401, Some(response)) = (status, response.as_object_mut()) {
-                let challenge = json!({ "description": "`Bearer`.", "schema": { "type": "string" } });
-                response.insert("headers".into(), json!({ "WWW-Authenticate": challenge }));
+            let header = match status {
+                401 => Some(("WWW-Authenticate", "`Bearer`.", json!({ "type": "string" }))),
+                429 => Some(("Retry-After", "Seconds to wait before trying again.", json!({ "type": "integer" }))),
+                _ => None,
+            };
+            if let (Some((name, description, schema)), Some(response)) = (header, response.as_object_mut()) {
+                let header = json!({ "description": description, "schema": schema });
+                response.insert("headers".into(), json!({ name: header }));
             }
             self.responses.insert(status.to_string(), response);
         }
