@@ -2,8 +2,11 @@
 //!
 //! An [`McpServer`] is one server session: a child process speaking MCP over stdio, or a
 //! connection to a streamable HTTP endpoint. All its [`McpTool`]s share that session, and their
-//! calls may run at once. When the server stops (its process died, its connection closed), the
-//! call that finds out returns an error result, and the next call starts the server again.
+//! calls may run at once. When the server stops (its process died, its connection closed) while
+//! a call runs, that call returns an error result; the next call starts the server again and
+//! runs on it. Starting a server and each of its start-up requests may take [`START_TIMEOUT`];
+//! a stdio server's message over [`MAX_MESSAGE_BYTES`] is an error for the call it answers at
+//! once, and the session carries on (`stdio`).
 //! `${VAR}` in the server's `env` values, `url` and header values ([`baton_core::env_template`])
 //! is read from the environment each time the server is started or connected to.
 
@@ -17,7 +20,7 @@ use rmcp::model::{
 };
 use rmcp::service::{ClientInitializeError, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::transport::{IntoTransport, StreamableHttpClientTransport};
 use rmcp::{RoleClient, ServiceError, ServiceExt};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -28,9 +31,13 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-/// How long starting a server and its initialize handshake (and, at start, listing its tools)
-/// may take.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+mod stdio;
+
+pub use stdio::MAX_MESSAGE_BYTES;
+
+/// How long starting a server and its initialize handshake may take, and (at start) listing its
+/// tools: a server that hangs holds up baton's start no longer than this.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a server's stderr is kept for error messages.
 const STDERR_KEPT: usize = 4096;
 /// How long an error message waits for a stopped server's last stderr.
@@ -199,12 +206,23 @@ struct Session {
     client: RunningService<RoleClient, ClientConfig>,
     pid: Option<u32>,
     stderr: Option<Arc<StderrTail>>,
+    /// How a stdio server stopped, as its transport saw it.
+    stop: Option<Arc<stdio::Stop>>,
+}
+
+/// What became of a call sent on one session.
+enum Sent {
+    Answered(ToolOutput),
+    /// The call never reached the server (it had stopped): it may run on a new session.
+    NotDelivered(Arc<Session>),
 }
 
 impl McpServer {
     /// Starts (or connects to) the server, initializes the session and lists its tools (all
     /// pages), keeping those the include list names (all when it is empty) minus those the
     /// exclude list names. Names in either list that the server does not offer are an error.
+    /// Starting and initializing may take [`START_TIMEOUT`], and so may listing; a server that
+    /// exits meanwhile is reported at once, with the end of its stderr.
     pub async fn start(config: McpConfig) -> Result<Arc<McpServer>, McpError> {
         let session = connect(&config).await?;
         let listing = tokio::time::timeout(START_TIMEOUT, session.client.list_all_tools()).await;
@@ -233,6 +251,26 @@ impl McpServer {
         }))
     }
 
+    /// Starts the servers of `configs` all at once, as [`McpServer::start`] does each, so that
+    /// starting several takes as long as the slowest, not the sum. Answers them in the order of
+    /// `configs`, or the first error as soon as one fails; the others are then stopped.
+    pub async fn start_all(configs: Vec<McpConfig>) -> Result<Vec<Arc<McpServer>>, McpError> {
+        let mut starts = tokio::task::JoinSet::new();
+        let count = configs.len();
+        for (index, config) in configs.into_iter().enumerate() {
+            starts.spawn(async move { (index, McpServer::start(config).await) });
+        }
+        let mut servers: Vec<Option<Arc<McpServer>>> = vec![None; count];
+        while let Some(started) = starts.join_next().await {
+            match started {
+                Ok((index, Ok(server))) => servers[index] = Some(server),
+                Ok((_, Err(error))) => return Err(error),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        Ok(servers.into_iter().flatten().collect())
+    }
+
     /// The discovered tools as [`ToolDef`]s: the server's own tool names, descriptions, and
     /// input schemas as parameters (idempotent, needing no approval: the caller adjusts them).
     pub fn definitions(&self) -> Vec<ToolDef> {
@@ -254,27 +292,19 @@ impl McpServer {
         }
     }
 
-    /// The running session, restarting a stopped one (once, however many calls wait for it).
+    /// The running session, starting a new one when it stopped (once, however many calls wait
+    /// for it).
     async fn session(&self, tool: &str) -> Result<Arc<Session>, ToolOutput> {
         let tried = self.restarts.load(Ordering::SeqCst);
         let mut state = self.state.lock().await;
         match &*state {
-            State::Running(session) if !session.client.is_transport_closed() => return Ok(Arc::clone(session)),
-            State::Running(session) => {
-                let session = Arc::clone(session);
-                *state = State::Stopped;
-                self.pid.store(0, Ordering::SeqCst);
-                drop(state);
-                return Err(ToolOutput::error(format!(
-                    "error: MCP server '{}' had stopped (its connection closed{}) before {tool} was sent, so the \
-                     call did not run; it will be restarted for the next call",
-                    self.config.name,
-                    stderr_note(&session.stderr_after_exit().await)
-                )));
-            }
+            State::Running(session) if session.is_up() => return Ok(Arc::clone(session)),
             State::RestartFailed { attempt, error } if *attempt > tried => return Err(self.restart_failed(tool, error)),
-            State::Stopped | State::RestartFailed { .. } => {}
+            State::Running(_) | State::Stopped | State::RestartFailed { .. } => {}
         }
+        // A stopped session is dropped here, which closes it (and stops what is left of its process).
+        *state = State::Stopped;
+        self.pid.store(0, Ordering::SeqCst);
         let attempt = self.restarts.fetch_add(1, Ordering::SeqCst) + 1;
         match connect(&self.config).await {
             Ok(session) => {
@@ -317,38 +347,71 @@ impl McpServer {
                 return ToolOutput::error(format!("error: the arguments of {tool} must be a JSON object, not {other}"))
             }
         };
-        let session = match self.session(tool).await {
-            Ok(session) => session,
-            Err(output) => return output,
-        };
         let mut params = CallToolRequestParams::new(tool.to_string());
         params.arguments = arguments;
         let mut meta = RequestMetaObject::new();
         meta.insert("idempotency_key".to_string(), Value::String(idempotency_key.to_string()));
         params.meta = Some(meta);
+        // A call that did not reach a server that had just stopped runs on a new session, once.
+        let mut undelivered = None;
+        for _ in 0..2 {
+            let session = match self.session(tool).await {
+                Ok(session) => session,
+                Err(output) => return output,
+            };
+            match self.send(&session, tool, params.clone()).await {
+                Sent::Answered(output) => return output,
+                Sent::NotDelivered(session) => {
+                    self.stopped(&session).await;
+                    undelivered = Some(session);
+                }
+            }
+        }
+        let how = match &undelivered {
+            Some(session) => session.stopped_how().await,
+            None => String::new(),
+        };
+        ToolOutput::error(format!(
+            "error: MCP server '{}' stopped again as soon as it was restarted ({how}), so {tool} did not run; the next \
+             call will start it again",
+            self.config.name
+        ))
+    }
+
+    /// Sends the call on `session`.
+    async fn send(&self, session: &Arc<Session>, tool: &str, params: CallToolRequestParams) -> Sent {
         let name = &self.config.name;
-        match session.client.call_tool(params).await {
+        Sent::Answered(match session.client.call_tool(params).await {
             Ok(result) => output(result),
-            Err(ServiceError::McpError(e)) => ToolOutput::error(format!(
-                "error: MCP server '{name}' refused the call of {tool}: {} (JSON-RPC error {})",
-                e.message, e.code.0
-            )),
+            Err(ServiceError::McpError(e)) => match stdio::too_large(&e) {
+                Some((bytes, cap)) => ToolOutput::error(format!(
+                    "error: MCP server '{name}' answered {tool} with a result too large ({bytes} bytes, the cap is \
+                     {cap}), so it was dropped; the call did run: ask for less of it"
+                )),
+                None => ToolOutput::error(format!(
+                    "error: MCP server '{name}' refused the call of {tool}: {} (JSON-RPC error {})",
+                    e.message, e.code.0
+                )),
+            },
+            // Over stdio a failed send wrote no whole line: the server cannot have run the call.
+            Err(ServiceError::TransportSend(_)) if session.stop.is_some() => {
+                return Sent::NotDelivered(Arc::clone(session))
+            }
             Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_))) => {
-                self.stopped(&session).await;
+                self.stopped(session).await;
                 let how = match e {
                     ServiceError::TransportSend(e) => format!("sending the call failed: {}", chain(&*e.error)),
-                    _ => "its connection closed".to_string(),
+                    _ => session.stopped_how().await,
                 };
                 ToolOutput::error(format!(
-                    "error: MCP server '{name}' stopped while running {tool} ({how}{}); it will be restarted for the \
-                     next call — the call may or may not have taken effect",
-                    stderr_note(&session.stderr_after_exit().await)
+                    "error: MCP server '{name}' stopped while running {tool} ({how}); it will be restarted for the \
+                     next call — the call may or may not have taken effect"
                 ))
             }
             Err(e) => {
                 ToolOutput::error(format!("error: MCP server '{name}' failed while running {tool}: {}", chain(&e)))
             }
-        }
+        })
     }
 }
 
@@ -501,16 +564,16 @@ async fn connect(config: &McpConfig) -> Result<Session, McpError> {
                 }
                 child.current_dir(cwd);
             }
-            let spawned = TokioChildProcess::builder(child).stderr(std::process::Stdio::piped()).spawn();
-            let (transport, stderr) = spawned.map_err(|source| McpError::Spawn {
-                server: config.name.clone(),
-                command: target(&config.transport),
-                source,
-            })?;
-            let pid = transport.id();
-            let stderr = stderr.map(StderrTail::capture);
-            let client = initialize(config, transport, STDIO_HINT, stderr.as_deref()).await?;
-            Ok(Session { client, pid, stderr })
+            let piped = std::process::Stdio::piped;
+            child.stdin(piped()).stdout(piped()).stderr(piped());
+            let spawn_error =
+                |source| McpError::Spawn { server: config.name.clone(), command: target(&config.transport), source };
+            let mut child = child.spawn().map_err(spawn_error)?;
+            let pid = child.id();
+            let stderr = child.stderr.take().map(StderrTail::capture);
+            let (transport, stop) = stdio::StdioTransport::new(child).map_err(spawn_error)?;
+            let client = initialize(config, transport, STDIO_HINT, stderr.as_deref(), Some(&stop)).await?;
+            Ok(Session { client, pid, stderr, stop: Some(stop) })
         }
         McpTransport::Http { url, headers } => {
             let url = expand(url).map_err(|error| problem(format!("the url {error}")))?;
@@ -526,8 +589,8 @@ async fn connect(config: &McpConfig) -> Result<Session, McpError> {
             }
             let transport_config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
             let transport = StreamableHttpClientTransport::from_config(transport_config);
-            let client = initialize(config, transport, HTTP_HINT, None).await?;
-            Ok(Session { client, pid: None, stderr: None })
+            let client = initialize(config, transport, HTTP_HINT, None, None).await?;
+            Ok(Session { client, pid: None, stderr: None, stop: None })
         }
     }
 }
@@ -542,6 +605,7 @@ async fn initialize<T, E, A>(
     transport: T,
     hint: &str,
     stderr: Option<&StderrTail>,
+    stop: Option<&stdio::Stop>,
 ) -> Result<RunningService<RoleClient, ClientConfig>, McpError>
 where
     T: IntoTransport<RoleClient, E, A>,
@@ -551,31 +615,54 @@ where
         ClientConfig::new(ClientCapabilities::default(), Implementation::new("baton", env!("CARGO_PKG_VERSION")));
     match tokio::time::timeout(START_TIMEOUT, client.serve(transport)).await {
         Ok(Ok(running)) => Ok(running),
-        Ok(Err(e)) => Err(McpError::Initialize {
-            server: config.name.clone(),
-            target: target(&config.transport),
-            detail: match &e {
-                ClientInitializeError::TransportError { error, context } => {
-                    format!("{}, when {context}", chain(&*error.error))
-                }
-                other => chain(other),
-            },
-            hint: hint.to_string(),
-            stderr: match stderr {
-                Some(stderr) => stderr.after_exit().await,
+        Ok(Err(e)) => {
+            let exit = match stop {
+                Some(stop) => stop.exit_soon().await,
                 None => None,
-            },
-        }),
+            };
+            Err(McpError::Initialize {
+                server: config.name.clone(),
+                target: target(&config.transport),
+                detail: match (&e, exit) {
+                    (_, Some(exit)) => format!("{exit} before it answered initialize"),
+                    (ClientInitializeError::TransportError { error, context }, None) => {
+                        format!("{}, when {context}", chain(&*error.error))
+                    }
+                    (other, None) => chain(other),
+                },
+                hint: hint.to_string(),
+                stderr: match stderr {
+                    Some(stderr) => stderr.after_exit().await,
+                    None => None,
+                },
+            })
+        }
         Err(_) => Err(McpError::InitializeTimeout {
             server: config.name.clone(),
             target: target(&config.transport),
-            hint: hint.to_string(),
+            hint: match stop {
+                Some(_) => format!(
+                    "{hint} (one that downloads itself first, as `npx -y` or `uvx` do, may need installing beforehand)"
+                ),
+                None => hint.to_string(),
+            },
             stderr: stderr.and_then(StderrTail::text),
         }),
     }
 }
 
 impl Session {
+    /// Whether the session still runs, as far as baton can tell.
+    fn is_up(&self) -> bool {
+        !self.client.is_transport_closed() && !self.stop.as_deref().is_some_and(stdio::Stop::is_over)
+    }
+
+    /// How the session stopped, with the end of the server's stderr.
+    async fn stopped_how(&self) -> String {
+        let how = self.stop.as_deref().and_then(stdio::Stop::exit).unwrap_or_else(|| "its connection closed".into());
+        format!("{how}{}", stderr_note(&self.stderr_after_exit().await))
+    }
+
     fn stderr_now(&self) -> Option<String> {
         self.stderr.as_deref().and_then(StderrTail::text)
     }

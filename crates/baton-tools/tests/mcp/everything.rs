@@ -1,10 +1,13 @@
 //! The reference "everything" server over stdio: discovery, filtering, calls and results.
 
-use crate::{call, echo, everything, names, tool};
+use crate::{call, echo, everything, guarded, names, too_large, tool};
 use baton_core::{Approval, ToolOutput};
-use baton_tools::mcp::{McpError, McpServer};
+use baton_tools::mcp::{McpError, McpServer, McpTransport};
+use baton_tools::Tool;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn discovers_the_servers_tools_with_their_schemas() {
@@ -141,4 +144,80 @@ async fn a_dropped_call_leaves_the_session_usable() {
     assert!(dropped.is_err(), "a 30 s operation answered early: {dropped:?}");
     assert_eq!(echo(&server, "after the drop").await, ToolOutput::ok("Echo: after the drop"));
     assert_eq!(server.pid(), pid, "the session was kept");
+}
+
+/// Serves `body` on 127.0.0.1 to the first few connections, whatever they ask; answers the port.
+async fn serve(body: Vec<u8>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        for _ in 0..4 {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let body = Arc::clone(&body);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(n @ 1..) => head.extend_from_slice(&chunk[..n]),
+                        _ => return,
+                    }
+                }
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: \
+                     close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(header.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// `len` bytes gzip cannot shrink (xorshift64).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+#[tokio::test]
+async fn a_result_over_the_cap_is_an_error_at_once_and_the_session_carries_on() {
+    // gzip-file-as-resource fetches a file and answers it gzipped, in base64: 15 MiB of noise
+    // makes a 20 MiB answer. The TypeScript SDK writes the answer's id after its result.
+    let port = serve(noise(15 * 1024 * 1024)).await;
+    let mut config = everything();
+    if let McpTransport::Stdio { env, .. } = &mut config.transport {
+        env.push(("GZIP_MAX_FETCH_SIZE".into(), (64 * 1024 * 1024).to_string()));
+    }
+    let server = McpServer::start(config).await.unwrap();
+    let pid = server.pid();
+    let arguments = json!({
+        "name": "noise.gz",
+        "data": format!("http://127.0.0.1:{port}/noise"),
+        "outputType": "resource",
+    });
+    let answer = guarded(&server, "gzip-file-as-resource").call(&arguments, "key-gzip").await;
+    let bytes = too_large(&answer, "everything", "gzip-file-as-resource");
+    assert!(bytes > 20 * 1024 * 1024, "{bytes} bytes for 15 MiB in base64");
+
+    assert_eq!(server.pid(), pid, "the same process goes on serving");
+    assert_eq!(echo(&server, "after the large answer").await, ToolOutput::ok("Echo: after the large answer"));
+    // The same tool's answer under the cap comes whole.
+    let port = serve(noise(1024)).await;
+    let arguments =
+        json!({"name": "small.gz", "data": format!("http://127.0.0.1:{port}/small"), "outputType": "resource"});
+    let small = call(&server, "gzip-file-as-resource", arguments).await;
+    assert!(!small.is_error && small.content.contains("application/gzip"), "{small:?}");
 }

@@ -3,19 +3,46 @@
 
 use crate::stdio;
 #[cfg(feature = "external-tests")]
-use crate::{call, echo, everything, meta_server, tool};
+use crate::{call, echo, everything, guarded, meta_server, names, tool};
 #[cfg(feature = "external-tests")]
 use baton_core::ToolOutput;
 use baton_tools::mcp::{McpError, McpServer};
+#[cfg(feature = "external-tests")]
+use baton_tools::Tool;
 #[cfg(feature = "external-tests")]
 use serde_json::json;
 #[cfg(feature = "external-tests")]
 use std::time::Duration;
 
-#[cfg(feature = "external-tests")]
 fn kill_9(pid: u32) {
     let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     assert!(status.success(), "kill -9 {pid} failed");
+}
+
+/// Kills the process whose id follows the last `before` in `message` (a fixture's leftover).
+fn kill_left_behind(message: &str, before: &str) {
+    let (_, rest) = message.rsplit_once(before).unwrap_or_else(|| panic!("no '{before}' in {message}"));
+    let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    kill_9(pid.parse().unwrap());
+}
+
+/// Kills child process `pid` with SIGKILL and waits until it has ended as a whole, so it can
+/// no longer read a call: a killed multithreaded process shows as a zombie while its other
+/// threads still end, with its pipes open. Its status is read without reaping it (`WNOWAIT`).
+#[cfg(feature = "external-tests")]
+async fn kill_9_and_wait(pid: u32) {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    kill_9(pid);
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    // The bound only keeps a process that survives SIGKILL from hanging the test.
+    for _ in 0..300 {
+        // An error (ECHILD) means it was reaped already.
+        if !matches!(waitid(Id::Pid(nix::unistd::Pid::from_raw(pid as i32)), flags), Ok(WaitStatus::StillAlive)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("process {pid} still runs 30 s after SIGKILL");
 }
 
 /// Whether process `pid` still runs (a zombie does not).
@@ -29,18 +56,13 @@ fn running(pid: u32) -> bool {
 
 #[cfg(feature = "external-tests")]
 #[tokio::test]
-async fn a_killed_server_is_reported_then_restarted_for_the_next_call() {
+async fn a_server_killed_between_calls_is_restarted_by_the_next_call() {
     let server = McpServer::start(everything()).await.unwrap();
     assert_eq!(echo(&server, "before").await, ToolOutput::ok("Echo: before"));
     let pid = server.pid().unwrap();
-    kill_9(pid);
+    kill_9_and_wait(pid).await;
 
-    let stopped = echo(&server, "during").await;
-    assert!(stopped.is_error, "{stopped:?}");
-    assert!(stopped.content.starts_with("error: MCP server 'everything' "), "{stopped:?}");
-    assert!(stopped.content.contains("stopped"), "{stopped:?}");
-    assert!(stopped.content.contains("it will be restarted for the next call"), "{stopped:?}");
-
+    // The call had not reached the dead server, so it runs on a new one.
     assert_eq!(echo(&server, "after").await, ToolOutput::ok("Echo: after"));
     let restarted = server.pid().unwrap();
     assert_ne!(restarted, pid);
@@ -57,7 +79,10 @@ async fn a_server_dying_during_a_call_is_reported_with_its_stderr_then_restarted
     let died = call(&server, "exit_now", json!({})).await;
     assert!(died.is_error, "{died:?}");
     assert!(
-        died.content.starts_with("error: MCP server 'meta' stopped while running exit_now (its connection closed"),
+        died.content.starts_with(
+            "error: MCP server 'meta' stopped while running exit_now (its process exited with status 3; its stderr \
+             ends with:\n"
+        ),
         "{died:?}"
     );
     assert!(died.content.contains("meta fixture: exiting on purpose"), "the stderr tail is missing: {died:?}");
@@ -65,6 +90,26 @@ async fn a_server_dying_during_a_call_is_reported_with_its_stderr_then_restarted
         .content
         .ends_with("it will be restarted for the next call — the call may or may not have taken effect"));
 
+    let meta = call(&server, "show_meta", json!({})).await;
+    assert!(!meta.is_error, "{meta:?}");
+    assert_ne!(server.pid().unwrap(), first);
+}
+
+#[cfg(feature = "external-tests")]
+#[tokio::test]
+async fn a_server_exiting_during_a_call_while_its_child_holds_its_stdout_is_reported_at_once() {
+    let server = McpServer::start(meta_server()).await.unwrap();
+    let first = server.pid().unwrap();
+    // Its stdout stays open in the child, so only its exit tells; the call's time limit is a minute.
+    let died = guarded(&server, "exit_leaving_a_child").call(&json!({}), "key-exit").await;
+    kill_left_behind(&died.content, "leaving process ");
+    assert!(died.is_error, "{died:?}");
+    assert!(
+        died.content.starts_with(
+            "error: MCP server 'meta' stopped while running exit_leaving_a_child (its process exited with status 4"
+        ),
+        "{died:?}"
+    );
     let meta = call(&server, "show_meta", json!({})).await;
     assert!(!meta.is_error, "{meta:?}");
     assert_ne!(server.pid().unwrap(), first);
@@ -84,10 +129,8 @@ async fn a_restart_that_fails_is_reported_and_tried_again_by_the_next_call() {
     );
     let server = McpServer::start(stdio("flaky", vec!["sh".into(), "-c".into(), script])).await.unwrap();
     std::fs::write(&flag, "").unwrap();
-    kill_9(server.pid().unwrap());
+    kill_9_and_wait(server.pid().unwrap()).await;
 
-    let stopped = echo(&server, "one").await;
-    assert!(stopped.is_error && stopped.content.contains("stopped"), "{stopped:?}");
     for _ in 0..2 {
         let refused = echo(&server, "two").await;
         assert!(refused.is_error, "{refused:?}");
@@ -111,9 +154,7 @@ async fn concurrent_calls_after_a_crash_restart_the_server_once() {
     // Runs the everything server, counting its starts in a file.
     let script = format!("echo started >> '{}'; exec '{everything}'", starts.display());
     let server = McpServer::start(stdio("counted", vec!["sh".into(), "-c".into(), script])).await.unwrap();
-    kill_9(server.pid().unwrap());
-    let stopped = echo(&server, "one").await;
-    assert!(stopped.is_error && stopped.content.contains("stopped"), "{stopped:?}");
+    kill_9_and_wait(server.pid().unwrap()).await;
 
     let echo_tool = tool(&server, "echo");
     let calls: Vec<_> = (0..8)
@@ -157,7 +198,21 @@ async fn a_server_that_exits_at_start_reports_its_stderr() {
         ),
         "{message}"
     );
+    assert!(message.contains("failed to initialize: its process exited with status 3 before it answered"), "{message}");
     assert!(message.ends_with("its stderr ends with:\nfixture: no config file found"), "{message}");
+}
+
+#[tokio::test]
+async fn a_server_that_exits_at_start_while_its_child_holds_its_stdout_is_reported_at_once() {
+    // It reads the initialize request, then exits. Only the exit tells: the child keeps stdout
+    // open for a minute, past the start's time limit.
+    let script = "sleep 60 2>/dev/null & read -r request; echo \"fixture: giving up, leaving $!\" >&2; exit 5";
+    let error = McpServer::start(stdio("leaky", vec!["sh".into(), "-c".into(), script.into()])).await.err().unwrap();
+    let message = error.to_string();
+    kill_left_behind(&message, "leaving ");
+    assert!(matches!(error, McpError::Initialize { .. }), "{error:?}");
+    assert!(message.contains("failed to initialize: its process exited with status 5 before it answered"), "{message}");
+    assert!(message.contains("its stderr ends with:\nfixture: giving up, leaving "), "{message}");
 }
 
 #[tokio::test]
@@ -166,9 +221,28 @@ async fn a_server_that_never_answers_times_out_at_start() {
     assert!(matches!(error, McpError::InitializeTimeout { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
-        "MCP server 'silent' (sleep 600) did not answer initialize within 30 s: check that `command` starts an MCP \
-         server speaking MCP over stdio"
+        "MCP server 'silent' (sleep 600) did not answer initialize within 10 s: check that `command` starts an MCP \
+         server speaking MCP over stdio (one that downloads itself first, as `npx -y` or `uvx` do, may need \
+         installing beforehand)"
     );
+}
+
+#[tokio::test]
+async fn servers_start_together_and_one_that_fails_is_reported_without_waiting_for_one_that_hangs() {
+    let silent = stdio("silent", vec!["sleep".into(), "600".into()]);
+    let broken = stdio("broken", vec!["sh".into(), "-c".into(), "echo 'fixture: broken' >&2; exit 3".into()]);
+    // Started one after the other, the first would hold up the second for the whole time limit.
+    let error = McpServer::start_all(vec![silent, broken]).await.err().unwrap();
+    assert!(matches!(&error, McpError::Initialize { server, .. } if server == "broken"), "{error:?}");
+}
+
+#[cfg(feature = "external-tests")]
+#[tokio::test]
+async fn servers_started_together_come_in_the_order_asked() {
+    let servers = McpServer::start_all(vec![meta_server(), everything()]).await.unwrap();
+    assert_eq!(servers.len(), 2);
+    assert!(names(&servers[0]).contains(&"show_meta".to_string()), "{:?}", names(&servers[0]));
+    assert!(names(&servers[1]).contains(&"echo".to_string()), "{:?}", names(&servers[1]));
 }
 
 #[cfg(feature = "external-tests")]

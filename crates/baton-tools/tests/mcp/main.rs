@@ -16,11 +16,13 @@ use baton_tools::mcp::{McpConfig, McpTransport};
 #[cfg(feature = "external-tests")]
 use {
     baton_core::{ToolDef, ToolOutput},
-    baton_tools::mcp::McpServer,
+    baton_tools::guard::{Guarded, ToolSettings},
+    baton_tools::mcp::{McpServer, MAX_MESSAGE_BYTES},
     baton_tools::Tool,
     serde_json::{json, Value},
     std::path::PathBuf,
     std::sync::Arc,
+    std::time::Duration,
 };
 
 /// The path an environment variable set by `cargo xtask test` names.
@@ -87,4 +89,24 @@ async fn call(server: &Arc<McpServer>, name: &str, arguments: Value) -> ToolOutp
 #[cfg(feature = "external-tests")]
 async fn echo(server: &Arc<McpServer>, message: &str) -> ToolOutput {
     call(server, "echo", json!({ "message": message })).await
+}
+
+/// The tool `name` under the time limit baton puts around every tool, set to a minute: far
+/// beyond what the tests' calls need, so an answer that never comes shows as a timeout, never
+/// as the error a test expects. Its results are not cut.
+#[cfg(feature = "external-tests")]
+fn guarded(server: &Arc<McpServer>, name: &str) -> Guarded {
+    Guarded::new(tool(server, name), ToolSettings { timeout: Duration::from_secs(60), max_result_bytes: usize::MAX })
+}
+
+/// The size `answer` says was over the cap, checking it is the error of a result over the cap.
+#[cfg(feature = "external-tests")]
+fn too_large(answer: &ToolOutput, server: &str, tool: &str) -> u64 {
+    assert!(answer.is_error, "{answer:?}");
+    let start = format!("error: MCP server '{server}' answered {tool} with a result too large (");
+    let Some(rest) = answer.content.strip_prefix(&start) else { panic!("not the size error: {answer:?}") };
+    let cap =
+        format!(" bytes, the cap is {MAX_MESSAGE_BYTES}), so it was dropped; the call did run: ask for less of it");
+    let Some((bytes, "")) = rest.split_once(&cap) else { panic!("not the size error: {answer:?}") };
+    bytes.parse().unwrap()
 }

@@ -1,7 +1,8 @@
 //! Servers built on the official Python SDK: the PyPI time server, and the `_meta` fixture.
 
-use crate::{call, meta_server, names, time_server, tool};
+use crate::{call, guarded, meta_server, names, time_server, too_large, tool};
 use baton_tools::mcp::McpServer;
+use baton_tools::Tool;
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -56,4 +57,22 @@ async fn the_idempotency_key_reaches_the_server_in_meta() {
         let meta: Value = serde_json::from_str(&answer.content).unwrap();
         assert_eq!(meta["idempotency_key"], key, "{meta}");
     }
+}
+
+#[tokio::test]
+async fn a_result_over_the_cap_is_an_error_at_once_and_the_session_carries_on() {
+    let server = McpServer::start(meta_server()).await.unwrap();
+    let pid = server.pid();
+    // The Python SDK writes the answer's id before its result.
+    let answer = guarded(&server, "big_text").call(&json!({"mebibytes": 20}), "key-big").await;
+    let bytes = too_large(&answer, "meta", "big_text");
+    assert!(bytes > 20 * 1024 * 1024, "{bytes} bytes for 20 MiB of text");
+
+    assert_eq!(server.pid(), pid, "the same process goes on serving");
+    let meta = call(&server, "show_meta", json!({})).await;
+    assert!(!meta.is_error, "{meta:?}");
+    // An answer under the cap is whole.
+    let under = call(&server, "big_text", json!({"mebibytes": 3})).await;
+    assert!(!under.is_error, "{:?}", &under.content[..under.content.len().min(200)]);
+    assert_eq!(under.content.len(), 3 * 1024 * 1024);
 }
