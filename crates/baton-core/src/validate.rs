@@ -175,6 +175,16 @@ impl Checker<'_> {
                 ),
             );
         }
+        if team.limits.turn_seconds == 0 {
+            self.error(
+                Site::Limit("turn_seconds"),
+                "turn_seconds = 0 cuts off every turn at once".into(),
+                format!(
+                    "set it to the longest a turn may run, in seconds (the default is {})",
+                    crate::team::DEFAULT_TURN_SECONDS
+                ),
+            );
+        }
         if team.agent(&team.entry).is_none() {
             let help = self.unknown_help(&team.entry, "agent", self.agent_names());
             self.error(Site::Entry, format!("entry agent '{}' is not defined", team.entry), help);

@@ -122,3 +122,13 @@ fn a_message_limit_of_zero_is_a_team_error() {
         && problem.severity == Severity::Error
         && problem.help.as_deref().unwrap_or_default().contains("65536")));
 }
+
+#[test]
+fn a_turn_deadline_of_zero_is_a_team_error() {
+    let mut team = two_agents();
+    team.limits.turn_seconds = 0;
+    let problems = validate(&team);
+    assert!(problems.iter().any(|problem| problem.site == Site::Limit("turn_seconds")
+        && problem.severity == Severity::Error
+        && problem.help.as_deref().unwrap_or_default().contains("300")));
+}
