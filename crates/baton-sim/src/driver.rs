@@ -22,11 +22,11 @@ use baton::runtime::DEFAULT_LEASE;
 use baton::store::{MemoryStore, SqliteStore, Store, StoreError, StoredEntry, TURN_OPENERS};
 use baton::tools::guard::Guarded;
 use baton::tools::Tool;
-use baton::{Decision, Runtime, RuntimeError, TurnReport, Unobserved};
+use baton::{Decision, Observer, Runtime, RuntimeError, TicketStatus, TicketView, TurnReport};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -43,6 +43,10 @@ const MESSAGES: [&str; 7] = [
 
 /// The operators.
 const OPERATORS: [&str; 2] = ["anna", "ben"];
+
+/// How long one conversation may take before the simulator calls it a hang (a few hundred
+/// milliseconds is usual, in a debug build on a busy machine).
+const WATCHDOG: Duration = Duration::from_secs(120);
 
 /// How long a lease runs for a process that is to lose it while paused.
 const SHORT_LEASE: Duration = Duration::from_millis(150);
@@ -136,8 +140,15 @@ pub async fn run(setup: &Setup, store: Arc<dyn Store>) -> Result<Finished, Faile
         chaos: Rng::stream(setup.seed, "chaos"),
         stale: None,
         actions: 0,
+        heard: Arc::new(Heard::default()),
     };
-    let outcome = run.go().await;
+    let outcome = match tokio::time::timeout(WATCHDOG, run.go()).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(Violation::new(
+            invariant::TURNS_END,
+            format!("the conversation did not end within {} s: something hangs", WATCHDOG.as_secs()),
+        )),
+    };
     let journal = run.store.journal(&run.world.id).await.unwrap_or_default();
     match outcome {
         Ok(()) => Ok(Finished {
@@ -203,6 +214,25 @@ struct Run<'a> {
     /// The holder of a dead process's lease that has not run out yet.
     stale: Option<String>,
     actions: u32,
+    /// What the runtimes told their observer they journaled.
+    heard: Arc<Heard>,
+}
+
+/// An observer that keeps every journal entry it is told of.
+#[derive(Default)]
+struct Heard(Mutex<Vec<StoredEntry>>);
+
+impl Observer for Heard {
+    fn journaled(&self, stored: &StoredEntry) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(stored.clone());
+    }
+}
+
+impl Heard {
+    /// The entries heard since the last call.
+    fn take(&self) -> Vec<StoredEntry> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 impl Run<'_> {
@@ -382,19 +412,41 @@ impl Run<'_> {
         let id = self.id();
         let runtime = &self.proc().runtime;
         match action {
-            Action::Message(text) => runtime.send(Some(&id), text).await.map(Some),
+            Action::Message(text) => runtime.send_observed(Some(&id), text, self.heard.clone()).await.map(Some),
             Action::Decide { call_id, approve } => {
                 let reason = Some(if *approve { "fine" } else { "too risky" }.to_string());
                 let decision = Decision { approve: *approve, reason, by: Some("lena".into()) };
-                runtime.decide(&id, call_id, decision, Arc::new(Unobserved)).await.map(Some)
+                runtime.decide(&id, call_id, decision, self.heard.clone()).await.map(Some)
             }
-            Action::Claim(operator) => runtime.claim(&id, operator).await.map(|_| None),
-            Action::Reply(operator) => runtime.reply(&id, Some(operator), "An operator writes.").await.map(|_| None),
+            Action::Claim(operator) => runtime.claim(&id, operator).await.map(|view| self.ticket_is(action, &view)),
+            Action::Reply(operator) => {
+                let view = runtime.reply(&id, Some(operator), "An operator writes.").await;
+                view.map(|view| self.ticket_is(action, &view))
+            }
             Action::HandBack(operator, to) => {
-                runtime.hand_back(&id, Some(operator), to, Some("back to you")).await.map(|_| None)
+                let view = runtime.hand_back(&id, Some(operator), to, Some("back to you")).await;
+                view.map(|view| self.ticket_is(action, &view))
             }
-            Action::Close(operator) => runtime.close(&id, Some(operator)).await.map(|_| None),
+            Action::Close(operator) => {
+                runtime.close(&id, Some(operator)).await.map(|view| self.ticket_is(action, &view))
+            }
         }
+    }
+
+    /// The ticket an operator's action answers with must show the action done.
+    fn ticket_is(&self, action: &Action, view: &TicketView) -> Option<TurnReport> {
+        let done = match action {
+            Action::Claim(operator) => view.status == TicketStatus::Claimed && view.operator.as_ref() == Some(operator),
+            Action::Reply(_) => view.status == TicketStatus::Claimed,
+            Action::HandBack(_, to) => view.status == TicketStatus::None && view.agent == *to,
+            Action::Close(_) => view.status == TicketStatus::Closed,
+            Action::Message(_) | Action::Decide { .. } => true,
+        };
+        if !done {
+            let what = format!("after '{action}' the ticket is {} with {:?}", view.status.as_str(), view.operator);
+            self.world.violation(invariant::ANSWERS, what);
+        }
+        None
     }
 
     /// Whether the journal took the action's input after position `before`.
@@ -427,13 +479,24 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Every invariant against the store's journal now.
+    /// Every invariant against the store's journal now, and every entry an observer was told
+    /// of must be in it as told (the server streams them to clients).
     async fn check(&mut self) -> Result<(), Violation> {
         let journal = match self.store.journal(&self.world.id).await {
             Ok(journal) => journal,
             Err(StoreError::UnknownConversation(_)) => Vec::new(),
             Err(e) => return Err(Violation::new(invariant::LOST, format!("the store cannot be read: {e}"))),
         };
+        for heard in self.heard.take() {
+            if journal.get(heard.seq as usize) != Some(&heard) {
+                let what = format!(
+                    "an observer was told of entry {} ({}), which the journal does not hold as told",
+                    heard.seq,
+                    heard.entry.kind()
+                );
+                return Err(Violation::new(invariant::LOST, what));
+            }
+        }
         self.checker.check(&journal, &self.world)
     }
 
@@ -452,7 +515,7 @@ impl Run<'_> {
                 return Ok(());
             }
             let before = self.world.mirror().len();
-            match self.proc().runtime.resume(&self.id()).await {
+            match self.proc().runtime.resume_observed(&self.id(), self.heard.clone()).await {
                 Ok(Some(report)) => {
                     self.world.note(format!("  process {} finished the interrupted turn", self.proc().ctl.number));
                     return self.check_report(&report);
@@ -475,7 +538,7 @@ impl Run<'_> {
         self.restart(true).await?;
         self.check().await?;
         if self.listed().await? {
-            match self.proc().runtime.resume(&self.id()).await {
+            match self.proc().runtime.resume_observed(&self.id(), self.heard.clone()).await {
                 Ok(Some(report)) => self.check_report(&report)?,
                 other => {
                     let other = other.map(|report| report.map(|r| r.outcome)).map_err(|e| describe_error(&e));
@@ -564,7 +627,7 @@ impl Run<'_> {
         let (release, released) = oneshot::channel::<()>();
         paused.ctl.arm(Gate { on, reached, release: released });
         let id = self.id();
-        let mut sent = Box::pin(paused.runtime.send(Some(&id), text));
+        let mut sent = Box::pin(paused.runtime.send_observed(Some(&id), text, self.heard.clone()));
         let early = tokio::select! {
             biased;
             result = &mut sent => Some(result),
@@ -585,7 +648,7 @@ impl Run<'_> {
             .await
             .map_err(|e| Violation::new(invariant::SETUP, format!("cannot end a lease: {e}")))?;
         let taker = self.spawn(true, DEFAULT_LEASE);
-        let finished = taker.runtime.resume(&id).await;
+        let finished = taker.runtime.resume_observed(&id, self.heard.clone()).await;
         taker.ctl.end_calm();
         self.proc = Some(taker);
         match finished {
@@ -633,7 +696,7 @@ impl Run<'_> {
             return Err(Violation::new(invariant::TURNS_END, "a turn is still open at the end"));
         }
         if !self.world.mirror().is_empty() {
-            match self.proc().runtime.resume(&self.id()).await {
+            match self.proc().runtime.resume_observed(&self.id(), self.heard.clone()).await {
                 Ok(None) => {}
                 Ok(Some(report)) => {
                     let what = format!("turn {} was left for resume to finish", report.outcome.turn);

@@ -117,7 +117,9 @@ impl Model for SimModel {
             return Err(ModelError::new("simulated crash: the process is dead"));
         }
         self.check(request);
-        let attempt = self.world.model_attempt(&request.agent, request.agent_call_index);
+        let Some(attempt) = self.world.model_attempt(&request.agent, request.agent_call_index) else {
+            return Err(ModelError::new("simulated: the conversation has called its models too often"));
+        };
         self.process.pass_gate(GateOn::Model).await;
         let mut draw = Draw {
             world: &self.world,

@@ -87,6 +87,10 @@ impl FaultPlan {
     }
 }
 
+/// More model calls than a conversation of the simulator makes without a loop (at most 8 steps
+/// of at most 8 model calls, each made again after at most a few crashes).
+const MAX_MODEL_CALLS: u32 = 1000;
+
 /// The world of one simulated conversation.
 pub struct World {
     /// The seed.
@@ -193,12 +197,20 @@ impl World {
         self.lock().appends
     }
 
-    /// Counts an attempt of `agent`'s model call number `index`; returns the attempt, from 0.
-    pub fn model_attempt(&self, agent: &str, index: u32) -> u32 {
+    /// Counts an attempt of `agent`'s model call number `index`; returns the attempt, from 0,
+    /// or `None` once the conversation has called its models more often than any run of the
+    /// simulator can without a loop (a violation).
+    pub fn model_attempt(&self, agent: &str, index: u32) -> Option<u32> {
         let mut state = self.lock();
+        let calls: u32 = state.model_attempts.values().sum();
+        if calls >= MAX_MODEL_CALLS {
+            let what = format!("the models were called {calls} times in one conversation: the runtime loops");
+            state.violations.push((invariant::LIMITS, what));
+            return None;
+        }
         let attempts = state.model_attempts.entry((agent.to_string(), index)).or_insert(0);
         *attempts += 1;
-        *attempts - 1
+        Some(*attempts - 1)
     }
 
     /// Counts an attempt of the tool call with `key`; returns the attempt, from 0.
