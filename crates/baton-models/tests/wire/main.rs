@@ -9,6 +9,7 @@ mod anthropic;
 mod anthropic_render;
 mod anthropic_stream;
 mod errors;
+mod fuzz;
 mod openai_stream;
 mod server;
 
