@@ -3,6 +3,7 @@
 
 mod api;
 mod auth_first;
+mod fuzz;
 mod input;
 mod limits;
 mod loopback;
