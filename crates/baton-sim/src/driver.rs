@@ -193,6 +193,17 @@ impl fmt::Display for Action {
     }
 }
 
+/// How a user message's process is paused mid-call, and what happens meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pause {
+    /// Another process tries to resume the conversation and must be kept out.
+    Contended,
+    /// Its lease is taken over; it wakes and tries to write.
+    Zombie,
+    /// Its lease is taken over; it finds out by renewing.
+    LeaseLoss,
+}
+
 /// An action, and whether it fits the conversation (one that does not must be refused).
 struct Planned {
     action: Action,
@@ -347,12 +358,19 @@ impl Run<'_> {
             let faults = &self.world.faults;
             let pausable = planned.fits && !self.world.repeatable && !self.proc().ctl.is_dead();
             let pause = match (&planned.action, pausable) {
-                (Action::Message(text), true) if self.chaos.chance(faults.zombie) => Some((text.clone(), false)),
-                (Action::Message(text), true) if self.chaos.chance(faults.lease_loss) => Some((text.clone(), true)),
+                (Action::Message(text), true) if self.chaos.chance(faults.zombie) => {
+                    Some((text.clone(), Pause::Zombie))
+                }
+                (Action::Message(text), true) if self.chaos.chance(faults.lease_loss) => {
+                    Some((text.clone(), Pause::LeaseLoss))
+                }
+                (Action::Message(text), true) if self.chaos.chance(faults.contended) => {
+                    Some((text.clone(), Pause::Contended))
+                }
                 _ => None,
             };
             let result = match pause {
-                Some((text, lease_loss)) => self.pause(&text, lease_loss).await?,
+                Some((text, pause)) => self.pause(&text, pause).await?,
                 None => {
                     if !self.world.repeatable && self.chaos.chance(faults.crash) {
                         let mode = if self.chaos.chance(0.5) { CrashMode::AtOnce } else { CrashMode::AtNextWrite };
@@ -612,16 +630,14 @@ impl Run<'_> {
         Ok(listed)
     }
 
-    /// A user message whose process is paused in a call while its lease runs out and another
-    /// process takes the conversation over and finishes the turn. Then the paused process wakes
-    /// (a zombie) or finds out by renewing (`lease_loss`): either way it must write nothing.
-    async fn pause(
-        &mut self,
-        text: &str,
-        lease_loss: bool,
-    ) -> Result<Result<Option<TurnReport>, RuntimeError>, Violation> {
-        let kind = if lease_loss { "lease_loss" } else { "zombie" };
+    /// A user message whose process is paused in a call. Then another process tries to resume
+    /// the conversation and must be kept out (`Contended`: a recovery sweep racing a live turn);
+    /// or the paused process's lease runs out, another process takes the conversation over and
+    /// finishes the turn, and the paused process wakes (`Zombie`) or finds out by renewing
+    /// (`LeaseLoss`): either way it must write nothing.
+    async fn pause(&mut self, text: &str, pause: Pause) -> Result<Result<Option<TurnReport>, RuntimeError>, Violation> {
         let on = if self.chaos.chance(0.5) { GateOn::Model } else { GateOn::Tool };
+        let lease_loss = pause == Pause::LeaseLoss;
         let paused = self.spawn(true, if lease_loss { SHORT_LEASE } else { DEFAULT_LEASE });
         let (reached, reached_here) = oneshot::channel();
         let (release, released) = oneshot::channel::<()>();
@@ -640,6 +656,29 @@ impl Run<'_> {
             self.proc = Some(paused);
             return Ok(result.map(Some));
         }
+        if pause == Pause::Contended {
+            let (a, b) = (paused.ctl.number, self.processes + 1);
+            self.world.fault("contended", format!("process {b} tries to resume while process {a} runs the turn"));
+            let rival = self.spawn(true, DEFAULT_LEASE);
+            let before = self.world.mirror().len();
+            match rival.runtime.resume_observed(&id, self.heard.clone()).await {
+                Err(RuntimeError::Store(StoreError::Leased { holder, .. })) if holder == paused.ctl.holder => {}
+                other => {
+                    let other = other.map(|report| report.map(|r| r.outcome)).map_err(|e| describe_error(&e));
+                    let what = format!("process {b} was not kept out of the turn process {a} runs: {other:?}");
+                    return Err(Violation::new(invariant::FENCING, what));
+                }
+            }
+            if self.world.mirror().len() != before {
+                return Err(Violation::new(invariant::FENCING, format!("process {b} wrote without the lease")));
+            }
+            let _ = release.send(());
+            let result = sent.await;
+            paused.ctl.end_calm();
+            self.proc = Some(paused);
+            return Ok(result.map(Some));
+        }
+        let kind = if lease_loss { "lease_loss" } else { "zombie" };
         let (a, b) = (paused.ctl.number, self.processes + 1);
         self.world
             .fault(kind, format!("process {a} pauses in its {on:?} call, its lease runs out, process {b} takes over"));

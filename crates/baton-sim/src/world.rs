@@ -42,6 +42,9 @@ pub struct FaultPlan {
     pub zombie: f64,
     /// Like `zombie`, but the process finds out by renewing its lease.
     pub lease_loss: f64,
+    /// A user message's process is paused mid-call while another tries to resume (and must
+    /// be kept out by the lease).
+    pub contended: f64,
     /// After a crash, a new process first tries while the dead one's lease still runs.
     pub lease_held: f64,
     /// A person's action that does not fit the conversation (and must be refused).
@@ -67,6 +70,7 @@ impl FaultPlan {
             tool_crash: 0.03 * level,
             zombie: 0.05 * level,
             lease_loss: 0.03 * level,
+            contended: 0.03 * level,
             lease_held: 0.3,
             invalid_action: 0.06 * level,
         }

@@ -9,7 +9,7 @@ use baton_sim::sweep::sweep;
 const SEEDS: u64 = 500;
 
 /// The faults every sweep of this size must have injected.
-const FAULTS: [&str; 17] = [
+const FAULTS: [&str; 18] = [
     "crash",
     "crash_in_tool",
     "store_write_error",
@@ -25,6 +25,7 @@ const FAULTS: [&str; 17] = [
     "tool_timeout",
     "zombie",
     "lease_loss",
+    "contended",
     "lease_held",
     "invalid_action",
 ];
