@@ -112,14 +112,19 @@ fn inline(members: &Map<String, Value>) -> String {
     format!("{{ {} }}", members.join(", "))
 }
 
+/// A call in a script: the tool and its `args`, if given.
+type Call = (String, Option<Map<String, Value>>);
+
+/// A handoff in a script: target, reason, summary and facts.
+type Handoff = (String, String, Option<String>, Option<Map<String, Value>>);
+
 /// One reply as a script has it.
 #[derive(Clone, Debug)]
 struct Reply {
     agent: String,
     text: Option<String>,
-    calls: Option<Vec<(String, Option<Map<String, Value>>)>>,
-    /// Target, reason, summary, facts.
-    handoff: Option<(String, String, Option<String>, Option<Map<String, Value>>)>,
+    calls: Option<Vec<Call>>,
+    handoff: Option<Handoff>,
 }
 
 fn reply() -> impl Strategy<Value = Reply> {
