@@ -133,4 +133,6 @@ permissions! {
     ReadTicket: [Operator, Admin], "reading a ticket";
     /// The queue's actions: claim, reply, hand back, close.
     WorkQueue: [Operator, Admin], "working the queue";
+    /// `POST /v1/chat/completions`.
+    Chat: [Client, Admin], "chatting with a team";
 }

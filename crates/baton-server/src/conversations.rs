@@ -4,6 +4,7 @@
 use crate::auth::{Allowed, Caller, StartConversation, Talk};
 use crate::error::ApiError;
 use crate::json_object::JsonObject;
+use crate::keys::Role;
 use crate::observer::{Heard, TurnObserver};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -29,8 +30,9 @@ use tokio::sync::{mpsc, oneshot};
 pub struct NewConversation {
     /// The team that answers (one the server serves).
     pub team: String,
-    /// An id of your choosing (letters, digits, `-`, `_`, `.`, `:`, at most 128, not starting with
-    /// `.`); a fresh one if absent.
+    /// An id of your choosing (letters, digits, `-`, `_`, `.`, `:`, `@`, at most 128, not
+    /// starting with `.`; a client key's start with its name and `:`, as `anna:order-17`); a
+    /// fresh one if absent.
     #[serde(default)]
     #[schemars(pattern(crate::openapi::ID_PATTERN))]
     pub id: Option<String>,
@@ -56,8 +58,30 @@ pub async fn create(
     JsonObject(body): JsonObject<NewConversation>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let runtime = state.team(&body.team)?;
+    if let Some(id) = &body.id {
+        check_namespace(&caller, id)?;
+    }
     let info = runtime.start(body.id.as_deref(), caller.name.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(view(runtime, &info.id).await?)))
+}
+
+/// Fails unless a client key's chosen `id` starts with the key's name and `:`. Ids of different
+/// clients never meet, so a client cannot learn that another's id is taken (creating it would
+/// answer 409 where reading it answers 404); the check comes before any lookup, so an id in
+/// another client's space answers as an unused one does.
+fn check_namespace(caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let (Role::Client, Some(name)) = (caller.role, &caller.name) else { return Ok(()) };
+    match id.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with(':')) {
+        true => Ok(()),
+        false => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "id_outside_namespace",
+            format!(
+                "a client key picks conversation ids that start with its name and ':': send '{name}:' and your \
+                 id (like '{name}:order-17'), or leave out `id` to get a new one"
+            ),
+        )),
+    }
 }
 
 /// `GET /v1/conversations/{id}`: where the conversation stands.
@@ -125,6 +149,7 @@ pub async fn message(
         return Err(ApiError::bad_request("`content` is empty: send what the user says"));
     }
     let (info, runtime) = state.conversation_to_talk(&caller, &id).await?;
+    runtime.check_message(&body.content)?;
     if body.stream {
         return Ok(streamed(state, info, runtime, body.content).into_response());
     }

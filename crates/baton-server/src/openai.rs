@@ -3,11 +3,10 @@
 //! conversation is named by the `X-Baton-Conversation` header, which every answer carries once
 //! the conversation is known: send it back to continue, leave it out to start a new one.
 
-use crate::auth::Caller;
+use crate::auth::{Allowed, Chat};
 use crate::conversations;
 use crate::error::ApiError;
 use crate::json_object::JsonObject;
-use crate::keys::Role;
 use crate::observer::Heard;
 use crate::state::AppState;
 use axum::extract::State;
@@ -169,12 +168,11 @@ pub struct ChatUsage {
 /// started or anything journaled. A failed turn answers 502 `turn_failed`; a turn that escalates
 /// or waits for an approval answers normally, with the details in the `baton` field.
 pub async fn chat_completions(
+    Allowed(caller, _): Allowed<Chat>,
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     headers: HeaderMap,
     JsonObject(body): JsonObject<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Client, Role::Admin], "chatting with a team")?;
     let continued = conversation_header(&headers)?;
     check_options(&body)?;
     let text = turn_text(&body.messages, continued.is_none())?;

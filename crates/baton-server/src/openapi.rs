@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 const SCHEMAS: &str = "/components/schemas";
 
 /// A conversation id, as [`baton::check_conversation_id`] accepts them (and a ticket's name).
-pub const ID_PATTERN: &str = "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$";
+pub const ID_PATTERN: &str = "^[A-Za-z0-9_:@-][A-Za-z0-9._:@-]{0,127}$";
 
 /// The conversation id of the document's examples, in the form of the ids the server makes.
 const EXAMPLE_ID: &str = "c-0193a5f2c1d4-7f3a9c";
@@ -425,7 +425,7 @@ fn answer_schemas() -> Map<String, Value> {
         ticket.insert("transcript".into(), json!({ "type": "array", "items": reference("TranscriptEntry") }));
     }
     let limit = json!({
-        "enum": ["max_handoffs", "max_model_calls", "ping_pong", "max_uses", "tool_outcome_unknown", null],
+        "enum": ["max_handoffs", "max_model_calls", "ping_pong", "max_uses", "tool_outcome_unknown", "turn_seconds", null],
     });
     let schemas = json!({
         "Error": object(
@@ -793,7 +793,10 @@ impl Operation {
                      (`refused`, `conversation_exists`, `conversation_busy`, `conversation_moved`, `wrong_team`, \
                      `team_not_served`)."
                 }
-                413 => "The body is over the server's limit (`body_too_large`).",
+                413 => {
+                    "The body is over the server's limit (`body_too_large`), or the message over the team's \
+                        `max_message_bytes` (`message_too_large`)."
+                }
                 415 => "The body is not sent as JSON (`unsupported_media_type`).",
                 422 => "The body does not fit the schema (`invalid_body`).",
                 500 => {

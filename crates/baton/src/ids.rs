@@ -22,16 +22,18 @@ pub fn new_conversation_id() -> String {
 
 /// Why `id` cannot name a conversation, if it cannot: ids are chosen by clients, so they are
 /// checked before they reach the journal.
+/// `@` is allowed so that every API key name (which may hold one) can begin an id: a client
+/// key's ids start with its name and `:`.
 /// An id does not start with `.`, so that `.` and `..` (which paths and logs read as
 /// directories) are not ids; a refused id is quoted by its first 40 characters only.
 pub fn check_conversation_id(id: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@');
     if id.is_empty() || id.len() > 128 || !id.chars().all(allowed) || id.starts_with('.') {
         let shown: String = id.chars().take(40).collect();
         let shown = if shown.len() < id.len() { format!("{shown}…") } else { shown };
         return Err(format!(
-            "'{shown}' is not a usable conversation id: use 1 to 128 letters, digits, '-', '_', '.' or ':', \
-             not starting with '.'"
+            "'{shown}' is not a usable conversation id: use 1 to 128 letters, digits, '-', '_', '.', ':' \
+             or '@', not starting with '.'"
         ));
     }
     Ok(())
@@ -47,7 +49,7 @@ mod tests {
 
     #[test]
     fn client_ids_are_checked() {
-        for good in ["ticket-4711", "user:42.chat_1", &super::new_conversation_id()] {
+        for good in ["ticket-4711", "user:42.chat_1", "ci@corp.example:7", &super::new_conversation_id()] {
             assert_eq!(super::check_conversation_id(good), Ok(()), "{good}");
         }
         for bad in ["", "a b", "../etc", &"x".repeat(129), "ñ", ".", "..", ".hidden"] {

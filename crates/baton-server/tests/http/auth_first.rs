@@ -47,41 +47,41 @@ async fn a_key_whose_role_may_not_call_an_endpoint_is_refused_before_its_body_is
     let (anna, anna_table) = new_key("anna", Role::Operator).unwrap();
     let keys = Keys::parse(&format!("{alice_table}{anna_table}"), "keys.toml").unwrap();
     let server = TestServer::with(Options { keys: Some(keys), max_body: MAX_BODY, ..Options::default() }).await;
-    create(&server, Some(&alice), "help").await;
-    let (status, escalated) = say(&server, Some(&alice), "help", "I want to talk to a human").await;
+    create(&server, Some(&alice), "alice:help").await;
+    let (status, escalated) = say(&server, Some(&alice), "alice:help", "I want to talk to a human").await;
     assert_eq!((status, &escalated["status"]), (200, &json!("escalated")), "{escalated}");
 
     // A client on every operator endpoint.
     let operators = [
-        "/v1/queue/help/claim",
-        "/v1/queue/help/reply",
-        "/v1/queue/help/handback",
-        "/v1/queue/help/close",
-        "/v1/conversations/help/approvals/call_1",
+        "/v1/queue/alice:help/claim",
+        "/v1/queue/alice:help/reply",
+        "/v1/queue/alice:help/handback",
+        "/v1/queue/alice:help/close",
+        "/v1/conversations/alice:help/approvals/call_1",
     ];
     for body in &bad_bodies() {
         for path in operators {
             refused(&server, &alice, path, body).await;
         }
         // An operator on the endpoints that talk as a user.
-        for path in ["/v1/conversations", "/v1/conversations/help/messages"] {
+        for path in ["/v1/conversations", "/v1/conversations/alice:help/messages"] {
             refused(&server, &anna, path, body).await;
         }
     }
-    for path in ["/v1/queue", "/v1/queue/help"] {
+    for path in ["/v1/queue", "/v1/queue/alice:help"] {
         let response = client().get(server.url(path)).bearer_auth(&alice).send().await.unwrap();
         assert_eq!(error_of(response).await.0, 403, "GET {path}");
     }
 
     // Nothing changed: the ticket is still open and unclaimed, and no turn ran.
-    let (status, ticket) = get(&server.url("/v1/queue/help"), Some(&anna)).await;
+    let (status, ticket) = get(&server.url("/v1/queue/alice:help"), Some(&anna)).await;
     assert_eq!((status, &ticket["status"], &ticket["operator"]), (200, &json!("open"), &json!(null)), "{ticket}");
-    let (_, conversation) = get(&server.url("/v1/conversations/help"), Some(&alice)).await;
+    let (_, conversation) = get(&server.url("/v1/conversations/alice:help"), Some(&alice)).await;
     assert_eq!(conversation["turns"], 1, "{conversation}");
 
     // Without a key, 401 comes first as before, whatever the body.
     for (what, content_type, body) in bad_bodies() {
-        let mut request = client().post(server.url("/v1/queue/help/claim")).body(body);
+        let mut request = client().post(server.url("/v1/queue/alice:help/claim")).body(body);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }

@@ -8,6 +8,7 @@ mod input;
 mod limits;
 mod loopback;
 mod message_size;
+mod namespace;
 mod openai;
 mod openapi;
 mod ordering;

@@ -32,6 +32,12 @@ async fn a_message_over_the_limit_is_refused_with_413_and_journals_nothing() {
     assert!(server.store.journal("big").await.unwrap().is_empty(), "nothing was journaled");
 
     let (status, answer) =
+        post(&server.url("/v1/conversations/big/messages"), None, &json!({ "content": too_long(), "stream": true }))
+            .await;
+    assert_eq!(status, 413, "a streamed message is refused before the stream starts: {answer}");
+    says_what_to_do(&answer);
+
+    let (status, answer) =
         post(&server.url("/v1/conversations/big/messages"), None, &json!({ "content": "my internet is down" })).await;
     assert_eq!(status, 200, "a message within the limit is answered: {answer}");
 }

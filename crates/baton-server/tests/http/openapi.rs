@@ -178,7 +178,7 @@ async fn every_operation_is_described_with_its_parameters_errors_and_security() 
             let parameter = in_path.iter().find(|parameter| parameter["name"] == name).unwrap();
             assert_eq!(parameter["required"], true, "{at}: {name}");
             if name == "id" {
-                assert_eq!(parameter["schema"]["pattern"], "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$", "{at}");
+                assert_eq!(parameter["schema"]["pattern"], "^[A-Za-z0-9_:@-][A-Za-z0-9._:@-]{0,127}$", "{at}");
                 let example = parameter["example"].as_str().unwrap();
                 assert_eq!(baton::check_conversation_id(example), Ok(()), "{at}");
             }

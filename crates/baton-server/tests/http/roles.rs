@@ -77,30 +77,30 @@ async fn a_request_without_a_known_key_is_unauthorized() {
 async fn a_client_sees_only_its_own_conversations() {
     let (server, secrets) = server().await;
     let (alice, bruno) = (Some(secrets.alice.as_str()), Some(secrets.bruno.as_str()));
-    create(&server, alice, "alices").await;
-    let (status, owned) = get(&server.url("/v1/conversations/alices"), alice).await;
+    create(&server, alice, "alice:s").await;
+    let (status, owned) = get(&server.url("/v1/conversations/alice:s"), alice).await;
     assert_eq!((status, &owned["owner"]), (200, &json!("alice")), "{owned}");
-    let (status, result) = say(&server, alice, "alices", OUTAGE).await;
+    let (status, result) = say(&server, alice, "alice:s", OUTAGE).await;
     assert_eq!((status, &result["status"]), (200, &json!("answered")), "{result}");
-    assert_eq!(get(&server.url("/v1/conversations/alices/trace"), alice).await.0, 200);
-    assert_eq!(events(&server, &secrets.alice, "alices").await.0, 200);
+    assert_eq!(get(&server.url("/v1/conversations/alice:s/trace"), alice).await.0, 200);
+    assert_eq!(events(&server, &secrets.alice, "alice:s").await.0, 200);
 
-    let before = entries_as(&server, &secrets.alice, "alices").await;
+    let before = entries_as(&server, &secrets.alice, "alice:s").await;
     for path in ["", "/trace"] {
-        let theirs = get(&server.url(&format!("/v1/conversations/alices{path}")), bruno).await;
+        let theirs = get(&server.url(&format!("/v1/conversations/alice:s{path}")), bruno).await;
         let nobodys = get(&server.url(&format!("/v1/conversations/nobodys{path}")), bruno).await;
         expect_error(&theirs, 404, "not_found");
-        assert_eq!(without("alices", &theirs), without("nobodys", &nobodys), "GET {path}: no telling them apart");
+        assert_eq!(without("alice:s", &theirs), without("nobodys", &nobodys), "GET {path}: no telling them apart");
     }
-    let theirs = events(&server, &secrets.bruno, "alices").await;
+    let theirs = events(&server, &secrets.bruno, "alice:s").await;
     let nobodys = events(&server, &secrets.bruno, "nobodys").await;
     expect_error(&theirs, 404, "not_found");
-    assert_eq!(without("alices", &theirs), without("nobodys", &nobodys), "events: no telling them apart");
-    let theirs = say(&server, bruno, "alices", "Let me in").await;
+    assert_eq!(without("alice:s", &theirs), without("nobodys", &nobodys), "events: no telling them apart");
+    let theirs = say(&server, bruno, "alice:s", "Let me in").await;
     let nobodys = say(&server, bruno, "nobodys", "Let me in").await;
     expect_error(&theirs, 404, "not_found");
-    assert_eq!(without("alices", &theirs), without("nobodys", &nobodys), "messages: no telling them apart");
-    assert_eq!(entries_as(&server, &secrets.alice, "alices").await, before, "bruno's message was not journaled");
+    assert_eq!(without("alice:s", &theirs), without("nobodys", &nobodys), "messages: no telling them apart");
+    assert_eq!(entries_as(&server, &secrets.alice, "alice:s").await, before, "bruno's message was not journaled");
 }
 
 /// The journal entries of `id`, read with `key`.
@@ -114,42 +114,42 @@ async fn entries_as(server: &TestServer, key: &str, id: &str) -> Vec<Value> {
 async fn an_operator_reads_every_conversation_but_does_not_talk_as_a_user() {
     let (server, secrets) = server().await;
     let (alice, anna) = (Some(secrets.alice.as_str()), Some(secrets.anna.as_str()));
-    create(&server, alice, "alices").await;
-    assert_eq!(say(&server, alice, "alices", OUTAGE).await.0, 200);
-    assert_eq!(get(&server.url("/v1/conversations/alices"), anna).await.0, 200);
-    let trace = get(&server.url("/v1/conversations/alices/trace"), anna).await;
-    assert_eq!(trace.1["entries"], json!(entries_as(&server, &secrets.alice, "alices").await));
-    assert_eq!(events(&server, &secrets.anna, "alices").await.0, 200);
+    create(&server, alice, "alice:s").await;
+    assert_eq!(say(&server, alice, "alice:s", OUTAGE).await.0, 200);
+    assert_eq!(get(&server.url("/v1/conversations/alice:s"), anna).await.0, 200);
+    let trace = get(&server.url("/v1/conversations/alice:s/trace"), anna).await;
+    assert_eq!(trace.1["entries"], json!(entries_as(&server, &secrets.alice, "alice:s").await));
+    assert_eq!(events(&server, &secrets.anna, "alice:s").await.0, 200);
 
-    let talk = say(&server, anna, "alices", "Hello from the operator").await;
+    let talk = say(&server, anna, "alice:s", "Hello from the operator").await;
     assert!(expect_error(&talk, 403, "forbidden").contains("only the client that created"), "{talk:?}");
     let start = post(&server.url("/v1/conversations"), anna, &json!({"team": "support"})).await;
     assert!(expect_error(&start, 403, "forbidden").contains("operator"), "the message names the role: {start:?}");
-    assert_eq!(get(&server.url("/v1/conversations/alices"), alice).await.1["turns"], 1, "nothing was added");
+    assert_eq!(get(&server.url("/v1/conversations/alice:s"), alice).await.1["turns"], 1, "nothing was added");
 }
 
 #[tokio::test]
 async fn a_client_neither_reads_the_queue_nor_decides_on_approvals() {
     let (server, secrets) = server().await;
     let alice = Some(secrets.alice.as_str());
-    create(&server, alice, "refund").await;
+    create(&server, alice, "alice:refund").await;
     let (status, waiting) =
-        say(&server, alice, "refund", "Please refund invoice INV-2041, the 89.99 EUR router fee").await;
+        say(&server, alice, "alice:refund", "Please refund invoice INV-2041, the 89.99 EUR router fee").await;
     assert_eq!((status, &waiting["status"]), (200, &json!("awaiting_approval")), "{waiting}");
     let call_id = waiting["pending"]["call_id"].as_str().unwrap();
 
     expect_error(&get(&server.url("/v1/queue"), alice).await, 403, "forbidden");
-    expect_error(&get(&server.url("/v1/queue/refund"), alice).await, 403, "forbidden");
-    expect_error(&post(&server.url("/v1/queue/refund/claim"), alice, &json!({})).await, 403, "forbidden");
-    let approval = server.url(&format!("/v1/conversations/refund/approvals/{call_id}"));
+    expect_error(&get(&server.url("/v1/queue/alice:refund"), alice).await, 403, "forbidden");
+    expect_error(&post(&server.url("/v1/queue/alice:refund/claim"), alice, &json!({})).await, 403, "forbidden");
+    let approval = server.url(&format!("/v1/conversations/alice:refund/approvals/{call_id}"));
     let decided = post(&approval, alice, &json!({"approve": true})).await;
     assert!(expect_error(&decided, 403, "forbidden").contains("client"), "{decided:?}");
-    let (_, view) = get(&server.url("/v1/conversations/refund"), alice).await;
+    let (_, view) = get(&server.url("/v1/conversations/alice:refund"), alice).await;
     assert_eq!(view["status"], "awaiting_approval", "the call still waits: {view}");
 
     let (status, done) = post(&approval, Some(&secrets.anna), &json!({"approve": true})).await;
     assert_eq!((status, &done["status"]), (200, &json!("answered")), "an operator decides: {done}");
-    let journal = entries_as(&server, &secrets.alice, "refund").await;
+    let journal = entries_as(&server, &secrets.alice, "alice:refund").await;
     let decided = journal.iter().find(|entry| entry["kind"] == "approval_decided").unwrap();
     assert_eq!(decided["data"]["by"], "anna", "the decision is the key's: {decided}");
 }
@@ -158,11 +158,11 @@ async fn a_client_neither_reads_the_queue_nor_decides_on_approvals() {
 async fn an_admin_does_everything() {
     let (server, secrets) = server().await;
     let root = Some(secrets.root.as_str());
-    create(&server, Some(&secrets.alice), "alices").await;
+    create(&server, Some(&secrets.alice), "alice:s").await;
     create(&server, root, "roots").await;
-    assert_eq!(get(&server.url("/v1/conversations/alices"), root).await.0, 200, "reads a client's conversation");
-    assert_eq!(say(&server, root, "alices", OUTAGE).await.0, 200, "talks in it");
-    assert_eq!(events(&server, &secrets.root, "alices").await.0, 200);
+    assert_eq!(get(&server.url("/v1/conversations/alice:s"), root).await.0, 200, "reads a client's conversation");
+    assert_eq!(say(&server, root, "alice:s", OUTAGE).await.0, 200, "talks in it");
+    assert_eq!(events(&server, &secrets.root, "alice:s").await.0, 200);
 
     let refund = say(&server, root, "roots", "Please refund invoice INV-2041, the 89.99 EUR router fee").await;
     assert_eq!(refund.1["status"], "awaiting_approval", "{refund:?}");
@@ -184,28 +184,28 @@ async fn an_admin_does_everything() {
 async fn an_operator_acts_on_the_queue_as_its_key() {
     let (server, secrets) = server().await;
     let (alice, anna, bob) = (Some(secrets.alice.as_str()), Some(secrets.anna.as_str()), Some(secrets.bob.as_str()));
-    create(&server, alice, "help").await;
-    assert_eq!(say(&server, alice, "help", "I want to talk to a human").await.1["status"], "escalated");
+    create(&server, alice, "alice:help").await;
+    assert_eq!(say(&server, alice, "alice:help", "I want to talk to a human").await.1["status"], "escalated");
     let queue = |path: &str| server.url(&format!("/v1/queue{path}"));
 
-    let (status, claimed) = post(&queue("/help/claim"), anna, &json!({})).await;
+    let (status, claimed) = post(&queue("/alice:help/claim"), anna, &json!({})).await;
     assert_eq!((status, &claimed["operator"]), (200, &json!("anna")), "the key's name claims: {claimed}");
-    let posing = post(&queue("/help/reply"), anna, &json!({"text": "Hi, Bob here.", "operator": "bob"})).await;
+    let posing = post(&queue("/alice:help/reply"), anna, &json!({"text": "Hi, Bob here.", "operator": "bob"})).await;
     assert!(expect_error(&posing, 403, "forbidden").contains("acts as operator 'anna'"), "{posing:?}");
-    let posing = post(&queue("/help/claim"), bob, &json!({"operator": "anna"})).await;
+    let posing = post(&queue("/alice:help/claim"), bob, &json!({"operator": "anna"})).await;
     expect_error(&posing, 403, "forbidden");
-    let taken = post(&queue("/help/claim"), bob, &json!({})).await;
+    let taken = post(&queue("/alice:help/claim"), bob, &json!({})).await;
     assert!(expect_error(&taken, 409, "refused").contains("claimed by anna"), "{taken:?}");
-    let late = post(&queue("/help/reply"), bob, &json!({"text": "Hi, Bob here."})).await;
+    let late = post(&queue("/alice:help/reply"), bob, &json!({"text": "Hi, Bob here."})).await;
     expect_error(&late, 409, "refused");
 
     let text = "Hi, I'm Anna. How can I help?";
-    let (status, _) = post(&queue("/help/reply"), anna, &json!({"text": text, "operator": "anna"})).await;
+    let (status, _) = post(&queue("/alice:help/reply"), anna, &json!({"text": text, "operator": "anna"})).await;
     assert_eq!(status, 200);
-    let (_, view) = get(&server.url("/v1/conversations/help"), alice).await;
+    let (_, view) = get(&server.url("/v1/conversations/alice:help"), alice).await;
     let last = view["transcript"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((&last["agent"], &last["text"]), (&json!("human"), &json!(text)), "alice reads anna's reply: {view}");
-    let journal = entries_as(&server, &secrets.anna, "help").await;
+    let journal = entries_as(&server, &secrets.anna, "alice:help").await;
     let replied = journal.iter().find(|entry| entry["kind"] == "operator_replied").unwrap();
     assert_eq!(replied["data"]["operator"], "anna", "{replied}");
 }

@@ -47,7 +47,7 @@ async fn five_hundred_streams_from_one_key_are_capped_and_another_key_is_served(
     // A rate high enough that only the stream cap is tested.
     let limits = KeyLimits { rate: 10_000, burst: 10_000, ..limits };
     let (server, anna, ben) = two_tenants(limits, Options::default()).await;
-    for (key, id) in [(&anna, "anna-1"), (&ben, "ben-1")] {
+    for (key, id) in [(&anna, "anna:1"), (&ben, "ben:1")] {
         let (status, _) =
             post(&server.url("/v1/conversations"), Some(key), &json!({ "team": "support", "id": id })).await;
         assert_eq!(status, 201);
@@ -55,7 +55,7 @@ async fn five_hundred_streams_from_one_key_are_capped_and_another_key_is_served(
     let mut open = Vec::new();
     let mut refused = 0;
     for _ in 0..500 {
-        let response = get_as(&server, &anna, "/v1/conversations/anna-1/events").await;
+        let response = get_as(&server, &anna, "/v1/conversations/anna:1/events").await;
         match response.status().as_u16() {
             200 => open.push(response),
             _ => {
@@ -68,9 +68,9 @@ async fn five_hundred_streams_from_one_key_are_capped_and_another_key_is_served(
     assert_eq!((open.len(), refused), (64, 436), "64 streams open, the rest refused");
 
     // Ben opens a stream and has a turn answered while anna's streams are open.
-    let mut ben_stream = SseReader::new(get_as(&server, &ben, "/v1/conversations/ben-1/events").await);
+    let mut ben_stream = SseReader::new(get_as(&server, &ben, "/v1/conversations/ben:1/events").await);
     let (status, answer) = post(
-        &server.url("/v1/conversations/ben-1/messages"),
+        &server.url("/v1/conversations/ben:1/messages"),
         Some(&ben),
         &json!({ "content": "Hi, the app crashes when I upload a photo." }),
     )
@@ -83,7 +83,7 @@ async fn five_hundred_streams_from_one_key_are_capped_and_another_key_is_served(
     open.truncate(63);
     let reopened = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let response = get_as(&server, &anna, "/v1/conversations/anna-1/events").await;
+            let response = get_as(&server, &anna, "/v1/conversations/anna:1/events").await;
             if response.status() == 200 {
                 return response;
             }
