@@ -14,7 +14,7 @@ use baton_store::{open, Store, StoreLocation};
 use baton_tools::command::CommandTool;
 use baton_tools::guard::Guarded;
 use baton_tools::http::HttpTool;
-use baton_tools::mcp::McpServer;
+use baton_tools::mcp::{McpConfig, McpServer};
 use baton_tools::{LookupTool, Tool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,11 +49,25 @@ pub async fn runtime_with_tools(
     let mut rust_tools: BTreeMap<String, Arc<dyn Tool>> =
         rust_tools.into_iter().map(|tool| (tool.definition().name.clone(), tool)).collect();
     let mut tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::new();
+    // The MCP servers start all at once: one slow to start does not hold up the others, and the
+    // first that fails is reported at once.
+    let mcp: Vec<(String, McpConfig)> = config
+        .tools
+        .iter()
+        .filter_map(|(name, tool)| match &tool.kind {
+            ToolKind::Mcp(mcp) => Some((name.clone(), mcp.clone())),
+            _ => None,
+        })
+        .collect();
+    let servers = McpServer::start_all(mcp.iter().map(|(_, mcp)| mcp.clone()).collect())
+        .await
+        .map_err(|e| AssembleError(e.to_string()))?;
+    let mut started: BTreeMap<String, Arc<McpServer>> = mcp.into_iter().map(|(name, _)| name).zip(servers).collect();
     for (name, tool) in &config.tools {
         let failed = |e: String| AssembleError(format!("tool '{name}': {e}"));
         let definition = config.team.tools[name].clone();
-        if let ToolKind::Mcp(mcp) = &tool.kind {
-            let server = McpServer::start(mcp.clone()).await.map_err(|e| failed(e.to_string()))?;
+        if let ToolKind::Mcp(_) = &tool.kind {
+            let server = started.remove(name).ok_or_else(|| failed("its MCP server was not started".into()))?;
             let offered = offer(&mut team, name, &definition, server.definitions()).map_err(failed)?;
             for definition in offered {
                 let guarded = Guarded::new(Arc::new(server.tool(definition.clone())), tool.settings);

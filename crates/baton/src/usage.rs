@@ -56,8 +56,8 @@ fn priced_zero() -> UsageTotals {
 impl UsageTotals {
     /// Adds tokens and their cost; an unknown cost makes the total's cost unknown.
     fn add(&mut self, tokens: Usage, cost: Option<f64>) {
-        self.input_tokens += tokens.input_tokens;
-        self.output_tokens += tokens.output_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(tokens.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(tokens.output_tokens);
         self.cost_usd = match (self.cost_usd, cost) {
             (Some(so_far), Some(cost)) => Some(so_far + cost),
             _ => None,

@@ -92,5 +92,5 @@ fn a_command_tools_env_sets_values_or_passes_names() {
     assert_eq!(error.message, "env of tool 't' lists 'API KEY', which is not an environment variable name");
 
     let error = only_error("kind = \"mcp\"\ncommand = [\"server\"]\nenv = [\"HOME\"]");
-    assert_eq!(error.message, "an MCP server inherits baton's whole environment, so env lists no names to pass");
+    assert_eq!(error.message, "an MCP server's env sets variables; it takes no list of names");
 }

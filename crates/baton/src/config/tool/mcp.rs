@@ -27,8 +27,9 @@ pub(super) fn build(name: &Spanned<String>, raw: &RawTool, dir: &Path, report: &
             if let (false, Some(list)) = (env.pass.is_empty(), &raw.env) {
                 report.error(
                     list.span().start,
-                    "an MCP server inherits baton's whole environment, so env lists no names to pass",
-                    "remove the list, or set variables with env = { NAME = \"value\" }",
+                    "an MCP server's env sets variables; it takes no list of names",
+                    "pass one of baton's variables through with env = { NAME = \"${NAME}\" }, or set one with \
+                     env = { NAME = \"value\" }",
                 );
                 return None;
             }
