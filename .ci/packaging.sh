@@ -95,7 +95,7 @@ step_crates() {
   echo "== cargo package: every publishable crate, built from its .crate"
   local started=$SECONDS
   rm -f "$target_dir"/package/*.crate
-  cargo package --workspace --exclude baton-mockllm --exclude xtask --locked --allow-dirty
+  cargo package --workspace --exclude baton-mockllm --exclude baton-sim --exclude xtask --locked --allow-dirty
   note "packaged and verified in $((SECONDS - started)) s:" "$(cd "$target_dir/package" && echo *.crate)"
 }
 
