@@ -79,6 +79,9 @@ impl From<RuntimeError> for ApiError {
                 "conversation_moved",
                 format!("{message}; read the conversation and try again"),
             ),
+            RuntimeError::Store(StoreError::Corrupt { .. }) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "journal_entry_unreadable", message)
+            }
             RuntimeError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "journal_unavailable", message),
             RuntimeError::BadId(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_id", message),
             RuntimeError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "refused", message),

@@ -268,7 +268,7 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     eprintln!("baton serve: a request handler panicked: {message}");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
+        "internal",
         "the server failed while answering this request (a bug in baton, logged on its stderr): try again, \
          and report it if it happens again",
     )

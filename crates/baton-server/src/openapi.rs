@@ -800,7 +800,8 @@ impl Operation {
                 415 => "The body is not sent as JSON (`unsupported_media_type`).",
                 422 => "The body does not fit the schema (`invalid_body`).",
                 500 => {
-                    "The journal does not replay, or work stopped unexpectedly (`journal_does_not_replay`, `internal`)."
+                    "The journal does not replay, an entry of it cannot be read, or work stopped unexpectedly \
+                     (`journal_does_not_replay`, `journal_entry_unreadable`, `internal`)."
                 }
                 502 => "The turn failed: its model did not answer usably (`turn_failed`).",
                 429 => {

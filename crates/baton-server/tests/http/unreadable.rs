@@ -61,6 +61,10 @@ async fn the_queue_skips_and_reports_a_ticket_whose_journal_cannot_be_read() {
     let (_, again) = get(&server.url("/v1/queue"), None).await;
     assert_eq!(again, queue, "the same answer each time");
 
+    // The broken ticket itself says its journal is damaged, not that the journal does not answer.
+    let (status, ticket) = get(&server.url("/v1/queue/undecodable"), None).await;
+    assert_eq!((status, &ticket["error"]["code"]), (500, &json!("journal_entry_unreadable")), "{ticket}");
+
     // The healthy ticket is still worked.
     let (status, claimed) = post(&server.url("/v1/queue/healthy/claim"), None, &json!({"operator": "anna"})).await;
     assert_eq!((status, &claimed["operator"]), (200, &json!("anna")), "{claimed}");
