@@ -67,6 +67,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Caller, ApiError> {
+        // The per-key limits found the caller already (`limits::limit`): the key is hashed once.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let Some(keys) = &state.keys else {
             return Ok(Caller { name: None, role: Role::Admin });
         };

@@ -63,6 +63,16 @@ struct Using {
     streams: usize,
 }
 
+impl Using {
+    /// The count of `slot`'s kind.
+    fn count(&mut self, slot: Slot) -> &mut usize {
+        match slot {
+            Slot::Request => &mut self.requests,
+            Slot::Stream => &mut self.streams,
+        }
+    }
+}
+
 /// Whether a request holds a request slot or a stream slot.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -97,34 +107,32 @@ impl Limiter {
             }
         }
         let mut using = self.using.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let usage = using.entry(key.to_string()).or_default();
-        match slot {
-            Slot::Stream if self.limits.streams > 0 && usage.streams >= self.limits.streams => Err(Refusal {
-                code: "too_many_streams",
-                retry_after: STREAM_RETRY,
-                message: format!(
-                    "this key has {} event streams open, the most it may: close one (a stream can follow a \
-                     conversation from where it stopped with Last-Event-ID)",
-                    usage.streams
-                ),
-            }),
-            Slot::Request if self.limits.in_flight > 0 && usage.requests >= self.limits.in_flight => Err(Refusal {
-                code: "too_many_requests",
-                retry_after: IN_FLIGHT_RETRY,
-                message: format!(
-                    "this key has {} requests in flight, the most it may: wait for one to finish",
-                    usage.requests
-                ),
-            }),
-            Slot::Stream => {
-                usage.streams += 1;
-                Ok(Held { using: self.using.clone(), key: key.to_string(), slot })
-            }
-            Slot::Request => {
-                usage.requests += 1;
-                Ok(Held { using: self.using.clone(), key: key.to_string(), slot })
-            }
+        let count = using.entry(key.to_string()).or_default().count(slot);
+        let most = match slot {
+            Slot::Stream => self.limits.streams,
+            Slot::Request => self.limits.in_flight,
+        };
+        if most > 0 && *count >= most {
+            return Err(match slot {
+                Slot::Stream => Refusal {
+                    code: "too_many_streams",
+                    retry_after: STREAM_RETRY,
+                    message: format!(
+                        "this key has {count} event streams open, the most it may: close one (a stream can follow \
+                         a conversation from where it stopped with Last-Event-ID)"
+                    ),
+                },
+                Slot::Request => Refusal {
+                    code: "too_many_requests",
+                    retry_after: IN_FLIGHT_RETRY,
+                    message: format!(
+                        "this key has {count} requests in flight, the most it may: wait for one to finish"
+                    ),
+                },
+            });
         }
+        *count += 1;
+        Ok(Held { using: self.using.clone(), key: key.to_string(), slot })
     }
 }
 
@@ -159,24 +167,27 @@ impl Drop for Held {
     fn drop(&mut self) {
         let mut using = self.using.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(usage) = using.get_mut(&self.key) {
-            match self.slot {
-                Slot::Request => usage.requests = usage.requests.saturating_sub(1),
-                Slot::Stream => usage.streams = usage.streams.saturating_sub(1),
-            }
+            let count = usage.count(self.slot);
+            *count = count.saturating_sub(1);
         }
     }
 }
 
 /// Middleware: refuses a keyed request over its key's limits, and holds its slot until the
-/// response's body is dropped. A request without a valid key passes on, to be refused with 401.
+/// response's body is dropped. A request without a valid key passes on, to be refused with 401;
+/// the caller found is kept in the request's extensions for the handler's `Caller`.
 pub async fn limit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if state.keys.is_none() {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let caller = Caller::from_request_parts(&mut parts, &state).await;
+    let caller = Caller::from_request_parts(&mut parts, &state).await.ok();
+    let key = caller.as_ref().and_then(|caller| caller.name.clone());
+    if let Some(caller) = caller {
+        parts.extensions.insert(caller);
+    }
     let request = Request::from_parts(parts, body);
-    let Some(key) = caller.ok().and_then(|caller| caller.name) else {
+    let Some(key) = key else {
         return next.run(request).await;
     };
     let streaming = request.extensions().get::<MatchedPath>().is_some_and(|route| route.as_str().ends_with("/events"));
