@@ -717,21 +717,33 @@ fn chat_completions_streams_cut_short_are_an_error_or_the_whole_reply() {
     );
 }
 
-#[test]
-fn chat_completions_bodies_of_any_shape_give_a_reply_or_an_error_naming_the_address() {
-    let (runtime, server) = setup();
-    let model = openai(&server, false);
+/// Answers `model` (of `server`, whose address is `url`) with bodies of any shape, and with valid
+/// answers (their JSON from `answers`) mutated, under any status: each gives a reply or an error
+/// naming `url`, and only a 2xx gives a reply.
+fn any_body_gives_a_reply_or_an_error(
+    (runtime, server): (Runtime, Fuzzed),
+    model: &dyn Model,
+    url: &str,
+    answers: impl Strategy<Value = Value> + 'static,
+) {
     let body = prop_oneof![
         any_body(),
-        (completion(), mutations())
-            .prop_map(|(answer, changes)| Bytes(changes.iter().fold(answer.whole(), mutate).to_string().into_bytes())),
+        (answers, mutations())
+            .prop_map(|(answer, changes)| Bytes(changes.iter().fold(answer, mutate).to_string().into_bytes())),
     ];
     check(192, (status(), body), |(status, body)| {
-        let result = server.call(&runtime, &model, whole(status, body.0), &Heard::default());
-        named(&result, model.url())?;
+        let result = server.call(&runtime, model, whole(status, body.0), &Heard::default());
+        named(&result, url)?;
         prop_assert!(status < 300 || result.is_err(), "HTTP {status} gave {result:?}");
         Ok(())
     });
+}
+
+#[test]
+fn chat_completions_bodies_of_any_shape_give_a_reply_or_an_error_naming_the_address() {
+    let fuzzed = setup();
+    let model = openai(&fuzzed.1, false);
+    any_body_gives_a_reply_or_an_error(fuzzed, &model, model.url(), completion().prop_map(|answer| answer.whole()));
 }
 
 #[test]
@@ -978,19 +990,9 @@ fn messages_streams_cut_short_are_an_error_or_the_whole_reply() {
 
 #[test]
 fn messages_bodies_of_any_shape_give_a_reply_or_an_error_naming_the_address() {
-    let (runtime, server) = setup();
-    let model = anthropic(&server, false);
-    let body = prop_oneof![
-        any_body(),
-        (message(), mutations())
-            .prop_map(|(answer, changes)| Bytes(changes.iter().fold(answer.whole(), mutate).to_string().into_bytes())),
-    ];
-    check(192, (status(), body), |(status, body)| {
-        let result = server.call(&runtime, &model, whole(status, body.0), &Heard::default());
-        named(&result, model.url())?;
-        prop_assert!(status < 300 || result.is_err(), "HTTP {status} gave {result:?}");
-        Ok(())
-    });
+    let fuzzed = setup();
+    let model = anthropic(&fuzzed.1, false);
+    any_body_gives_a_reply_or_an_error(fuzzed, &model, model.url(), message().prop_map(|answer| answer.whole()));
 }
 
 #[test]
