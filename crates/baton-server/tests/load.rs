@@ -44,8 +44,12 @@ async fn a_thousand_concurrent_conversations_lose_none() {
         let _ = stopped.await;
     }));
 
+    // A connection idle in the pool is dropped before the server's idle deadline (the header
+    // timeout, 10 s) closes it: under this load a task may wait longer than that between its two
+    // requests, and a POST sent on a connection the server is closing is lost.
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONVERSATIONS)
+        .pool_idle_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(300))
         .build()
         .unwrap();
