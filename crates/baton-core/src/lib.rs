@@ -20,13 +20,13 @@ pub mod trigger;
 pub mod validate;
 
 pub use approval::{Approval, Comparison, Rule};
-pub use conversation::{Conversation, Rejected, Ticket};
+pub use conversation::{Conversation, Rejected, Ticket, SNAPSHOT_FORMAT};
 pub use event::{
     ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, ModelUsage, PendingApproval,
     Purpose, Record, Signals, ToolInvocation, TurnOutcome, TurnStatus,
 };
 pub use handoff::{HandoffNote, Payload, Refusal};
-pub use replay::{replay, ReplayError, Replayed};
+pub use replay::{replay, replay_from, ReplayError, Replayed};
 pub use team::{
     Agent, AgentKind, ContextPolicy, HandoffEdge, Limits, OnLimit, ReturnTo, Router, Team, ToolDef, Trigger,
     TriggerKind, DEFAULT_LANGUAGE, HANDOFF_PREFIX, LOCAL_MODEL,

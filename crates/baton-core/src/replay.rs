@@ -47,7 +47,14 @@ impl std::error::Error for ReplayError {}
 
 /// Rebuilds conversation `id` of `team` from its journal.
 pub fn replay(team: Arc<Team>, id: &str, journal: &[JournalEntry]) -> Result<Replayed, ReplayError> {
-    let mut conversation = Conversation::new(team, id);
+    replay_from(Conversation::new(team, id), journal)
+}
+
+/// Rebuilds a conversation from `start` (a fresh one, or one restored from a snapshot taken
+/// between turns) and the journal entries after it; `position` in an error counts from the
+/// first of `journal`.
+pub fn replay_from(start: Conversation, journal: &[JournalEntry]) -> Result<Replayed, ReplayError> {
+    let mut conversation = start;
     conversation.set_replaying(true);
     let mut expected: VecDeque<Record> = VecDeque::new();
     // Calls without a result, each with whether it was issued (its records are journaled).

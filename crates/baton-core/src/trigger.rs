@@ -18,7 +18,7 @@ pub struct Firing {
 }
 
 /// The agent that kept control at the end of the latest user turns, and for how many in a row.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Streak {
     /// The agent.
     pub agent: String,

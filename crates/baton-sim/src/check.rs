@@ -2,16 +2,17 @@
 //!
 //! The checker keeps its own live fold of the journal: every input handed to a fresh core as it
 //! appears, every record compared with what that core decided. Replaying the whole journal must
-//! give the same conversation. Then the journal itself is read for what must never happen: an
+//! give the same conversation, and so must the latest snapshot and the entries after it. Then the journal itself is read for what must never happen: an
 //! entry lost or changed, a tool call without exactly one result, a handoff off the declared
 //! edges, a turn over its limits.
 
 use crate::world::World;
 use baton::core::{
-    replay, Conversation, Effect, Entry, Input, JournalEntry, OnLimit, Record, ReturnTo, Team, Trigger, TriggerKind,
-    TurnStatus,
+    replay, replay_from, Conversation, Effect, Entry, Input, JournalEntry, OnLimit, Record, ReturnTo, Team, Trigger,
+    TriggerKind, TurnStatus,
 };
-use baton::store::StoredEntry;
+use baton::snapshots;
+use baton::store::{Snapshot, StoredEntry};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -21,6 +22,8 @@ pub mod invariant {
     pub const LOST: &str = "nothing journaled lost";
     /// Replaying the journal gives the conversation the live fold built.
     pub const REPLAY: &str = "replay equals the live state";
+    /// The latest snapshot and the entries after it give the conversation the live fold built.
+    pub const SNAPSHOT: &str = "a snapshot and the entries after it equal the live state";
     /// Every tool call gets exactly one result, before the next model call.
     pub const ONE_RESULT: &str = "every tool call gets exactly one result";
     /// Control moves only along declared edges (or to the fallback, by a trigger, or back from a
@@ -114,6 +117,30 @@ impl Checker {
         tool_calls(&entries, self.live.in_turn())?;
         transcript_pairs(self.live.transcript(), self.live.in_turn())?;
         control(&self.team, &entries)
+    }
+
+    /// Checks that `snapshot`, restored as the runtime restores it, and the entries of `journal`
+    /// after it give the conversation the live fold built (call after [`Checker::check`]).
+    pub fn check_snapshot(&self, snapshot: &Snapshot, journal: &[StoredEntry]) -> Result<(), Violation> {
+        let fail = |what: String| Err(Violation::new(invariant::SNAPSHOT, what));
+        let folded = usize::try_from(snapshot.seq).unwrap_or(usize::MAX);
+        let Some(last) = folded.checked_sub(1).and_then(|last| journal.get(last)) else {
+            return fail(format!("the snapshot folds {folded} entries of a journal of {}", journal.len()));
+        };
+        let digest = snapshots::team_digest(&self.team);
+        let restored = match snapshots::restore(self.team.clone(), &digest, &self.id, &snapshot.body, &last.entry) {
+            Ok(restored) => restored,
+            Err(e) => return fail(format!("the snapshot of the first {folded} entries does not restore: {e}")),
+        };
+        let tail: Vec<JournalEntry> = journal[folded..].iter().map(|stored| stored.entry.clone()).collect();
+        match replay_from(restored, &tail) {
+            Ok(replayed) if replayed.conversation == self.live => Ok(()),
+            Ok(replayed) => fail(format!(
+                "the snapshot of the first {folded} entries and the rest differ from the live fold:\n  live:     {:?}\n  snapshot: {:?}",
+                self.live, replayed.conversation
+            )),
+            Err(e) => fail(format!("the entries after the snapshot of the first {folded} do not replay: {e}")),
+        }
     }
 
     /// Nothing the store accepted is lost or changed; positions have no gaps; epochs never

@@ -80,6 +80,8 @@ pub struct Setup {
     pub crash_at: Option<(u32, CrashMode)>,
     /// A bug planted in the store or the team the runtime gets, if any.
     pub planted: Option<Planted>,
+    /// How many journal entries at least lie between two snapshots.
+    pub snapshot_every: u64,
 }
 
 /// A run that kept every invariant.
@@ -271,7 +273,9 @@ impl Run<'_> {
             let tool = SimTool::new(definition.clone(), world.clone(), ctl.clone(), may_hang);
             tools.insert(definition.name.clone(), Arc::new(Guarded::new(Arc::new(tool), settings)));
         }
-        let runtime = Runtime::new(world.team.clone(), models, tools, Arc::new(store)).with_lease(lease);
+        let runtime = Runtime::new(world.team.clone(), models, tools, Arc::new(store))
+            .with_lease(lease)
+            .with_snapshot_every(self.setup.snapshot_every);
         let calmly = if calm { " (no store faults)" } else { "" };
         world.note(format!("  process {} starts{calmly}", self.processes));
         Proc { ctl, runtime }
@@ -515,7 +519,12 @@ impl Run<'_> {
                 return Err(Violation::new(invariant::LOST, what));
             }
         }
-        self.checker.check(&journal, &self.world)
+        self.checker.check(&journal, &self.world)?;
+        match self.store.latest_snapshot(&self.world.id).await {
+            Ok(Some(snapshot)) => self.checker.check_snapshot(&snapshot, &journal),
+            Ok(None) => Ok(()),
+            Err(e) => Err(Violation::new(invariant::SNAPSHOT, format!("the snapshot cannot be read: {e}"))),
+        }
     }
 
     /// A failed action: replace a dead process, then finish the interrupted turn as `baton

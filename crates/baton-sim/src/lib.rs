@@ -154,6 +154,7 @@ fn simulate_seed(seed: u64, planted: Option<Planted>) -> Result<Outcome, Box<Fai
         let mut rng = Rng::stream(draws, "plan");
         let faults = if boundaries { FaultPlan::scripted(&mut rng) } else { FaultPlan::random(&mut rng) };
         let steps = if boundaries { rng.between(2, 3) } else { rng.between(3, 8) } as u32;
+        let snapshot_every = rng.between(1, 24);
         let backend = backend.clone();
         Setup {
             seed: draws,
@@ -165,6 +166,7 @@ fn simulate_seed(seed: u64, planted: Option<Planted>) -> Result<Outcome, Box<Fai
             backend,
             crash_at: None,
             planted,
+            snapshot_every,
         }
     };
     let mut setup = setup_of(format!("sim-{seed}"), seed);

@@ -6,7 +6,7 @@
 use crate::world::{CrashMode, Planted, Process, World};
 use async_trait::async_trait;
 use baton::core::JournalEntry;
-use baton::store::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
+use baton::store::{ConversationInfo, Lease, Snapshot, Store, StoreError, StoredEntry};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,6 +144,23 @@ impl Store for FaultyStore {
         Ok(())
     }
 
+    async fn save_snapshot(&self, lease: &Lease, snapshot: &Snapshot) -> Result<(), StoreError> {
+        self.alive()?;
+        if self.process.roll(self.world.faults.store_write) {
+            let number = self.process.number;
+            self.world
+                .fault("store_write_error", format!("process {number}: snapshot at {} not written", snapshot.seq));
+            return Err(failure("simulated failure: the snapshot was not written".into()));
+        }
+        self.inner.save_snapshot(lease, snapshot).await
+    }
+
+    async fn latest_snapshot(&self, conversation: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.alive()?;
+        self.read_fault("reading the snapshot")?;
+        self.inner.latest_snapshot(conversation).await
+    }
+
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
         self.alive()?;
         self.read_fault("reading the journal")?;
@@ -152,6 +169,7 @@ impl Store for FaultyStore {
 
     async fn journal_from(&self, conversation: &str, from: u64) -> Result<Vec<StoredEntry>, StoreError> {
         self.alive()?;
+        self.read_fault("reading the journal")?;
         self.inner.journal_from(conversation, from).await
     }
 

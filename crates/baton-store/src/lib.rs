@@ -58,6 +58,17 @@ pub struct StoredEntry {
     pub entry: JournalEntry,
 }
 
+/// A conversation's state between turns as of its first `seq` journal entries, written out by
+/// the runtime: loading the conversation then folds only the entries from `seq` on. The store
+/// keeps the latest per conversation and does not read `body`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// How many journal entries it folds: it is the state after entry `seq - 1`.
+    pub seq: u64,
+    /// The state, as the runtime wrote it.
+    pub body: String,
+}
+
 /// A store failed; the message says what to do.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
@@ -197,6 +208,14 @@ pub trait Store: Send + Sync {
     /// [`StoreError::Fenced`] if the lease was taken over and with [`StoreError::Conflict`] if
     /// any of those positions is taken. Either way nothing is written.
     async fn append(&self, lease: &Lease, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError>;
+
+    /// Keeps `snapshot` of the lease's conversation in place of an older one (one of a later
+    /// `seq` is kept as it is), under `lease`, renewing it; fails with [`StoreError::Fenced`] if
+    /// the lease was taken over, and then keeps nothing.
+    async fn save_snapshot(&self, lease: &Lease, snapshot: &Snapshot) -> Result<(), StoreError>;
+
+    /// The conversation's latest snapshot, if it has one.
+    async fn latest_snapshot(&self, conversation: &str) -> Result<Option<Snapshot>, StoreError>;
 
     /// The conversation's whole journal, in order.
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError>;

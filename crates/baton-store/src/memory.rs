@@ -1,7 +1,7 @@
 //! An in-memory store for tests: the same contract as SQLite and Postgres, gone with the process.
 
 use crate::lease::now_ms;
-use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
+use crate::{ConversationInfo, Lease, Snapshot, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +22,7 @@ struct Stored {
     journal: Vec<StoredEntry>,
     /// `(holder, epoch, expires_ms)`; `None` before the first acquisition.
     lease: Option<(String, u64, u64)>,
+    snapshot: Option<Snapshot>,
 }
 
 impl MemoryStore {
@@ -63,7 +64,8 @@ impl Store for MemoryStore {
         if conversations.contains_key(&info.id) {
             return Err(StoreError::DuplicateConversation(info.id.clone()));
         }
-        conversations.insert(info.id.clone(), Stored { info: info.clone(), journal: Vec::new(), lease: None });
+        conversations
+            .insert(info.id.clone(), Stored { info: info.clone(), journal: Vec::new(), lease: None, snapshot: None });
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -130,6 +132,19 @@ impl Store for MemoryStore {
             }
             Ok(())
         })
+    }
+
+    async fn save_snapshot(&self, lease: &Lease, snapshot: &Snapshot) -> Result<(), StoreError> {
+        self.under_lease(lease, |stored| {
+            if stored.snapshot.as_ref().is_none_or(|kept| kept.seq < snapshot.seq) {
+                stored.snapshot = Some(snapshot.clone());
+            }
+            Ok(())
+        })
+    }
+
+    async fn latest_snapshot(&self, conversation: &str) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.lock().get(conversation).and_then(|stored| stored.snapshot.clone()))
     }
 
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {

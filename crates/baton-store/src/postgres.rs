@@ -18,7 +18,7 @@
 mod failure;
 mod tls;
 
-use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
+use crate::{ConversationInfo, Lease, Snapshot, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`. Each
 /// may run again on a schema that has it (`IF NOT EXISTS`).
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS baton_conversations (
         id TEXT PRIMARY KEY,
         team TEXT NOT NULL,
@@ -56,6 +56,11 @@ const MIGRATIONS: [&str; 3] = [
     );",
     "CREATE INDEX IF NOT EXISTS baton_journal_kind ON baton_journal (kind, conversation, seq);",
     "ALTER TABLE baton_conversations ADD COLUMN IF NOT EXISTS owner TEXT;",
+    "CREATE TABLE IF NOT EXISTS baton_snapshots (
+        conversation TEXT PRIMARY KEY REFERENCES baton_conversations(id),
+        seq BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );",
 ];
 
 /// A key for `pg_advisory_xact_lock`, so two processes starting together migrate one at a time.
@@ -552,6 +557,53 @@ impl Store for PostgresStore {
                 }
                 Err(error) => Err(self.error(error)),
             }
+        })
+        .await
+    }
+
+    async fn save_snapshot(&self, lease: &Lease, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let (slot, client) = self.client().await?;
+        self.bounded(slot, &client, async {
+            let fenced = client
+                .query_one(
+                    "WITH fence AS (
+                        UPDATE baton_leases SET expires_at = clock_timestamp() + make_interval(secs => $3)
+                        WHERE conversation = $1 AND epoch = $2
+                        RETURNING conversation
+                     ), kept AS (
+                        INSERT INTO baton_snapshots (conversation, seq, body)
+                        SELECT fence.conversation, $4, $5 FROM fence
+                        ON CONFLICT (conversation) DO UPDATE SET seq = excluded.seq, body = excluded.body
+                        WHERE excluded.seq > baton_snapshots.seq
+                     )
+                     SELECT count(*) FROM fence",
+                    &[
+                        &lease.conversation,
+                        &(lease.epoch as i64),
+                        &seconds(lease.ttl),
+                        &(snapshot.seq as i64),
+                        &snapshot.body,
+                    ],
+                )
+                .await
+                .map_err(|e| self.error(e))?;
+            self.committed();
+            match fenced.get::<_, i64>(0) {
+                0 => Err(self.fenced_or_unknown(&client, lease).await),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn latest_snapshot(&self, conversation: &str) -> Result<Option<Snapshot>, StoreError> {
+        let (slot, client) = self.client().await?;
+        self.bounded(slot, &client, async {
+            let row = client
+                .query_opt("SELECT seq, body FROM baton_snapshots WHERE conversation = $1", &[&conversation])
+                .await
+                .map_err(|e| self.error(e))?;
+            Ok(row.map(|row| Snapshot { seq: row.get::<_, i64>(0) as u64, body: row.get(1) }))
         })
         .await
     }

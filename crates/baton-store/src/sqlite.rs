@@ -15,7 +15,7 @@
 //! read-only (the `-shm` file cannot be made there).
 
 use crate::lease::now_ms;
-use crate::{ConversationInfo, Lease, Store, StoreError, StoredEntry};
+use crate::{ConversationInfo, Lease, Snapshot, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -60,7 +60,7 @@ impl Step {
 /// The migrations, in order: migration `n` takes a database from version `n` to `n + 1`.
 /// Version 0 is an empty database, or one written before versions were kept (it has the tables
 /// of migration 0).
-const MIGRATIONS: [&[Step]; 5] = [
+const MIGRATIONS: [&[Step]; 6] = [
     &[Step::Sql(
         "CREATE TABLE IF NOT EXISTS conversations (
             id TEXT PRIMARY KEY,
@@ -90,6 +90,13 @@ const MIGRATIONS: [&[Step]; 5] = [
     ],
     &[Step::Sql("CREATE INDEX IF NOT EXISTS journal_kind ON journal (kind, conversation, seq);")],
     &[Step::Column { table: "conversations", column: "owner", definition: "TEXT" }],
+    &[Step::Sql(
+        "CREATE TABLE IF NOT EXISTS snapshots (
+            conversation TEXT PRIMARY KEY REFERENCES conversations(id),
+            seq INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );",
+    )],
 ];
 
 /// The schema version this baton writes, and the newest it reads.
@@ -649,6 +656,36 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn save_snapshot(&self, lease: &Lease, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let (lease, snapshot) = (lease.clone(), snapshot.clone());
+        self.write(move |connection| {
+            renew_lease(connection, &lease)?;
+            connection
+                .prepare_cached(
+                    "INSERT INTO snapshots (conversation, seq, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (conversation) DO UPDATE SET seq = excluded.seq, body = excluded.body
+                     WHERE excluded.seq > snapshots.seq",
+                )?
+                .execute(params![lease.conversation, snapshot.seq as i64, snapshot.body])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn latest_snapshot(&self, conversation: &str) -> Result<Option<Snapshot>, StoreError> {
+        let reader = self.read();
+        let snapshot = reader.prepare_cached("SELECT seq, body FROM snapshots WHERE conversation = ?1").and_then(
+            |mut statement| {
+                statement
+                    .query_row(params![conversation], |row| {
+                        Ok(Snapshot { seq: row.get::<_, i64>(0)? as u64, body: row.get(1)? })
+                    })
+                    .optional()
+            },
+        );
+        snapshot.map_err(|e| self.db_error(e))
     }
 
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {

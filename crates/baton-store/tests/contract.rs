@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use baton_core::{Input, JournalEntry, Record, TurnOutcome, TurnStatus};
-use baton_store::{ConversationInfo, Lease, MemoryStore, SqliteStore, Store, StoreError};
+use baton_store::{ConversationInfo, Lease, MemoryStore, Snapshot, SqliteStore, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,6 +168,47 @@ async fn fences_off_an_old_holder(store: &dyn Store) {
     assert!(matches!(store.append(&gone, 0, &[(1, user("a"))]).await, Err(StoreError::UnknownConversation(_))));
 }
 
+/// The latest snapshot is kept, an older one never replaces it, and a holder fenced off keeps none.
+async fn keeps_the_latest_snapshot(store: &dyn Store) {
+    store.create(&conversation("s")).await.unwrap();
+    assert_eq!(store.latest_snapshot("s").await.unwrap(), None);
+    assert_eq!(store.latest_snapshot("nobody").await.unwrap(), None);
+    let short = Duration::from_millis(300);
+    let old = store.acquire("s", "old", short).await.unwrap();
+    let at = |seq: u64| Snapshot { seq, body: format!("{{\"state at\":{seq}}}") };
+    store.save_snapshot(&old, &at(256)).await.unwrap();
+    assert_eq!(store.latest_snapshot("s").await.unwrap(), Some(at(256)));
+    store.save_snapshot(&old, &at(512)).await.unwrap();
+    store.save_snapshot(&old, &at(300)).await.unwrap();
+    assert_eq!(store.latest_snapshot("s").await.unwrap(), Some(at(512)), "an older snapshot does not replace it");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let new = store.acquire("s", "new", LONG).await.unwrap();
+    let fenced = store.save_snapshot(&old, &at(900)).await;
+    assert!(matches!(fenced, Err(StoreError::Fenced { .. })), "{fenced:?}");
+    assert_eq!(store.latest_snapshot("s").await.unwrap(), Some(at(512)), "the fenced holder kept nothing");
+    store.save_snapshot(&new, &at(768)).await.unwrap();
+    assert_eq!(store.latest_snapshot("s").await.unwrap(), Some(at(768)));
+}
+
+#[tokio::test]
+async fn memory_keeps_the_latest_snapshot() {
+    keeps_the_latest_snapshot(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_latest_snapshot_across_reopening() {
+    let path = temp_db("snapshot");
+    keeps_the_latest_snapshot(&SqliteStore::open(&path).unwrap()).await;
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.latest_snapshot("s").await.unwrap().map(|snapshot| snapshot.seq), Some(768));
+}
+
+#[cfg(feature = "external-tests")]
+#[tokio::test]
+async fn postgres_keeps_the_latest_snapshot() {
+    keeps_the_latest_snapshot(&postgres().await).await;
+}
+
 /// 64 conversations appending at once all keep gap-free journals; returns (writes, commits).
 async fn appends_concurrently(store: Arc<dyn Store>) -> (u64, u64) {
     const CONVERSATIONS: usize = 64;
@@ -218,7 +259,7 @@ async fn postgres_keeps_the_journal_across_reconnecting() {
     keeps_the_journal(&baton_store::PostgresStore::connect(&url).await.unwrap()).await;
     let reconnected = baton_store::PostgresStore::connect(&url).await.unwrap();
     assert_eq!(reconnected.journal("c1").await.unwrap().len(), 3);
-    assert_eq!(reconnected.schema_version().await.unwrap(), 3);
+    assert_eq!(reconnected.schema_version().await.unwrap(), 4);
 }
 
 #[tokio::test]

@@ -1,11 +1,16 @@
 //! Journal throughput: turns of a scripted team (no model time) journaled to SQLite FULL,
 //! SQLite NORMAL or Postgres, one or many conversations at a time; and the time to resume many
-//! interrupted conversations. Prints one JSON object per run; `bench/journal.sh` runs every
-//! configuration under `strace` to count the disk syncs.
+//! interrupted conversations; and how a turn's time grows with its conversation's length, in one
+//! conversation of TURNS turns: `long` runs the support example on the offline model, whose
+//! reading of the whole conversation grows too, and `long-script` a scripted agent that answers
+//! at once, so only the runtime's and the journal's costs are left. Prints one JSON object per
+//! run; `bench/journal.sh` runs every configuration under `strace` to count the disk syncs.
 //!
 //! ```text
 //! cargo bench -p baton --bench journal -- turns sqlite-full 64 640
 //! cargo bench -p baton --bench journal -- resume sqlite-full 10000
+//! cargo bench -p baton --bench journal -- long sqlite-full 3000
+//! cargo bench -p baton --bench journal -- long-script sqlite-full 3000
 //! ```
 //! Postgres is `BATON_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`); each
 //! run works in a fresh schema.
@@ -24,7 +29,7 @@ const MESSAGE: &str = "My line is down and I was charged twice (customer 42)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|arg| arg != "--bench").collect();
-    let usage = "usage: journal (turns STORE CONCURRENCY TURNS | resume STORE CONVERSATIONS); STORE is sqlite-full, sqlite-normal or postgres";
+    let usage = "usage: journal (turns STORE CONCURRENCY TURNS | resume STORE CONVERSATIONS | long STORE TURNS | long-script STORE TURNS); STORE is sqlite-full, sqlite-normal or postgres";
     let [mode, store, numbers @ ..] = args.as_slice() else { panic!("{usage}") };
     let numbers: Vec<usize> = numbers.iter().map(|n| n.parse().expect(usage)).collect();
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -34,6 +39,8 @@ fn main() {
         match (mode.as_str(), numbers.as_slice()) {
             ("turns", [concurrency, turns]) => turns_bench(journal, &location, *concurrency, *turns).await,
             ("resume", [conversations]) => resume_bench(journal, *conversations).await,
+            ("long", [turns]) => long_bench(journal, *turns, &support_file()).await,
+            ("long-script", [turns]) => long_bench(journal, *turns, &long_file()).await,
             _ => panic!("{usage}"),
         }
     });
@@ -202,6 +209,69 @@ async fn resume_bench(store: Arc<dyn Store>, conversations: usize) -> serde_json
         "list_s": listed_s,
         "resume_s": wall,
         "resumed_per_s": conversations as f64 / wall,
+    })
+}
+
+fn support_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/support/team.toml")
+}
+
+fn long_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/journal/long.toml")
+}
+
+/// One conversation of `turns` turns with the team of `team_file`: the time of each turn, as
+/// the median of ten turns around turn 10, 100, 1,000 … and of the last ten; and what loading
+/// the conversation at its end costs, from its whole journal and from its latest snapshot.
+async fn long_bench(store: Arc<dyn Store>, turns: usize, team_file: &Path) -> serde_json::Value {
+    const QUESTIONS: [&str; 3] = ["when are you open", "how much is fibre 500 a month", "where is your nearest shop"];
+    let config = load_team(team_file).unwrap().config;
+    let runtime = baton::assemble::runtime(&config, store.clone()).await.unwrap();
+    let conversation = runtime.start(Some("long"), None).await.unwrap().id;
+    let mut times = Vec::with_capacity(turns);
+    let started = Instant::now();
+    for turn in 0..turns {
+        let before = Instant::now();
+        runtime.send(Some(&conversation), QUESTIONS[turn % QUESTIONS.len()]).await.unwrap();
+        times.push(before.elapsed().as_secs_f64() * 1000.0);
+        if (turn + 1) % 500 == 0 {
+            eprintln!("long: {} of {turns} turns", turn + 1);
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let median = |window: &[f64]| {
+        let mut window = window.to_vec();
+        window.sort_by(f64::total_cmp);
+        window[window.len() / 2]
+    };
+    let mut ms = serde_json::Map::new();
+    let mut at = 10;
+    while at + 5 <= turns {
+        ms.insert(format!("turn_{at}"), json!(median(&times[at - 5..at + 5])));
+        at *= 10;
+    }
+    ms.insert(format!("turn_{turns}"), json!(median(&times[turns.saturating_sub(10)..])));
+    // What loading the conversation costs at its end: reading its journal, and folding it.
+    let read = Instant::now();
+    let journal = store.journal(&conversation).await.unwrap();
+    let read_ms = read.elapsed().as_secs_f64() * 1000.0;
+    let entries: Vec<JournalEntry> = journal.iter().map(|stored| stored.entry.clone()).collect();
+    let fold = Instant::now();
+    baton::core::replay(Arc::new(runtime.team().clone()), &conversation, &entries).unwrap();
+    let replay_ms = fold.elapsed().as_secs_f64() * 1000.0;
+    let read = Instant::now();
+    let snapshot = store.latest_snapshot(&conversation).await.unwrap();
+    let snapshot_read_ms = read.elapsed().as_secs_f64() * 1000.0;
+    json!({
+        "turns": turns,
+        "entries": journal.len(),
+        "wall_s": wall,
+        "turn_ms": ms,
+        "journal_read_ms": read_ms,
+        "replay_ms": replay_ms,
+        "snapshot_seq": snapshot.as_ref().map(|snapshot| snapshot.seq),
+        "snapshot_bytes": snapshot.as_ref().map(|snapshot| snapshot.body.len()),
+        "snapshot_read_ms": snapshot_read_ms,
     })
 }
 

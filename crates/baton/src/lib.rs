@@ -5,11 +5,13 @@
 
 pub mod assemble;
 pub mod config;
+mod held;
 mod ids;
 mod observer;
 pub mod queue;
 mod report;
 pub mod runtime;
+pub mod snapshots;
 pub mod trace;
 mod usage;
 

@@ -2,7 +2,8 @@
 //!
 //! Write-ahead: every input is journaled before the core sees it, and every record the core
 //! returns is journaled before the calls that follow it are made. A conversation is loaded by
-//! replaying its journal; a turn that a crash interrupted is finished before the next begins.
+//! replaying its journal (from its latest snapshot on: see `snapshots`); a turn that a crash
+//! interrupted is finished before the next begins.
 //! Only the holder of a conversation's lease advances it: the lease is taken before loading,
 //! renewed while calls run, checked by every append, and given up when the turn ends.
 //!
@@ -12,16 +13,19 @@
 //! journaled like every input, so replay never reads a clock.
 
 use crate::config::Price;
+use crate::held::{held_by_another_task, HeldHere};
 use crate::ids::{check_conversation_id, new_conversation_id};
 use crate::observer::{AgentText, Observer, Unobserved};
 use crate::report::TurnReport;
+use crate::snapshots::{self, SNAPSHOT_EVERY};
 use crate::usage::TurnUsage;
 use baton_core::{
-    replay, Conversation, Effect, Input, JournalEntry, Purpose, Record, Replayed, Team, ToolOutput, TurnOutcome,
+    replay, replay_from, Conversation, Effect, Input, JournalEntry, Purpose, Record, Replayed, Team, ToolOutput,
+    TurnOutcome,
 };
 use baton_local::read_signals;
 use baton_models::Model;
-use baton_store::{holder_id, holder_is_gone, ConversationInfo, Lease, Store, StoreError, StoredEntry};
+use baton_store::{holder_id, holder_is_gone, ConversationInfo, Lease, Snapshot, Store, StoreError, StoredEntry};
 use baton_tools::Tool;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
@@ -35,11 +39,14 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 /// A team ready to run: its models, tools and journal.
 pub struct Runtime {
     team: Arc<Team>,
+    /// The team's digest, which a snapshot must carry to be used (see `snapshots`).
+    team_digest: String,
     team_file: Option<String>,
     models: BTreeMap<String, Arc<dyn Model>>,
     tools: BTreeMap<String, Arc<dyn Tool>>,
     store: Arc<dyn Store>,
     lease_ttl: Duration,
+    snapshot_every: u64,
     prices: BTreeMap<String, Price>,
 }
 
@@ -110,7 +117,18 @@ impl Runtime {
         tools: BTreeMap<String, Arc<dyn Tool>>,
         store: Arc<dyn Store>,
     ) -> Self {
-        Runtime { team, team_file: None, models, tools, store, lease_ttl: DEFAULT_LEASE, prices: BTreeMap::new() }
+        let team_digest = snapshots::team_digest(&team);
+        Runtime {
+            team,
+            team_digest,
+            team_file: None,
+            models,
+            tools,
+            store,
+            lease_ttl: DEFAULT_LEASE,
+            snapshot_every: SNAPSHOT_EVERY,
+            prices: BTreeMap::new(),
+        }
     }
 
     /// Sets the price of each model's tokens (by model name), for the cost in [`TurnReport`].
@@ -123,6 +141,14 @@ impl Runtime {
     /// take over a conversation this one stopped advancing (it is renewed every third of it).
     pub fn with_lease(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
+        self
+    }
+
+    /// Sets how many journal entries at least lie between two snapshots of a conversation
+    /// ([`SNAPSHOT_EVERY`] by default): fewer make loading a long conversation fold fewer
+    /// entries, and store its state more often.
+    pub fn with_snapshot_every(mut self, entries: u64) -> Self {
+        self.snapshot_every = entries.max(1);
         self
     }
 
@@ -169,14 +195,16 @@ impl Runtime {
             },
             None => self.create(new_conversation_id(), None).await?,
         };
-        let lease = self.acquire(&info.id).await?;
+        let (lease, _held) = self.acquire(&info.id).await?;
         let turn = async {
             let (mut journal, mut state, _) = self.load(&lease, &info, observer).await?;
             let signals = read_signals(&self.team, message);
             let user = Input::UserMessage { text: message.to_string(), signals };
             state.check(&user).map_err(RuntimeError::Refused)?;
             let effects = journal.feed(&mut state, user).await?;
-            self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await
+            let outcome = self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await?;
+            self.keep_snapshot(&journal, &state).await;
+            Ok(outcome)
         };
         let outcome = self.let_go(&lease, turn.await).await?;
         Ok(self.report(info.id, outcome))
@@ -210,9 +238,13 @@ impl Runtime {
             .conversation(conversation)
             .await?
             .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
-        let lease = self.acquire(conversation).await?;
-        let loaded = self.load(&lease, &info, observer).await;
-        let finished = self.let_go(&lease, loaded.map(|(_, _, finished)| finished)).await?;
+        let (lease, _held) = self.acquire(conversation).await?;
+        let work = async {
+            let (journal, state, finished) = self.load(&lease, &info, observer).await?;
+            self.keep_snapshot(&journal, &state).await;
+            Ok(finished)
+        };
+        let finished = self.let_go(&lease, work.await).await?;
         Ok(finished.map(|outcome| self.report(conversation.to_string(), outcome)))
     }
 
@@ -256,7 +288,7 @@ impl Runtime {
             .conversation(conversation)
             .await?
             .ok_or_else(|| StoreError::UnknownConversation(conversation.to_string()))?;
-        let lease = self.acquire(conversation).await?;
+        let (lease, _held) = self.acquire(conversation).await?;
         let work = async {
             let (mut journal, mut state, _) = self.load(&lease, &info, observer).await?;
             let input = make(&state).map_err(RuntimeError::Refused)?;
@@ -271,9 +303,12 @@ impl Runtime {
                     _ => None,
                 });
                 journal.append(records.collect()).await?;
+                self.keep_snapshot(&journal, &state).await;
                 return Ok(None);
             }
-            Ok(Some(self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await?))
+            let outcome = self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await?;
+            self.keep_snapshot(&journal, &state).await;
+            Ok(Some(outcome))
         };
         self.let_go(&lease, work.await).await
     }
@@ -292,6 +327,52 @@ impl Runtime {
         Ok((info, stored, replayed.conversation))
     }
 
+    /// The conversation folded from its latest usable snapshot on (see `snapshots`), or from
+    /// its whole journal.
+    async fn fold(&self, info: &ConversationInfo) -> Result<Folded, RuntimeError> {
+        self.check_team(info)?;
+        if let Some(snapshot) = self.store.latest_snapshot(&info.id).await? {
+            if let Some(folded) = self.fold_from(info, snapshot).await? {
+                return Ok(folded);
+            }
+        }
+        let (journal, replayed) = self.replayed(info).await?;
+        let last = journal.last().map(|stored| stored.entry.clone());
+        Ok(Folded { next_seq: journal.len() as u64, snapshot_seq: 0, last, tail: journal, replayed })
+    }
+
+    /// The conversation folded from `snapshot` and the entries after it, if the snapshot holds
+    /// for this team and this journal.
+    async fn fold_from(&self, info: &ConversationInfo, snapshot: Snapshot) -> Result<Option<Folded>, RuntimeError> {
+        let Some(last_seq) = snapshot.seq.checked_sub(1) else { return Ok(None) };
+        let mut tail = self.store.journal_from(&info.id, last_seq).await?;
+        if tail.first().is_none_or(|first| first.seq != last_seq) {
+            return Ok(None);
+        }
+        let last = tail.remove(0).entry;
+        let Ok(start) = snapshots::restore(self.team.clone(), &self.team_digest, &info.id, &snapshot.body, &last)
+        else {
+            return Ok(None);
+        };
+        let entries: Vec<JournalEntry> = tail.iter().map(|stored| stored.entry.clone()).collect();
+        let Ok(replayed) = replay_from(start, &entries) else { return Ok(None) };
+        let last = tail.last().map(|stored| stored.entry.clone()).unwrap_or(last);
+        let next_seq = snapshot.seq + tail.len() as u64;
+        Ok(Some(Folded { next_seq, snapshot_seq: snapshot.seq, last: Some(last), tail, replayed }))
+    }
+
+    /// Stores a snapshot of the conversation when `snapshot_every` entries were journaled since
+    /// its latest, between turns. A snapshot that cannot be stored is not needed: the
+    /// next load folds more of the journal, and the next turn's end tries again.
+    async fn keep_snapshot(&self, journal: &Journal, state: &Conversation) {
+        if journal.next_seq - journal.snapshot_seq < self.snapshot_every {
+            return;
+        }
+        let Some(last) = &journal.last else { return };
+        let Some(body) = snapshots::stamp(state, &self.team_digest, last) else { return };
+        let _ = self.store.save_snapshot(&journal.lease, &Snapshot { seq: journal.next_seq, body }).await;
+    }
+
     /// The conversation's journal and its replay under this runtime's team.
     async fn replayed(&self, info: &ConversationInfo) -> Result<(Vec<StoredEntry>, Replayed), RuntimeError> {
         self.check_team(info)?;
@@ -307,15 +388,19 @@ impl Runtime {
         TurnReport { conversation, outcome, usage }
     }
 
-    /// Takes the conversation's lease, breaking one whose holder crashed on this machine.
-    async fn acquire(&self, conversation: &str) -> Result<Lease, StoreError> {
-        match self.store.acquire(conversation, holder_id(), self.lease_ttl).await {
-            Err(StoreError::Leased { holder, .. }) if holder_is_gone(&holder) => {
+    /// Takes the conversation's lease, marked as held here while the mark lives, breaking one
+    /// whose holder crashed on this machine or that this process left behind (see `held`).
+    async fn acquire(&self, conversation: &str) -> Result<(Lease, HeldHere), StoreError> {
+        let held = HeldHere::mark(conversation);
+        let left_behind = |holder: &str| holder == holder_id() && !held_by_another_task(conversation);
+        let taken = match self.store.acquire(conversation, holder_id(), self.lease_ttl).await {
+            Err(StoreError::Leased { holder, .. }) if holder_is_gone(&holder) || left_behind(&holder) => {
                 self.store.break_lease(conversation, &holder).await?;
                 self.store.acquire(conversation, holder_id(), self.lease_ttl).await
             }
             acquired => acquired,
-        }
+        };
+        taken.map(|lease| (lease, held))
     }
 
     /// Gives the lease up after the work done under it; a lease that was lost needs no release,
@@ -362,11 +447,11 @@ impl Runtime {
         info: &ConversationInfo,
         observer: Arc<dyn Observer>,
     ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
-        let (stored, replayed) = self.replayed(info).await?;
+        let Folded { tail, next_seq, snapshot_seq, last, replayed } = self.fold(info).await?;
         let mut state = replayed.conversation;
-        let spent = if state.in_turn() { running_time(&stored) } else { Duration::ZERO };
+        let spent = if state.in_turn() { running_time(&tail) } else { Duration::ZERO };
         let mut journal =
-            Journal { store: self.store.clone(), lease: lease.clone(), next_seq: stored.len() as u64, observer, spent };
+            Journal { store: self.store.clone(), lease: lease.clone(), next_seq, snapshot_seq, last, observer, spent };
         let unsafe_to_rerun: BTreeSet<String> = replayed
             .in_doubt
             .into_iter()
@@ -620,6 +705,10 @@ struct Journal {
     store: Arc<dyn Store>,
     lease: Lease,
     next_seq: u64,
+    /// The position the conversation's latest usable snapshot folds up to (0 for none).
+    snapshot_seq: u64,
+    /// The journal's last entry.
+    last: Option<JournalEntry>,
     observer: Arc<dyn Observer>,
     /// How long the turn in progress has run before the current drive of it.
     spent: Duration,
@@ -635,6 +724,7 @@ impl Journal {
         let first_seq = self.next_seq;
         self.store.append(&self.lease, first_seq, &stamped).await?;
         self.next_seq += stamped.len() as u64;
+        self.last = stamped.last().map(|(_, entry)| entry.clone());
         for (offset, (at_ms, entry)) in stamped.into_iter().enumerate() {
             let seq = first_seq + offset as u64;
             self.observer.journaled(&StoredEntry { seq, at_ms, epoch: self.lease.epoch, entry });
@@ -652,6 +742,16 @@ impl Journal {
             detail: rejected.0,
         })
     }
+}
+
+/// A conversation folded for a turn: the journal entries after the snapshot it started from (the
+/// whole journal without one), where the journal ends, and the replay.
+struct Folded {
+    tail: Vec<StoredEntry>,
+    next_seq: u64,
+    snapshot_seq: u64,
+    last: Option<JournalEntry>,
+    replayed: Replayed,
 }
 
 /// Fault injection for crash tests, compiled into debug builds only: with `BATON_CRASH_AT=N`

@@ -13,7 +13,7 @@ use crate::transcript::ToolOutput;
 use crate::Rejected;
 
 /// A call a person denied: it is not run again in this conversation.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Denial {
     tool: String,
     arguments: serde_json::Value,

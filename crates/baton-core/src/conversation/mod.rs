@@ -11,10 +11,12 @@
 mod approvals;
 mod arguments;
 mod queue;
+mod snapshot;
 
 pub use arguments::check_schema;
 pub(crate) use arguments::Journaled;
 pub use queue::Ticket;
+pub use snapshot::SNAPSHOT_FORMAT;
 
 use crate::context::{package, View, ViewInput};
 use crate::event::{

@@ -30,7 +30,7 @@ pub struct Ticket {
 }
 
 /// A ticket an operator handed back: who did, and to which agent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct HandBack {
     operator: String,
     to: String,

@@ -5,9 +5,9 @@
 
 use crate::support::Sim;
 use baton_core::{
-    replay, Agent, ContextPolicy, Effect, Entry, HandoffEdge, Input, JournalEntry, LimitKind, ModelReply, ModelRequest,
-    OnLimit, Record, ReturnTo, Router, Signals, Team, ToolCall, ToolDef, ToolInvocation, ToolOutput, Trigger,
-    TriggerKind,
+    replay, replay_from, Agent, ContextPolicy, Conversation, Effect, Entry, HandoffEdge, Input, JournalEntry,
+    LimitKind, ModelReply, ModelRequest, OnLimit, Record, ReturnTo, Router, Signals, Team, ToolCall, ToolDef,
+    ToolInvocation, ToolOutput, Trigger, TriggerKind,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -333,11 +333,22 @@ proptest! {
 
         // Replaying the journal rebuilds the same state; so does every prefix, without error,
         // and a model call it leaves to make is exactly the request the live run sent.
+        // From a snapshot taken at any point between turns once its records are journaled, the
+        // entries after it rebuild that same state too.
         sim.check_replay();
         let team = Arc::new(team);
+        let whole = replay(team.clone(), "c1", &sim.journal).expect("the whole journal replays");
         for cut in 0..sim.journal.len() {
             let replayed = replay(team.clone(), "c1", &sim.journal[..cut]);
             prop_assert!(replayed.is_ok(), "prefix {} does not replay: {:?}", cut, replayed.err());
+            let settled = replayed.as_ref().ok().filter(|replayed| replayed.unfinished.is_empty());
+            if let Some(snapshot) = settled.and_then(|replayed| replayed.conversation.snapshot()) {
+                let restored = Conversation::restore(team.clone(), "c1", &snapshot).expect("a snapshot restores");
+                let resumed = replay_from(restored, &sim.journal[cut..]).expect("the entries after a snapshot replay");
+                prop_assert_eq!(&resumed.conversation, &whole.conversation, "from the snapshot at {}", cut);
+                prop_assert_eq!(&resumed.unfinished, &whole.unfinished);
+                prop_assert_eq!(&resumed.in_doubt, &whole.in_doubt);
+            }
             for effect in replayed.map(|replayed| replayed.unfinished).unwrap_or_default() {
                 if let Effect::CallModel(request) = effect {
                     prop_assert!(sim.requests.contains(&request), "prefix {} re-issues a request never sent: {:?}", cut, request);

@@ -7,7 +7,7 @@ use crate::api::SseReader;
 use crate::server::{client, post, support, team, TestServer};
 use async_trait::async_trait;
 use baton::core::JournalEntry;
-use baton::store::{ConversationInfo, Lease, MemoryStore, Store, StoreError, StoredEntry};
+use baton::store::{ConversationInfo, Lease, MemoryStore, Snapshot, Store, StoreError, StoredEntry};
 use baton_server::keys::{new_key, Keys, Role};
 use baton_server::{KeyLimits, Options};
 use serde_json::json;
@@ -197,6 +197,13 @@ impl Store for CountingStore {
     }
     async fn append(&self, lease: &Lease, first_seq: u64, entries: &[(u64, JournalEntry)]) -> Result<(), StoreError> {
         self.inner.append(lease, first_seq, entries).await
+    }
+    async fn save_snapshot(&self, lease: &Lease, snapshot: &Snapshot) -> Result<(), StoreError> {
+        self.inner.save_snapshot(lease, snapshot).await
+    }
+    async fn latest_snapshot(&self, conversation: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.latest_snapshot(conversation).await
     }
     async fn journal(&self, conversation: &str) -> Result<Vec<StoredEntry>, StoreError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
