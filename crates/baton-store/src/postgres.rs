@@ -646,7 +646,10 @@ impl Store for PostgresStore {
         self.bounded(slot, &client, async {
             let rows = client
                 .query(
-                    "SELECT conversation, MAX(seq) FROM baton_journal WHERE conversation = ANY($1) GROUP BY conversation",
+                    // One index probe per conversation: with GROUP BY, MAX would read every entry.
+                    "SELECT c, last FROM unnest($1::text[]) AS c,
+                     LATERAL (SELECT MAX(seq) AS last FROM baton_journal WHERE conversation = c) AS ends
+                     WHERE last IS NOT NULL",
                     &[&conversations],
                 )
                 .await

@@ -732,7 +732,9 @@ impl Store for SqliteStore {
             let placeholders = vec!["?"; chunk.len()].join(", ");
             let mut statement = reader
                 .prepare(&format!(
-                    "SELECT conversation, MAX(seq) FROM journal WHERE conversation IN ({placeholders}) GROUP BY conversation"
+                    // One index seek per conversation: with GROUP BY, MAX would read every entry.
+                    "SELECT c.id, (SELECT MAX(seq) FROM journal j WHERE j.conversation = c.id) AS last
+                     FROM conversations c WHERE c.id IN ({placeholders}) AND last IS NOT NULL"
                 ))
                 .map_err(|e| self.db_error(e))?;
             let rows = statement

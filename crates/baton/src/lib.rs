@@ -14,6 +14,7 @@ pub mod runtime;
 pub mod snapshots;
 pub mod trace;
 mod usage;
+mod warm;
 
 pub use baton_core as core;
 pub use baton_models as models;

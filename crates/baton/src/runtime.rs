@@ -19,6 +19,7 @@ use crate::observer::{AgentText, Observer, Unobserved};
 use crate::report::TurnReport;
 use crate::snapshots::{self, SNAPSHOT_EVERY};
 use crate::usage::TurnUsage;
+use crate::warm::{Warm, WarmStates};
 use baton_core::{
     replay, replay_from, Conversation, Effect, Input, JournalEntry, Purpose, Record, Replayed, Team, ToolOutput,
     TurnOutcome,
@@ -47,6 +48,7 @@ pub struct Runtime {
     store: Arc<dyn Store>,
     lease_ttl: Duration,
     snapshot_every: u64,
+    warm: WarmStates,
     prices: BTreeMap<String, Price>,
 }
 
@@ -127,6 +129,7 @@ impl Runtime {
             store,
             lease_ttl: DEFAULT_LEASE,
             snapshot_every: SNAPSHOT_EVERY,
+            warm: WarmStates::default(),
             prices: BTreeMap::new(),
         }
     }
@@ -203,7 +206,7 @@ impl Runtime {
             state.check(&user).map_err(RuntimeError::Refused)?;
             let effects = journal.feed(&mut state, user).await?;
             let outcome = self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await?;
-            self.keep_snapshot(&journal, &state).await;
+            self.settle(&journal, state).await;
             Ok(outcome)
         };
         let outcome = self.let_go(&lease, turn.await).await?;
@@ -241,7 +244,7 @@ impl Runtime {
         let (lease, _held) = self.acquire(conversation).await?;
         let work = async {
             let (journal, state, finished) = self.load(&lease, &info, observer).await?;
-            self.keep_snapshot(&journal, &state).await;
+            self.settle(&journal, state).await;
             Ok(finished)
         };
         let finished = self.let_go(&lease, work.await).await?;
@@ -303,11 +306,11 @@ impl Runtime {
                     _ => None,
                 });
                 journal.append(records.collect()).await?;
-                self.keep_snapshot(&journal, &state).await;
+                self.settle(&journal, state).await;
                 return Ok(None);
             }
             let outcome = self.drive(&mut journal, &mut state, effects, &BTreeSet::new()).await?;
-            self.keep_snapshot(&journal, &state).await;
+            self.settle(&journal, state).await;
             Ok(Some(outcome))
         };
         self.let_go(&lease, work.await).await
@@ -327,10 +330,19 @@ impl Runtime {
         Ok((info, stored, replayed.conversation))
     }
 
-    /// The conversation folded from its latest usable snapshot on (see `snapshots`), or from
-    /// its whole journal.
+    /// The conversation as this process left it, if the journal still ends there (see `warm`);
+    /// else folded from its latest usable snapshot on (see `snapshots`), or from its whole
+    /// journal.
     async fn fold(&self, info: &ConversationInfo) -> Result<Folded, RuntimeError> {
         self.check_team(info)?;
+        if let Some(warm) = self.warm.take(&info.id) {
+            let ends = self.store.journal_ends(std::slice::from_ref(&info.id)).await?;
+            if ends.get(&info.id).copied().unwrap_or(0) == warm.next_seq {
+                let Warm { next_seq, snapshot_seq, last, state } = warm;
+                let replayed = Replayed { conversation: state, unfinished: Vec::new(), in_doubt: Vec::new() };
+                return Ok(Folded { tail: Vec::new(), next_seq, snapshot_seq, last, replayed });
+            }
+        }
         if let Some(snapshot) = self.store.latest_snapshot(&info.id).await? {
             if let Some(folded) = self.fold_from(info, snapshot).await? {
                 return Ok(folded);
@@ -361,16 +373,26 @@ impl Runtime {
         Ok(Some(Folded { next_seq, snapshot_seq: snapshot.seq, last: Some(last), tail, replayed }))
     }
 
-    /// Stores a snapshot of the conversation when `snapshot_every` entries were journaled since
-    /// its latest, between turns. A snapshot that cannot be stored is not needed: the
-    /// next load folds more of the journal, and the next turn's end tries again.
-    async fn keep_snapshot(&self, journal: &Journal, state: &Conversation) {
-        if journal.next_seq - journal.snapshot_seq < self.snapshot_every {
+    /// After the work done under the lease: stores a snapshot of the conversation when
+    /// `snapshot_every` entries were journaled since its latest, and keeps its state warm, both
+    /// only between turns. A snapshot that cannot be stored is not needed: the next load folds
+    /// more of the journal, and the next turn's end tries again.
+    async fn settle(&self, journal: &Journal, state: Conversation) {
+        let Some(last) = &journal.last else { return };
+        if state.in_turn() {
             return;
         }
-        let Some(last) = &journal.last else { return };
-        let Some(body) = snapshots::stamp(state, &self.team_digest, last) else { return };
-        let _ = self.store.save_snapshot(&journal.lease, &Snapshot { seq: journal.next_seq, body }).await;
+        let mut snapshot_seq = journal.snapshot_seq;
+        if journal.next_seq - snapshot_seq >= self.snapshot_every {
+            if let Some(body) = snapshots::stamp(&state, &self.team_digest, last) {
+                let snapshot = Snapshot { seq: journal.next_seq, body };
+                if self.store.save_snapshot(&journal.lease, &snapshot).await.is_ok() {
+                    snapshot_seq = snapshot.seq;
+                }
+            }
+        }
+        let warm = Warm { next_seq: journal.next_seq, snapshot_seq, last: Some(last.clone()), state };
+        self.warm.keep(&journal.lease.conversation, warm);
     }
 
     /// The conversation's journal and its replay under this runtime's team.

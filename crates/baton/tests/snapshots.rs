@@ -1,6 +1,7 @@
 //! Snapshots: a long conversation is loaded from its latest snapshot and the entries after it,
 //! never from its first entries; a snapshot taken under another team file, or damaged, is passed
-//! over for the whole journal and then replaced.
+//! over for the whole journal and then replaced. A process takes up a conversation it left
+//! without folding anything, unless another process advanced it meanwhile.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
@@ -103,4 +104,29 @@ async fn a_damaged_snapshot_is_passed_over_then_replaced() {
     let replaced = runtime.store().latest_snapshot("long").await.unwrap().unwrap();
     assert!(replaced.seq > first && replaced.body.starts_with('{'), "a readable snapshot replaced it");
     assert_eq!(report.outcome.turn, 61);
+}
+
+#[tokio::test]
+async fn a_conversation_this_process_left_is_taken_up_without_reading_its_journal() {
+    let path = journal_file("warm");
+    let here = runtime(&example(), &path).await;
+    here.send(Some("warm"), QUESTION).await.unwrap();
+    here.send(Some("warm"), QUESTION).await.unwrap();
+    damage(&path, "journal", "body", "conversation = 'warm' AND seq = 1");
+    let report = here.send(Some("warm"), QUESTION).await.unwrap();
+    assert_eq!((report.outcome.status, report.outcome.turn), (TurnStatus::Answered, 3));
+    let elsewhere = runtime(&example(), &path).await.send(Some("warm"), QUESTION).await;
+    assert!(matches!(elsewhere, Err(RuntimeError::Store(_))), "another process reads the journal: {elsewhere:?}");
+}
+
+#[tokio::test]
+async fn a_turn_another_process_took_meanwhile_is_not_passed_over() {
+    let path = journal_file("moved-on");
+    let (here, there) = (runtime(&example(), &path).await, runtime(&example(), &path).await);
+    here.send(Some("shared"), QUESTION).await.unwrap();
+    there.send(Some("shared"), "how much is fibre 500 a month").await.unwrap();
+    let report = here.send(Some("shared"), QUESTION).await.unwrap();
+    assert_eq!((report.outcome.status, report.outcome.turn), (TurnStatus::Answered, 3));
+    let whole = here.conversation("shared").await.unwrap().2;
+    assert_eq!(whole.turns(), 3);
 }
