@@ -3,14 +3,17 @@
 //! interrupted conversations; and how a turn's time grows with its conversation's length, in one
 //! conversation of TURNS turns: `long` runs the support example on the offline model, whose
 //! reading of the whole conversation grows too, and `long-script` a scripted agent that answers
-//! at once, so only the runtime's and the journal's costs are left. Prints one JSON object per
-//! run; `bench/journal.sh` runs every configuration under `strace` to count the disk syncs.
+//! at once, so only the runtime's and the journal's costs are left; `long-cold` runs each of
+//! those turns in a runtime of its own, as `baton run` does in a process of its own, so that
+//! nothing is kept warm and each turn loads the conversation from its snapshot. Prints one JSON
+//! object per run; `bench/journal.sh` runs every configuration under `strace` to count the disk syncs.
 //!
 //! ```text
 //! cargo bench -p baton --bench journal -- turns sqlite-full 64 640
 //! cargo bench -p baton --bench journal -- resume sqlite-full 10000
 //! cargo bench -p baton --bench journal -- long sqlite-full 3000
 //! cargo bench -p baton --bench journal -- long-script sqlite-full 3000
+//! cargo bench -p baton --bench journal -- long-cold sqlite-full 3000
 //! ```
 //! Postgres is `BATON_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`); each
 //! run works in a fresh schema.
@@ -29,7 +32,7 @@ const MESSAGE: &str = "My line is down and I was charged twice (customer 42)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|arg| arg != "--bench").collect();
-    let usage = "usage: journal (turns STORE CONCURRENCY TURNS | resume STORE CONVERSATIONS | long STORE TURNS | long-script STORE TURNS); STORE is sqlite-full, sqlite-normal or postgres";
+    let usage = "usage: journal (turns STORE CONCURRENCY TURNS | resume STORE CONVERSATIONS | long STORE TURNS | long-script STORE TURNS | long-cold STORE TURNS); STORE is sqlite-full, sqlite-normal or postgres";
     let [mode, store, numbers @ ..] = args.as_slice() else { panic!("{usage}") };
     let numbers: Vec<usize> = numbers.iter().map(|n| n.parse().expect(usage)).collect();
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -39,8 +42,9 @@ fn main() {
         match (mode.as_str(), numbers.as_slice()) {
             ("turns", [concurrency, turns]) => turns_bench(journal, &location, *concurrency, *turns).await,
             ("resume", [conversations]) => resume_bench(journal, *conversations).await,
-            ("long", [turns]) => long_bench(journal, *turns, &support_file()).await,
-            ("long-script", [turns]) => long_bench(journal, *turns, &long_file()).await,
+            ("long", [turns]) => long_bench(journal, *turns, &support_file(), false).await,
+            ("long-script", [turns]) => long_bench(journal, *turns, &long_file(), false).await,
+            ("long-cold", [turns]) => long_bench(journal, *turns, &long_file(), true).await,
             _ => panic!("{usage}"),
         }
     });
@@ -222,15 +226,19 @@ fn long_file() -> PathBuf {
 
 /// One conversation of `turns` turns with the team of `team_file`: the time of each turn, as
 /// the median of ten turns around turn 10, 100, 1,000 … and of the last ten; and what loading
-/// the conversation at its end costs, from its whole journal and from its latest snapshot.
-async fn long_bench(store: Arc<dyn Store>, turns: usize, team_file: &Path) -> serde_json::Value {
+/// the conversation at its end costs, from its whole journal and from its latest snapshot. With
+/// `cold`, each turn runs in a runtime of its own (made before the turn's time starts).
+async fn long_bench(store: Arc<dyn Store>, turns: usize, team_file: &Path, cold: bool) -> serde_json::Value {
     const QUESTIONS: [&str; 3] = ["when are you open", "how much is fibre 500 a month", "where is your nearest shop"];
     let config = load_team(team_file).unwrap().config;
-    let runtime = baton::assemble::runtime(&config, store.clone()).await.unwrap();
+    let mut runtime = baton::assemble::runtime(&config, store.clone()).await.unwrap();
     let conversation = runtime.start(Some("long"), None).await.unwrap().id;
     let mut times = Vec::with_capacity(turns);
     let started = Instant::now();
     for turn in 0..turns {
+        if cold {
+            runtime = baton::assemble::runtime(&config, store.clone()).await.unwrap();
+        }
         let before = Instant::now();
         runtime.send(Some(&conversation), QUESTIONS[turn % QUESTIONS.len()]).await.unwrap();
         times.push(before.elapsed().as_secs_f64() * 1000.0);
