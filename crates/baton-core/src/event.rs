@@ -476,6 +476,17 @@ pub struct ModelUsage {
     pub output_tokens: u64,
 }
 
+/// The journal kind of a user's message.
+pub const USER_MESSAGE: &str = "user_message";
+/// The journal kind of a decision on a call that waits for approval.
+pub const APPROVAL_DECIDED: &str = "approval_decided";
+/// The journal kind of the record that starts a turn.
+pub const TURN_STARTED: &str = "turn_started";
+/// The journal kind of the record that ends a turn (a suspended turn ends with one too).
+pub const TURN_ENDED: &str = "turn_ended";
+/// The kinds of entry that start a turn or carry a suspended one on: a conversation whose latest
+/// of these comes after its latest [`TURN_ENDED`] has a turn in progress.
+pub const TURN_OPENERS: [&str; 3] = [USER_MESSAGE, TURN_STARTED, APPROVAL_DECIDED];
 /// The journal kind of the record that opens a ticket.
 pub const TICKET_OPENED: &str = "ticket_opened";
 /// The journal kind of an operator's claim.
@@ -499,18 +510,18 @@ impl JournalEntry {
     /// A short name for the entry's kind, such as `model_call_started`.
     pub fn kind(&self) -> &'static str {
         match self {
-            JournalEntry::Input(Input::UserMessage { .. }) => "user_message",
+            JournalEntry::Input(Input::UserMessage { .. }) => USER_MESSAGE,
             JournalEntry::Input(Input::ModelReplied { .. }) => "model_replied",
             JournalEntry::Input(Input::ModelFailed { .. }) => "model_failed",
             JournalEntry::Input(Input::ToolReturned { .. }) => "tool_returned",
             JournalEntry::Input(Input::ToolOutcomeUnknown { .. }) => "tool_outcome_unknown",
             JournalEntry::Input(Input::DeadlinePassed { .. }) => "deadline_passed",
-            JournalEntry::Input(Input::ApprovalDecided { .. }) => "approval_decided",
+            JournalEntry::Input(Input::ApprovalDecided { .. }) => APPROVAL_DECIDED,
             JournalEntry::Input(Input::TicketClaimed { .. }) => TICKET_CLAIMED,
             JournalEntry::Input(Input::OperatorReplied { .. }) => "operator_replied",
             JournalEntry::Input(Input::TicketHandedBack { .. }) => TICKET_HANDED_BACK,
             JournalEntry::Input(Input::TicketClosed { .. }) => TICKET_CLOSED,
-            JournalEntry::Record(Record::TurnStarted { .. }) => "turn_started",
+            JournalEntry::Record(Record::TurnStarted { .. }) => TURN_STARTED,
             JournalEntry::Record(Record::RouterCallStarted { .. }) => "router_call_started",
             JournalEntry::Record(Record::Routed { .. }) => "routed",
             JournalEntry::Record(Record::ModelCallStarted { .. }) => "model_call_started",
@@ -521,7 +532,7 @@ impl JournalEntry {
             JournalEntry::Record(Record::ApprovalRequested { .. }) => "approval_requested",
             JournalEntry::Record(Record::TicketOpened { .. }) => TICKET_OPENED,
             JournalEntry::Record(Record::LimitTripped { .. }) => "limit_tripped",
-            JournalEntry::Record(Record::TurnEnded(_)) => "turn_ended",
+            JournalEntry::Record(Record::TurnEnded(_)) => TURN_ENDED,
         }
     }
 }

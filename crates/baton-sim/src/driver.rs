@@ -19,7 +19,7 @@ use crate::world::{CrashMode, FaultPlan, Gate, GateOn, Planted, Process, World};
 use baton::core::{replay, Input, JournalEntry, Record, Ticket};
 use baton::models::Model;
 use baton::runtime::DEFAULT_LEASE;
-use baton::store::{MemoryStore, SqliteStore, Store, StoreError, StoredEntry, TURN_OPENERS};
+use baton::store::{MemoryStore, SqliteStore, Store, StoreError, StoredEntry, TURN_ENDED, TURN_OPENERS};
 use baton::tools::guard::Guarded;
 use baton::tools::Tool;
 use baton::{Decision, Observer, Runtime, RuntimeError, TicketStatus, TicketView, TurnReport};
@@ -631,7 +631,7 @@ impl Run<'_> {
         };
         let journal = self.world.mirror();
         let last = |kinds: &[&str]| journal.iter().rposition(|entry| kinds.contains(&entry.kind()));
-        let open = last(&TURN_OPENERS) > last(&["turn_ended"]);
+        let open = last(&TURN_OPENERS) > last(&[TURN_ENDED]);
         if listed != open {
             let what = format!("interrupted() lists the conversation: {listed}; its journal has an open turn: {open}");
             return Err(Violation::new(invariant::TURNS_END, what));

@@ -26,6 +26,7 @@ mod team;
 mod tool;
 mod world;
 
+use baton::core::{Input, JournalEntry};
 pub use check::invariant;
 use check::Violation;
 use driver::{run, Backend, Failed, Finished, Setup};
@@ -206,7 +207,8 @@ fn simulate_seed(seed: u64, planted: Option<Planted>) -> Result<Outcome, Box<Fai
         let mut crashed = run_together(&tokio, &[&setup], None).map_err(|failed| fail(failed, Some(crash.clone())))?;
         let crashed = crashed.remove(0);
         outcome.add(&crashed, append);
-        let unknown = crashed.journal.iter().any(|entry| entry.kind() == "tool_outcome_unknown");
+        let unknown =
+            crashed.journal.iter().any(|entry| matches!(entry, JournalEntry::Input(Input::ToolOutcomeUnknown { .. })));
         if crashed.journal != clean.journal && !unknown {
             return Err(differs(seed, planted, &team.toml, crash, clean, crashed));
         }

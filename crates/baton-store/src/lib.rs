@@ -1,7 +1,8 @@
 //! Journal stores: where a conversation's journal lives between turns and across crashes.
 //!
 //! A store appends journal entries under `(conversation, seq)` and reads them back in order;
-//! it never interprets them (that is the core's replay). One process at a time advances a
+//! of an entry it reads nothing but its kind, whose names come from the core (interpreting
+//! entries is the core's replay). One process at a time advances a
 //! conversation: it holds the conversation's [`Lease`], and every append checks the lease's
 //! epoch (its fencing token) in the same transaction, so a process that lost its lease (it was
 //! paused, partitioned, presumed dead) can never write again. Only this crate writes SQL.
@@ -154,8 +155,7 @@ pub enum StoreError {
     },
 }
 
-/// The kinds of entry that start a turn or carry a suspended one on.
-pub const TURN_OPENERS: [&str; 3] = ["user_message", "turn_started", "approval_decided"];
+pub use baton_core::event::{TURN_ENDED, TURN_OPENERS};
 
 /// One entry as a database row: `(seq, at_ms, kind, body)`, the body as JSON.
 pub(crate) type Row = (i64, i64, &'static str, String);

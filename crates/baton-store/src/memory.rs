@@ -172,7 +172,7 @@ impl Store for MemoryStore {
             .values()
             .filter(|stored| {
                 let last = |kinds: &[&str]| stored.journal.iter().rposition(|e| kinds.contains(&e.entry.kind()));
-                last(&crate::TURN_OPENERS) > last(&["turn_ended"])
+                last(&crate::TURN_OPENERS) > last(&[crate::TURN_ENDED])
             })
             .map(|stored| stored.info.clone())
             .collect();

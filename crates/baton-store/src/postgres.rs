@@ -668,9 +668,9 @@ impl Store for PostgresStore {
                      WHERE COALESCE((SELECT MAX(seq) FROM baton_journal
                                      WHERE conversation = c.id AND kind = ANY($1)), -1)
                          > COALESCE((SELECT MAX(seq) FROM baton_journal
-                                     WHERE conversation = c.id AND kind = 'turn_ended'), -1)
+                                     WHERE conversation = c.id AND kind = $2), -1)
                      ORDER BY c.created_ms, c.id",
-                    &[&&crate::TURN_OPENERS[..]],
+                    &[&&crate::TURN_OPENERS[..], &crate::TURN_ENDED],
                 )
                 .await
                 .map_err(|e| self.error(e))?;

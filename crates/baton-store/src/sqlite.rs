@@ -757,11 +757,13 @@ impl Store for SqliteStore {
                 "SELECT c.id, c.team, c.created_ms, c.team_file, c.owner FROM conversations c
                  WHERE COALESCE((SELECT MAX(seq) FROM journal
                                  WHERE conversation = c.id AND kind IN (?1, ?2, ?3)), -1)
-                     > COALESCE((SELECT MAX(seq) FROM journal WHERE conversation = c.id AND kind = 'turn_ended'), -1)
+                     > COALESCE((SELECT MAX(seq) FROM journal WHERE conversation = c.id AND kind = ?4), -1)
                  ORDER BY c.created_ms, c.id",
             )
             .map_err(|e| self.db_error(e))?;
-        let rows = statement.query_map(crate::TURN_OPENERS, info).map_err(|e| self.db_error(e))?;
+        let [opened, started, decided] = crate::TURN_OPENERS;
+        let kinds = params![opened, started, decided, crate::TURN_ENDED];
+        let rows = statement.query_map(kinds, info).map_err(|e| self.db_error(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.db_error(e))
     }
 
