@@ -16,7 +16,7 @@ mod snapshot;
 pub use arguments::check_schema;
 pub(crate) use arguments::Journaled;
 pub use queue::Ticket;
-pub use snapshot::SNAPSHOT_FORMAT;
+pub use snapshot::{RestoreError, SNAPSHOT_FORMAT};
 
 use crate::context::{package, View, ViewInput};
 use crate::event::{

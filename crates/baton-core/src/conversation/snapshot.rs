@@ -15,10 +15,36 @@ use crate::transcript::Entry;
 use crate::trigger::Streak;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::sync::Arc;
 
 /// The layout of [`Conversation::snapshot`]'s JSON; a snapshot of another layout is not restored.
 pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// Why a snapshot cannot be restored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RestoreError {
+    /// It is no snapshot this baton reads: not JSON, or not of the expected shape.
+    Unreadable(String),
+    /// It was written in another layout.
+    Layout(u32),
+    /// Its agent in control is not in the team.
+    UnknownAgent(String),
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::Unreadable(why) => write!(f, "unreadable snapshot: {why}"),
+            RestoreError::Layout(found) => write!(f, "snapshot layout {found} (this baton writes {SNAPSHOT_FORMAT})"),
+            RestoreError::UnknownAgent(agent) => {
+                write!(f, "the snapshot's agent in control, '{agent}', is not in the team")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
 
 /// A conversation's state between turns, as it is written out.
 #[derive(Serialize, Deserialize)]
@@ -66,13 +92,13 @@ impl Conversation {
     /// Conversation `id` of `team` as `snapshot` (from [`Conversation::snapshot`]) wrote it out;
     /// fails with what is wrong when the snapshot is unreadable, of another layout, or names an
     /// agent the team does not have.
-    pub fn restore(team: Arc<Team>, id: &str, snapshot: &str) -> Result<Conversation, String> {
-        let at_rest: AtRest = serde_json::from_str(snapshot).map_err(|e| format!("unreadable snapshot: {e}"))?;
+    pub fn restore(team: Arc<Team>, id: &str, snapshot: &str) -> Result<Conversation, RestoreError> {
+        let at_rest: AtRest = serde_json::from_str(snapshot).map_err(|e| RestoreError::Unreadable(e.to_string()))?;
         if at_rest.format != SNAPSHOT_FORMAT {
-            return Err(format!("snapshot layout {} (this baton writes {SNAPSHOT_FORMAT})", at_rest.format));
+            return Err(RestoreError::Layout(at_rest.format));
         }
         if team.agent(&at_rest.active).is_none() {
-            return Err(format!("the snapshot's agent in control, '{}', is not in the team", at_rest.active));
+            return Err(RestoreError::UnknownAgent(at_rest.active));
         }
         let call_ids = at_rest
             .transcript
