@@ -20,7 +20,7 @@ pub mod trigger;
 pub mod validate;
 
 pub use approval::{Approval, Comparison, Rule};
-pub use conversation::{Conversation, Rejected, RestoreError, Ticket, SNAPSHOT_FORMAT};
+pub use conversation::{Conversation, Rejected, RestoreError, Ticket, Unfit, SNAPSHOT_FORMAT};
 pub use event::{
     ChatMessage, Effect, HandoffStep, Input, JournalEntry, LimitKind, ModelRequest, ModelUsage, PendingApproval,
     Purpose, Record, Signals, ToolInvocation, TurnOutcome, TurnStatus,

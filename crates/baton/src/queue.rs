@@ -9,7 +9,7 @@
 use crate::observer::Unobserved;
 use crate::runtime::{Runtime, RuntimeError};
 use baton_core::event::{TICKET_CLOSED, TICKET_HANDED_BACK, TICKET_OPENED};
-use baton_core::{Conversation, Entry, HandoffNote, Input, Ticket};
+use baton_core::{Conversation, Entry, HandoffNote, Input, Ticket, Unfit};
 use baton_store::{ConversationInfo, Store, StoreError, StoredEntry};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -181,7 +181,7 @@ impl Runtime {
     async fn operate(
         &self,
         conversation: &str,
-        make: impl FnOnce(&Conversation) -> Result<Input, String>,
+        make: impl FnOnce(&Conversation) -> Result<Input, Unfit>,
     ) -> Result<TicketView, RuntimeError> {
         self.act(conversation, make, Arc::new(Unobserved)).await?;
         self.ticket(conversation).await
@@ -190,14 +190,14 @@ impl Runtime {
 
 /// The operator acting: the one named, or else the one who claimed the open ticket. Without
 /// an open ticket, the error says why there is none (handed back, closed, never opened).
-fn holder(state: &Conversation, named: Option<&str>) -> Result<String, String> {
+fn holder(state: &Conversation, named: Option<&str>) -> Result<String, Unfit> {
     if let Some(named) = named {
         return Ok(named.to_string());
     }
     match state.ticket() {
         Some(Ticket { closed: false, operator: Some(claimer), .. }) => Ok(claimer.clone()),
         Some(Ticket { closed: false, operator: None, .. }) => {
-            Err(format!("the ticket of conversation '{}' is not claimed: claim it first", state.id()))
+            Err(Unfit::NotClaimed { conversation: state.id().to_string() })
         }
         _ => Err(state.no_open_ticket()),
     }

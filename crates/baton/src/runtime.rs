@@ -22,7 +22,7 @@ use crate::usage::TurnUsage;
 use crate::warm::{Warm, WarmStates};
 use baton_core::{
     replay, replay_from, Conversation, Effect, Input, JournalEntry, Purpose, Record, Replayed, Team, ToolOutput,
-    TurnOutcome,
+    TurnOutcome, Unfit,
 };
 use baton_local::read_signals;
 use baton_models::Model;
@@ -86,7 +86,7 @@ pub enum RuntimeError {
     /// approval, a decision nobody waits for, an operator acting on a ticket they do not hold);
     /// nothing was journaled.
     #[error("{0}")]
-    Refused(String),
+    Refused(Unfit),
     /// The user's message is longer than the team's `max_message_bytes`; nothing was created or
     /// journaled.
     #[error(
@@ -283,7 +283,7 @@ impl Runtime {
     pub(crate) async fn act(
         &self,
         conversation: &str,
-        make: impl FnOnce(&Conversation) -> Result<Input, String>,
+        make: impl FnOnce(&Conversation) -> Result<Input, Unfit>,
         observer: Arc<dyn Observer>,
     ) -> Result<Option<TurnOutcome>, RuntimeError> {
         let info = self

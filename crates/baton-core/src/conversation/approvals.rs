@@ -7,7 +7,7 @@
 //! call; a denial answers it with an error the model must respect, and the same call (same tool,
 //! same arguments) is refused from then on without asking again.
 
-use super::{Conversation, Turn, Waiting};
+use super::{Conversation, Turn, Unfit, Waiting};
 use crate::event::{Effect, PendingApproval, Record, ToolInvocation, TurnStatus};
 use crate::transcript::ToolOutput;
 use crate::Rejected;
@@ -34,7 +34,7 @@ impl Conversation {
     }
 
     /// Whether a decision on `call_id` fits now.
-    pub(super) fn check_decision(&self, call_id: &str) -> Result<(), String> {
+    pub(super) fn check_decision(&self, call_id: &str) -> Result<(), Unfit> {
         let waiting = match &self.turn {
             Some(Turn { waiting: Waiting::Tools(pending), .. })
                 if pending.outstanding.len() == pending.awaiting.len() =>
@@ -46,13 +46,14 @@ impl Conversation {
         if waiting.contains(&call_id) {
             return Ok(());
         }
+        let conversation = self.id.clone();
         Err(match waiting.as_slice() {
-            [] => format!("no tool call of conversation '{}' is waiting for approval", self.id),
-            calls => format!(
-                "call '{call_id}' of conversation '{}' is not waiting for approval; waiting: {}",
-                self.id,
-                calls.join(", ")
-            ),
+            [] => Unfit::NothingAwaitsApproval { conversation },
+            calls => Unfit::NotAwaitingApproval {
+                conversation,
+                call_id: call_id.to_string(),
+                waiting: calls.iter().map(|call| call.to_string()).collect(),
+            },
         })
     }
 
@@ -74,7 +75,7 @@ impl Conversation {
         by: Option<String>,
         out: &mut Vec<Effect>,
     ) -> Result<(), Rejected> {
-        self.check_decision(&call_id).map_err(Rejected)?;
+        self.check_decision(&call_id).map_err(|unfit| Rejected(unfit.to_string()))?;
         let Some(Turn { waiting: Waiting::Tools(pending), .. }) = &mut self.turn else { unreachable!("checked above") };
         let position = pending.awaiting.iter().position(|call| call.call_id == call_id).expect("checked above");
         let call = pending.awaiting.remove(position);

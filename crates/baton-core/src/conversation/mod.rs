@@ -12,11 +12,13 @@ mod approvals;
 mod arguments;
 mod queue;
 mod snapshot;
+mod unfit;
 
 pub use arguments::check_schema;
 pub(crate) use arguments::Journaled;
 pub use queue::Ticket;
 pub use snapshot::{RestoreError, SNAPSHOT_FORMAT};
+pub use unfit::Unfit;
 
 use crate::context::{package, View, ViewInput};
 use crate::event::{
@@ -246,14 +248,15 @@ impl Conversation {
     /// Whether `input` fits the conversation now, and if not, why, in words for the person who
     /// sent it. The shell asks before it journals an input a person chose (a message, a
     /// decision, an operator's action), so that a wrong one is refused, not journaled.
-    pub fn check(&self, input: &Input) -> Result<(), String> {
+    pub fn check(&self, input: &Input) -> Result<(), Unfit> {
         match input {
             Input::UserMessage { .. } => match self.pending_approval() {
-                Some(pending) => Err(format!(
-                    "conversation '{}' is waiting for approval of '{}' (call {}): approve or deny it first",
-                    self.id, pending.tool, pending.call_id
-                )),
-                None if self.turn.is_some() => Err(format!("conversation '{}' has a turn in progress", self.id)),
+                Some(pending) => Err(Unfit::AwaitingApproval {
+                    conversation: self.id.clone(),
+                    tool: pending.tool,
+                    call_id: pending.call_id,
+                }),
+                None if self.turn.is_some() => Err(Unfit::TurnInProgress { conversation: self.id.clone() }),
                 None => Ok(()),
             },
             Input::ApprovalDecided { call_id, .. } => self.check_decision(call_id),

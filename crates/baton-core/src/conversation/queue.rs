@@ -5,10 +5,9 @@
 //! exclusive: only the claimer acts on it afterwards), writes to the user as the human agent,
 //! hands control back to an AI agent along a declared edge with a note, or closes it.
 
-use super::{Cause, Conversation};
+use super::{Cause, Conversation, Unfit};
 use crate::event::{Effect, Input, Record};
 use crate::handoff::Payload;
-use crate::names::list;
 use crate::transcript::Entry;
 use crate::Rejected;
 use serde::{Deserialize, Serialize};
@@ -52,8 +51,8 @@ impl Conversation {
     }
 
     /// Whether an operator's action fits the ticket now.
-    pub(super) fn check_operator(&self, input: &Input) -> Result<(), String> {
-        let id = &self.id;
+    pub(super) fn check_operator(&self, input: &Input) -> Result<(), Unfit> {
+        let conversation = || self.id.clone();
         let ticket = match &self.ticket {
             Some(ticket) if !ticket.closed && self.turn.is_none() => ticket,
             _ => return Err(self.no_open_ticket()),
@@ -63,70 +62,50 @@ impl Conversation {
             Input::OperatorReplied { operator, .. }
             | Input::TicketHandedBack { operator, .. }
             | Input::TicketClosed { operator } => (operator, false),
-            _ => return Err("not an operator's action".into()),
+            _ => return Err(Unfit::NotAnOperatorAction),
         };
         if operator.trim().is_empty() {
-            return Err("the operator's name is empty: name who acts, e.g. --operator anna".into());
+            return Err(Unfit::NoOperator);
         }
         match &ticket.operator {
             Some(holder) if holder != operator => {
-                return Err(format!("the ticket of conversation '{id}' is claimed by {holder}, not {operator}"))
+                return Err(Unfit::ClaimedByAnother {
+                    conversation: conversation(),
+                    holder: holder.clone(),
+                    operator: operator.clone(),
+                })
             }
-            None if !claiming => {
-                return Err(format!("the ticket of conversation '{id}' is not claimed: claim it first"));
-            }
+            None if !claiming => return Err(Unfit::NotClaimed { conversation: conversation() }),
             _ => {}
         }
         match input {
-            Input::OperatorReplied { text, .. } if text.trim().is_empty() => {
-                Err("the reply is empty: pass what to tell the user".into())
-            }
+            Input::OperatorReplied { text, .. } if text.trim().is_empty() => Err(Unfit::EmptyReply),
             Input::TicketHandedBack { to, .. } if self.team.edge(&ticket.agent, to).is_none() => {
                 let human = self.team.agent(&ticket.agent).expect("the ticket's agent is a team member");
-                let targets: Vec<String> = human.handoffs.iter().map(|edge| edge.to.clone()).collect();
-                Err(match targets.is_empty() {
-                    true => format!(
-                        "'{}' declares no handoffs, so control cannot go back to '{to}': add handoffs = [\"{to}\"] \
-                         to [agents.{}]",
-                        ticket.agent, ticket.agent
-                    ),
-                    false => format!(
-                        "'{}' has no handoff edge to '{to}'; it can hand back to {}",
-                        ticket.agent,
-                        list(&targets)
-                    ),
-                })
+                let targets = human.handoffs.iter().map(|edge| edge.to.clone()).collect();
+                Err(Unfit::NoEdgeBack { human: ticket.agent.clone(), to: to.clone(), targets })
             }
             _ => Ok(()),
         }
     }
 
-    /// Why no operator can act on the conversation now, in words: the ticket was handed back
-    /// (to whom, by whom), is closed, waits for a turn to end, or there never was one.
-    pub fn no_open_ticket(&self) -> String {
-        let (id, active) = (&self.id, &self.active);
+    /// Why no operator can act on the conversation now: the ticket was handed back (to whom, by
+    /// whom), is closed, waits for a turn to end, or there never was one.
+    pub fn no_open_ticket(&self) -> Unfit {
+        let (conversation, active) = (self.id.clone(), self.active.clone());
         match (&self.ticket, &self.last_hand_back) {
-            (Some(ticket), _) if ticket.closed => format!(
-                "the ticket of conversation '{id}' is closed: nothing to do; it opens again when the user writes"
-            ),
-            (Some(_), _) => {
-                format!("conversation '{id}' is in the middle of a turn: act on its ticket once the turn ends")
+            (Some(ticket), _) if ticket.closed => Unfit::TicketClosed { conversation },
+            (Some(_), _) => Unfit::TicketMidTurn { conversation },
+            (None, Some(HandBack { operator, to })) => {
+                Unfit::TicketHandedBack { conversation, to: to.clone(), by: operator.clone(), active }
             }
-            (None, Some(HandBack { operator, to })) => format!(
-                "the ticket of conversation '{id}' was already handed back to '{to}' by {operator}: nothing to do \
-                 ('{active}' has the conversation)"
-            ),
-            (None, None) => {
-                format!(
-                    "conversation '{id}' has no ticket: no human agent has had it ('{active}' has the conversation)"
-                )
-            }
+            (None, None) => Unfit::NoTicket { conversation, active },
         }
     }
 
     /// Carries out an operator's action.
     pub(super) fn operate(&mut self, input: Input, out: &mut Vec<Effect>) -> Result<(), Rejected> {
-        self.check_operator(&input).map_err(Rejected)?;
+        self.check_operator(&input).map_err(|unfit| Rejected(unfit.to_string()))?;
         let ticket = self.ticket.as_mut().expect("checked above");
         match input {
             Input::TicketClaimed { operator } => ticket.operator = Some(operator),

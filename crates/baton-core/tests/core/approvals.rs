@@ -4,6 +4,7 @@ use crate::support::{calls, team, text, Sim};
 use baton_core::ContextPolicy::Full;
 use baton_core::{
     Approval, Entry, Input, ModelRequest, Record, Rule, Team, ToolInvocation, ToolOutput, TurnOutcome, TurnStatus,
+    Unfit,
 };
 use serde_json::json;
 
@@ -63,8 +64,13 @@ fn the_other_calls_run_first_then_the_turn_waits_and_goes_on_once_approved() {
     assert!(sim.records.iter().any(|r| matches!(r, Record::ApprovalRequested { call_id, .. } if call_id == "a")));
     sim.check_replay();
     let refused = sim.conversation.check(&Input::user("hello?")).unwrap_err();
-    assert!(refused.contains("waiting for approval of 't1' (call a)"), "{refused}");
-    assert!(sim.conversation.check(&decision("b", true, None)).unwrap_err().contains("waiting: a"));
+    assert_eq!(refused.kind(), "awaiting_approval");
+    assert!(refused.to_string().contains("waiting for approval of 't1' (call a)"), "{refused}");
+    let refused = sim.conversation.check(&decision("b", true, None)).unwrap_err();
+    assert!(
+        matches!(&refused, Unfit::NotAwaitingApproval { call_id, waiting, .. } if call_id == "b" && waiting == &["a"])
+    );
+    assert!(refused.to_string().contains("waiting: a"));
 
     let outcome = sim.decide(decision("a", true, None), &mut model, &mut ok, 20);
     assert_eq!(outcome.status, TurnStatus::Answered);
@@ -132,7 +138,8 @@ fn a_decision_nobody_waits_for_is_refused() {
     let mut model = replies(vec![]);
     sim.turn("hello", &mut model, &mut ok, 20);
     let refused = sim.conversation.check(&decision("a", true, None)).unwrap_err();
-    assert!(refused.contains("no tool call of conversation 'c1' is waiting for approval"), "{refused}");
+    assert_eq!(refused, Unfit::NothingAwaitsApproval { conversation: "c1".into() });
+    assert!(refused.to_string().contains("no tool call of conversation 'c1' is waiting for approval"), "{refused}");
     assert!(sim.conversation.handle(decision("a", true, None)).is_err());
 }
 
@@ -185,7 +192,7 @@ fn a_call_whose_arguments_do_not_fit_is_never_sent_for_approval() {
     assert_eq!(asked, ["c"], "only the corrected call waits for a person");
     assert!(result_of(&sim, "a").content.contains("amount: \"lots\" is not of type \"number\""));
     assert!(result_of(&sim, "b").content.contains("\"reason\" is a required property"));
-    assert!(sim.conversation.check(&decision("a", true, None)).unwrap_err().contains("waiting: c"));
+    assert!(sim.conversation.check(&decision("a", true, None)).unwrap_err().to_string().contains("waiting: c"));
     sim.check_replay();
 
     let outcome = sim.decide(decision("c", true, None), &mut model, &mut ok, 20);

@@ -29,7 +29,7 @@ fn model(request: &ModelRequest) -> Input {
 }
 
 fn act(sim: &mut Sim, input: Input) -> Result<(), String> {
-    sim.conversation.check(&input)?;
+    sim.conversation.check(&input).map_err(|unfit| unfit.to_string())?;
     assert!(sim.feed(input).is_empty(), "operator actions call no model or tool");
     Ok(())
 }
