@@ -95,6 +95,17 @@ impl Default for Options {
     }
 }
 
+/// Why there is no server for the teams given.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotServable {
+    /// Two team files name the same team.
+    #[error("two team files name the team '{0}': give each team its own name")]
+    SameName(String),
+    /// No team was given.
+    #[error("no team to serve: pass at least one team file")]
+    NoTeam,
+}
+
 /// A server for some teams journaling to one store.
 pub struct Server {
     state: Arc<AppState>,
@@ -107,16 +118,16 @@ pub struct Server {
 
 impl Server {
     /// A server for `teams` (each named by its team's name) journaling to `store`.
-    pub fn new(teams: Vec<Arc<Runtime>>, store: Arc<dyn Store>, options: Options) -> Result<Server, String> {
+    pub fn new(teams: Vec<Arc<Runtime>>, store: Arc<dyn Store>, options: Options) -> Result<Server, NotServable> {
         let mut by_name = BTreeMap::new();
         for runtime in teams {
             let name = runtime.team().name.clone();
             if by_name.insert(name.clone(), runtime).is_some() {
-                return Err(format!("two team files name the team '{name}': give each team its own name"));
+                return Err(NotServable::SameName(name));
             }
         }
         if by_name.is_empty() {
-            return Err("no team to serve: pass at least one team file".into());
+            return Err(NotServable::NoTeam);
         }
         let metrics = Arc::new(Metrics::new());
         let (stop, stopping) = watch::channel(false);

@@ -7,27 +7,73 @@
 use crate::config::Api;
 use crate::config::{ModelConfig, TeamConfig, ToolConfig, ToolKind};
 use crate::Runtime;
-use baton_core::{validate, Severity, Team, ToolDef, HANDOFF_PREFIX};
+use baton_core::{validate, Problem, Severity, Team, ToolDef, HANDOFF_PREFIX};
 use baton_local::LocalModel;
 use baton_models::{AnthropicModel, Model, OpenAiModel, ScriptModel};
-use baton_store::{open, Store, StoreLocation};
+use baton_store::{open, Store, StoreError, StoreLocation};
 use baton_tools::command::CommandTool;
 use baton_tools::guard::Guarded;
 use baton_tools::http::HttpTool;
-use baton_tools::mcp::{McpConfig, McpServer};
+use baton_tools::mcp::{McpConfig, McpError, McpServer};
 use baton_tools::{LookupTool, Tool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A part of the team could not be built; the message names it and says why.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AssembleError(String);
+pub enum AssembleError {
+    /// The journal could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An MCP server did not start.
+    #[error(transparent)]
+    Mcp(#[from] McpError),
+    /// A tool could not be built.
+    #[error("tool '{name}': {message}")]
+    Tool {
+        /// The tool, as the team file names it.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// A model could not be built.
+    #[error("model '{name}': {message}")]
+    Model {
+        /// The model, as the team file names it.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// The program supplied a tool the team file does not declare as `kind = "rust"`.
+    #[error("tool '{0}' was supplied, but the team file declares no [tools.{0}] kind = \"rust\" for it")]
+    Undeclared(String),
+    /// With the tools its MCP servers offer, the team is not valid.
+    #[error("the team with its MCP tools is not valid: {}", messages(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl AssembleError {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AssembleError::Store(_) => "store",
+            AssembleError::Mcp(_) => "mcp",
+            AssembleError::Tool { .. } => "tool",
+            AssembleError::Model { .. } => "model",
+            AssembleError::Undeclared(_) => "undeclared_tool",
+            AssembleError::Invalid(_) => "invalid_team",
+        }
+    }
+}
+
+fn messages(problems: &[Problem]) -> String {
+    problems.iter().map(|problem| problem.message.as_str()).collect::<Vec<_>>().join("; ")
+}
 
 /// A runtime for `config` journaling at `location` (a SQLite file with the team's `[store]
 /// sync`, a Postgres database, or memory).
 pub async fn open_runtime(config: &TeamConfig, location: &StoreLocation) -> Result<Runtime, AssembleError> {
-    let store = open(location, config.durability).await.map_err(|e| AssembleError(e.to_string()))?;
+    let store = open(location, config.durability).await?;
     runtime(config, store).await
 }
 
@@ -59,12 +105,10 @@ pub async fn runtime_with_tools(
             _ => None,
         })
         .collect();
-    let servers = McpServer::start_all(mcp.iter().map(|(_, mcp)| mcp.clone()).collect())
-        .await
-        .map_err(|e| AssembleError(e.to_string()))?;
+    let servers = McpServer::start_all(mcp.iter().map(|(_, mcp)| mcp.clone()).collect()).await?;
     let mut started: BTreeMap<String, Arc<McpServer>> = mcp.into_iter().map(|(name, _)| name).zip(servers).collect();
     for (name, tool) in &config.tools {
-        let failed = |e: String| AssembleError(format!("tool '{name}': {e}"));
+        let failed = |message: String| AssembleError::Tool { name: name.clone(), message };
         let definition = config.team.tools[name].clone();
         if let ToolKind::Mcp(_) = &tool.kind {
             let server = started.remove(name).ok_or_else(|| failed("its MCP server was not started".into()))?;
@@ -90,20 +134,18 @@ pub async fn runtime_with_tools(
         };
         tools.insert(name.clone(), Arc::new(Guarded::new(built, tool.settings)));
     }
-    if let Some(name) = rust_tools.keys().next() {
-        return Err(AssembleError(format!(
-            "tool '{name}' was supplied, but the team file declares no [tools.{name}] kind = \"rust\" for it"
-        )));
+    if let Some(name) = rust_tools.into_keys().next() {
+        return Err(AssembleError::Undeclared(name));
     }
-    let problems: Vec<String> =
-        validate(&team).into_iter().filter(|p| p.severity == Severity::Error).map(|p| p.message).collect();
+    let problems: Vec<Problem> = validate(&team).into_iter().filter(|p| p.severity == Severity::Error).collect();
     if !problems.is_empty() {
-        return Err(AssembleError(format!("the team with its MCP tools is not valid: {}", problems.join("; "))));
+        return Err(AssembleError::Invalid(problems));
     }
     let team = Arc::new(team);
     let mut models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::new();
     for (name, model) in &config.models {
-        let model = build_model(model, &team).map_err(|e| AssembleError(format!("model '{name}': {e}")))?;
+        let model =
+            build_model(model, &team).map_err(|message| AssembleError::Model { name: name.clone(), message })?;
         models.insert(name.clone(), model);
     }
     let prices = config.models.iter().filter_map(|(name, model)| Some((name.clone(), model.price()?))).collect();

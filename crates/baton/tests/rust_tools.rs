@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
+use baton::assemble::AssembleError;
 use baton::config::parse_team;
 use baton::store::{MemoryStore, Store};
 use baton::tools::typed::{typed_tool, CallContext};
@@ -87,4 +88,24 @@ async fn a_rust_tool_the_program_does_not_supply_is_named() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let error = baton::assemble::runtime(&config, store).await.err().unwrap().to_string();
     assert!(error.contains("tool 'score_lead'") && error.contains("kind = \"rust\""), "{error}");
+}
+
+#[tokio::test]
+async fn a_rust_tool_the_team_file_does_not_declare_is_named() {
+    let dir = std::env::temp_dir().join(format!("baton-rust-tools-undeclared-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("replies.toml"), REPLIES).unwrap();
+    let config = parse_team(TEAM, &dir.join("team.toml")).unwrap().config;
+    let tool = |name: &str| {
+        typed_tool(name, "Scores a lead.", |lead: Lead, _: CallContext| async move { Ok::<_, String>(lead.company) })
+    };
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let supplied: Vec<Arc<dyn baton::tools::Tool>> = vec![Arc::new(tool("score_lead")), Arc::new(tool("extra"))];
+    let error = baton::assemble::runtime_with_tools(&config, store, supplied).await.err().unwrap();
+    assert!(matches!(&error, AssembleError::Undeclared(name) if name == "extra"), "{error:?}");
+    assert_eq!(error.kind(), "undeclared_tool");
+    assert_eq!(
+        error.to_string(),
+        "tool 'extra' was supplied, but the team file declares no [tools.extra] kind = \"rust\" for it"
+    );
 }

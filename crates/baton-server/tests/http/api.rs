@@ -2,10 +2,12 @@
 //! or streamed, the trace, events that resume and follow, approvals, the operator queue, health
 //! and metrics, one JSON shape for every error, and a shutdown that open streams do not hold.
 
-use crate::server::{client, get, post, TestServer};
-use baton_server::Options;
+use crate::server::{client, get, post, support, team, TestServer};
+use baton::store::{MemoryStore, Store};
+use baton_server::{NotServable, Options, Server};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The support desk's outage report: technical checks the line and names the fault ticket.
@@ -549,4 +551,13 @@ async fn stopping_the_server_ends_open_event_streams() {
     }
     tokio::time::timeout(HUNG, server.stop()).await.expect("stop returns while a stream is open");
     assert!(stream.rest().await.is_empty(), "the stream ends, with nothing more");
+}
+
+#[tokio::test]
+async fn a_server_needs_teams_of_their_own_names() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (one, two) = (team(&support(), store.clone()).await, team(&support(), store.clone()).await);
+    let same = Server::new(vec![one, two], store.clone(), Options::default()).err();
+    assert_eq!(same, Some(NotServable::SameName("support".into())));
+    assert_eq!(Server::new(Vec::new(), store, Options::default()).err(), Some(NotServable::NoTeam));
 }
