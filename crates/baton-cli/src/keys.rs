@@ -5,7 +5,7 @@ use crate::paint::print_error;
 use crate::stdout::println;
 use crate::Exit;
 use anstream::eprintln;
-use baton_server::keys::{check_name, new_key, sha256_hex, Role};
+use baton_server::keys::{check_name, new_key, sha256_hex, KeysError, Role};
 use serde_json::json;
 use std::io::IsTerminal;
 
@@ -62,7 +62,7 @@ fn new(name: &str, role: Role, json: bool) -> Exit {
 }
 
 /// A `--name` that `check_name` accepts.
-fn key_name(text: &str) -> Result<String, String> {
+fn key_name(text: &str) -> Result<String, KeysError> {
     check_name(text)?;
     Ok(text.to_owned())
 }

@@ -137,7 +137,7 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
             print_error!("{error}");
             Exit::Usage
         })?;
-        let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|error| {
+        let listener = baton_server::listen(args.addr, max_connections).map_err(|error| {
             print_error!("cannot listen on {}: {error} (pick another --addr)", args.addr);
             Exit::Failed
         })?;

@@ -46,6 +46,21 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// A listener on `addr` whose queue of connections not yet accepted holds `backlog` (as far as
+/// the system allows: Linux caps it at `net.core.somaxconn`), so a burst of clients as large as
+/// the connection cap waits to be accepted instead of having its connects dropped and timing out
+/// (the usual default queue is 1,024).
+pub fn listen(addr: std::net::SocketAddr, backlog: usize) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(u32::try_from(backlog).unwrap_or(u32::MAX))
+}
+
 /// Serves `router` on `listener` until `stopping` turns true; then accepts no more connections,
 /// lets each open one finish the request it is serving, and returns once all are closed.
 pub async fn serve(
@@ -284,5 +299,39 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         self.open.end(&self.connection);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1,500 clients connect at once to a server that accepts none yet: all are queued, none
+    /// waits out a dropped connect (a queue of the usual 1,024 drops the rest). It fails, saying
+    /// so, where the system caps the queue lower (`net.core.somaxconn`).
+    #[tokio::test]
+    async fn a_burst_of_connects_waits_in_the_listen_queue() {
+        const CLIENTS: usize = 1_500;
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok();
+        let cap = somaxconn.and_then(|text| text.trim().parse::<usize>().ok()).unwrap_or(usize::MAX);
+        assert!(cap > CLIENTS, "this test needs net.core.somaxconn above {CLIENTS}, and it is {cap}");
+        #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+        let listener = listen("127.0.0.1:0".parse().unwrap(), 4096).unwrap();
+        #[allow(clippy::unwrap_used)]
+        let addr = listener.local_addr().unwrap();
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..CLIENTS {
+            connects.spawn(async move {
+                tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await
+            });
+        }
+        let mut open = Vec::with_capacity(CLIENTS);
+        while let Some(done) = connects.join_next().await {
+            match done {
+                Ok(Ok(Ok(stream))) => open.push(stream),
+                other => panic!("a connect was not queued: {other:?}"),
+            }
+        }
+        assert_eq!(open.len(), CLIENTS);
     }
 }

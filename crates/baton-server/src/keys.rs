@@ -15,6 +15,88 @@ const MAKE_ONE: &str = "make one with `baton keys new --name NAME --role client`
 /// The prefix of every key `new_key` makes.
 const PREFIX: &str = "baton_";
 
+/// Why a keys file, a key name or a new key is refused. Each message says where (`FILE:LINE:COLUMN`
+/// for a keys file) and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeysError {
+    /// The keys file cannot be read.
+    #[error(
+        "cannot read the keys file {path}: {error}: check the path, or make a key with \
+         `baton keys new --name NAME --role client >> {path}`"
+    )]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        error: String,
+    },
+    /// The file is not TOML of `[[key]]` tables.
+    #[error("{place}: {message}: each [[key]] holds the strings name, role and sha256; {MAKE_ONE}")]
+    Syntax {
+        /// `FILE:LINE:COLUMN`, or the file where the parser says no place.
+        place: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file holds no key.
+    #[error("{0} holds no [[key]]: add one with `baton keys new --name NAME --role client`")]
+    NoKey(String),
+    /// A key name is not allowed.
+    #[error(
+        "{}the key name {name:?} is not allowed: use 1 to 64 letters, digits, '_', '.', '@' or '-' (like anna or \
+         ci-bot)",
+        at(place)
+    )]
+    BadName {
+        /// `FILE:LINE:COLUMN`, where the name is in a keys file.
+        place: Option<String>,
+        /// The name.
+        name: String,
+    },
+    /// A role is none of `client`, `operator`, `admin`.
+    #[error("{}unknown role {role:?}: use client, operator or admin", at(place))]
+    BadRole {
+        /// `FILE:LINE:COLUMN`, where the role is in a keys file.
+        place: Option<String>,
+        /// The role written.
+        role: String,
+    },
+    /// A `sha256` is not 64 hex digits.
+    #[error("{place}: sha256 must be 64 hex digits (the SHA-256 of the key): {MAKE_ONE}")]
+    BadDigest {
+        /// `FILE:LINE:COLUMN`.
+        place: String,
+    },
+    /// Two keys have one name.
+    #[error("{place}: the name {name:?} is already taken by the key at {first}: give each key its own name")]
+    SameName {
+        /// `FILE:LINE:COLUMN` of the second.
+        place: String,
+        /// The name.
+        name: String,
+        /// `FILE:LINE:COLUMN` of the first.
+        first: String,
+    },
+    /// Two keys have one secret.
+    #[error("{place}: this sha256 is also the key {other:?}'s (at {first}): give each key its own secret; {MAKE_ONE}")]
+    SameSecret {
+        /// `FILE:LINE:COLUMN` of the second.
+        place: String,
+        /// The other key's name.
+        other: String,
+        /// `FILE:LINE:COLUMN` of the first.
+        first: String,
+    },
+    /// The system's random source failed while making a key.
+    #[error("cannot make a key: the system's random source failed ({0}); try again")]
+    NoRandomness(String),
+}
+
+/// `place: `, for a message about a place in a keys file.
+fn at(place: &Option<String>) -> String {
+    place.as_ref().map(|place| format!("{place}: ")).unwrap_or_default()
+}
+
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,14 +127,14 @@ impl std::fmt::Display for Role {
 }
 
 impl FromStr for Role {
-    type Err = String;
+    type Err = KeysError;
 
-    fn from_str(text: &str) -> Result<Role, String> {
+    fn from_str(text: &str) -> Result<Role, KeysError> {
         match text {
             "client" => Ok(Role::Client),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?}: use client, operator or admin")),
+            other => Err(KeysError::BadRole { place: None, role: other.to_string() }),
         }
     }
 }
@@ -100,60 +182,52 @@ impl Keys {
     /// Reads a keys file. Errors name the file and the line:column of the problem, and what to do
     /// (e.g. "keys.toml:4:10: sha256 must be 64 hex digits (the SHA-256 of the key): make one with
     /// `baton keys new --name NAME --role client`").
-    pub fn load(path: &Path) -> Result<Keys, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            format!(
-                "cannot read the keys file {}: {error}: check the path, or make a key with \
-                 `baton keys new --name NAME --role client >> {}`",
-                path.display(),
-                path.display()
-            )
-        })?;
+    pub fn load(path: &Path) -> Result<Keys, KeysError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| KeysError::Unreadable { path: path.display().to_string(), error: error.to_string() })?;
         Keys::parse(&text, &path.display().to_string())
     }
 
     /// Same as [`Keys::load`] from text; `origin` is the file name used in messages.
-    pub fn parse(text: &str, origin: &str) -> Result<Keys, String> {
+    pub fn parse(text: &str, origin: &str) -> Result<Keys, KeysError> {
         let at = |offset: usize| {
             let (line, column) = line_column(text, offset);
             format!("{origin}:{line}:{column}")
         };
-        let raw: RawFile = toml::from_str(text).map_err(|error| {
-            let place = error.span().map_or_else(|| origin.to_owned(), |span| at(span.start));
-            let message = error.message().trim_end();
-            format!("{place}: {message}: each [[key]] holds the strings name, role and sha256; {MAKE_ONE}")
+        let raw: RawFile = toml::from_str(text).map_err(|error| KeysError::Syntax {
+            place: error.span().map_or_else(|| origin.to_owned(), |span| at(span.start)),
+            message: error.message().trim_end().to_string(),
         })?;
         if raw.key.is_empty() {
-            return Err(format!("{origin} holds no [[key]]: add one with `baton keys new --name NAME --role client`"));
+            return Err(KeysError::NoKey(origin.to_string()));
         }
         let mut entries: Vec<Entry> = Vec::with_capacity(raw.key.len());
         let mut starts: Vec<(usize, usize)> = Vec::with_capacity(raw.key.len());
         for raw_key in raw.key {
             let name = raw_key.name.get_ref();
-            check_name(name).map_err(|error| format!("{}: {error}", at(raw_key.name.span().start)))?;
-            let role = Role::from_str(raw_key.role.get_ref())
-                .map_err(|error| format!("{}: {error}", at(raw_key.role.span().start)))?;
-            let digest = parse_digest(raw_key.sha256.get_ref()).ok_or_else(|| {
-                format!(
-                    "{}: sha256 must be 64 hex digits (the SHA-256 of the key): {MAKE_ONE}",
-                    at(raw_key.sha256.span().start)
-                )
+            let placed = |place: usize| Some(at(place));
+            check_name(name)
+                .map_err(|_| KeysError::BadName { place: placed(raw_key.name.span().start), name: name.clone() })?;
+            let role = Role::from_str(raw_key.role.get_ref()).map_err(|_| KeysError::BadRole {
+                place: placed(raw_key.role.span().start),
+                role: raw_key.role.get_ref().clone(),
             })?;
+            let digest = parse_digest(raw_key.sha256.get_ref())
+                .ok_or_else(|| KeysError::BadDigest { place: at(raw_key.sha256.span().start) })?;
             for (entry, &(name_start, digest_start)) in entries.iter().zip(&starts) {
                 if entry.key.name == *name {
-                    return Err(format!(
-                        "{}: the name {name:?} is already taken by the key at {}: give each key its own name",
-                        at(raw_key.name.span().start),
-                        at(name_start)
-                    ));
+                    return Err(KeysError::SameName {
+                        place: at(raw_key.name.span().start),
+                        name: name.clone(),
+                        first: at(name_start),
+                    });
                 }
                 if entry.digest == digest {
-                    return Err(format!(
-                        "{}: this sha256 is also the key {:?}'s (at {}): give each key its own secret; {MAKE_ONE}",
-                        at(raw_key.sha256.span().start),
-                        entry.key.name,
-                        at(digest_start)
-                    ));
+                    return Err(KeysError::SameSecret {
+                        place: at(raw_key.sha256.span().start),
+                        other: entry.key.name.clone(),
+                        first: at(digest_start),
+                    });
                 }
             }
             starts.push((raw_key.name.span().start, raw_key.sha256.span().start));
@@ -191,11 +265,10 @@ impl Keys {
 
 /// A fresh key for `name` with `role`: the secret (256 random bits, printed once) and the
 /// `[[key]]` table to append to keys.toml.
-pub fn new_key(name: &str, role: Role) -> Result<(String, String), String> {
+pub fn new_key(name: &str, role: Role) -> Result<(String, String), KeysError> {
     check_name(name)?;
     let mut random = [0u8; 32];
-    getrandom::fill(&mut random)
-        .map_err(|error| format!("cannot make a key: the system's random source failed ({error}); try again"))?;
+    getrandom::fill(&mut random).map_err(|error| KeysError::NoRandomness(error.to_string()))?;
     let secret = format!("{PREFIX}{}", hex(&random));
     let table = format!(
         "[[key]]\nname = {}\nrole = {}\nsha256 = \"{}\"\n",
@@ -212,12 +285,10 @@ pub fn sha256_hex(secret: &str) -> String {
 }
 
 /// Checks a key name: 1–64 chars of [A-Za-z0-9_.@-].
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), KeysError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-');
     if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
-        return Err(format!(
-            "the key name {name:?} is not allowed: use 1 to 64 letters, digits, '_', '.', '@' or '-' (like anna or ci-bot)"
-        ));
+        return Err(KeysError::BadName { place: None, name: name.to_string() });
     }
     Ok(())
 }
@@ -300,7 +371,7 @@ mod tests {
     }
 
     fn error(text: &str) -> String {
-        Keys::parse(text, "keys.toml").err().unwrap()
+        Keys::parse(text, "keys.toml").err().unwrap().to_string()
     }
 
     #[test]
@@ -404,7 +475,9 @@ mod tests {
     #[test]
     fn load_names_a_missing_file() {
         let path = std::env::temp_dir().join("baton-keys-test-does-not-exist/keys.toml");
-        let message = Keys::load(&path).err().unwrap();
+        let error = Keys::load(&path).err().unwrap();
+        assert!(matches!(&error, KeysError::Unreadable { path: named, .. } if named == &path.display().to_string()));
+        let message = error.to_string();
         assert!(message.starts_with(&format!("cannot read the keys file {}: ", path.display())), "{message}");
     }
 
@@ -438,7 +511,9 @@ mod tests {
         for role in [Role::Client, Role::Operator, Role::Admin] {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
-        assert_eq!("Admin".parse::<Role>(), Err("unknown role \"Admin\": use client, operator or admin".into()));
+        let unknown = "Admin".parse::<Role>().unwrap_err();
+        assert_eq!(unknown, KeysError::BadRole { place: None, role: "Admin".into() });
+        assert_eq!(unknown.to_string(), "unknown role \"Admin\": use client, operator or admin");
         assert_eq!(toml_string("a\"b\\c\u{1}"), "\"a\\\"b\\\\c\\u0001\"");
     }
 }

@@ -25,7 +25,7 @@ mod recovery;
 mod state;
 mod turns;
 
-pub use connections::ConnectionLimits;
+pub use connections::{listen, ConnectionLimits};
 pub use error::ApiError;
 pub use limits::KeyLimits;
 

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use baton_server::keys::{new_key, Key, Keys, Role};
+use baton_server::keys::{new_key, Key, Keys, KeysError, Role};
 
 #[test]
 fn appended_tables_load_and_find_their_keys() {
@@ -31,6 +31,8 @@ fn errors_name_the_file_it_was_read_from() {
     std::fs::write(&path, "[[key]]\nname = \"anna\"\nrole = \"boss\"\nsha256 = \"00\"\n").unwrap();
     let error = Keys::load(&path).err();
     std::fs::remove_dir_all(&dir).unwrap();
-    let expected = format!("{}:3:8: unknown role \"boss\": use client, operator or admin", path.display());
-    assert_eq!(error, Some(expected));
+    let place = format!("{}:3:8", path.display());
+    let expected = format!("{place}: unknown role \"boss\": use client, operator or admin");
+    assert_eq!(error.as_ref().map(ToString::to_string), Some(expected));
+    assert_eq!(error, Some(KeysError::BadRole { place: Some(place), role: "boss".into() }));
 }

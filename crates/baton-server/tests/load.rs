@@ -37,24 +37,28 @@ async fn a_thousand_concurrent_conversations_lose_none() {
     let loaded = load_team(&team).unwrap();
     let runtime = Arc::new(baton::assemble::runtime(&loaded.config, store.clone()).await.unwrap());
     // A header deadline no busy runtime's scheduling delay reaches: this test is about losing no
-    // conversation under load, not about slow clients (tests/http/limits.rs is).
+    // conversation under load, not about slow clients (tests/http/limits.rs is). A pooled
+    // connection's idle time starts on the server when the response is written, and on the client
+    // only when this busy runtime gets to read it, seconds later under this load: with the
+    // default 10 s deadline the server closed connections the client still took for idle and
+    // sent a POST on, which was lost (seen twice in CI, with a 5 s client idle timeout).
     let connections = ConnectionLimits { header_timeout: Duration::from_secs(120), ..ConnectionLimits::default() };
     let server = Server::new(vec![runtime], store.clone(), Options { connections, ..Options::default() }).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = baton_server::listen("127.0.0.1:0".parse().unwrap(), connections.max_connections).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(listener, async move {
         let _ = stopped.await;
     }));
 
-    // Every request on a connection of its own. A pooled connection's idle time starts on the
-    // server when the response is written and on the client only when this busy runtime gets to
-    // read it, seconds later under this load; so the server's idle deadline could close a
-    // connection the client still took for idle and sent a POST on, which is then lost (seen
-    // twice in CI, with the default 10 s deadline and a 5 s client idle timeout). That is
-    // keep-alive's ordinary race, not the load this test is about.
-    let client =
-        reqwest::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(300)).build().unwrap();
+    // Connections are kept, so the test opens 1,000 at most (the listen queue holds them all, as
+    // `baton serve`'s does), and dropped after 60 s idle, well before the server's deadline.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONVERSATIONS)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..CONVERSATIONS {
@@ -100,7 +104,7 @@ async fn conversation(client: &reqwest::Client, base: &str, n: usize) -> Value {
         .json(&json!({ "team": "support", "id": id(n) }))
         .send()
         .await
-        .unwrap_or_else(|error| panic!("conversation {n} not started: {error}"));
+        .unwrap_or_else(|error| panic!("conversation {n} not started: {error:?}"));
     assert_eq!(created.status().as_u16(), 201, "conversation {n}: {}", created.text().await.unwrap_or_default());
     let content = format!("Hi, my internet has been down since this morning. My customer number is {customer}.");
     let answered = client
@@ -108,7 +112,7 @@ async fn conversation(client: &reqwest::Client, base: &str, n: usize) -> Value {
         .json(&json!({ "content": content }))
         .send()
         .await
-        .unwrap_or_else(|error| panic!("conversation {n}'s message not answered: {error}"));
+        .unwrap_or_else(|error| panic!("conversation {n}'s message not answered: {error:?}"));
     assert_eq!(answered.status().as_u16(), 200, "conversation {n}: {}", answered.text().await.unwrap_or_default());
     answered.json().await.unwrap()
 }
