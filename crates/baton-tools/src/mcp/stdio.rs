@@ -31,6 +31,9 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// How long the output of an exited server is still read, for what a process it started writes.
 const DRAIN: Duration = Duration::from_millis(500);
+/// How long a server is given to exit by itself when its transport is dropped, before it is
+/// killed: a transport that failed because the process was exiting must not hide its status.
+const EXITING_GRACE: Duration = Duration::from_millis(200);
 /// How long a server whose stdout closed, or whose stdin baton closed, has to exit before it is
 /// told to stop (then made to).
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -143,8 +146,17 @@ async fn reap(mut child: Child, mut asks: mpsc::UnboundedReceiver<Ask>, stop: Ar
             status = child.wait() => break status.ok(),
             ask = asks.recv(), if asking => match ask {
                 Some(Ask::Terminate) => stopped_by_baton |= terminate(&child),
-                Some(Ask::Kill) | None => {
+                Some(Ask::Kill) => {
                     asking = false;
+                    stopped_by_baton |= child.start_kill().is_ok();
+                }
+                None => {
+                    asking = false;
+                    // The transport may have failed because the process is exiting (its pipes
+                    // closed first): then it ended by itself, and its exit status says why.
+                    if let Ok(status) = tokio::time::timeout(EXITING_GRACE, child.wait()).await {
+                        break status.ok();
+                    }
                     stopped_by_baton |= child.start_kill().is_ok();
                 }
             },
