@@ -95,6 +95,10 @@ step_crates() {
   echo "== cargo package: every publishable crate, built from its .crate"
   local started=$SECONDS
   rm -f "$target_dir"/package/*.crate
+  # cargo verifies each crate against the others' .crate files through a local registry, which
+  # it extracts into $CARGO_HOME/registry/src/-HASH/NAME-VERSION once and then reuses while the
+  # version is unchanged: an earlier run's sources would be built instead of these.
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/baton*
   cargo package --workspace --exclude baton-mockllm --exclude baton-sim --exclude xtask --locked --allow-dirty
   note "packaged and verified in $((SECONDS - started)) s:" "$(cd "$target_dir/package" && echo *.crate)"
 }
