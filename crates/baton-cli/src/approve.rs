@@ -11,20 +11,25 @@ use baton::{Decision, Unobserved};
 use std::sync::Arc;
 
 /// The arguments of `baton approve`.
+#[derive(clap::Args)]
 pub struct ApproveArgs {
     /// The conversation.
     pub conversation: String,
-    /// The call waiting for approval.
+    /// The call waiting (the "pending" call_id of `run --json`).
     pub call_id: String,
-    /// Deny instead of approving.
+    /// Deny the call: the model is told it was not made, and why.
+    #[arg(long)]
     pub deny: bool,
-    /// Why.
+    /// Why (told to the model when the call is denied).
+    #[arg(long)]
     pub reason: Option<String>,
-    /// Who decides.
+    /// Who decides, for the journal.
+    #[arg(long, env = "BATON_OPERATOR")]
     pub by: Option<String>,
-    /// The journal.
+    #[command(flatten)]
     pub db: db::Db,
-    /// Print one JSON object.
+    /// Print the result as one JSON object (the one `baton run --json` prints).
+    #[arg(long)]
     pub json: bool,
 }
 

@@ -25,22 +25,31 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// The arguments of `baton bench`.
+#[derive(clap::Args)]
 pub struct BenchArgs {
-    /// The team file.
+    /// The team file (team.toml).
     pub team: PathBuf,
-    /// What the user says in each conversation, one turn per input.
+    /// What the user says; repeat it for conversations of several turns.
+    #[arg(long = "input", required = true, value_name = "TEXT")]
     pub inputs: Vec<String>,
-    /// How many conversations are counted.
+    /// How many conversations to count.
+    #[arg(short = 'n', long, default_value_t = 1000)]
     pub conversations: usize,
-    /// How many run at a time.
+    /// How many conversations run at a time.
+    #[arg(short = 'c', long, default_value_t = 50)]
     pub concurrency: usize,
-    /// The journal: `memory`, a SQLite file or a Postgres URL.
+    /// The journal: memory, a SQLite file (PATH or sqlite://PATH; durable: synced as the
+    /// team file says, FULL by default) or a Postgres URL.
+    #[arg(long, value_name = "memory|PATH|URL", default_value = "memory", value_parser = Journal::parse)]
     pub db: Journal,
-    /// Conversations run one at a time before counting.
+    /// Conversations run one at a time before counting (not counted).
+    #[arg(long, default_value_t = 5)]
     pub warmup: usize,
     /// Worker threads of the async runtime (default: one per core).
+    #[arg(long)]
     pub threads: Option<usize>,
-    /// Print one JSON object.
+    /// Print the figures as one JSON object.
+    #[arg(long)]
     pub json: bool,
 }
 

@@ -7,7 +7,7 @@
 //! scripted, and its output piped (`baton chat TEAM --json | jq`) stays free of prompts; the
 //! session ends once whoever read its output has gone.
 
-use crate::lease_wait::{Wait, Waited};
+use crate::lease_wait::{self, Wait, Waited};
 use crate::live::Live;
 use crate::paint::{self, paint, print_error, print_warning};
 use crate::run::{exit_for, finish_interrupted_turn, print_interrupted_turn, print_unseen, MEMORY_IS_GONE};
@@ -27,19 +27,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The arguments of `baton chat`.
+#[derive(clap::Args)]
 pub struct ChatArgs {
-    /// The team file.
+    /// The team file (team.toml).
     pub team: PathBuf,
-    /// The conversation to continue.
+    /// Continue this conversation instead of starting a new one.
+    #[arg(long)]
     pub conversation: Option<String>,
-    /// The journal.
+    #[command(flatten)]
     pub db: db::Db,
-    /// Print each turn as one JSON line (the `baton run --json` object).
+    /// Print each turn as one JSON line (the object `baton run --json` prints); a turn a crash
+    /// interrupted, finished first, is a line of its own: {"interrupted_turn": {…}}.
+    #[arg(long)]
     pub json: bool,
-    /// Stream every HTTP model's answers and print each turn as it happens.
+    /// Stream the answers of every HTTP model (whatever the team file says) and print each
+    /// turn as it happens.
+    #[arg(long)]
     pub stream: bool,
-    /// How long to wait for the conversation while another process holds it, in seconds (at the
-    /// start, and for each message).
+    /// Wait up to this long for the conversation while another process holds it, at the start
+    /// and for each message.
+    #[arg(long, value_name = "SECONDS", default_value_t = lease_wait::DEFAULT_WAIT_SECONDS)]
     pub wait: u64,
 }
 

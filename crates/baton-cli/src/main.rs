@@ -77,27 +77,7 @@ enum Command {
         json: bool,
     },
     /// Run one user turn, in a new conversation or an existing one (--conversation).
-    Run {
-        /// The team file (team.toml).
-        team: PathBuf,
-        /// The user's message.
-        message: String,
-        /// Continue this conversation instead of starting a new one.
-        #[arg(long)]
-        conversation: Option<String>,
-        #[command(flatten)]
-        db: db::Db,
-        /// Print the result as one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// Stream the answers of every HTTP model (whatever the team file says) and print the
-        /// turn as it happens.
-        #[arg(long)]
-        stream: bool,
-        /// Wait up to this long for a conversation another process holds (exit 3 past it).
-        #[arg(long, value_name = "SECONDS", default_value_t = lease_wait::DEFAULT_WAIT_SECONDS)]
-        wait: u64,
-    },
+    Run(run::RunArgs),
     /// Chat with a team, each turn's handoffs shown inline.
     ///
     /// When stdin and stdout are both a terminal, lines can be edited and earlier ones recalled
@@ -105,27 +85,7 @@ enum Command {
     /// ~/.local/share/baton/history); /trace shows the journal, /new starts a new conversation,
     /// /quit (or Ctrl-D, Ctrl-C) ends. Otherwise each line of input is one message, and the
     /// session ends when its output is no longer read.
-    Chat {
-        /// The team file (team.toml).
-        team: PathBuf,
-        /// Continue this conversation instead of starting a new one.
-        #[arg(long)]
-        conversation: Option<String>,
-        #[command(flatten)]
-        db: db::Db,
-        /// Print each turn as one JSON line (the object `baton run --json` prints); a turn a crash
-        /// interrupted, finished first, is a line of its own: {"interrupted_turn": {…}}.
-        #[arg(long)]
-        json: bool,
-        /// Stream the answers of every HTTP model (whatever the team file says) and print each
-        /// turn as it happens.
-        #[arg(long)]
-        stream: bool,
-        /// Wait up to this long for the conversation while another process holds it, at the start
-        /// and for each message.
-        #[arg(long, value_name = "SECONDS", default_value_t = lease_wait::DEFAULT_WAIT_SECONDS)]
-        wait: u64,
-    },
+    Chat(chat::ChatArgs),
     /// Measure routing on a JSON-lines file of cases, each in a fresh in-memory conversation.
     Eval {
         /// The team file (team.toml).
@@ -154,26 +114,7 @@ enum Command {
         wait: u64,
     },
     /// Approve (or --deny) a tool call waiting for approval, and carry the turn on.
-    Approve {
-        /// The conversation.
-        conversation: String,
-        /// The call waiting (the "pending" call_id of `run --json`).
-        call_id: String,
-        /// Deny the call: the model is told it was not made, and why.
-        #[arg(long)]
-        deny: bool,
-        /// Why (told to the model when the call is denied).
-        #[arg(long)]
-        reason: Option<String>,
-        /// Who decides, for the journal.
-        #[arg(long, env = "BATON_OPERATOR")]
-        by: Option<String>,
-        #[command(flatten)]
-        db: db::Db,
-        /// Print the result as one JSON object (the one `baton run --json` prints).
-        #[arg(long)]
-        json: bool,
-    },
+    Approve(approve::ApproveArgs),
     /// Work the escalation queue: the conversations a human agent holds.
     Queue {
         #[command(subcommand)]
@@ -195,51 +136,12 @@ enum Command {
     ///
     /// Conversations, streaming, the operator queue and an OpenAI-compatible endpoint (see GET
     /// /openapi.json).
-    Serve {
-        /// The team files (team.toml), one per team.
-        #[arg(required = true)]
-        teams: Vec<PathBuf>,
-        /// Where to listen. Without --keys only a loopback address is allowed.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: std::net::SocketAddr,
-        #[command(flatten)]
-        db: db::Db,
-        /// The API keys file: [[key]] tables { name, role, sha256 } (make keys with `baton keys new`).
-        #[arg(long, env = "BATON_KEYS")]
-        keys: Option<PathBuf>,
-        #[command(flatten)]
-        limits: serve::ServeLimits,
-    },
+    Serve(serve::ServeArgs),
     /// Measure what a team costs: N conversations, C at a time, in this process.
     ///
     /// Prints conversations/s, the latency per turn, the calls made, the CPU time per
     /// conversation and the peak memory.
-    Bench {
-        /// The team file (team.toml).
-        team: PathBuf,
-        /// What the user says; repeat it for conversations of several turns.
-        #[arg(long = "input", required = true, value_name = "TEXT")]
-        inputs: Vec<String>,
-        /// How many conversations to count.
-        #[arg(short = 'n', long, default_value_t = 1000)]
-        conversations: usize,
-        /// How many conversations run at a time.
-        #[arg(short = 'c', long, default_value_t = 50)]
-        concurrency: usize,
-        /// The journal: memory, a SQLite file (PATH or sqlite://PATH; durable: synced as the
-        /// team file says, FULL by default) or a Postgres URL.
-        #[arg(long, value_name = "memory|PATH|URL", default_value = "memory", value_parser = db::Journal::parse)]
-        db: db::Journal,
-        /// Conversations run one at a time before counting (not counted).
-        #[arg(long, default_value_t = 5)]
-        warmup: usize,
-        /// Worker threads of the async runtime (default: one per core).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Print the figures as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Bench(bench::BenchArgs),
     /// Start a new team: a directory with a team.toml, an eval file and a README.
     ///
     /// The team passes `baton check` and `baton eval` at once and runs offline.
@@ -301,28 +203,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Check { team, json } => check::run(&team, json),
-        Command::Run { team, message, conversation, db, json, stream, wait } => {
-            run::run(&run::RunArgs { team, message, conversation, db, json, stream, wait })
-        }
-        Command::Chat { team, conversation, db, json, stream, wait } => {
-            chat::run(&chat::ChatArgs { team, conversation, db, json, stream, wait })
-        }
+        Command::Run(args) => run::run(&args),
+        Command::Chat(args) => chat::run(&args),
         Command::Eval { team, cases, json, min_accuracy } => {
             eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
         }
         Command::Resume { db, json, concurrency, wait } => resume::run(&db, json, concurrency, wait),
         Command::Keys { command } => keys::run(&command),
-        Command::Serve { teams, addr, db, keys, limits } => {
-            serve::run(&serve::ServeArgs { teams, addr, db, keys, limits })
-        }
-        Command::Bench { team, inputs, conversations, concurrency, db, warmup, threads, json } => {
-            bench::run(&bench::BenchArgs { team, inputs, conversations, concurrency, db, warmup, threads, json })
-        }
+        Command::Serve(args) => serve::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::New { name, template, json } => new::run(&name, template, json),
         Command::Trace { conversation, db, json } => trace::run(&conversation, &db, json),
-        Command::Approve { conversation, call_id, deny, reason, by, db, json } => {
-            approve::run(&approve::ApproveArgs { conversation, call_id, deny, reason, by, db, json })
-        }
+        Command::Approve(args) => approve::run(&args),
         Command::Queue { command, db, json } => queue::run(&command, &db::Db { journal: db }, json),
         Command::Completions { shell } => docs::completions(shell, Cli::command()),
         Command::Man { out } => docs::man(Cli::command(), out.as_deref()),

@@ -2,7 +2,7 @@
 //! of the conversation that a crash interrupted is finished first, and printed as such. A
 //! conversation another process holds is waited for up to `--wait` seconds.
 
-use crate::lease_wait::{Wait, Waited};
+use crate::lease_wait::{self, Wait, Waited};
 use crate::live::Live;
 use crate::paint::{self, paint, print_error, print_warning};
 use crate::plural::count;
@@ -16,20 +16,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The arguments of `baton run`.
+#[derive(clap::Args)]
 pub struct RunArgs {
-    /// The team file.
+    /// The team file (team.toml).
     pub team: PathBuf,
     /// The user's message.
     pub message: String,
-    /// The conversation to continue.
+    /// Continue this conversation instead of starting a new one.
+    #[arg(long)]
     pub conversation: Option<String>,
-    /// The journal.
+    #[command(flatten)]
     pub db: db::Db,
-    /// Print one JSON object.
+    /// Print the result as one JSON object.
+    #[arg(long)]
     pub json: bool,
-    /// Stream every HTTP model's answers and print the turn as it happens.
+    /// Stream the answers of every HTTP model (whatever the team file says) and print the
+    /// turn as it happens.
+    #[arg(long)]
     pub stream: bool,
-    /// How long to wait for a conversation another process holds, in seconds.
+    /// Wait up to this long for a conversation another process holds (exit 3 past it).
+    #[arg(long, value_name = "SECONDS", default_value_t = lease_wait::DEFAULT_WAIT_SECONDS)]
     pub wait: u64,
 }
 

@@ -15,16 +15,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The arguments of `baton serve`.
+#[derive(clap::Args)]
 pub struct ServeArgs {
-    /// The team files.
+    /// The team files (team.toml), one per team.
+    #[arg(required = true)]
     pub teams: Vec<PathBuf>,
-    /// Where to listen.
+    /// Where to listen. Without --keys only a loopback address is allowed.
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// The journal.
+    #[command(flatten)]
     pub db: db::Db,
-    /// The keys file.
+    /// The API keys file: [[key]] tables { name, role, sha256 } (make keys with `baton keys new`).
+    #[arg(long, env = "BATON_KEYS")]
     pub keys: Option<PathBuf>,
-    /// What clients may ask of the server.
+    #[command(flatten)]
     pub limits: ServeLimits,
 }
 
