@@ -17,6 +17,7 @@ pub mod router;
 pub mod team;
 pub mod transcript;
 pub mod trigger;
+pub mod valid_team;
 pub mod validate;
 
 pub use approval::{Approval, Comparison, Rule};
@@ -32,4 +33,5 @@ pub use team::{
     TriggerKind, DEFAULT_LANGUAGE, HANDOFF_PREFIX, LOCAL_MODEL,
 };
 pub use transcript::{Entry, ModelReply, StopReason, ToolCall, ToolOutput, Usage};
+pub use valid_team::{InvalidTeam, ValidTeam};
 pub use validate::{has_errors, validate, Problem, Severity, Site};

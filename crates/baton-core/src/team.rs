@@ -174,6 +174,42 @@ impl HandoffEdge {
             require_reason: true,
         }
     }
+
+    /// Says when to use this edge (the target's description by default).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Sets how much of the conversation the receiver sees ([`ContextPolicy::Full`] by default).
+    pub fn context(mut self, context: ContextPolicy) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Lets this edge be taken at most `uses` times in one conversation.
+    pub fn max_uses(mut self, uses: u32) -> Self {
+        self.max_uses = Some(uses);
+        self
+    }
+
+    /// Sets whether a handoff along this edge must give a reason (it must by default).
+    pub fn require_reason(mut self, required: bool) -> Self {
+        self.require_reason = required;
+        self
+    }
+}
+
+impl From<&str> for HandoffEdge {
+    fn from(to: &str) -> Self {
+        HandoffEdge::to(to)
+    }
+}
+
+impl From<String> for HandoffEdge {
+    fn from(to: String) -> Self {
+        HandoffEdge::to(to)
+    }
 }
 
 /// What the receiving agent of a handoff sees of the conversation.
@@ -248,6 +284,52 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Sets the longest user message, in bytes.
+    pub fn max_message_bytes(mut self, bytes: u32) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Sets how many handoffs a model may make in one user turn.
+    pub fn max_handoffs(mut self, handoffs: u32) -> Self {
+        self.max_handoffs = handoffs;
+        self
+    }
+
+    /// Sets how many model calls one user turn may make.
+    pub fn max_model_calls(mut self, calls: u32) -> Self {
+        self.max_model_calls = calls;
+        self
+    }
+
+    /// Sets how long a turn may run, in seconds.
+    pub fn turn_seconds(mut self, seconds: u32) -> Self {
+        self.turn_seconds = seconds;
+        self
+    }
+
+    /// On a limit, hands the conversation to `fallback` with its context.
+    pub fn escalate_to(mut self, fallback: impl Into<String>) -> Self {
+        self.on_limit = OnLimit::Escalate;
+        self.fallback = Some(fallback.into());
+        self
+    }
+
+    /// On a limit, ends the turn with an error.
+    pub fn fail_on_limit(mut self) -> Self {
+        self.on_limit = OnLimit::Fail;
+        self.fallback = None;
+        self
+    }
+
+    /// Sets which agent takes the next user turn.
+    pub fn return_to(mut self, return_to: ReturnTo) -> Self {
+        self.return_to = return_to;
+        self
+    }
+}
+
 fn default_max_message_bytes() -> u32 {
     DEFAULT_MAX_MESSAGE_BYTES
 }
@@ -315,6 +397,25 @@ impl ToolDef {
             approval: Approval::Never,
         }
     }
+
+    /// Adds utterances for which the tool is the right call (they sharpen its scope for routing).
+    pub fn examples<S: Into<String>>(mut self, examples: impl IntoIterator<Item = S>) -> Self {
+        self.examples.extend(examples.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets whether running a call twice with the same idempotency key is safe (it is by
+    /// default).
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// Sets when a call waits for a person's approval (never, by default).
+    pub fn approval(mut self, approval: Approval) -> Self {
+        self.approval = approval;
+        self
+    }
 }
 
 fn yes() -> bool {
@@ -368,6 +469,55 @@ impl Agent {
             examples: Vec::new(),
             replies: BTreeMap::new(),
         }
+    }
+
+    /// A model-driven agent on the built-in offline model ([`LOCAL_MODEL`]).
+    pub fn local(name: impl Into<String>) -> Self {
+        Agent::llm(name, LOCAL_MODEL)
+    }
+
+    /// Says what the agent is for (other agents read it as its handoff tool's description).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the system instructions given to the agent's model.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = instructions.into();
+        self
+    }
+
+    /// Lets the agent call the ordinary tool `name`.
+    pub fn tool(mut self, name: impl Into<String>) -> Self {
+        self.tools.push(name.into());
+        self
+    }
+
+    /// Declares a handoff edge from this agent (`HandoffEdge::to("billing")`, or just `"billing"`
+    /// for the defaults).
+    pub fn handoff(mut self, edge: impl Into<HandoffEdge>) -> Self {
+        self.handoffs.push(edge.into());
+        self
+    }
+
+    /// Sets the languages the agent speaks (ISO 639-1 codes; English by default).
+    pub fn languages<S: Into<String>>(mut self, languages: impl IntoIterator<Item = S>) -> Self {
+        self.languages = languages.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds utterances the agent handles, which sharpen its scope for routing.
+    pub fn examples<S: Into<String>>(mut self, examples: impl IntoIterator<Item = S>) -> Self {
+        self.examples.extend(examples.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the local model's reply template for an occasion: a tool's name, `greeting`,
+    /// `thanks`, `fallback`, `ask` or `handoff`.
+    pub fn reply(mut self, occasion: impl Into<String>, template: impl Into<String>) -> Self {
+        self.replies.insert(occasion.into(), template.into());
+        self
     }
 
     /// Whether the agent speaks `language` (an ISO 639-1 code).

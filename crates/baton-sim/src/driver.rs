@@ -16,13 +16,13 @@ use crate::store::FaultyStore;
 use crate::team::{SimTeam, SHORT_TIMEOUT_SECS};
 use crate::tool::SimTool;
 use crate::world::{CrashMode, FaultPlan, Gate, GateOn, Planted, Process, World};
-use baton::core::{replay, Input, JournalEntry, Record, Ticket};
+use baton::core::{replay, Input, JournalEntry, Record, Team, Ticket};
 use baton::models::Model;
 use baton::runtime::DEFAULT_LEASE;
 use baton::store::{MemoryStore, SqliteStore, Store, StoreError, StoredEntry, TURN_ENDED, TURN_OPENERS};
 use baton::tools::guard::Guarded;
 use baton::tools::Tool;
-use baton::{Decision, Observer, Runtime, RuntimeError, TicketStatus, TicketView, TurnReport};
+use baton::{BuiltTeam, Decision, Observer, Runtime, RuntimeError, TicketStatus, TicketView, TurnReport};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -273,9 +273,9 @@ impl Run<'_> {
             let tool = SimTool::new(definition.clone(), world.clone(), ctl.clone(), may_hang);
             tools.insert(definition.name.clone(), Arc::new(Guarded::new(Arc::new(tool), settings)));
         }
-        let runtime = Runtime::new(world.team.clone(), models, tools, Arc::new(store))
-            .with_lease(lease)
-            .with_snapshot_every(self.setup.snapshot_every);
+        let team = BuiltTeam::new(Team::clone(&world.team), models, tools).expect("the simulator's teams are valid");
+        let runtime =
+            Runtime::new(team, Arc::new(store)).with_lease(lease).with_snapshot_every(self.setup.snapshot_every);
         let calmly = if calm { " (no store faults)" } else { "" };
         world.note(format!("  process {} starts{calmly}", self.processes));
         Proc { ctl, runtime }

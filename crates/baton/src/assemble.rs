@@ -6,8 +6,8 @@
 
 use crate::config::Api;
 use crate::config::{ModelConfig, TeamConfig, ToolConfig, ToolKind};
-use crate::Runtime;
-use baton_core::{validate, Problem, Severity, Team, ToolDef, HANDOFF_PREFIX};
+use crate::{BuiltTeam, Runtime};
+use baton_core::{Problem, Team, ToolDef, HANDOFF_PREFIX};
 use baton_local::LocalModel;
 use baton_models::{AnthropicModel, Model, OpenAiModel, ScriptModel};
 use baton_store::{open, Store, StoreError, StoreLocation};
@@ -137,19 +137,17 @@ pub async fn runtime_with_tools(
     if let Some(name) = rust_tools.into_keys().next() {
         return Err(AssembleError::Undeclared(name));
     }
-    let problems: Vec<Problem> = validate(&team).into_iter().filter(|p| p.severity == Severity::Error).collect();
-    if !problems.is_empty() {
-        return Err(AssembleError::Invalid(problems));
-    }
-    let team = Arc::new(team);
     let mut models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::new();
+    let local = Arc::new(team.clone());
     for (name, model) in &config.models {
         let model =
-            build_model(model, &team).map_err(|message| AssembleError::Model { name: name.clone(), message })?;
+            build_model(model, &local).map_err(|message| AssembleError::Model { name: name.clone(), message })?;
         models.insert(name.clone(), model);
     }
+    let built = BuiltTeam::new(team, models, tools)
+        .map_err(|invalid| AssembleError::Invalid(invalid.errors().cloned().collect()))?;
     let prices = config.models.iter().filter_map(|(name, model)| Some((name.clone(), model.price()?))).collect();
-    let runtime = Runtime::new(team, models, tools, store).with_lease(config.lease).with_prices(prices);
+    let runtime = Runtime::new(built, store).with_lease(config.lease).with_prices(prices);
     Ok(match std::path::absolute(&config.path) {
         Ok(path) => runtime.with_team_file(path.display().to_string()),
         Err(_) => runtime,

@@ -4,6 +4,7 @@
 //! models, tools and journal ([`assemble`]), and run conversations turn by turn ([`Runtime`]).
 
 pub mod assemble;
+mod built_team;
 pub mod config;
 mod held;
 mod ids;
@@ -12,17 +13,22 @@ pub mod queue;
 mod report;
 pub mod runtime;
 pub mod snapshots;
+mod team_builder;
 pub mod trace;
 mod usage;
 mod warm;
 
 pub use baton_core as core;
+pub use baton_core::{Agent, ContextPolicy, HandoffEdge, InvalidTeam, Limits, Trigger, ValidTeam};
+pub use baton_local::LocalModel;
 pub use baton_models as models;
 pub use baton_store as store;
 pub use baton_tools as tools;
+pub use built_team::BuiltTeam;
 pub use ids::check_conversation_id;
 pub use observer::{Observer, Unobserved};
 pub use queue::{TicketStatus, TicketView};
 pub use report::TurnReport;
 pub use runtime::{Decision, Runtime, RuntimeError};
+pub use team_builder::TeamBuilder;
 pub use usage::{TurnUsage, UsageTotals};

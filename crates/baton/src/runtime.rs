@@ -12,6 +12,7 @@
 //! call still running when it passes is cut off, and the core is told [`Input::DeadlinePassed`],
 //! journaled like every input, so replay never reads a clock.
 
+use crate::built_team::BuiltTeam;
 use crate::config::Price;
 use crate::held::{held_by_another_task, HeldHere};
 use crate::ids::{check_conversation_id, new_conversation_id};
@@ -112,13 +113,11 @@ pub enum RuntimeError {
 }
 
 impl Runtime {
-    /// A runtime for `team` with the given providers (by model name), tools (by name) and store.
-    pub fn new(
-        team: Arc<Team>,
-        models: BTreeMap<String, Arc<dyn Model>>,
-        tools: BTreeMap<String, Arc<dyn Tool>>,
-        store: Arc<dyn Store>,
-    ) -> Self {
+    /// A runtime for `team` (built with [`crate::TeamBuilder`], loaded from a team file with
+    /// [`crate::assemble`], or checked by [`BuiltTeam::new`]) journaling to `store`.
+    pub fn new(team: BuiltTeam, store: Arc<dyn Store>) -> Self {
+        let BuiltTeam { team, models, tools } = team;
+        let team = team.shared().clone();
         let team_digest = snapshots::team_digest(&team);
         Runtime {
             team,

@@ -132,7 +132,7 @@ fn desk_on(
     let model = SlowModel { delay: model_delay, calls: AtomicUsize::new(0) };
     let models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::from([("local".to_string(), Arc::new(model) as _)]);
     let tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::from([("work".to_string(), Arc::new(tool) as _)]);
-    let runtime = Runtime::new(Arc::new(config.team), models, tools, store.clone());
+    let runtime = Runtime::new(baton::BuiltTeam::new(config.team, models, tools).unwrap(), store.clone());
     Desk { runtime, store, tool_finished: finished, tool_stopped: stopped }
 }
 

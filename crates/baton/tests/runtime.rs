@@ -143,7 +143,7 @@ fn refund_runtime(config: &baton::config::TeamConfig, tool: Arc<Refund>, store: 
     let script = ScriptModel::parse(REFUND_REPLIES, "replies.toml").unwrap();
     let models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::from([("desk".to_string(), Arc::new(script) as _)]);
     let tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::from([("issue_refund".to_string(), tool as _)]);
-    baton::Runtime::new(Arc::new(config.team.clone()), models, tools, store)
+    baton::Runtime::new(baton::BuiltTeam::new(config.team.clone(), models, tools).unwrap(), store)
 }
 
 /// Where the refund's call was journaled and where its result was.
