@@ -15,6 +15,7 @@
 use crate::built_team::BuiltTeam;
 use crate::config::Price;
 use crate::held::{held_by_another_task, HeldHere};
+use crate::human::HumanHandler;
 use crate::ids::{check_conversation_id, new_conversation_id};
 use crate::observer::{AgentText, Observer, Unobserved};
 use crate::report::TurnReport;
@@ -51,6 +52,7 @@ pub struct Runtime {
     snapshot_every: u64,
     warm: WarmStates,
     prices: BTreeMap<String, Price>,
+    human: Option<Arc<dyn HumanHandler>>,
 }
 
 /// A person's decision on a tool call waiting for approval.
@@ -130,6 +132,7 @@ impl Runtime {
             snapshot_every: SNAPSHOT_EVERY,
             warm: WarmStates::default(),
             prices: BTreeMap::new(),
+            human: None,
         }
     }
 
@@ -151,6 +154,14 @@ impl Runtime {
     /// entries, and store its state more often.
     pub fn with_snapshot_every(mut self, entries: u64) -> Self {
         self.snapshot_every = entries.max(1);
+        self
+    }
+
+    /// Lets `handler` answer, in this process, for the team's human agents and for tool calls
+    /// waiting for approval, after each turn [`Runtime::send`] or [`Runtime::resume`] runs (see
+    /// [`HumanHandler`]). Without one, both wait in the durable queue.
+    pub fn with_human(mut self, handler: impl HumanHandler + 'static) -> Self {
+        self.human = Some(Arc::new(handler));
         self
     }
 
@@ -209,7 +220,16 @@ impl Runtime {
             Ok(outcome)
         };
         let outcome = self.let_go(&lease, turn.await).await?;
-        Ok(self.report(info.id, outcome))
+        self.humans_answer(self.report(info.id, outcome)).await
+    }
+
+    /// The report after the [`HumanHandler`] answered what the turn left to a person, if the
+    /// runtime has one.
+    async fn humans_answer(&self, report: TurnReport) -> Result<TurnReport, RuntimeError> {
+        match &self.human {
+            Some(handler) => self.answer_humans(handler, report).await,
+            None => Ok(report),
+        }
     }
 
     /// Refuses a user message longer than the team's `max_message_bytes` ([`Runtime::send`] does
@@ -246,8 +266,10 @@ impl Runtime {
             self.settle(&journal, state).await;
             Ok(finished)
         };
-        let finished = self.let_go(&lease, work.await).await?;
-        Ok(finished.map(|outcome| self.report(conversation.to_string(), outcome)))
+        match self.let_go(&lease, work.await).await? {
+            Some(outcome) => Ok(Some(self.humans_answer(self.report(conversation.to_string(), outcome)).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Decides on a tool call waiting for approval and carries the turn on: the call runs if
