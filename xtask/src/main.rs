@@ -2,8 +2,9 @@
 //!
 //! `cargo xtask test` is the README's test command: it installs what the external tests need
 //! (`install.rs`), checks the test Postgres answers (`postgres.rs`), then runs every test of the
-//! workspace with the `external-tests` features on. Plain `cargo test --workspace` runs only the
-//! hermetic tier. `cargo xtask simulate` runs the seeded fault simulator (`crates/baton-sim`) over
+//! workspace with the `external-tests` features on and, given no arguments, every example of the
+//! facade crate. Plain `cargo test --workspace` runs only the hermetic tier. `cargo xtask
+//! simulate` runs the seeded fault simulator (`crates/baton-sim`) over
 //! many seeds. This crate has no dependencies and is never published.
 
 mod install;
@@ -22,6 +23,8 @@ Tasks:
                   then run every test: cargo test --workspace --locked --no-fail-fast with the
                   external-tests features on. ARGS go to cargo test as they are, e.g.
                   `cargo xtask test -- crash` (a test name filter) or `cargo xtask test --test mcp`.
+                  Without ARGS, then runs every example of crates/baton/examples, each of which
+                  checks what it prints.
   setup           Install what the external tests need and check the test Postgres, without
                   running tests; prints the variables the tests read as `export` lines, so
                   `eval \"$(cargo xtask setup)\"` lets you run single tests by hand with
@@ -128,12 +131,38 @@ fn test(args: &[String]) -> Result<(), String> {
         .envs(variables);
     eprintln!("== cargo test --workspace --locked --no-fail-fast --features {} {}", features.join(","), args.join(" "));
     let status = command.status().map_err(|error| format!("cannot start cargo test: {error}"))?;
-    if status.success() {
-        eprintln!("== every test passed");
-        Ok(())
-    } else {
-        Err(format!("the tests failed (cargo test: {status}); the failures are listed above"))
+    if !status.success() {
+        return Err(format!("the tests failed (cargo test: {status}); the failures are listed above"));
     }
+    eprintln!("== every test passed");
+    match args.is_empty() {
+        true => examples(&root),
+        false => Ok(()),
+    }
+}
+
+/// Runs each example of the facade crate (`crates/baton/examples/*.rs`), which fails when it does
+/// not do what it shows.
+fn examples(root: &Path) -> Result<(), String> {
+    let dir = root.join("crates/baton/examples");
+    let listed = std::fs::read_dir(&dir).map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
+    let mut names: Vec<String> =
+        listed.filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_suffix(".rs").map(str::to_string)).collect();
+    names.sort();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for name in &names {
+        eprintln!("== cargo run --locked -p baton --example {name}");
+        let status = Command::new(&cargo)
+            .current_dir(root)
+            .args(["run", "--quiet", "--locked", "--package", "baton", "--example", name])
+            .status()
+            .map_err(|error| format!("cannot start cargo run: {error}"))?;
+        if !status.success() {
+            return Err(format!("the example {name} failed ({status}); its output is above"));
+        }
+    }
+    eprintln!("== every example ran ({})", names.join(", "));
+    Ok(())
 }
 
 /// `cargo xtask simulate`: runs the fault simulator's binary with the arguments given.
