@@ -10,7 +10,7 @@
 use crate::http::{error_text, excerpt, Failure, Http, KeyHeader};
 use crate::openai::broken;
 use crate::sse::EventStream;
-use crate::{Endpoint, Listener, Model, ModelError};
+use crate::{Endpoint, Listener, Model, ModelError, ModelFailure};
 use async_trait::async_trait;
 use baton_core::{ChatMessage, ModelReply, ModelRequest, StopReason, ToolCall, Usage};
 use reqwest::header::{HeaderName, HeaderValue};
@@ -290,12 +290,13 @@ async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Li
         let data: Value = match serde_json::from_str(&event.data) {
             Ok(data) => data,
             Err(error) => {
-                return Err(Failure::Fatal(format!(
+                let message = format!(
                     "invalid stream event '{}' from {} ({error}): {}",
                     event.event,
                     http.url,
                     excerpt(&event.data)
-                )))
+                );
+                return Err(Failure::Fatal(ModelError::of(ModelFailure::MalformedReply, message)));
             }
         };
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(&event.event).to_string();
@@ -361,10 +362,11 @@ async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Li
                 let message = data.get("error").and_then(error_text).unwrap_or_else(|| excerpt(&event.data));
                 let message = format!("the stream from {} reported an error: {message}", http.url);
                 let overloaded = data.pointer("/error/type").and_then(Value::as_str) == Some("overloaded_error");
+                let error = ModelError::of(ModelFailure::Unavailable, message);
                 return Err(if overloaded && !heard {
-                    Failure::Retry { message, retry_after: None }
+                    Failure::Retry { error, retry_after: None }
                 } else {
-                    Failure::Fatal(message)
+                    Failure::Fatal(error)
                 });
             }
             _ => {} // ping, content_block_stop

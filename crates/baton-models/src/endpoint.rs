@@ -83,7 +83,7 @@ impl Endpoint {
     /// built; the error names the variable.
     pub(crate) fn expand_base_url(&mut self) -> Result<(), ModelError> {
         self.base_url = env_template::expand(&self.base_url, |var| std::env::var(var))
-            .map_err(|error| ModelError::new(format!("the base_url '{}' {error}", self.base_url)))?;
+            .map_err(|error| ModelError::config(format!("the base_url '{}' {error}", self.base_url)))?;
         Ok(())
     }
 

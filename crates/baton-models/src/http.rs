@@ -1,7 +1,7 @@
 //! The HTTP side both wire formats share: the client, the API key and extra headers, retries
 //! with jittered exponential backoff and `Retry-After`, and error messages that say what to do.
 
-use crate::{Endpoint, ModelError};
+use crate::{Endpoint, ModelError, ModelFailure};
 use baton_core::{env_template, ModelReply};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
@@ -52,12 +52,12 @@ pub(crate) enum Failure {
     /// A transient failure worth another attempt.
     Retry {
         /// What went wrong.
-        message: String,
+        error: ModelError,
         /// The wait the server asked for.
         retry_after: Option<Duration>,
     },
     /// A failure another attempt will not fix.
-    Fatal(String),
+    Fatal(ModelError),
 }
 
 impl Http {
@@ -71,21 +71,21 @@ impl Http {
         use_proxies: bool,
     ) -> Result<Http, ModelError> {
         if endpoint.model.trim().is_empty() {
-            return Err(ModelError::new(
+            return Err(ModelError::config(
                 "the model name is empty; set it to the name the server knows, such as \"gpt-4o-mini\"",
             ));
         }
         match reqwest::Url::parse(&url) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
             Ok(parsed) => {
-                return Err(ModelError::new(format!(
+                return Err(ModelError::config(format!(
                     "the base_url '{}' uses the scheme '{}'; use an http:// or https:// address",
                     endpoint.base_url,
                     parsed.scheme()
                 )))
             }
             Err(error) => {
-                return Err(ModelError::new(format!(
+                return Err(ModelError::config(format!(
                     "the base_url '{}' is not a valid URL ({error}); use an address such as \
                      http://localhost:11434/v1",
                     endpoint.base_url
@@ -94,7 +94,7 @@ impl Http {
         }
         for (what, value) in [("timeout", endpoint.timeout), ("connect timeout", endpoint.connect_timeout)] {
             if value.is_zero() {
-                return Err(ModelError::new(format!(
+                return Err(ModelError::config(format!(
                     "the {what} of model '{}' is zero; give it a positive duration",
                     endpoint.model
                 )));
@@ -102,7 +102,7 @@ impl Http {
         }
         for (name, _) in &endpoint.headers {
             HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ModelError::new(format!("'{name}' is not a valid HTTP header name; use letters, digits and '-'"))
+                ModelError::config(format!("'{name}' is not a valid HTTP header name; use letters, digits and '-'"))
             })?;
         }
         let mut builder = reqwest::Client::builder()
@@ -112,9 +112,9 @@ impl Http {
         if !use_proxies {
             builder = builder.no_proxy();
         }
-        let client = builder
-            .build()
-            .map_err(|error| ModelError::new(format!("cannot set up the HTTP client for {url}: {}", reason(&error))))?;
+        let client = builder.build().map_err(|error| {
+            ModelError::config(format!("cannot set up the HTTP client for {url}: {}", reason(&error)))
+        })?;
         Ok(Http { endpoint, url, client, key, fixed, not_found_hint, first_backoff: FIRST_BACKOFF })
     }
 
@@ -150,7 +150,8 @@ impl Http {
     ) -> Result<ModelReply, Failure> {
         let text = response.text().await.map_err(|error| self.transport_failure(&error))?;
         parse(&text).map_err(|detail| {
-            Failure::Fatal(format!("invalid response from {}: {detail}; the body was: {}", self.url, excerpt(&text)))
+            let message = format!("invalid response from {}: {detail}; the body was: {}", self.url, excerpt(&text));
+            Failure::Fatal(ModelError::of(ModelFailure::MalformedReply, message))
         })
     }
 
@@ -172,20 +173,21 @@ impl Http {
             };
             match outcome {
                 Ok(reply) => return Ok(reply),
-                Err(Failure::Fatal(message)) => return Err(ModelError::new(message)),
-                Err(Failure::Retry { message, retry_after }) => {
+                Err(Failure::Fatal(error)) => return Err(error),
+                Err(Failure::Retry { error: ModelError { failure, message }, retry_after }) => {
                     if attempt >= attempts {
                         let tries =
                             if attempts == 1 { "1 attempt".to_string() } else { format!("{attempts} attempts") };
-                        return Err(ModelError::new(format!("{message}; gave up after {tries}")));
+                        return Err(ModelError::of(failure, format!("{message}; gave up after {tries}")));
                     }
                     let wait = match retry_after {
                         Some(wait) if wait > MAX_RETRY_AFTER => {
-                            return Err(ModelError::new(format!(
+                            let message = format!(
                                 "{message}; the server asks to wait {}, longer than baton waits ({}): try again later",
                                 seconds(wait),
                                 seconds(MAX_RETRY_AFTER)
-                            )))
+                            );
+                            return Err(ModelError::of(failure, message));
                         }
                         Some(wait) => wait,
                         None => backoff(self.first_backoff, attempt),
@@ -207,7 +209,7 @@ impl Http {
             };
             let var = self.endpoint.api_key_env.as_deref().unwrap_or_default();
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                ModelError::new(format!(
+                ModelError::config(format!(
                     "the API key in the environment variable {var} contains characters that cannot be sent in an \
                      HTTP header; check that it holds only the key"
                 ))
@@ -220,11 +222,11 @@ impl Http {
         }
         for (name, template) in &self.endpoint.headers {
             let value = env_template::expand(template, |var| std::env::var(var))
-                .map_err(|error| ModelError::new(format!("the header '{name}' {error}")))?;
+                .map_err(|error| ModelError::config(format!("the header '{name}' {error}")))?;
             let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| ModelError::new(format!("'{name}' is not a valid HTTP header name")))?;
+                .map_err(|_| ModelError::config(format!("'{name}' is not a valid HTTP header name")))?;
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                ModelError::new(format!("the value of header '{name}' cannot be sent in an HTTP header"))
+                ModelError::config(format!("the value of header '{name}' cannot be sent in an HTTP header"))
             })?;
             value.set_sensitive(template.contains("${"));
             headers.insert(name, value);
@@ -239,7 +241,7 @@ impl Http {
             Ok(key) if key.trim().is_empty() => Ok(None),
             Ok(key) => Ok(Some(key.trim().to_string())),
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(ModelError::new(format!(
+            Err(std::env::VarError::NotUnicode(_)) => Err(ModelError::config(format!(
                 "the environment variable {var} (the API key for {}) is not valid Unicode; set it to the key text",
                 self.url
             ))),
@@ -254,22 +256,19 @@ impl Http {
             } else {
                 String::new()
             };
-            Failure::Retry {
-                message: format!("cannot reach {}{within}: {} (is the server running?)", self.url, reason(error)),
-                retry_after: None,
-            }
+            let message = format!("cannot reach {}{within}: {} (is the server running?)", self.url, reason(error));
+            Failure::Retry { error: ModelError::of(ModelFailure::Unreachable, message), retry_after: None }
         } else if error.is_timeout() {
-            Failure::Fatal(format!(
+            let message = format!(
                 "no answer from {} within {}; the server may be overloaded or still loading the model, \
                  or raise the model's timeout_secs",
                 self.url,
                 seconds(self.endpoint.timeout)
-            ))
+            );
+            Failure::Fatal(ModelError::of(ModelFailure::TimedOut, message))
         } else {
-            Failure::Retry {
-                message: format!("the connection to {} failed: {}", self.url, reason(error)),
-                retry_after: None,
-            }
+            let message = format!("the connection to {} failed: {}", self.url, reason(error));
+            Failure::Retry { error: ModelError::of(ModelFailure::ConnectionFailed, message), retry_after: None }
         }
     }
 
@@ -287,10 +286,11 @@ impl Http {
         }
         let transient =
             matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT) || status.is_server_error();
+        let error = ModelError::of(status_failure(status), message);
         if transient {
-            Failure::Retry { message, retry_after }
+            Failure::Retry { error, retry_after }
         } else {
-            Failure::Fatal(message)
+            Failure::Fatal(error)
         }
     }
 
@@ -308,6 +308,18 @@ impl Http {
                      it (api_key_env)"
                 .to_string(),
         }
+    }
+}
+
+/// Which failure a non-2xx status is.
+fn status_failure(status: StatusCode) -> ModelFailure {
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ModelFailure::Auth,
+        StatusCode::NOT_FOUND => ModelFailure::NotFound,
+        StatusCode::TOO_MANY_REQUESTS => ModelFailure::RateLimited,
+        StatusCode::REQUEST_TIMEOUT => ModelFailure::TimedOut,
+        status if status.is_server_error() => ModelFailure::Unavailable,
+        _ => ModelFailure::Refused,
     }
 }
 

@@ -9,7 +9,7 @@
 
 use crate::http::{error_text, excerpt, kind, Failure, Http, KeyHeader};
 use crate::sse::EventStream;
-use crate::{Endpoint, Listener, Model, ModelError};
+use crate::{Endpoint, Listener, Model, ModelError, ModelFailure};
 use async_trait::async_trait;
 use baton_core::{ChatMessage, ModelReply, ModelRequest, StopReason, ToolCall, ToolDef, Usage};
 use serde::Deserialize;
@@ -353,11 +353,13 @@ async fn read_stream(http: &Http, response: reqwest::Response, listener: &dyn Li
             break;
         }
         let chunk: WireChunk = serde_json::from_str(data).map_err(|error| {
-            Failure::Fatal(format!("invalid stream chunk from {} ({error}): {}", http.url, excerpt(data)))
+            let message = format!("invalid stream chunk from {} ({error}): {}", http.url, excerpt(data));
+            Failure::Fatal(ModelError::of(ModelFailure::MalformedReply, message))
         })?;
         if let Some(error) = chunk.error.as_ref() {
             let message = error_text(error).unwrap_or_else(|| excerpt(&error.to_string()));
-            return Err(Failure::Fatal(format!("the stream from {} reported an error: {message}", http.url)));
+            let message = format!("the stream from {} reported an error: {message}", http.url);
+            return Err(Failure::Fatal(ModelError::of(ModelFailure::Unavailable, message)));
         }
         if let Some(reported) = chunk.usage {
             usage = Some(reported.usage());
@@ -436,10 +438,11 @@ impl Calls {
 /// A stream that broke off: retried while nothing was shown, final once text was.
 pub(crate) fn broken(http: &Http, heard: bool, detail: &str) -> Failure {
     let message = format!("the answer streamed from {} broke off: {detail}", http.url);
+    let error = ModelError::of(ModelFailure::ConnectionFailed, message);
     if heard {
-        Failure::Fatal(message)
+        Failure::Fatal(error)
     } else {
-        Failure::Retry { message, retry_after: None }
+        Failure::Retry { error, retry_after: None }
     }
 }
 
@@ -769,7 +772,9 @@ mod tests {
     #[tokio::test]
     async fn an_invalid_body_is_a_clear_error() {
         let server = Server::start(vec![Some(canned(200, "<html>gateway says hi</html>"))]).await;
-        let message = server.model(None).complete(&simple_request(), &Silent).await.unwrap_err().message;
+        let error = server.model(None).complete(&simple_request(), &Silent).await.unwrap_err();
+        assert_eq!(error.kind(), "malformed_reply", "{error}");
+        let message = error.to_string();
         assert!(message.starts_with(&format!("invalid response from {}/chat/completions: ", server.base_url)));
         assert!(message.contains("<html>gateway says hi</html>"), "{message}");
         assert_eq!(server.requests().len(), 1);

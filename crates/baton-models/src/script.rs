@@ -24,7 +24,7 @@
 //! agent and [`ModelRequest::agent_call_index`], so a conversation plays out the same in every
 //! process, including after a resume.
 
-use crate::{Listener, Model, ModelError};
+use crate::{Listener, Model, ModelError, ModelFailure};
 use async_trait::async_trait;
 use baton_core::{ModelReply, ModelRequest, ToolCall, HANDOFF_PREFIX};
 use serde::de::IgnoredAny;
@@ -261,10 +261,11 @@ impl Model for ScriptModel {
             let index = usize::try_from(request.agent_call_index).unwrap_or(usize::MAX);
             replies.get(index.min(replies.len().saturating_sub(1)))
         }) else {
-            return Err(ModelError::new(format!(
+            let message = format!(
                 "the script {} has no reply for agent '{agent}'; add a [[reply]] with agent = \"{agent}\"",
                 self.origin
-            )));
+            );
+            return Err(ModelError::of(ModelFailure::NoScriptedReply, message));
         };
         let index = request.agent_call_index;
         let tool_calls = reply
@@ -382,9 +383,10 @@ facts = { customer_id = "42" }
         let model = ScriptModel::parse(EXAMPLE, "demo/script.toml").unwrap();
         let error = model.complete(&request("billing", 0), &crate::Silent).await.unwrap_err();
         assert_eq!(
-            error.message,
+            error.to_string(),
             "the script demo/script.toml has no reply for agent 'billing'; add a [[reply]] with agent = \"billing\""
         );
+        assert_eq!(error.kind(), "no_scripted_reply");
     }
 
     #[test]

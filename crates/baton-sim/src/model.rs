@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use baton::core::{
     replay, ChatMessage, Effect, ModelReply, ModelRequest, Purpose, StopReason, ToolCall, Usage, HANDOFF_PREFIX,
 };
-use baton::models::{Listener, Model, ModelError};
+use baton::models::{Listener, Model, ModelError, ModelFailure};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -154,7 +154,10 @@ impl Draw<'_> {
     fn route(&mut self) -> Result<ModelReply, ModelError> {
         if self.rng.chance(self.world.faults.model_error) {
             self.fault("model_error");
-            return Err(ModelError::new("simulated: the provider answered 503 after 2 retries"));
+            return Err(ModelError::of(
+                ModelFailure::Unavailable,
+                "simulated: the provider answered 503 after 2 retries",
+            ));
         }
         let offered: Vec<String> = self.request.tools.iter().map(|tool| tool.name.clone()).collect();
         let name = match self.rng.chance(self.world.faults.malformed) {
@@ -173,11 +176,14 @@ impl Draw<'_> {
         let faults = self.world.faults.clone();
         if self.rng.chance(faults.model_error) {
             self.fault("model_error");
-            return Err(ModelError::new("simulated: the provider answered 503 after 2 retries"));
+            return Err(ModelError::of(
+                ModelFailure::Unavailable,
+                "simulated: the provider answered 503 after 2 retries",
+            ));
         }
         if self.rng.chance(faults.model_timeout) {
             self.fault("model_timeout");
-            return Err(ModelError::new("simulated: the provider did not answer within 60 s"));
+            return Err(ModelError::of(ModelFailure::TimedOut, "simulated: the provider did not answer within 60 s"));
         }
         if self.rng.chance(faults.empty_reply) {
             self.fault("empty_reply");

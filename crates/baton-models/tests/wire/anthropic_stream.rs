@@ -200,7 +200,9 @@ async fn an_error_after_text_is_final() {
         endpoint.stream = true;
         endpoint.retries = 1;
     });
-    let message = bounded(model.complete(&hello(), &Heard::default())).await.unwrap_err().message;
+    let error = bounded(model.complete(&hello(), &Heard::default())).await.unwrap_err();
+    assert_eq!(error.kind(), "unavailable", "{error}");
+    let message = error.to_string();
     assert!(message.contains("Overloaded"), "{message}");
     assert_eq!(server.count(), 1);
 }
@@ -215,7 +217,9 @@ async fn a_stream_that_ends_without_message_stop_after_text_broke_off() {
         endpoint.retries = 1;
     });
     let heard = Heard::default();
-    let message = bounded(model.complete(&hello(), &heard)).await.unwrap_err().message;
+    let error = bounded(model.complete(&hello(), &heard)).await.unwrap_err();
+    assert_eq!(error.kind(), "connection_failed", "{error}");
+    let message = error.to_string();
     assert!(message.contains("broke off"), "{message}");
     assert_eq!(heard.pieces(), ["Let me "]);
     assert_eq!(server.count(), 1, "a retry would show the user the answer twice");

@@ -67,11 +67,14 @@ async fn ask(
     bounded(model.complete(&hello(), &Heard::default())).await
 }
 
-/// The error of `provider`'s model at `server`.
-async fn fail(provider: Provider, server: &Server, change: impl FnOnce(&mut Endpoint)) -> String {
+/// The message of the error of `provider`'s model at `server`, checking that it is of `kind`.
+async fn fail(provider: Provider, server: &Server, kind: &str, change: impl FnOnce(&mut Endpoint)) -> String {
     match ask(provider, server, change).await {
         Ok(reply) => panic!("{provider:?}: expected an error, got {reply:?}"),
-        Err(error) => error.message,
+        Err(error) => {
+            assert_eq!(error.kind(), kind, "{provider:?}: {error}");
+            error.to_string()
+        }
     }
 }
 
@@ -84,7 +87,7 @@ async fn a_bad_request_shows_the_providers_message_and_is_not_retried() {
     for provider in BOTH {
         let answer = provider.error(400, "invalid_request_error", "messages: roles must alternate");
         let server = Server::start(vec![answer, provider.ok()]).await;
-        let message = fail(provider, &server, retries(2)).await;
+        let message = fail(provider, &server, "refused", retries(2)).await;
         assert!(message.starts_with(&format!("HTTP 400 from {}{}", server.base, provider.path())), "{message}");
         assert!(message.contains("messages: roles must alternate"), "{message}");
         assert_eq!(server.count(), 1, "{provider:?}");
@@ -98,7 +101,7 @@ async fn a_refused_key_names_its_variable() {
     for provider in BOTH {
         for var in [set, "BATON_WIRE_NEVER_SET_KEY_8b20"] {
             let server = Server::start(vec![provider.error(401, "authentication_error", "invalid x-api-key")]).await;
-            let message = fail(provider, &server, |endpoint| {
+            let message = fail(provider, &server, "auth", |endpoint| {
                 endpoint.api_key_env = Some(var.into());
                 endpoint.retries = 2;
             })
@@ -114,7 +117,7 @@ async fn a_refused_key_names_its_variable() {
 async fn not_found_points_at_the_base_url() {
     for provider in BOTH {
         let server = Server::start(vec![provider.error(404, "not_found_error", "model: claude-nope")]).await;
-        let message = fail(provider, &server, retries(2)).await;
+        let message = fail(provider, &server, "not_found", retries(2)).await;
         assert!(message.contains("HTTP 404"), "{message}");
         assert!(message.contains("model: claude-nope"), "{message}");
         assert!(message.contains("base_url"), "{provider:?}: {message}");
@@ -140,7 +143,7 @@ async fn a_long_retry_after_fails_at_once() {
     for provider in BOTH {
         let limited = provider.error(429, "rate_limit_error", "slow down").header("retry-after", "3600");
         let server = Server::start(vec![limited, provider.ok()]).await;
-        let message = fail(provider, &server, retries(2)).await;
+        let message = fail(provider, &server, "rate_limited", retries(2)).await;
         assert!(message.contains("slow down"), "{message}");
         assert!(message.contains("try again later"), "{provider:?}: {message}");
         assert_eq!(server.count(), 1);
@@ -152,7 +155,7 @@ async fn server_errors_are_retried_then_given_up() {
     for provider in BOTH {
         for status in [500, 503, 529] {
             let server = Server::start(vec![provider.error(status, "overloaded_error", "Overloaded")]).await;
-            let message = fail(provider, &server, retries(1)).await;
+            let message = fail(provider, &server, "unavailable", retries(1)).await;
             assert!(message.starts_with(&format!("HTTP {status} from ")), "{message}");
             assert!(message.contains("Overloaded"), "{message}");
             assert!(message.contains("gave up after 2 attempts"), "{provider:?} {status}: {message}");
@@ -175,7 +178,7 @@ async fn a_server_error_then_an_answer_is_a_reply() {
 async fn a_silent_server_times_out_without_a_retry() {
     for provider in BOTH {
         let server = Server::start(vec![Answer::Silence]).await;
-        let message = fail(provider, &server, |endpoint| {
+        let message = fail(provider, &server, "timed_out", |endpoint| {
             endpoint.timeout = Duration::from_millis(300);
             endpoint.retries = 2;
         })
@@ -190,7 +193,9 @@ async fn an_unreachable_server_says_so() {
     for provider in BOTH {
         let base = unreachable().await;
         let model = provider.model(&base, retries(1));
-        let message = bounded(model.complete(&hello(), &Heard::default())).await.unwrap_err().message;
+        let error = bounded(model.complete(&hello(), &Heard::default())).await.unwrap_err();
+        assert_eq!(error.kind(), "unreachable", "{error}");
+        let message = error.to_string();
         assert!(message.starts_with(&format!("cannot reach {base}{}", provider.path())), "{message}");
         assert!(message.contains("is the server running?"), "{message}");
         assert!(message.contains("gave up after 2 attempts"), "{message}");
@@ -219,7 +224,7 @@ async fn an_unset_header_variable_fails_before_anything_is_sent() {
     let var = "BATON_WIRE_NEVER_SET_HEADER_3c7f";
     for provider in BOTH {
         let server = Server::start(vec![provider.ok()]).await;
-        let message = fail(provider, &server, |endpoint| {
+        let message = fail(provider, &server, "config", |endpoint| {
             endpoint.headers = vec![("X-Tenant".into(), format!("${{{var}}}"))];
         })
         .await;
@@ -244,11 +249,10 @@ async fn a_base_url_variable_is_expanded_when_the_model_is_built() {
     }
     let unset = "BATON_WIRE_NEVER_SET_BASE_3c7f";
     let endpoint = || Endpoint::new("m", format!("http://${{{unset}}}/v1"), None);
-    for message in
-        [OpenAiModel::new(endpoint()).unwrap_err().message, AnthropicModel::new(endpoint()).unwrap_err().message]
-    {
+    for error in [OpenAiModel::new(endpoint()).unwrap_err(), AnthropicModel::new(endpoint()).unwrap_err()] {
+        assert_eq!(error.kind(), "config", "{error}");
         assert_eq!(
-            message,
+            error.to_string(),
             format!("the base_url 'http://${{{unset}}}/v1' uses ${{{unset}}}, which is not set: set the environment variable {unset}")
         );
     }

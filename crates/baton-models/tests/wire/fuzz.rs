@@ -174,10 +174,12 @@ fn setup() -> (Runtime, Fuzzed) {
     (runtime, server)
 }
 
-/// A call either gives a reply or an error that names the address it called.
+/// A call either gives a reply or an error that names the address it called and a failure a
+/// server can cause.
 fn named(result: &Result<ModelReply, ModelError>, url: &str) -> Result<(), TestCaseError> {
     if let Err(error) = result {
         prop_assert!(error.message.contains(url), "the error does not name {url}: {}", error.message);
+        prop_assert!(!matches!(error.kind(), "config" | "other"), "a server caused a {} error: {error}", error.kind());
     }
     Ok(())
 }

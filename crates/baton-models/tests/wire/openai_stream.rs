@@ -308,7 +308,9 @@ async fn a_stream_cut_off_after_text_was_heard_fails_without_a_retry() {
         endpoint.retries = 1;
     });
     let heard = Heard::default();
-    let message = bounded(model.complete(&hello(), &heard)).await.unwrap_err().message;
+    let error = bounded(model.complete(&hello(), &heard)).await.unwrap_err();
+    assert_eq!(error.kind(), "connection_failed", "{error}");
+    let message = error.to_string();
     assert!(message.contains("broke off"), "{message}");
     assert!(message.contains(&format!("{}/v1/chat/completions", server.base)), "{message}");
     assert_eq!(heard.pieces(), ["Your line"], "the user saw the start of the answer");
@@ -327,7 +329,9 @@ async fn an_error_inside_a_stream_is_reported() {
         endpoint.stream = true;
         endpoint.retries = 1;
     });
-    let message = bounded(model.complete(&hello(), &Heard::default())).await.unwrap_err().message;
+    let error = bounded(model.complete(&hello(), &Heard::default())).await.unwrap_err();
+    assert_eq!(error.kind(), "unavailable", "{error}");
+    let message = error.to_string();
     assert!(message.contains("boom"), "{message}");
     assert_eq!(server.count(), 1);
 }
