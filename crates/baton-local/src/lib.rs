@@ -36,5 +36,5 @@ mod view;
 
 pub use human::asks_for_human;
 pub use model::LocalModel;
-pub use reply::check_template;
+pub use reply::{check_template, TemplateError};
 pub use signals::read_signals;

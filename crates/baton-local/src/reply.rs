@@ -5,7 +5,7 @@
 use crate::text::{name_words as words, ID_WORDS};
 use baton_core::{ToolDef, ToolOutput};
 use minijinja::value::Serde;
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
 
 /// Renders `template` with `context`; `None` when it does not render (a syntax error, a missing
@@ -18,10 +18,36 @@ pub fn render(template: &str, context: &Value) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
+/// Why a reply template does not parse ([`check_template`]); `Display` is minijinja's own
+/// description, with the place.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template's syntax is wrong: an unclosed tag, an unknown statement, a stray token.
+    #[error("{0}")]
+    Syntax(String),
+    /// A string literal in the template has an escape sequence that does not exist.
+    #[error("{0}")]
+    BadEscape(String),
+}
+
+impl TemplateError {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TemplateError::Syntax(_) => "syntax",
+            TemplateError::BadEscape(_) => "bad_escape",
+        }
+    }
+}
+
 /// Whether `template` parses as a reply template, or what is wrong with it (for the team file's
 /// checks; a template that parses can still fail to render, and then falls back).
-pub fn check_template(template: &str) -> Result<(), String> {
-    Environment::new().template_from_str(template).map(|_| ()).map_err(|error| error.to_string())
+pub fn check_template(template: &str) -> Result<(), TemplateError> {
+    Environment::new().template_from_str(template).map(|_| ()).map_err(|error| match error.kind() {
+        ErrorKind::BadEscape => TemplateError::BadEscape(error.to_string()),
+        // Parsing fails with syntax errors only (and delimiter errors, with a custom syntax).
+        _ => TemplateError::Syntax(error.to_string()),
+    })
 }
 
 /// How an argument is called in a sentence: `customer_id` → "customer id".
@@ -533,7 +559,19 @@ mod tests {
         assert_eq!(render("{% if result.missing %}x{% endif %}ok", &context).as_deref(), Some("ok"));
         assert_eq!(render("{{ broken", &context), None);
         assert!(check_template("Hello {{ agent }}!").is_ok());
-        assert!(check_template("{{ broken").unwrap_err().contains("syntax error"));
+    }
+
+    #[test]
+    fn a_template_that_does_not_parse_says_why_and_where() {
+        let error = check_template("{{ broken").unwrap_err();
+        assert_eq!(error.kind(), "syntax");
+        assert_eq!(
+            error.to_string(),
+            "syntax error: unexpected end of input, expected end of variable block (in <string>:1)"
+        );
+        let error = check_template("Plan: {{ \"\\xZZ\" }}").unwrap_err();
+        assert_eq!(error.kind(), "bad_escape");
+        assert_eq!(error.to_string(), "bad string escape (in <string>:1)");
     }
 
     #[test]

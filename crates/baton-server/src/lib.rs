@@ -231,15 +231,33 @@ impl Server {
     }
 }
 
+/// Why an address is not served ([`check_address`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeAddress {
+    /// The address is not loopback and there are no keys: every caller who reaches it would be
+    /// an admin.
+    #[error(
+        "refusing to serve {0} without API keys: anyone who reaches it could act as an admin. Make keys \
+         with `baton keys new --name NAME --role client >> keys.toml` and pass --keys keys.toml, or serve \
+         on 127.0.0.1"
+    )]
+    PublicWithoutKeys(SocketAddr),
+}
+
+impl UnsafeAddress {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UnsafeAddress::PublicWithoutKeys(_) => "public_without_keys",
+        }
+    }
+}
+
 /// Fails for an address other than loopback when there are no keys: without keys every caller
 /// is an admin.
-pub fn check_address(addr: &SocketAddr, keys: Option<&Keys>) -> Result<(), String> {
+pub fn check_address(addr: &SocketAddr, keys: Option<&Keys>) -> Result<(), UnsafeAddress> {
     match keys.is_none() && !addr.ip().is_loopback() {
-        true => Err(format!(
-            "refusing to serve {addr} without API keys: anyone who reaches it could act as an admin. Make keys \
-             with `baton keys new --name NAME --role client >> keys.toml` and pass --keys keys.toml, or serve \
-             on 127.0.0.1"
-        )),
+        true => Err(UnsafeAddress::PublicWithoutKeys(*addr)),
         false => Ok(()),
     }
 }
@@ -294,4 +312,24 @@ async fn count_request(State(state): State<Arc<AppState>>, request: Request, nex
     let response = next.run(request).await;
     state.metrics.http_request(&method, &route, response.status().as_u16(), started.elapsed());
     response
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_address_without_keys_is_refused_with_what_to_do() {
+        let refused = check_address(&"0.0.0.0:8080".parse().unwrap(), None).unwrap_err();
+        assert_eq!(refused.kind(), "public_without_keys");
+        assert_eq!(
+            refused.to_string(),
+            "refusing to serve 0.0.0.0:8080 without API keys: anyone who reaches it could act as an admin. Make \
+             keys with `baton keys new --name NAME --role client >> keys.toml` and pass --keys keys.toml, or \
+             serve on 127.0.0.1"
+        );
+        let refused = check_address(&"[::]:80".parse().unwrap(), None).unwrap_err();
+        assert!(refused.to_string().starts_with("refusing to serve [::]:80 without API keys: "), "{refused}");
+    }
 }

@@ -138,7 +138,8 @@ fn simulate_seed(seed: u64, planted: Option<Planted>) -> Result<Outcome, Box<Fai
     let team = match team::generate(seed) {
         Ok(team) => Arc::new(team),
         Err(why) => {
-            return Err(failure(seed, planted, Violation::new(invariant::SETUP, why), None, String::new(), None))
+            let violation = Violation::new(invariant::SETUP, why.to_string());
+            return Err(failure(seed, planted, violation, None, String::new(), None));
         }
     };
     let fail = |failed: Failed, crash: Option<String>| {

@@ -8,7 +8,7 @@
 //! and triggers (asking for a person, unresolved turns, language).
 
 use crate::rng::Rng;
-use baton::config::parse_team;
+use baton::config::{parse_team, LoadError};
 use baton::core::{validate, Severity, Team};
 use baton::tools::guard::ToolSettings;
 use serde_json::{json, Value};
@@ -59,12 +59,23 @@ pub fn tool_schema() -> Value {
 /// A tool whose calls may hang past their time limit has a short one, so a hang costs little.
 pub const SHORT_TIMEOUT_SECS: f64 = 0.05;
 
+/// Why a generated team is not usable: a bug in the generator, in the loader or in validation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GenerateError {
+    /// The team file does not load.
+    #[error("the team file does not load: {0}")]
+    Load(#[source] LoadError),
+    /// The team loads, and does not validate; the validation errors' messages.
+    #[error("the team does not validate: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
 /// Writes a random team file for `seed` and loads it; `Err` says why it did not load (a bug in
 /// the generator or in the loader).
-pub fn generate(seed: u64) -> Result<SimTeam, String> {
+pub fn generate(seed: u64) -> Result<SimTeam, GenerateError> {
     let toml = write(&mut Rng::stream(seed, "team"), seed);
     let path = std::env::temp_dir().join(format!("baton-sim-{seed}.toml"));
-    let loaded = parse_team(&toml, Path::new(&path)).map_err(|e| format!("the team file does not load: {e}"))?;
+    let loaded = parse_team(&toml, Path::new(&path)).map_err(GenerateError::Load)?;
     let mut team = loaded.config.team;
     for tool in team.tools.values_mut() {
         tool.parameters = tool_schema();
@@ -72,7 +83,7 @@ pub fn generate(seed: u64) -> Result<SimTeam, String> {
     let errors: Vec<String> =
         validate(&team).into_iter().filter(|p| p.severity == Severity::Error).map(|p| p.message).collect();
     if !errors.is_empty() {
-        return Err(format!("the team does not validate: {}", errors.join("; ")));
+        return Err(GenerateError::Invalid(errors));
     }
     let settings = loaded.config.tools.iter().map(|(name, tool)| (name.clone(), tool.settings)).collect();
     Ok(SimTeam { toml, team: Arc::new(team), settings })
@@ -171,8 +182,9 @@ fn edge(rng: &mut Rng, to: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
-    use super::generate;
+    use super::{generate, parse_team, GenerateError, Path};
 
     #[test]
     fn every_team_of_the_first_seeds_loads() {
@@ -181,5 +193,14 @@ mod tests {
                 panic!("seed {seed}: {why}");
             }
         }
+    }
+
+    #[test]
+    fn a_team_that_is_not_usable_says_why() {
+        let load = parse_team("name = ", Path::new("sim.toml")).unwrap_err();
+        let error = GenerateError::Load(load.clone());
+        assert_eq!(error.to_string(), format!("the team file does not load: {load}"));
+        let error = GenerateError::Invalid(vec!["agent 'a' has no model".into(), "tool 't' is unused".into()]);
+        assert_eq!(error.to_string(), "the team does not validate: agent 'a' has no model; tool 't' is unused");
     }
 }
