@@ -1,0 +1,70 @@
+//! What can go wrong above one runtime: a team not served or not loadable, on top of what a
+//! runtime's own work reports.
+
+use crate::assemble::AssembleError;
+use crate::config::LoadError;
+use crate::RuntimeError;
+
+/// Why the service could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The work on the conversation failed (see [`RuntimeError`]).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// No team of that name is served.
+    #[error("there is no team '{name}'; the teams are: {}", served.join(", "))]
+    UnknownTeam {
+        /// The name asked for.
+        name: String,
+        /// The teams served.
+        served: Vec<String>,
+    },
+    /// The conversation's team is not served, and recorded team files are not run.
+    #[error("conversation '{conversation}' belongs to team '{team}', which is not served")]
+    TeamNotServed {
+        /// The conversation.
+        conversation: String,
+        /// Its team.
+        team: String,
+    },
+    /// The conversation recorded no team file to rebuild its team from.
+    #[error("no team file was recorded for it (it was created by a Rust program)")]
+    NoTeamFile {
+        /// The conversation.
+        conversation: String,
+    },
+    /// A team file does not load.
+    #[error("its team file does not load:\n{error}")]
+    TeamFile {
+        /// The file.
+        file: String,
+        /// Every problem found in it.
+        error: LoadError,
+    },
+    /// A team file loads, but its team cannot be built.
+    #[error("{error}")]
+    Assemble {
+        /// The file.
+        file: String,
+        /// Why.
+        error: AssembleError,
+    },
+    /// The task doing the work stopped unexpectedly (it panicked); the journal keeps what it did.
+    #[error("its task failed")]
+    TaskFailed,
+}
+
+impl ServiceError {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServiceError::Runtime(_) => "runtime",
+            ServiceError::UnknownTeam { .. } => "unknown_team",
+            ServiceError::TeamNotServed { .. } => "team_not_served",
+            ServiceError::NoTeamFile { .. } => "no_team_file",
+            ServiceError::TeamFile { .. } => "team_file",
+            ServiceError::Assemble { .. } => "assemble",
+            ServiceError::TaskFailed => "task_failed",
+        }
+    }
+}
