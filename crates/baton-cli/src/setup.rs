@@ -9,7 +9,7 @@ use crate::paint::{self, print_error};
 use crate::Exit;
 use baton::config::{load_team, TeamConfig};
 use baton::store::{open, open_read_only, Durability, Store, StoreError, StoreLocation};
-use baton::{assemble, Runtime, RuntimeError};
+use baton::{assemble, Runtime, RuntimeError, Service, ServiceError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -115,20 +115,13 @@ pub async fn team_runtime(file: Option<&str>, store: Arc<dyn Store>) -> Result<A
 
 /// The runtime of `conversation`'s team, built from the team file it was created with.
 pub async fn conversation_runtime(store: Arc<dyn Store>, conversation: &str) -> Result<Arc<Runtime>, Exit> {
-    let info = match store.conversation(conversation).await {
-        Ok(Some(info)) => info,
-        Ok(None) => {
-            print_error!("{}", StoreError::UnknownConversation(conversation.to_string()));
-            return Err(Exit::Usage);
+    let service = Service::new(store).running_recorded_team_files();
+    service.conversation(conversation).await.map(|(_, runtime)| runtime).map_err(|error| match error {
+        ServiceError::Runtime(error) => failed(&error),
+        why => {
+            print_error!("conversation {conversation}: {why}");
+            Exit::Usage
         }
-        Err(error) => {
-            print_error!("{error}");
-            return Err(Exit::Failed);
-        }
-    };
-    team_runtime(info.team_file.as_deref(), store).await.map_err(|why| {
-        print_error!("conversation {conversation}: {why}");
-        Exit::Usage
     })
 }
 
