@@ -1,7 +1,5 @@
 //! Where an HTTP model lives and how it is asked: the settings both wire formats share.
 
-use crate::ModelError;
-use baton_core::env_template;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -76,25 +74,6 @@ impl Endpoint {
             headers: Vec::new(),
             extra_body: Map::new(),
             sampling: Sampling::default(),
-        }
-    }
-
-    /// Replaces `${VAR}` in `base_url` by the environment variable, as a model does when it is
-    /// built; the error names the variable.
-    pub(crate) fn expand_base_url(&mut self) -> Result<(), ModelError> {
-        self.base_url = env_template::expand(&self.base_url, |var| std::env::var(var))
-            .map_err(|error| ModelError::config(format!("the base_url '{}' {error}", self.base_url)))?;
-        Ok(())
-    }
-
-    /// `body` with the configured extra members applied (a `null` one removes the member).
-    pub(crate) fn apply_extra_body(&self, body: &mut Map<String, Value>) {
-        for (key, value) in &self.extra_body {
-            if value.is_null() {
-                body.remove(key);
-            } else {
-                body.insert(key.clone(), value.clone());
-            }
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use crate::{Endpoint, ModelError, ModelFailure};
 use baton_core::{env_template, ModelReply};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
@@ -26,8 +26,10 @@ pub(crate) const EXCERPT_CHARS: usize = 200;
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum KeyHeader {
     /// `Authorization: Bearer KEY` (OpenAI and compatible servers).
+    #[cfg(feature = "openai")]
     Bearer,
     /// `x-api-key: KEY` (Anthropic).
+    #[cfg(feature = "anthropic")]
     XApiKey,
 }
 
@@ -204,7 +206,9 @@ impl Http {
         let mut headers = HeaderMap::new();
         if let Some(key) = self.api_key()? {
             let (name, value) = match self.key {
-                KeyHeader::Bearer => (AUTHORIZATION, format!("Bearer {key}")),
+                #[cfg(feature = "openai")]
+                KeyHeader::Bearer => (reqwest::header::AUTHORIZATION, format!("Bearer {key}")),
+                #[cfg(feature = "anthropic")]
                 KeyHeader::XApiKey => (HeaderName::from_static("x-api-key"), key),
             };
             let var = self.endpoint.api_key_env.as_deref().unwrap_or_default();
@@ -401,15 +405,36 @@ pub(crate) fn seconds(duration: Duration) -> String {
     }
 }
 
-/// A JSON value's kind, for messages.
-pub(crate) fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// What building an HTTP model does with its settings.
+impl Endpoint {
+    /// Replaces `${VAR}` in `base_url` by the environment variable, as a model does when it is
+    /// built; the error names the variable.
+    pub(crate) fn expand_base_url(&mut self) -> Result<(), ModelError> {
+        self.base_url = env_template::expand(&self.base_url, |var| std::env::var(var))
+            .map_err(|error| ModelError::config(format!("the base_url '{}' {error}", self.base_url)))?;
+        Ok(())
+    }
+
+    /// `body` with the configured extra members applied (a `null` one removes the member).
+    pub(crate) fn apply_extra_body(&self, body: &mut Map<String, Value>) {
+        for (key, value) in &self.extra_body {
+            if value.is_null() {
+                body.remove(key);
+            } else {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// A stream that broke off: retried while nothing was shown, final once text was.
+pub(crate) fn broken(http: &Http, heard: bool, detail: &str) -> Failure {
+    let message = format!("the answer streamed from {} broke off: {detail}", http.url);
+    let error = ModelError::of(ModelFailure::ConnectionFailed, message);
+    if heard {
+        Failure::Fatal(error)
+    } else {
+        Failure::Retry { error, retry_after: None }
     }
 }
 

@@ -3,16 +3,24 @@
 //! Only this crate knows a provider's wire format. A provider turns a provider-neutral
 //! [`ModelRequest`] into a request of its own and its answer into a [`ModelReply`]; streamed or
 //! not, the same answer gives the same reply.
+//!
+//! The providers that call a server are cargo features, `openai` and `anthropic` (both on by
+//! default; each brings reqwest); [`ScriptModel`] and the settings of every provider
+//! ([`Endpoint`], the defaults in [`openai`] and [`anthropic`]) are always there.
 
 pub mod anthropic;
 mod endpoint;
+#[cfg(any(feature = "openai", feature = "anthropic"))]
 mod http;
 pub mod openai;
 pub mod script;
+#[cfg(any(feature = "openai", feature = "anthropic"))]
 mod sse;
 
+#[cfg(feature = "anthropic")]
 pub use anthropic::AnthropicModel;
 pub use endpoint::{Endpoint, Sampling, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
+#[cfg(feature = "openai")]
 pub use openai::OpenAiModel;
 pub use script::{ScriptError, ScriptModel};
 
@@ -115,6 +123,7 @@ impl ModelError {
     }
 
     /// A [`ModelFailure::Config`] error with the given message.
+    #[cfg(any(feature = "openai", feature = "anthropic"))]
     pub(crate) fn config(message: impl Into<String>) -> Self {
         ModelError::of(ModelFailure::Config, message)
     }

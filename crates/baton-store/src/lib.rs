@@ -6,6 +6,10 @@
 //! conversation: it holds the conversation's [`Lease`], and every append checks the lease's
 //! epoch (its fencing token) in the same transaction, so a process that lost its lease (it was
 //! paused, partitioned, presumed dead) can never write again. Only this crate writes SQL.
+//!
+//! The in-memory store is always there; [`SqliteStore`] and [`PostgresStore`] are the cargo
+//! features `sqlite` and `postgres` (both on by default). Every [`StoreLocation`] parses in every
+//! build, and [`open`]ing one whose store a build leaves out is [`StoreError::NotBuiltIn`].
 
 use async_trait::async_trait;
 use baton_core::JournalEntry;
@@ -16,14 +20,19 @@ use std::time::Duration;
 mod lease;
 mod memory;
 mod open;
+#[cfg(feature = "postgres")]
 mod postgres;
+mod postgres_url;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use lease::{holder_id, holder_is_gone, Lease};
 pub use memory::MemoryStore;
 pub use open::{open, open_read_only, InvalidLocation, StoreLocation, LOCATION_FORMS};
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-pub use sqlite::{Durability, SqliteStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// A conversation's identity in a store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +77,17 @@ pub struct Snapshot {
     pub seq: u64,
     /// The state, as the runtime wrote it.
     pub body: String,
+}
+
+/// How hard each commit to a SQLite journal holds on to the disk (the team file's `[store]
+/// sync`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit survives a power cut (`PRAGMA synchronous = FULL`).
+    #[default]
+    Full,
+    /// Every commit survives a crash of the process; a power cut may lose the last ones.
+    Normal,
 }
 
 /// A store failed; the message says what to do.
@@ -143,6 +163,19 @@ pub enum StoreError {
         /// The newest schema version this baton knows.
         known: u32,
     },
+    /// The journal is of a kind this build of baton leaves out: the cargo feature that adds it
+    /// was off.
+    #[error(
+        "the journal {location}: this baton was built without {kind} support: build it with the `{feature}` feature"
+    )]
+    NotBuiltIn {
+        /// The journal's location (a Postgres URL without its password).
+        location: String,
+        /// The kind of journal: `SQLite` or `Postgres`.
+        kind: &'static str,
+        /// The cargo feature that adds it, of `baton` and `baton-store` alike.
+        feature: &'static str,
+    },
     /// An entry could not be encoded or decoded.
     #[error("journal entry {seq} of conversation '{conversation}' is unreadable: {message}")]
     Corrupt {
@@ -158,9 +191,11 @@ pub enum StoreError {
 pub use baton_core::event::{TURN_ENDED, TURN_OPENERS};
 
 /// One entry as a database row: `(seq, at_ms, kind, body)`, the body as JSON.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) type Row = (i64, i64, &'static str, String);
 
 /// The rows that store `entries` of `conversation` at positions `first_seq..`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn rows(
     conversation: &str,
     first_seq: u64,

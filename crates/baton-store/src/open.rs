@@ -1,9 +1,13 @@
 //! Where a journal lives, as users write it (`--db`, `BATON_DB`), and opening it.
+//!
+//! Every location parses in every build; opening a SQLite or Postgres journal in a build without
+//! that store (the cargo features `sqlite` and `postgres`) is [`StoreError::NotBuiltIn`].
 
-use crate::{Durability, MemoryStore, PostgresStore, SqliteStore, Store, StoreError};
+use crate::postgres_url::{check_tls_parameters, redact};
+use crate::{Durability, MemoryStore, Store, StoreError};
 use baton_core::names::closest;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What every form of a journal's location is, for the help and the errors.
@@ -44,7 +48,7 @@ impl fmt::Display for StoreLocation {
         match self {
             StoreLocation::Memory => f.write_str("memory"),
             StoreLocation::Sqlite(path) => write!(f, "{}", path.display()),
-            StoreLocation::Postgres(url) => f.write_str(&crate::postgres::redact(url)),
+            StoreLocation::Postgres(url) => f.write_str(&redact(url)),
         }
     }
 }
@@ -69,7 +73,7 @@ fn location(text: &str) -> Result<StoreLocation, String> {
     let after_slashes = rest.strip_prefix("//");
     match (scheme, after_slashes) {
         ("postgres" | "postgresql", Some(_)) => {
-            crate::postgres::check_tls_parameters(text)?;
+            check_tls_parameters(text)?;
             Ok(StoreLocation::Postgres(text.to_string()))
         }
         ("sqlite", Some(path)) if path.contains(['?', '#']) => Err(format!(
@@ -119,22 +123,62 @@ fn refusal(text: &str, scheme: &str, rest: &str) -> String {
 
 /// Opens the journal at `location`; `durability` applies to SQLite.
 pub async fn open(location: &StoreLocation, durability: Durability) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(match location {
-        StoreLocation::Memory => Arc::new(MemoryStore::new()),
-        StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open_with(path, durability)?),
-        StoreLocation::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
-    })
+    match location {
+        StoreLocation::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreLocation::Sqlite(path) => sqlite(path, durability),
+        StoreLocation::Postgres(url) => postgres(url).await,
+    }
 }
 
 /// Opens the existing journal at `location` for a command that only reads it: a SQLite file is
 /// opened read-only, so nothing is written to it or beside it where that is not needed
-/// ([`SqliteStore::open_read_only`]); a Postgres journal is connected to as for writing. An
-/// in-memory journal is a new, empty one.
+/// ([`SqliteStore::open_read_only`](crate::SqliteStore::open_read_only)); a Postgres journal is connected to as
+/// for writing. An in-memory journal is a new, empty one.
 pub async fn open_read_only(location: &StoreLocation) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(match location {
-        StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open_read_only(path)?),
-        other => open(other, Durability::Full).await?,
-    })
+    match location {
+        StoreLocation::Sqlite(path) => sqlite_read_only(path),
+        other => open(other, Durability::Full).await,
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite(path: &Path, durability: Durability) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(crate::SqliteStore::open_with(path, durability)?))
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_read_only(path: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(crate::SqliteStore::open_read_only(path)?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite(path: &Path, _durability: Durability) -> Result<Arc<dyn Store>, StoreError> {
+    sqlite_read_only(path)
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_read_only(path: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Err(not_built_in(&StoreLocation::Sqlite(path.to_path_buf())))
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(crate::PostgresStore::connect(url).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Err(not_built_in(&StoreLocation::Postgres(url.to_string())))
+}
+
+/// The error for a journal at `location` whose store this build leaves out.
+#[cfg(any(not(feature = "sqlite"), not(feature = "postgres")))]
+fn not_built_in(location: &StoreLocation) -> StoreError {
+    let (kind, feature) = match location {
+        StoreLocation::Postgres(_) => ("Postgres", "postgres"),
+        _ => ("SQLite", "sqlite"),
+    };
+    StoreError::NotBuiltIn { location: location.to_string(), kind, feature }
 }
 
 #[cfg(test)]
@@ -186,6 +230,26 @@ mod tests {
         assert!(refused("postgres://db/baton?sslmode=verify_full").contains("write disable, prefer, require"));
         assert!(refused("sqlite::memory:").contains("did you mean memory?"));
         assert!(refused("sqlite://:memory:").contains("did you mean memory?"));
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[tokio::test]
+    async fn a_postgres_journal_in_a_build_without_postgres_says_which_feature_adds_it() {
+        let location = parsed("postgres://baton:hunter2@db/baton");
+        let error = open(&location, Durability::Full).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let expected = "the journal postgres://baton:***@db/baton: this baton was built without Postgres support: \
+                        build it with the `postgres` feature";
+        assert_eq!(error, expected);
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    #[tokio::test]
+    async fn a_sqlite_journal_in_a_build_without_sqlite_says_which_feature_adds_it() {
+        let error = open_read_only(&parsed("journal.db")).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let expected =
+            "the journal journal.db: this baton was built without SQLite support: build it with the `sqlite` feature";
+        assert_eq!(error, expected);
+        assert!(open(&StoreLocation::Memory, Durability::Full).await.is_ok(), "memory is always there");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 mod failure;
 mod tls;
 
+use crate::postgres_url::{redact, split, Tls};
 use crate::{ConversationInfo, Lease, Snapshot, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
@@ -96,7 +97,7 @@ struct Connected {
 pub struct PostgresStore {
     config: Config,
     /// The URL's TLS settings, and the connector they make.
-    tls: tls::Tls,
+    tls: Tls,
     connector: MakeRustlsConnect,
     /// Where the database is, without the password, for messages.
     display: String,
@@ -116,7 +117,7 @@ impl PostgresStore {
     /// to libpq.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let refused = |message: String| StoreError::Database { path: redact(url), message };
-        let (rest, tls) = tls::split(url).map_err(refused)?;
+        let (rest, tls) = split(url).map_err(refused)?;
         let mut config: Config = rest.parse().map_err(|e| {
             refused(format!("not a Postgres URL ({}); write postgres://USER@HOST:PORT/DATABASE", failure::describe(&e)))
         })?;
@@ -338,37 +339,6 @@ fn shown(duration: Duration) -> String {
     } else {
         format!("{seconds:.1} s")
     }
-}
-
-/// Checks a URL's TLS parameters, so that a mistake in them is refused with the rest of `--db`.
-pub(crate) fn check_tls_parameters(url: &str) -> Result<(), String> {
-    tls::split(url).map(drop)
-}
-
-/// The URL without its password. The credentials end at the first `@`, as tokio-postgres reads
-/// them, but the part hidden runs on to the last `@` before the path, so that no piece of a
-/// password holding an unencoded `@` shows; a `password=` query parameter is hidden too.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let mut shown = match rest.find('@') {
-        Some(first_at) => match rest[..first_at].split_once(':') {
-            Some((user, _)) => {
-                let host_end = rest[first_at..].find('/').map_or(rest.len(), |at| first_at + at);
-                let last_at = rest[..host_end].rfind('@').unwrap_or(first_at);
-                format!("{user}:***{}", &rest[last_at..])
-            }
-            None => rest.to_string(),
-        },
-        None => rest.to_string(),
-    };
-    if let Some((before, query)) = shown.split_once('?') {
-        let hidden = |pair: &str| match pair.split_once('=') {
-            Some(("password", _)) => "password=***".to_string(),
-            _ => pair.to_string(),
-        };
-        shown = format!("{before}?{}", query.split('&').map(hidden).collect::<Vec<_>>().join("&"));
-    }
-    format!("{scheme}://{shown}")
 }
 
 fn seconds(ttl: Duration) -> f64 {

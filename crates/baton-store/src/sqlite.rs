@@ -15,7 +15,7 @@
 //! read-only (the `-shm` file cannot be made there).
 
 use crate::lease::now_ms;
-use crate::{ConversationInfo, Lease, Snapshot, Store, StoreError, StoredEntry};
+use crate::{ConversationInfo, Durability, Lease, Snapshot, Store, StoreError, StoredEntry};
 use async_trait::async_trait;
 use baton_core::JournalEntry;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -115,16 +115,6 @@ const URI_ESCAPED: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#');
 const MAX_BATCH: usize = 512;
 /// How many prepared statements each connection keeps (more than the store has).
 const STATEMENT_CACHE: usize = 32;
-
-/// How hard each commit holds on to the disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Durability {
-    /// Every commit survives a power cut (`PRAGMA synchronous = FULL`).
-    #[default]
-    Full,
-    /// Every commit survives a crash of the process; a power cut may lose the last ones.
-    Normal,
-}
 
 /// A write for the writer thread: given the open transaction (or why none could be begun), it
 /// does its work and returns what to do once the transaction's fate is known.

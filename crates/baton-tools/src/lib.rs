@@ -3,6 +3,10 @@
 //! A tool receives the arguments object the core checked is an object, and the call's stable
 //! idempotency key. A failure is a [`ToolOutput`] with `is_error` set: the model reads it and
 //! carries on; a tool never ends a turn by itself.
+//!
+//! The tools that need a network client are cargo features, `http` ([`http::HttpTool`]) and
+//! `mcp` ([`mcp::McpServer`]), both on by default; their settings are always there, so a team
+//! file naming them is read and checked by every build.
 
 use async_trait::async_trait;
 use baton_core::{ToolDef, ToolOutput};

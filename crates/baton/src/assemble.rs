@@ -3,18 +3,31 @@
 //! Every tool is wrapped in its time limit and result cap. An MCP entry's server is started
 //! here, once, and asked for its tools: agents that list the entry get each of them, under the
 //! server's own names. Tools of `kind = "rust"` are supplied by the program embedding baton.
+//!
+//! A team file loads in every build; a model, tool or journal whose cargo feature this build
+//! leaves out (`openai`, `anthropic`, `http-tool`, `mcp`, `sqlite`, `postgres`) fails here, with
+//! [`AssembleError::NotBuiltIn`] or [`StoreError::NotBuiltIn`] naming the feature.
 
 use crate::config::Api;
 use crate::config::{ModelConfig, TeamConfig, ToolConfig, ToolKind};
 use crate::{BuiltTeam, Runtime};
-use baton_core::{Problem, Team, ToolDef, HANDOFF_PREFIX};
+#[cfg(feature = "mcp")]
+use baton_core::HANDOFF_PREFIX;
+use baton_core::{Problem, Team, ToolDef};
 use baton_local::LocalModel;
-use baton_models::{AnthropicModel, Model, OpenAiModel, ScriptModel};
+#[cfg(feature = "anthropic")]
+use baton_models::AnthropicModel;
+#[cfg(feature = "openai")]
+use baton_models::OpenAiModel;
+use baton_models::{Model, ScriptModel};
 use baton_store::{open, Store, StoreError, StoreLocation};
 use baton_tools::command::CommandTool;
 use baton_tools::guard::Guarded;
+#[cfg(feature = "http-tool")]
 use baton_tools::http::HttpTool;
-use baton_tools::mcp::{McpConfig, McpError, McpServer};
+use baton_tools::mcp::McpError;
+#[cfg(feature = "mcp")]
+use baton_tools::mcp::{McpConfig, McpServer};
 use baton_tools::{LookupTool, Tool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,6 +63,17 @@ pub enum AssembleError {
     /// With the tools its MCP servers offer, the team is not valid.
     #[error("the team with its MCP tools is not valid: {}", messages(.0))]
     Invalid(Vec<Problem>),
+    /// A model or tool is of a kind this build of baton leaves out: the cargo feature that adds
+    /// it was off.
+    #[error("{part}: this baton was built without {support} support: build it with the `{feature}` feature")]
+    NotBuiltIn {
+        /// The model or tool, as `model 'NAME'` or `tool 'NAME'`.
+        part: String,
+        /// What it needs: `OpenAI`, `Anthropic`, `HTTP tool` or `MCP`.
+        support: &'static str,
+        /// The cargo feature of `baton` that adds it.
+        feature: &'static str,
+    },
 }
 
 impl AssembleError {
@@ -62,6 +86,7 @@ impl AssembleError {
             AssembleError::Model { .. } => "model",
             AssembleError::Undeclared(_) => "undeclared_tool",
             AssembleError::Invalid(_) => "invalid_team",
+            AssembleError::NotBuiltIn { .. } => "not_built_in",
         }
     }
 }
@@ -95,29 +120,24 @@ pub async fn runtime_with_tools(
     let mut rust_tools: BTreeMap<String, Arc<dyn Tool>> =
         rust_tools.into_iter().map(|tool| (tool.definition().name.clone(), tool)).collect();
     let mut tools: BTreeMap<String, Arc<dyn Tool>> = BTreeMap::new();
-    // The MCP servers start all at once: one slow to start does not hold up the others, and the
-    // first that fails is reported at once.
-    let mcp: Vec<(String, McpConfig)> = config
-        .tools
-        .iter()
-        .filter_map(|(name, tool)| match &tool.kind {
-            ToolKind::Mcp(mcp) => Some((name.clone(), mcp.clone())),
-            _ => None,
-        })
-        .collect();
-    let servers = McpServer::start_all(mcp.iter().map(|(_, mcp)| mcp.clone()).collect()).await?;
-    let mut started: BTreeMap<String, Arc<McpServer>> = mcp.into_iter().map(|(name, _)| name).zip(servers).collect();
+    #[cfg(feature = "mcp")]
+    let mut started = start_mcp(config).await?;
     for (name, tool) in &config.tools {
         let failed = |message: String| AssembleError::Tool { name: name.clone(), message };
         let definition = config.team.tools[name].clone();
         if let ToolKind::Mcp(_) = &tool.kind {
-            let server = started.remove(name).ok_or_else(|| failed("its MCP server was not started".into()))?;
-            let offered = offer(&mut team, name, &definition, server.definitions()).map_err(failed)?;
-            for definition in offered {
-                let guarded = Guarded::new(Arc::new(server.tool(definition.clone())), tool.settings);
-                tools.insert(definition.name.clone(), Arc::new(guarded));
+            #[cfg(feature = "mcp")]
+            {
+                let server = started.remove(name).ok_or_else(|| failed("its MCP server was not started".into()))?;
+                let offered = offer(&mut team, name, &definition, server.definitions()).map_err(failed)?;
+                for definition in offered {
+                    let guarded = Guarded::new(Arc::new(server.tool(definition.clone())), tool.settings);
+                    tools.insert(definition.name.clone(), Arc::new(guarded));
+                }
+                continue;
             }
-            continue;
+            #[cfg(not(feature = "mcp"))]
+            return Err(not_built_in(format!("tool '{name}'"), "MCP", "mcp"));
         }
         let built = match &tool.kind {
             ToolKind::Rust => {
@@ -130,7 +150,7 @@ pub async fn runtime_with_tools(
                 );
                 supplied
             }
-            _ => build_tool(&definition, tool).map_err(failed)?,
+            _ => build_tool(name, &definition, tool)?,
         };
         tools.insert(name.clone(), Arc::new(Guarded::new(built, tool.settings)));
     }
@@ -140,9 +160,7 @@ pub async fn runtime_with_tools(
     let mut models: BTreeMap<String, Arc<dyn Model>> = BTreeMap::new();
     let local = Arc::new(team.clone());
     for (name, model) in &config.models {
-        let model =
-            build_model(model, &local).map_err(|message| AssembleError::Model { name: name.clone(), message })?;
-        models.insert(name.clone(), model);
+        models.insert(name.clone(), build_model(name, model, &local)?);
     }
     let built = BuiltTeam::new(team, models, tools)
         .map_err(|invalid| AssembleError::Invalid(invalid.errors().cloned().collect()))?;
@@ -154,9 +172,26 @@ pub async fn runtime_with_tools(
     })
 }
 
+/// Starts the team's MCP servers, all at once: one slow to start does not hold up the others, and
+/// the first that fails is reported at once. Each by the name of its entry.
+#[cfg(feature = "mcp")]
+async fn start_mcp(config: &TeamConfig) -> Result<BTreeMap<String, Arc<McpServer>>, AssembleError> {
+    let mcp: Vec<(String, McpConfig)> = config
+        .tools
+        .iter()
+        .filter_map(|(name, tool)| match &tool.kind {
+            ToolKind::Mcp(mcp) => Some((name.clone(), mcp.clone())),
+            _ => None,
+        })
+        .collect();
+    let servers = McpServer::start_all(mcp.iter().map(|(_, mcp)| mcp.clone()).collect()).await?;
+    Ok(mcp.into_iter().map(|(name, _)| name).zip(servers).collect())
+}
+
 /// Puts the tools an MCP server offers in the team in place of its entry `name`: each under the
 /// server's own name, with the entry's approval and idempotence, in the tool list of every agent
 /// that lists the entry.
+#[cfg(feature = "mcp")]
 fn offer(team: &mut Team, name: &str, entry: &ToolDef, offered: Vec<ToolDef>) -> Result<Vec<ToolDef>, String> {
     team.tools.remove(name);
     let mut names = Vec::new();
@@ -189,26 +224,121 @@ fn offer(team: &mut Team, name: &str, entry: &ToolDef, offered: Vec<ToolDef>) ->
     Ok(definitions)
 }
 
-fn build_model(model: &ModelConfig, team: &Arc<Team>) -> Result<Arc<dyn Model>, String> {
+/// The error for `part` (`model 'NAME'`, `tool 'NAME'`), which needs `support`, a cargo feature
+/// this build leaves out.
+#[cfg(any(not(feature = "openai"), not(feature = "anthropic"), not(feature = "http-tool"), not(feature = "mcp")))]
+fn not_built_in(part: String, support: &'static str, feature: &'static str) -> AssembleError {
+    AssembleError::NotBuiltIn { part, support, feature }
+}
+
+fn build_model(name: &str, model: &ModelConfig, team: &Arc<Team>) -> Result<Arc<dyn Model>, AssembleError> {
+    let failed = |message: String| AssembleError::Model { name: name.to_string(), message };
     Ok(match model {
+        #[cfg(feature = "openai")]
         ModelConfig::Http { api: Api::OpenAi, endpoint, .. } => {
-            Arc::new(OpenAiModel::new(endpoint.as_ref().clone()).map_err(|e| e.to_string())?)
+            Arc::new(OpenAiModel::new(endpoint.as_ref().clone()).map_err(|e| failed(e.to_string()))?)
         }
+        #[cfg(not(feature = "openai"))]
+        ModelConfig::Http { api: Api::OpenAi, .. } => {
+            return Err(not_built_in(format!("model '{name}'"), "OpenAI", "openai"))
+        }
+        #[cfg(feature = "anthropic")]
         ModelConfig::Http { api: Api::Anthropic, endpoint, .. } => {
-            Arc::new(AnthropicModel::new(endpoint.as_ref().clone()).map_err(|e| e.to_string())?)
+            Arc::new(AnthropicModel::new(endpoint.as_ref().clone()).map_err(|e| failed(e.to_string()))?)
         }
-        ModelConfig::Script { script } => Arc::new(ScriptModel::load(script).map_err(|e| e.to_string())?),
+        #[cfg(not(feature = "anthropic"))]
+        ModelConfig::Http { api: Api::Anthropic, .. } => {
+            return Err(not_built_in(format!("model '{name}'"), "Anthropic", "anthropic"))
+        }
+        ModelConfig::Script { script } => Arc::new(ScriptModel::load(script).map_err(|e| failed(e.to_string()))?),
         ModelConfig::Local => Arc::new(LocalModel::new(team.clone())),
     })
 }
 
-fn build_tool(definition: &ToolDef, tool: &ToolConfig) -> Result<Arc<dyn Tool>, String> {
+fn build_tool(name: &str, definition: &ToolDef, tool: &ToolConfig) -> Result<Arc<dyn Tool>, AssembleError> {
+    let failed = |message: String| AssembleError::Tool { name: name.to_string(), message };
     Ok(match &tool.kind {
         ToolKind::Lookup { data, key } => {
-            Arc::new(LookupTool::load(definition.clone(), key, data).map_err(|e| e.to_string())?)
+            Arc::new(LookupTool::load(definition.clone(), key, data).map_err(|e| failed(e.to_string()))?)
         }
-        ToolKind::Http(http) => Arc::new(HttpTool::new(definition.clone(), http.clone()).map_err(|e| e.to_string())?),
+        #[cfg(feature = "http-tool")]
+        ToolKind::Http(http) => {
+            Arc::new(HttpTool::new(definition.clone(), http.clone()).map_err(|e| failed(e.to_string()))?)
+        }
+        #[cfg(not(feature = "http-tool"))]
+        ToolKind::Http(_) => return Err(not_built_in(format!("tool '{name}'"), "HTTP tool", "http-tool")),
         ToolKind::Command(command) => Arc::new(CommandTool::new(definition.clone(), command.clone())),
         ToolKind::Mcp(_) | ToolKind::Rust => unreachable!("built by the caller"),
     })
+}
+
+/// What assembling says in a build without some feature (the default build has none of these).
+#[cfg(all(
+    test,
+    any(not(feature = "openai"), not(feature = "anthropic"), not(feature = "http-tool"), not(feature = "mcp"))
+))]
+mod tests {
+    use super::*;
+
+    /// The team of one agent, `triage`, on the model `[models.fast]` (whose lines are `model`)
+    /// with the tool `[tools.desk]` (whose lines are `tool`), loaded from text: it loads whatever
+    /// features this build has, and needs no file.
+    fn loaded(model: &str, tool: &str) -> TeamConfig {
+        let text = format!(
+            "name = \"desk\"\nentry = \"triage\"\n\n[models.fast]\n{model}\n\n[tools.desk]\n{tool}\n\n\
+             [agents.triage]\ndescription = \"Front desk.\"\nmodel = \"fast\"\ntools = [\"desk\"]\n"
+        );
+        match crate::config::parse_team(&text, std::path::Path::new("team.toml")) {
+            Ok(loaded) => loaded.config,
+            Err(error) => panic!("the team loads:\n{error}"),
+        }
+    }
+
+    /// What assembling `config` fails with: its kind and its message.
+    async fn failure(config: &TeamConfig) -> (&'static str, String) {
+        match runtime(config, Arc::new(baton_store::MemoryStore::new())).await {
+            Ok(_) => panic!("the team assembled"),
+            Err(error) => (error.kind(), error.to_string()),
+        }
+    }
+
+    #[cfg(any(not(feature = "openai"), not(feature = "anthropic")))]
+    const COMMAND: &str = "kind = \"command\"\ndescription = \"The desk.\"\ncommand = [\"true\"]";
+    #[cfg(any(not(feature = "http-tool"), not(feature = "mcp")))]
+    const LOCAL: &str = "provider = \"local\"";
+
+    #[cfg(not(feature = "openai"))]
+    #[tokio::test]
+    async fn an_openai_model_in_a_build_without_it_names_the_feature() {
+        let config = loaded("provider = \"openai\"\nmodel = \"gpt-4.1-mini\"", COMMAND);
+        let expected = "model 'fast': this baton was built without OpenAI support: build it with the `openai` feature";
+        assert_eq!(failure(&config).await, ("not_built_in", expected.to_string()));
+    }
+
+    #[cfg(not(feature = "anthropic"))]
+    #[tokio::test]
+    async fn an_anthropic_model_in_a_build_without_it_names_the_feature() {
+        let config = loaded("provider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"", COMMAND);
+        let expected =
+            "model 'fast': this baton was built without Anthropic support: build it with the `anthropic` feature";
+        assert_eq!(failure(&config).await, ("not_built_in", expected.to_string()));
+    }
+
+    #[cfg(not(feature = "http-tool"))]
+    #[tokio::test]
+    async fn an_http_tool_in_a_build_without_it_names_the_feature() {
+        let config =
+            loaded(LOCAL, "kind = \"http\"\ndescription = \"The desk.\"\nurl = \"https://api.example.com/desk/{id}\"");
+        let expected =
+            "tool 'desk': this baton was built without HTTP tool support: build it with the `http-tool` feature";
+        assert_eq!(failure(&config).await, ("not_built_in", expected.to_string()));
+    }
+
+    #[cfg(not(feature = "mcp"))]
+    #[tokio::test]
+    async fn an_mcp_server_in_a_build_without_it_names_the_feature() {
+        let config = loaded(LOCAL, "kind = \"mcp\"\nurl = \"http://127.0.0.1:9/mcp\"");
+        let expected = "tool 'desk': this baton was built without MCP support: build it with the `mcp` feature";
+        assert_eq!(failure(&config).await, ("not_built_in", expected.to_string()));
+    }
 }

@@ -3,7 +3,7 @@
 //! server does not do TLS, its certificate is not trusted, or not for this host) and how to meet
 //! it. Nothing here sees the URL, so no password can show.
 
-use super::tls::{Roots, Tls};
+use crate::postgres_url::{Roots, Tls};
 use rustls::CertificateError;
 use std::error::Error;
 use std::io;
@@ -143,8 +143,8 @@ fn classify(error: &(dyn Error + 'static)) -> Failure {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tls::split;
     use super::*;
+    use crate::postgres_url::split;
     use std::fmt;
     use std::io::{Read, Write};
     use std::net::TcpListener;

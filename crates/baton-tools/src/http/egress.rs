@@ -8,7 +8,7 @@
 //! - a redirect is followed only within the origin of the tool's URL, or to a host in
 //!   `allow_hosts`; any other ends the call with an error the model reads.
 
-use super::address;
+use super::{address, host, Host};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::Url;
@@ -57,30 +57,6 @@ impl AllowHosts {
     fn has_name(&self, name: &str) -> bool {
         self.names.iter().any(|listed| listed.eq_ignore_ascii_case(name))
     }
-}
-
-/// A host as written in `allow_hosts` or a URL.
-pub(crate) enum Host {
-    Address(IpAddr),
-    Name(String),
-}
-
-/// `text` as a host, normalised as a URL's host is (lower case, punycode, IPv4 in any notation
-/// the URL standard reads), if it is a host alone.
-pub(crate) fn host(text: &str) -> Option<Host> {
-    let unbracketed = text.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).unwrap_or(text);
-    if let Ok(ip) = unbracketed.parse::<IpAddr>() {
-        return Some(Host::Address(ip));
-    }
-    if text.is_empty() || text.contains([':', '/', '@', '?', '#', '[', ']', '\\', '%', ' ']) {
-        return None;
-    }
-    let url = Url::parse(&format!("http://{text}/")).ok()?;
-    let normalised = url.host_str()?;
-    Some(match normalised.parse::<IpAddr>() {
-        Ok(ip) => Host::Address(ip),
-        Err(_) => Host::Name(normalised.to_string()),
-    })
 }
 
 /// Why a request was not sent where it would have gone; its message is the model's whole error

@@ -9,6 +9,7 @@
 //! gets an error at once. The child's exit ends the session even while a process it started
 //! still holds its stdout, and the [`Stop`] it shares with the session says how it ended.
 
+use super::MAX_MESSAGE_BYTES;
 use rmcp::model::{ErrorCode, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::service::TxJsonRpcMessage;
 use rmcp::transport::Transport;
@@ -23,11 +24,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, watch};
-
-/// The largest message a server may send: 4 MiB of JSON, as the HTTP and command tools read at
-/// most 4 MiB of a body or an output. A model is shown far less of a result anyway (see
-/// [`crate::guard`]).
-pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// How long the output of an exited server is still read, for what a process it started writes.
 const DRAIN: Duration = Duration::from_millis(500);
