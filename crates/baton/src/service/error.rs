@@ -47,7 +47,7 @@ pub enum ServiceError {
         /// The file.
         file: String,
         /// Why.
-        error: AssembleError,
+        error: Box<AssembleError>,
     },
     /// The task doing the work stopped unexpectedly (it panicked); the journal keeps what it did.
     #[error("its task failed")]

@@ -130,6 +130,6 @@ impl Service {
         let loaded = load_team(path).map_err(|error| ServiceError::TeamFile { file: file.clone(), error })?;
         assemble::runtime(&loaded.config, self.store.clone())
             .await
-            .map_err(|error| ServiceError::Assemble { file, error })
+            .map_err(|error| ServiceError::Assemble { file, error: Box::new(error) })
     }
 }

@@ -35,7 +35,7 @@ pub enum Resumed {
         /// Its team's runtime.
         runtime: Arc<Runtime>,
         /// How the turn ended.
-        report: TurnReport,
+        report: Box<TurnReport>,
     },
     /// Nothing was left to do: another process finished the turn.
     Elsewhere(ConversationInfo),
@@ -120,12 +120,18 @@ impl Service {
     }
 }
 
+/// Makes the observer of a conversation's resumed turn.
+type ObserverFor = Box<dyn Fn(&ConversationInfo) -> Arc<dyn Observer> + Send>;
+
+/// One conversation's attempt: its team's runtime, the conversation, and how resuming it went.
+type Attempt = (Arc<Runtime>, ConversationInfo, Result<Option<TurnReport>, RuntimeError>);
+
 /// A sweep under way; see [`Service::sweep`].
 pub struct Sweeping {
     sweep: Sweep,
-    observer_for: Box<dyn Fn(&ConversationInfo) -> Arc<dyn Observer> + Send>,
+    observer_for: ObserverFor,
     queue: VecDeque<(Arc<Runtime>, ConversationInfo)>,
-    running: JoinSet<(Arc<Runtime>, ConversationInfo, Result<Option<TurnReport>, RuntimeError>)>,
+    running: JoinSet<Attempt>,
     /// Conversations another process holds, with when to try each again.
     set_aside: VecDeque<(Instant, Arc<Runtime>, ConversationInfo)>,
     /// When each conversation another process holds was first found held.
@@ -191,7 +197,7 @@ impl Sweeping {
         let told = match resumed {
             Ok(Some(report)) => {
                 self.totals.finished += 1;
-                Resumed::Finished { info, runtime, report }
+                Resumed::Finished { info, runtime, report: Box::new(report) }
             }
             Ok(None) => {
                 self.totals.elsewhere += 1;
