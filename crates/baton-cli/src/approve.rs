@@ -3,11 +3,11 @@
 //! turn. A denial is told to the model as the call's result.
 
 use crate::paint::print_note;
-use crate::run::print_report;
+use crate::run::{json_line, print_report};
 use crate::stdout::println;
 use crate::{db, setup, Exit};
 use baton::core::TurnStatus;
-use baton::{Decision, Unobserved};
+use baton::{wire, Decision, Unobserved};
 use std::sync::Arc;
 
 /// The arguments of `baton approve`.
@@ -48,7 +48,7 @@ fn decide(args: &ApproveArgs) -> Result<Exit, Exit> {
     let decided = tokio.block_on(runtime.decide(&args.conversation, &args.call_id, decision, Arc::new(Unobserved)));
     let report = decided.map_err(|error| setup::failed(&error))?;
     if args.json {
-        println!("{}", report.to_json());
+        println!("{}", json_line(&wire::TurnReport::from(&report)));
     } else {
         let team = tokio
             .block_on(store.conversation(&args.conversation))

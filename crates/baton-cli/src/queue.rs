@@ -3,15 +3,17 @@
 //! team file it was created with, so one journal may hold the tickets of several teams.
 
 use crate::paint::print_error;
+use crate::run::json_line;
 use crate::stdout::println;
 use crate::transcript::lines;
 use crate::{db, setup, Exit};
 use anstream::eprintln;
 use baton::queue::waiting;
 use baton::store::Store;
+use baton::wire::{Ticket, TicketSummary};
 use baton::{Runtime, TicketStatus, TicketView};
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -67,6 +69,12 @@ pub enum QueueCommand {
     },
 }
 
+/// What `baton queue list --json` prints.
+#[derive(Serialize)]
+struct Listed {
+    tickets: Vec<TicketSummary>,
+}
+
 /// Runs one queue command.
 pub fn run(command: &QueueCommand, db: &db::Db, json: bool) -> Exit {
     let opened = match command {
@@ -98,7 +106,7 @@ async fn show(store: Arc<dyn Store>, id: &str, json: bool) -> Exit {
     };
     let view = TicketView::of(&info, &journal, &state);
     if json {
-        println!("{}", serde_json::to_value(&view).unwrap_or(Value::Null));
+        println!("{}", json_line(&Ticket::from(&view)));
         return Exit::Ok;
     }
     println!("ticket {}", headline(&view));
@@ -145,7 +153,7 @@ async fn operate(store: Arc<dyn Store>, action: &QueueCommand, db: &db::Db, json
         QueueCommand::List | QueueCommand::Show { .. } => unreachable!("not an operator's action"),
     };
     match done {
-        Ok(view) if json => println!("{}", view.summary()),
+        Ok(view) if json => println!("{}", json_line(&TicketSummary::from(&view))),
         Ok(view) => {
             println!("{verb}: {}", headline(&view));
             eprintln!("see it: baton queue show {id}{}", db.flag());
@@ -186,7 +194,7 @@ async fn list(store: Arc<dyn Store>, json: bool) -> Exit {
         }
     }
     if json {
-        println!("{}", json!({ "tickets": tickets.iter().map(TicketView::summary).collect::<Vec<_>>() }));
+        println!("{}", json_line(&Listed { tickets: tickets.iter().map(TicketSummary::from).collect() }));
     } else if tickets.is_empty() {
         eprintln!("the queue is empty: no conversation waits for a person");
     } else {

@@ -11,7 +11,8 @@ use crate::transcript::{chain, lines_after_last_turn, turn_lines, Transcript};
 use crate::{db, setup, shell, Exit};
 use anstream::eprintln;
 use baton::core::TurnStatus;
-use baton::{Observer, Runtime, RuntimeError, TurnReport, TurnUsage, Unobserved};
+use baton::{wire, Observer, Runtime, RuntimeError, TurnReport, TurnUsage, Unobserved};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,6 +38,21 @@ pub struct RunArgs {
     /// Wait up to this long for a conversation another process holds (exit 3 past it).
     #[arg(long, value_name = "SECONDS", default_value_t = lease_wait::DEFAULT_WAIT_SECONDS)]
     pub wait: u64,
+}
+
+/// What `baton run --json` prints: the turn, and the one a crash had interrupted if it finished
+/// that first.
+#[derive(Serialize)]
+struct Printed {
+    #[serde(flatten)]
+    turn: wire::TurnReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted_turn: Option<wire::TurnReport>,
+}
+
+/// `value` as one line of JSON, as `--json` prints it.
+pub fn json_line(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// Runs the turn and prints it.
@@ -79,11 +95,8 @@ fn turn(args: &RunArgs) -> Result<Exit, Exit> {
     Ok(match sent {
         Ok(report) => {
             if args.json {
-                let mut json = report.to_json();
-                if let Some(interrupted) = &interrupted {
-                    json["interrupted_turn"] = interrupted.to_json();
-                }
-                println!("{json}");
+                let interrupted_turn = interrupted.as_ref().map(wire::TurnReport::from);
+                println!("{}", json_line(&Printed { turn: wire::TurnReport::from(&report), interrupted_turn }));
             } else {
                 let team = args.team.display().to_string();
                 tokio.block_on(print_report(&runtime, &report, &team, &args.db, !live));

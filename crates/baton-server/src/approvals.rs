@@ -8,10 +8,10 @@ use crate::observer::TurnObserver;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
+use baton::wire::TurnReport;
 use baton::Decision;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 use std::sync::Arc;
 
 /// The body of a decision.
@@ -31,7 +31,7 @@ pub async fn decide(
     State(state): State<Arc<AppState>>,
     Path((id, call_id)): Path<(String, String)>,
     JsonObject(body): JsonObject<NewDecision>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TurnReport>, ApiError> {
     let (info, runtime) = state.conversation(&caller, &id).await?;
     let observer = TurnObserver::new(&state, &info.team, &info.id, None);
     let decision = Decision { approve: body.approve, reason: body.reason, by: caller.name.clone() };
@@ -41,5 +41,5 @@ pub async fn decide(
         async move { runtime.decide(&id, &call_id, decision, observer).await }
     };
     let report = state.turns.run(&info.id, work).await?;
-    Ok(Json(report.to_json()))
+    Ok(Json(TurnReport::from(&report)))
 }

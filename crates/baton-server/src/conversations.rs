@@ -2,7 +2,7 @@
 //! or streamed as it happens), read it and its trace.
 
 use crate::auth::{Allowed, Caller, StartConversation, Talk};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::json_object::JsonObject;
 use crate::keys::Role;
 use crate::observer::{Heard, TurnObserver};
@@ -13,12 +13,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use baton::store::{ConversationInfo, StoredEntry};
-use baton::trace::entry_json;
+use baton::wire::{JournalEntry, PendingApproval, TicketSummary, TranscriptEntry, TurnReport};
 use baton::{Runtime, TicketStatus, TicketView};
 use futures_util::stream::{self, Stream};
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,12 +51,77 @@ pub struct NewMessage {
     pub stream: bool,
 }
 
+/// A conversation: where it stands (the answer of `GET /v1/conversations/{id}`).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Conversation {
+    /// Its id.
+    #[schemars(pattern(crate::openapi::ID_PATTERN))]
+    pub id: String,
+    /// Its team.
+    pub team: String,
+    /// When it was created, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// The name of the key that created it.
+    pub owner: Option<String>,
+    /// The agent in control.
+    pub agent: String,
+    /// How many turns it has had.
+    pub turns: u32,
+    /// Whether a turn runs or waits.
+    pub status: ConversationStatus,
+    /// The tool call its turn waits on.
+    pub pending: Option<PendingApproval>,
+    /// Its ticket, while a human agent has control.
+    pub ticket: Option<TicketSummary>,
+    /// The facts the team has gathered.
+    pub facts: BTreeMap<String, String>,
+    /// The whole transcript.
+    pub transcript: Vec<TranscriptEntry>,
+}
+
+/// Whether a conversation's turn runs or waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// No turn runs: it waits for the user.
+    Idle,
+    /// A turn is under way.
+    InTurn,
+    /// A turn waits for a tool call's approval.
+    AwaitingApproval,
+}
+
+/// A page of a conversation's journal (the answer of `GET /v1/conversations/{id}/trace`).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Trace {
+    /// The conversation.
+    pub conversation: String,
+    /// Its team.
+    pub team: String,
+    /// The page's entries, in order.
+    pub entries: Vec<JournalEntry>,
+    /// Where the next page starts: pass it as `after`. `null` when no entry follows.
+    pub next: Option<u64>,
+}
+
+/// Text as a streamed turn's model writes it: the data of a `delta` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct TextDelta {
+    /// The agent whose model writes.
+    pub agent: String,
+    /// The text written since the last event.
+    pub text: String,
+}
+
 /// `POST /v1/conversations`: starts a conversation (no turn runs yet).
 pub async fn create(
     Allowed(caller, _): Allowed<StartConversation>,
     State(state): State<Arc<AppState>>,
     JsonObject(body): JsonObject<NewConversation>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Conversation>), ApiError> {
     let runtime = state.team(&body.team)?;
     if let Some(id) = &body.id {
         check_namespace(&caller, id)?;
@@ -89,7 +154,7 @@ pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Conversation>, ApiError> {
     let (_, runtime) = state.conversation(&caller, &id).await?;
     Ok(Json(view(&runtime, &id).await?))
 }
@@ -119,7 +184,7 @@ pub async fn trace(
     caller: Caller,
     Path(id): Path<String>,
     Query(page): Query<TracePage>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Trace>, ApiError> {
     let limit = page.limit.unwrap_or(TRACE_PAGE);
     if !(1..=TRACE_PAGE_MAX).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -134,8 +199,8 @@ pub async fn trace(
         true => shown.last().map(|last| last.seq),
         false => None,
     };
-    let entries: Vec<Value> = shown.iter().map(entry_json).collect();
-    Ok(Json(json!({ "conversation": info.id, "team": info.team, "entries": entries, "next": next })))
+    let entries = shown.iter().map(JournalEntry::from).collect();
+    Ok(Json(Trace { conversation: info.id, team: info.team, entries, next }))
 }
 
 /// `POST /v1/conversations/{id}/messages`: one user turn.
@@ -154,7 +219,7 @@ pub async fn message(
         return Ok(streamed(state, info, runtime, body.content).into_response());
     }
     let report = turn(&state, &info, runtime, body.content, None).await?;
-    Ok(Json(report.to_json()).into_response())
+    Ok(Json(TurnReport::from(&report)).into_response())
 }
 
 /// Runs one user turn of `info` in order with the conversation's other work.
@@ -211,18 +276,21 @@ fn heard_then_last(
         let (mut heard, last) = phase?;
         let event = match heard.recv().await {
             Some(Heard::Text { agent, delta }) => {
-                Event::default().event("delta").data(json!({ "agent": agent, "text": delta }).to_string())
+                Event::default().event("delta").data(json(&TextDelta { agent, text: delta }))
             }
             Some(Heard::Entry(stored)) => entry_event(&stored),
             None => {
                 let event = match last.await {
-                    Ok(Ok(report)) => Event::default().event("result").data(report.to_json().to_string()),
-                    Ok(Err(error)) => Event::default().event("error").data(error.body().to_string()),
-                    Err(_) => Event::default().event("error").data(
-                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the turn stopped unexpectedly")
-                            .body()
-                            .to_string(),
-                    ),
+                    Ok(Ok(report)) => Event::default().event("result").data(json(&TurnReport::from(&report))),
+                    Ok(Err(error)) => Event::default().event("error").data(json(&ErrorBody::from(&error))),
+                    Err(_) => {
+                        let error = ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            "the turn stopped unexpectedly",
+                        );
+                        Event::default().event("error").data(json(&ErrorBody::from(&error)))
+                    }
                 };
                 return Some((Ok(event), None));
             }
@@ -233,31 +301,35 @@ fn heard_then_last(
 
 /// One journal entry as an event: named by its kind, its position as the id.
 pub fn entry_event(stored: &StoredEntry) -> Event {
-    Event::default().id(stored.seq.to_string()).event(stored.entry.kind()).data(entry_json(stored).to_string())
+    Event::default().id(stored.seq.to_string()).event(stored.entry.kind()).data(json(&JournalEntry::from(stored)))
+}
+
+/// `value` as the data of an event.
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// The conversation as `GET /v1/conversations/{id}` shows it.
-pub async fn view(runtime: &Runtime, id: &str) -> Result<Value, ApiError> {
+pub async fn view(runtime: &Runtime, id: &str) -> Result<Conversation, ApiError> {
     let (info, journal, state) = runtime.conversation(id).await?;
     let ticket = TicketView::of(&info, &journal, &state);
     let pending = state.pending_approval();
     let status = match (&pending, state.in_turn()) {
-        (Some(_), _) => "awaiting_approval",
-        (None, true) => "in_turn",
-        (None, false) => "idle",
+        (Some(_), _) => ConversationStatus::AwaitingApproval,
+        (None, true) => ConversationStatus::InTurn,
+        (None, false) => ConversationStatus::Idle,
     };
-    let ticket_json = (ticket.status != TicketStatus::None).then(|| ticket.summary());
-    Ok(json!({
-        "id": info.id,
-        "team": info.team,
-        "created_ms": info.created_ms,
-        "owner": info.owner,
-        "agent": state.active_agent(),
-        "turns": state.turns(),
-        "status": status,
-        "pending": pending,
-        "ticket": ticket_json,
-        "facts": state.facts(),
-        "transcript": state.transcript(),
-    }))
+    Ok(Conversation {
+        id: info.id,
+        team: info.team,
+        created_ms: info.created_ms,
+        owner: info.owner,
+        agent: state.active_agent().to_string(),
+        turns: state.turns(),
+        status,
+        pending: pending.as_ref().map(PendingApproval::from),
+        ticket: (ticket.status != TicketStatus::None).then(|| TicketSummary::from(&ticket)),
+        facts: state.facts().clone(),
+        transcript: state.transcript().iter().map(TranscriptEntry::from).collect(),
+    })
 }

@@ -6,7 +6,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use baton::store::StoreError;
 use baton::RuntimeError;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 /// An error answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,15 +48,39 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
-    /// The error as a JSON value.
+    /// The error as a JSON value: its [`ErrorBody`].
     pub fn body(&self) -> serde_json::Value {
-        json!({ "error": { "code": self.code, "message": self.message } })
+        serde_json::to_value(ErrorBody::from(self)).unwrap_or_default()
+    }
+}
+
+/// Every error answer: what went wrong under `error`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(rename = "Error", deny_unknown_fields)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `not_found`, `forbidden`, `conversation_busy`.
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl From<&ApiError> for ErrorBody {
+    fn from(error: &ApiError) -> ErrorBody {
+        ErrorBody { error: ErrorDetail { code: error.code.to_string(), message: error.message.clone() } }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body())).into_response();
+        let mut response = (self.status, axum::Json(ErrorBody::from(&self))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

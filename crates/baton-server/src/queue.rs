@@ -2,17 +2,17 @@
 //! with them (claim, reply, hand back, close). The operator is the caller's key name.
 
 use crate::auth::{Allowed, Caller, ReadQueue, ReadTicket, WorkQueue};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorDetail};
 use crate::json_object::JsonObject;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use baton::queue::waiting;
 use baton::store::StoreError;
+use baton::wire::{Ticket, TicketSummary};
 use baton::{RuntimeError, TicketView};
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -51,17 +51,42 @@ pub struct NewHandback {
     pub operator: Option<String>,
 }
 
+/// The tickets waiting for an operator or held by one, oldest first (the answer of
+/// `GET /v1/queue`).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Queue {
+    /// The tickets.
+    pub tickets: Vec<TicketSummary>,
+    /// The tickets left out because their conversation cannot be read: an entry that does not
+    /// decode (`journal_entry_unreadable`) or a journal that does not replay
+    /// (`journal_does_not_replay`).
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A ticket left out of the queue: its conversation cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Unreadable {
+    /// The conversation.
+    pub conversation: String,
+    /// Its team.
+    pub team: String,
+    /// Why it cannot be read.
+    pub error: ErrorDetail,
+}
+
 /// `GET /v1/queue`: the tickets waiting for an operator or held by one, oldest first. A ticket
 /// whose conversation cannot be read (an entry that does not decode, or a journal that does not
 /// replay) is left out and listed under `unreadable` with the error, and said on stderr, so one
 /// broken journal does not hide the queue from every operator.
-pub async fn list(_: Allowed<ReadQueue>, State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub async fn list(_: Allowed<ReadQueue>, State(state): State<Arc<AppState>>) -> Result<Json<Queue>, ApiError> {
     let waiting = waiting(state.store.as_ref()).await.map_err(RuntimeError::from)?;
     let (mut tickets, mut unreadable) = (Vec::new(), Vec::new());
     for info in waiting {
         let Some(runtime) = state.teams.get(&info.team) else { continue };
         match runtime.ticket(&info.id).await {
-            Ok(ticket) => tickets.push(ticket.summary()),
+            Ok(ticket) => tickets.push(TicketSummary::from(&ticket)),
             Err(error) => {
                 let code = match &error {
                     RuntimeError::Replay { .. } => "journal_does_not_replay",
@@ -70,12 +95,12 @@ pub async fn list(_: Allowed<ReadQueue>, State(state): State<Arc<AppState>>) -> 
                 };
                 let message = error.to_string();
                 warn_once(&info.id, &message);
-                let error = json!({ "code": code, "message": message });
-                unreadable.push(json!({ "conversation": info.id, "team": info.team, "error": error }));
+                let error = ErrorDetail { code: code.to_string(), message };
+                unreadable.push(Unreadable { conversation: info.id, team: info.team, error });
             }
         }
     }
-    Ok(Json(json!({ "tickets": tickets, "unreadable": unreadable })))
+    Ok(Json(Queue { tickets, unreadable }))
 }
 
 /// Says on stderr that `conversation`'s ticket cannot be read, the first time this process sees
@@ -96,9 +121,9 @@ pub async fn show(
     Allowed(caller, _): Allowed<ReadTicket>,
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<TicketView>, ApiError> {
+) -> Result<Json<Ticket>, ApiError> {
     let (_, runtime) = state.conversation(&caller, &id).await?;
-    Ok(Json(runtime.ticket(&id).await?))
+    Ok(Json(Ticket::from(&runtime.ticket(&id).await?)))
 }
 
 /// `POST /v1/queue/{id}/claim`.
@@ -107,7 +132,7 @@ pub async fn claim(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Option<JsonObject<Acting>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TicketSummary>, ApiError> {
     let operator = operator(&caller, body.and_then(|JsonObject(body)| body.operator))?;
     act(&state, &caller, &id, move |runtime, id| {
         let operator = operator.clone();
@@ -122,7 +147,7 @@ pub async fn reply(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonObject(body): JsonObject<NewReply>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TicketSummary>, ApiError> {
     if body.text.trim().is_empty() {
         return Err(ApiError::bad_request("`text` is empty: send what to tell the user"));
     }
@@ -141,7 +166,7 @@ pub async fn handback(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonObject(body): JsonObject<NewHandback>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TicketSummary>, ApiError> {
     let operator = optional_operator(&caller, body.operator)?;
     let (agent, note) = (body.agent, body.note);
     act(&state, &caller, &id, move |runtime, id| {
@@ -157,7 +182,7 @@ pub async fn close(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Option<JsonObject<Acting>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TicketSummary>, ApiError> {
     let operator = optional_operator(&caller, body.and_then(|JsonObject(body)| body.operator))?;
     act(&state, &caller, &id, move |runtime, id| {
         let operator = operator.clone();
@@ -168,7 +193,12 @@ pub async fn close(
 
 /// Carries out an operator's action on ticket `id`, in order with the conversation's turns (the
 /// caller's role was checked by [`Allowed`]).
-async fn act<F, Fut>(state: &Arc<AppState>, caller: &Caller, id: &str, action: F) -> Result<Json<Value>, ApiError>
+async fn act<F, Fut>(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    id: &str,
+    action: F,
+) -> Result<Json<TicketSummary>, ApiError>
 where
     F: Fn(Arc<baton::Runtime>, String) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<TicketView, RuntimeError>> + Send,
@@ -177,7 +207,7 @@ where
     let conversation = info.id.clone();
     let view = state.turns.run(&info.id, move || action(runtime.clone(), conversation.clone())).await?;
     state.feed.wake(&info.id);
-    Ok(Json(view.summary()))
+    Ok(Json(TicketSummary::from(&view)))
 }
 
 /// The operator acting: the key's name, or without keys the name the body gives.

@@ -11,12 +11,13 @@ use crate::runtime::{Runtime, RuntimeError};
 use baton_core::event::{TICKET_CLOSED, TICKET_HANDED_BACK, TICKET_OPENED};
 use baton_core::{Conversation, Entry, HandoffNote, Input, Ticket, Unfit};
 use baton_store::{ConversationInfo, Store, StoreError, StoredEntry};
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Where a ticket stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     /// Waiting for an operator.
@@ -42,8 +43,9 @@ impl TicketStatus {
 }
 
 /// A ticket with its context package: what an operator needs to take the conversation over
-/// without asking the user to repeat anything.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// without asking the user to repeat anything. Its JSON is [`crate::wire::Ticket`], and without
+/// the context package [`crate::wire::TicketSummary`].
+#[derive(Clone, Debug, PartialEq)]
 pub struct TicketView {
     /// The conversation (and the ticket's name).
     pub conversation: String,
@@ -75,23 +77,6 @@ pub struct TicketView {
 }
 
 impl TicketView {
-    /// The ticket's fields without its transcript, note and facts: one element of
-    /// `baton queue list --json` and of the server's queue.
-    pub fn summary(&self) -> serde_json::Value {
-        serde_json::json!({
-            "conversation": self.conversation,
-            "team": self.team,
-            "status": self.status,
-            "queue": self.queue,
-            "operator": self.operator,
-            "reason": self.reason,
-            "opened_turn": self.opened_turn,
-            "opened_ms": self.opened_ms,
-            "agent": self.agent,
-            "last_user_message": self.last_user_message,
-        })
-    }
-
     /// The view of `conversation`'s ticket, with its `journal`.
     pub fn of(info: &ConversationInfo, journal: &[StoredEntry], conversation: &Conversation) -> TicketView {
         let ticket: Option<&Ticket> = conversation.ticket();

@@ -2,8 +2,9 @@
 //! server answers a message with.
 
 use crate::usage::TurnUsage;
-use baton_core::{LimitKind, TurnOutcome};
-use serde_json::{json, Value};
+use crate::wire;
+use baton_core::TurnOutcome;
+use serde_json::Value;
 
 /// The result of one user turn.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,24 +18,8 @@ pub struct TurnReport {
 }
 
 impl TurnReport {
-    /// The turn as one JSON object: the `--json` contract of `baton run`.
+    /// The turn as one JSON object: the `--json` contract of `baton run`, [`wire::TurnReport`].
     pub fn to_json(&self) -> Value {
-        let outcome = &self.outcome;
-        json!({
-            "conversation": self.conversation,
-            "turn": outcome.turn,
-            "status": outcome.status,
-            "agent": outcome.agent,
-            "reply": outcome.reply,
-            "handoffs": outcome.handoffs,
-            "limit": outcome.limit.map(LimitKind::as_str),
-            "model_calls": outcome.model_calls,
-            "tool_calls": outcome.tool_calls,
-            "error": outcome.error,
-            "routed": outcome.routed,
-            "malformed_calls": outcome.malformed_calls.unwrap_or(0),
-            "usage": self.usage,
-            "pending": outcome.pending,
-        })
+        serde_json::to_value(wire::TurnReport::from(self)).unwrap_or_default()
     }
 }

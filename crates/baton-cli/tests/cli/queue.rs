@@ -106,3 +106,47 @@ fn a_closed_ticket_comes_back_when_the_user_writes_again() {
     let unknown = baton(&["queue", "show", "nope", "--db", db.to_str().unwrap()], &[]);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+/// `value` with every member whose name ends in `_ms` set to 0.
+fn without_times(value: &Value) -> Value {
+    match value {
+        Value::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(name, member)| match name.ends_with("_ms") && member.is_u64() {
+                    true => (name.clone(), Value::from(0)),
+                    false => (name.clone(), without_times(member)),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_times).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Runs `baton args` and checks it prints this one line of JSON (times zeroed).
+fn prints(args: &[&str], expected: &str) {
+    let output = baton(args, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json: Value = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    let text = without_times(&json).to_string();
+    assert_eq!(stdout.matches('\n').count(), 1, "one line: {stdout}");
+    assert_eq!(text, expected, "{args:?}\n{text}\n");
+}
+
+#[test]
+fn the_json_outputs_keep_their_bytes() {
+    let dir = temp_dir("queue-json");
+    let db = dir.join("baton.db");
+    let team = example("support", "team.toml");
+    let [team, db] = [team.to_str().unwrap(), db.to_str().unwrap()];
+    prints(&["run", team, "I want to talk to a human", "--conversation", "q-3", "--db", db, "--json"], RUN);
+    prints(&["queue", "list", "--db", db, "--json"], LIST);
+    prints(&["queue", "show", "q-3", "--db", db, "--json"], SHOW);
+    prints(&["queue", "claim", "q-3", "--operator", "anna", "--db", db, "--json"], CLAIM);
+}
+
+const RUN: &str = r#"{"conversation":"q-3","turn":1,"status":"escalated","agent":"human","reply":null,"handoffs":[{"from":"triage","to":"human","reason":"trigger: asks_for_human: the user asked for a person"}],"limit":null,"model_calls":0,"tool_calls":0,"error":null,"routed":null,"malformed_calls":0,"usage":{"input_tokens":0,"output_tokens":0},"pending":null}"#;
+const LIST: &str = r#"{"tickets":[{"conversation":"q-3","team":"support","status":"open","queue":"human","operator":null,"reason":"trigger: asks_for_human: the user asked for a person","opened_turn":1,"opened_ms":0,"agent":"human","last_user_message":"I want to talk to a human"}]}"#;
+const SHOW: &str = r#"{"conversation":"q-3","team":"support","status":"open","queue":"human","operator":null,"reason":"trigger: asks_for_human: the user asked for a person","opened_turn":1,"opened_ms":0,"agent":"human","note":{"from":"triage","to":"human","reason":"trigger: asks_for_human: the user asked for a person","summary":null,"facts":{},"request":"I want to talk to a human","first_request":null,"context":"full","escalation":null},"last_user_message":"I want to talk to a human","facts":{},"transcript":[{"type":"user","turn":1,"text":"I want to talk to a human"},{"type":"handoff","from":"triage","to":"human","reason":"trigger: asks_for_human: the user asked for a person","summary":null,"facts":{},"request":"I want to talk to a human","first_request":null,"context":"full","escalation":null}]}"#;
+const CLAIM: &str = r#"{"conversation":"q-3","team":"support","status":"claimed","queue":"human","operator":"anna","reason":"trigger: asks_for_human: the user asked for a person","opened_turn":1,"opened_ms":0,"agent":"human","last_user_message":"I want to talk to a human"}"#;

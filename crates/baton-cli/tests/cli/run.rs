@@ -291,6 +291,9 @@ fn a_turn_a_crash_interrupted_is_printed_before_the_next_one() {
     let interrupted = &out["interrupted_turn"];
     assert_eq!((interrupted["turn"].as_u64(), interrupted["status"].as_str()), (Some(1), Some("answered")), "{out}");
     assert!(interrupted["reply"].as_str().unwrap().contains("it is up"), "{out}");
+    let fields: Vec<&str> = out.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(fields.last(), Some(&"interrupted_turn"), "it follows the new turn's fields: {out}");
+    assert_eq!(fields.first(), Some(&"conversation"), "{out}");
     let (code, plain) =
         run_json(std::path::Path::new(team), std::path::Path::new(db), "ok", &["--conversation", "c-2"], &[]);
     assert_eq!(code, 0);

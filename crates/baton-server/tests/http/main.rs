@@ -1,6 +1,7 @@
 //! The HTTP API end to end: a real server on a loopback port, real HTTP requests.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod answers;
 mod api;
 mod auth_first;
 mod fuzz;

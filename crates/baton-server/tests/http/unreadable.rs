@@ -54,6 +54,10 @@ async fn the_queue_skips_and_reports_a_ticket_whose_journal_cannot_be_read() {
         "{queue}"
     );
     for broken in unreadable {
+        let fields: Vec<&String> = broken.as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["conversation", "team", "error"], "{broken}");
+        let fields: Vec<&String> = broken["error"].as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["code", "message"], "{broken}");
         let message = broken["error"]["message"].as_str().unwrap();
         let id = broken["conversation"].as_str().unwrap();
         assert!(message.contains(&format!("'{id}'")), "the message names the conversation: {message}");
