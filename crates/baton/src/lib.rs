@@ -18,6 +18,7 @@ pub mod snapshots;
 mod team_builder;
 pub mod trace;
 mod usage;
+pub mod wire;
 mod warm;
 
 pub use baton_core as core;
