@@ -87,18 +87,7 @@ enum Command {
     /// session ends when its output is no longer read.
     Chat(chat::ChatArgs),
     /// Measure routing on a JSON-lines file of cases, each in a fresh in-memory conversation.
-    Eval {
-        /// The team file (team.toml).
-        team: PathBuf,
-        /// The cases: one {"input"|"turns", "expect_agent", "expect_status"?} object per line.
-        cases: PathBuf,
-        /// Print the figures as one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// Exit 1 when the accuracy, a fraction from 0 to 1 (0.9 for 90 %), is below this.
-        #[arg(long, value_name = "FRACTION", value_parser = eval::fraction)]
-        min_accuracy: Option<f64>,
-    },
+    Eval(eval::EvalArgs),
     /// Finish every turn a crash interrupted, printing each like `run` does.
     Resume {
         #[command(flatten)]
@@ -205,9 +194,7 @@ fn main() -> ExitCode {
         Command::Check { team, json } => check::run(&team, json),
         Command::Run(args) => run::run(&args),
         Command::Chat(args) => chat::run(&args),
-        Command::Eval { team, cases, json, min_accuracy } => {
-            eval::run(&eval::EvalArgs { team, cases, json, min_accuracy })
-        }
+        Command::Eval(args) => eval::run(&args),
         Command::Resume { db, json, concurrency, wait } => resume::run(&db, json, concurrency, wait),
         Command::Keys { command } => keys::run(&command),
         Command::Serve(args) => serve::run(&args),
