@@ -8,13 +8,11 @@ use crate::stdout::println;
 use crate::transcript::lines;
 use crate::{db, setup, Exit};
 use anstream::eprintln;
-use baton::queue::waiting;
 use baton::store::Store;
 use baton::wire::{Ticket, TicketSummary};
-use baton::{Runtime, TicketStatus, TicketView};
+use baton::{Service, TicketStatus, TicketView};
 use clap::Subcommand;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What to do with the queue.
@@ -165,34 +163,18 @@ async fn operate(store: Arc<dyn Store>, action: &QueueCommand, db: &db::Db, json
 
 /// Lists the waiting tickets.
 async fn list(store: Arc<dyn Store>, json: bool) -> Exit {
-    let infos = match waiting(store.as_ref()).await {
-        Ok(infos) => infos,
+    let service = Service::new(store).running_recorded_team_files();
+    let (tickets, unread) = match service.waiting_tickets().await {
+        Ok(read) => read,
         Err(error) => {
             print_error!("{error}");
             return Exit::Failed;
         }
     };
-    let mut runtimes: BTreeMap<Option<String>, Result<Arc<Runtime>, String>> = BTreeMap::new();
-    let mut tickets = Vec::new();
-    let mut failed = false;
-    for info in infos {
-        if !runtimes.contains_key(&info.team_file) {
-            let runtime = setup::team_runtime(info.team_file.as_deref(), store.clone()).await;
-            runtimes.insert(info.team_file.clone(), runtime);
-        }
-        let runtime = &runtimes[&info.team_file];
-        let view = match runtime {
-            Ok(runtime) => runtime.ticket(&info.id).await.map_err(|error| error.to_string()),
-            Err(why) => Err(why.clone()),
-        };
-        match view {
-            Ok(view) => tickets.push(view),
-            Err(why) => {
-                failed = true;
-                print_error!("ticket {}: {why}", info.id);
-            }
-        }
+    for (id, why) in &unread {
+        print_error!("ticket {id}: {why}");
     }
+    let failed = !unread.is_empty();
     if json {
         println!("{}", json_line(&Listed { tickets: tickets.iter().map(TicketSummary::from).collect() }));
     } else if tickets.is_empty() {

@@ -104,15 +104,6 @@ pub fn tokio() -> Result<tokio::runtime::Runtime, Exit> {
     })
 }
 
-/// A runtime for the team in `file` (the team file a conversation was created with),
-/// journaling to `store`.
-pub async fn team_runtime(file: Option<&str>, store: Arc<dyn Store>) -> Result<Arc<Runtime>, String> {
-    let file = file.ok_or("no team file was recorded for it (it was created by a Rust program)")?;
-    let loaded = load_team(Path::new(file)).map_err(|error| format!("its team file does not load:\n{error}"))?;
-    let runtime = assemble::runtime(&loaded.config, store).await.map_err(|error| error.to_string())?;
-    Ok(Arc::new(runtime))
-}
-
 /// The runtime of `conversation`'s team, built from the team file it was created with.
 pub async fn conversation_runtime(store: Arc<dyn Store>, conversation: &str) -> Result<Arc<Runtime>, Exit> {
     let service = Service::new(store).running_recorded_team_files();

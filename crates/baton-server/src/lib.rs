@@ -44,7 +44,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use baton::store::Store;
 use baton::Runtime;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -264,11 +263,13 @@ pub fn check_address(addr: &SocketAddr, keys: Option<&Keys>) -> Result<(), Unsaf
 
 /// `GET /healthz`: ok while the journal answers.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let teams: Vec<&String> = state.teams.keys().collect();
     match state.store.conversation("healthz").await {
-        Ok(_) => {
-            Json(json!({ "status": "ok", "teams": teams, "turns_in_flight": state.turns.in_flight() })).into_response()
-        }
+        Ok(_) => Json(openapi::Health {
+            status: openapi::HealthStatus::Ok,
+            teams: state.teams.keys().cloned().collect(),
+            turns_in_flight: state.turns.in_flight(),
+        })
+        .into_response(),
         Err(error) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "journal_unavailable",
