@@ -127,7 +127,7 @@ pub async fn create(
         check_namespace(&caller, id)?;
     }
     let info = runtime.start(body.id.as_deref(), caller.name.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(view(runtime, &info.id).await?)))
+    Ok((StatusCode::CREATED, Json(view(&runtime, &info.id).await?)))
 }
 
 /// Fails unless a client key's chosen `id` starts with the key's name and `:`. Ids of different

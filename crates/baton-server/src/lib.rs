@@ -43,8 +43,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use baton::store::Store;
-use baton::Runtime;
-use std::collections::BTreeMap;
+use baton::{Runtime, Service};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -118,20 +117,21 @@ pub struct Server {
 impl Server {
     /// A server for `teams` (each named by its team's name) journaling to `store`.
     pub fn new(teams: Vec<Arc<Runtime>>, store: Arc<dyn Store>, options: Options) -> Result<Server, NotServable> {
-        let mut by_name = BTreeMap::new();
+        let service = Service::new(store.clone());
         for runtime in teams {
             let name = runtime.team().name.clone();
-            if by_name.insert(name.clone(), runtime).is_some() {
+            if service.team(&name).is_ok() {
                 return Err(NotServable::SameName(name));
             }
+            service.serve(runtime);
         }
-        if by_name.is_empty() {
+        if service.team_names().is_empty() {
             return Err(NotServable::NoTeam);
         }
         let metrics = Arc::new(Metrics::new());
         let (stop, stopping) = watch::channel(false);
         let state = Arc::new(AppState {
-            teams: by_name,
+            service,
             store,
             keys: options.keys,
             metrics: metrics.clone(),
@@ -266,7 +266,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     match state.store.conversation("healthz").await {
         Ok(_) => Json(openapi::Health {
             status: openapi::HealthStatus::Ok,
-            teams: state.teams.keys().cloned().collect(),
+            teams: state.service.team_names(),
             turns_in_flight: state.turns.in_flight(),
         })
         .into_response(),

@@ -84,7 +84,7 @@ pub async fn list(_: Allowed<ReadQueue>, State(state): State<Arc<AppState>>) -> 
     let waiting = waiting(state.store.as_ref()).await.map_err(RuntimeError::from)?;
     let (mut tickets, mut unreadable) = (Vec::new(), Vec::new());
     for info in waiting {
-        let Some(runtime) = state.teams.get(&info.team) else { continue };
+        let Ok(runtime) = state.service.team(&info.team) else { continue };
         match runtime.ticket(&info.id).await {
             Ok(ticket) => tickets.push(TicketSummary::from(&ticket)),
             Err(error) => {

@@ -31,7 +31,7 @@ async fn finish_interrupted(state: &Arc<AppState>) {
     };
     let mut resuming = tokio::task::JoinSet::new();
     for info in interrupted {
-        let Some(runtime) = state.teams.get(&info.team).cloned() else { continue };
+        let Ok(runtime) = state.service.team(&info.team) else { continue };
         if state.turns.is_busy(&info.id) || *state.stopping.borrow() {
             continue;
         }

@@ -10,15 +10,14 @@ use crate::metrics::Metrics;
 use crate::turns::Turns;
 use axum::http::StatusCode;
 use baton::store::{ConversationInfo, Store};
-use baton::Runtime;
-use std::collections::BTreeMap;
+use baton::{Runtime, Service};
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// The server's shared state.
 pub struct AppState {
-    /// The teams served, by name.
-    pub teams: BTreeMap<String, Arc<Runtime>>,
+    /// The teams served, over the journal.
+    pub service: Service,
     /// The journal all of them write to.
     pub store: Arc<dyn Store>,
     /// The accepted keys; `None` serves loopback only, every caller an admin.
@@ -39,13 +38,12 @@ pub struct AppState {
 
 impl AppState {
     /// The served team called `name`.
-    pub fn team(&self, name: &str) -> Result<&Arc<Runtime>, ApiError> {
-        self.teams.get(name).ok_or_else(|| {
-            let served: Vec<&str> = self.teams.keys().map(String::as_str).collect();
+    pub fn team(&self, name: &str) -> Result<Arc<Runtime>, ApiError> {
+        self.service.team(name).map_err(|_| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_team",
-                format!("this server has no team '{name}'; it serves: {}", served.join(", ")),
+                format!("this server has no team '{name}'; it serves: {}", self.service.team_names().join(", ")),
             )
         })
     }
@@ -58,7 +56,7 @@ impl AppState {
         }
         let info = self.store.conversation(id).await.map_err(baton::RuntimeError::from)?;
         let info = info.filter(|info| caller.can_read(info)).ok_or_else(|| ApiError::no_conversation(id))?;
-        let runtime = self.teams.get(&info.team).cloned().ok_or_else(|| {
+        let runtime = self.service.runtime_of(&info).await.map_err(|_| {
             ApiError::new(
                 StatusCode::CONFLICT,
                 "team_not_served",

@@ -53,8 +53,8 @@ impl Service {
     }
 
     /// Serves `runtime`'s team, in place of a team of the same name served before (a reload).
-    pub fn serve(&self, runtime: Runtime) -> Arc<Runtime> {
-        let runtime = Arc::new(runtime);
+    pub fn serve(&self, runtime: impl Into<Arc<Runtime>>) -> Arc<Runtime> {
+        let runtime = runtime.into();
         let name = runtime.team().name.clone();
         self.teams.lock().unwrap_or_else(PoisonError::into_inner).insert(name, runtime.clone());
         runtime
