@@ -43,7 +43,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = Runtime::new(team, Arc::new(MemoryStore::new())).with_human(Operator);
 
     let first = runtime.send(None, "I was charged twice, let me talk to a person please").await?;
-    println!("{}: {}", first.outcome.agent, first.outcome.reply.as_deref().unwrap_or(""));
+    // The reply is the operator's; the report's agent is the one she handed the conversation to.
+    println!("lena: {}", first.outcome.reply.as_deref().unwrap_or(""));
+    assert_eq!(first.outcome.agent, "triage");
     let next = runtime.send(Some(&first.conversation), "Thanks! When are you open?").await?;
     println!("{}: {}", next.outcome.agent, next.outcome.reply.as_deref().unwrap_or(""));
     assert_eq!(next.outcome.agent, "triage", "the operator handed the conversation back");

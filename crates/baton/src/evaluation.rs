@@ -539,7 +539,7 @@ mod tests {
     }
 
     fn not_run() -> CaseOutcome {
-        CaseOutcome::NotRun(RuntimeError::BadId("bad id".into()))
+        CaseOutcome::NotRun(RuntimeError::BadId(crate::check_conversation_id("a b").expect_err("a space is no id")))
     }
 
     fn result(case: EvalCase, outcome: CaseOutcome) -> CaseResult {
@@ -639,7 +639,9 @@ mod tests {
         assert_eq!(outcome.turn().map(|turn| turn.handoffs.len()), Some(1));
         let refused = not_run();
         assert_eq!((refused.agent(), refused.status()), (None, None));
-        assert_eq!(refused.error().as_deref(), Some("bad id"));
+        let refused_id = "'a b' is not a usable conversation id: use 1 to 128 letters, digits, '-', '_', '.', ':' or \
+                          '@', not starting with '.'";
+        assert_eq!(refused.error().as_deref(), Some(refused_id));
         assert_eq!(CaseOutcome::NoTurns.error().as_deref(), Some("no turn ran"));
         assert!(!case(1, "billing", None).passes(&CaseOutcome::NoTurns));
     }

@@ -52,44 +52,62 @@ pub trait HumanHandler: Send + Sync {
         let _ = (conversation, pending);
         None
     }
+
+    /// What this handler answered could not be carried out (a hand-back along no declared edge,
+    /// a ticket another operator claimed meanwhile, a journal that failed); nothing of that
+    /// action was journaled, and the matter waits in the durable queue. The turn itself was
+    /// journaled, so the runtime's caller gets its report, not this error.
+    fn failed(&self, conversation: &str, error: &RuntimeError) {
+        let _ = (conversation, error);
+    }
 }
 
 impl Runtime {
     /// Lets the handler answer what a turn leaves to a person, over and over while its answers
     /// carry the turn on (an approved call may lead to another approval, or to a human agent).
-    /// The report returned is the last turn's; a reply the handler wrote is its `reply`.
-    pub(crate) async fn answer_humans(
+    /// The report returned is the last turn's; a reply the handler wrote is its `reply`, and
+    /// after a hand-back its `agent` is the agent in control. What the handler asked that could
+    /// not be done is told to [`HumanHandler::failed`]: the turn was journaled, so its report is
+    /// returned all the same (an error here would make a caller send the message again).
+    pub(crate) async fn answer_humans(&self, handler: &Arc<dyn HumanHandler>, mut report: TurnReport) -> TurnReport {
+        if let Err(error) = self.let_humans_answer(handler, &mut report).await {
+            handler.failed(&report.conversation, &error);
+        }
+        report
+    }
+
+    async fn let_humans_answer(
         &self,
         handler: &Arc<dyn HumanHandler>,
-        mut report: TurnReport,
-    ) -> Result<TurnReport, RuntimeError> {
+        report: &mut TurnReport,
+    ) -> Result<(), RuntimeError> {
         loop {
             match report.outcome.status {
                 TurnStatus::AwaitingApproval => {
-                    let Some(pending) = report.outcome.pending.clone() else { return Ok(report) };
+                    let Some(pending) = report.outcome.pending.clone() else { return Ok(()) };
                     let Some(mut decision) = handler.approve(&report.conversation, &pending).await else {
-                        return Ok(report);
+                        return Ok(());
                     };
                     decision.by = decision.by.or_else(|| Some(handler.operator().to_string()));
-                    report =
+                    *report =
                         self.decide(&report.conversation, &pending.call_id, decision, Arc::new(Unobserved)).await?;
                 }
                 TurnStatus::Escalated => {
                     let ticket = self.ticket(&report.conversation).await?;
                     let ours = ticket.operator.as_deref().is_none_or(|operator| operator == handler.operator());
                     if !matches!(ticket.status, TicketStatus::Open | TicketStatus::Claimed) || !ours {
-                        return Ok(report);
+                        return Ok(());
                     }
                     let actions = handler.take_over(&ticket).await;
                     if !actions.is_empty() && ticket.operator.is_none() {
                         self.claim(&report.conversation, handler.operator()).await?;
                     }
                     for action in actions {
-                        self.carry_out(&mut report, handler.operator(), action).await?;
+                        self.carry_out(report, handler.operator(), action).await?;
                     }
-                    return Ok(report);
+                    return Ok(());
                 }
-                TurnStatus::Answered | TurnStatus::Failed => return Ok(report),
+                TurnStatus::Answered | TurnStatus::Failed => return Ok(()),
             }
         }
     }
@@ -108,6 +126,7 @@ impl Runtime {
             }
             HumanAction::HandBack { to, note } => {
                 self.hand_back(&conversation, Some(operator), &to, note.as_deref()).await?;
+                report.outcome.agent = to;
             }
             HumanAction::Close => {
                 self.close(&conversation, Some(operator)).await?;

@@ -26,17 +26,32 @@ pub fn new_conversation_id() -> String {
 /// key's ids start with its name and `:`.
 /// An id does not start with `.`, so that `.` and `..` (which paths and logs read as
 /// directories) are not ids; a refused id is quoted by its first 40 characters only.
-pub fn check_conversation_id(id: &str) -> Result<(), String> {
+pub fn check_conversation_id(id: &str) -> Result<(), BadConversationId> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@');
     if id.is_empty() || id.len() > 128 || !id.chars().all(allowed) || id.starts_with('.') {
         let shown: String = id.chars().take(40).collect();
         let shown = if shown.len() < id.len() { format!("{shown}…") } else { shown };
-        return Err(format!(
-            "'{shown}' is not a usable conversation id: use 1 to 128 letters, digits, '-', '_', '.', ':' \
-             or '@', not starting with '.'"
-        ));
+        return Err(BadConversationId { shown });
     }
     Ok(())
+}
+
+/// A conversation id that [`check_conversation_id`] refuses; it shows the id's first 40
+/// characters.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "'{shown}' is not a usable conversation id: use 1 to 128 letters, digits, '-', '_', '.', ':' or '@', not \
+     starting with '.'"
+)]
+pub struct BadConversationId {
+    shown: String,
+}
+
+impl BadConversationId {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        "bad_conversation_id"
+    }
 }
 
 #[cfg(test)]
@@ -56,6 +71,8 @@ mod tests {
             assert!(super::check_conversation_id(bad).is_err(), "{bad}");
         }
         let refused = super::check_conversation_id(&"y".repeat(10_000)).unwrap_err();
+        let refused = refused.to_string();
         assert!(refused.len() < 200, "a long id is not echoed whole: {} bytes", refused.len());
+        assert!(refused.starts_with("'yyyy"), "{refused}");
     }
 }

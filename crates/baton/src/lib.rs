@@ -19,8 +19,8 @@ pub mod snapshots;
 mod team_builder;
 pub mod trace;
 mod usage;
-pub mod wire;
 mod warm;
+pub mod wire;
 
 pub use baton_core as core;
 pub use baton_core::{Agent, ContextPolicy, HandoffEdge, InvalidTeam, Limits, Trigger, ValidTeam};
@@ -30,7 +30,7 @@ pub use baton_store as store;
 pub use baton_tools as tools;
 pub use built_team::BuiltTeam;
 pub use human::{HumanAction, HumanHandler};
-pub use ids::check_conversation_id;
+pub use ids::{check_conversation_id, BadConversationId};
 pub use observer::{Observer, Unobserved};
 pub use queue::{TicketStatus, TicketView};
 pub use report::TurnReport;

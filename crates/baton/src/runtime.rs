@@ -16,7 +16,7 @@ use crate::built_team::BuiltTeam;
 use crate::config::Price;
 use crate::held::{held_by_another_task, HeldHere};
 use crate::human::HumanHandler;
-use crate::ids::{check_conversation_id, new_conversation_id};
+use crate::ids::{check_conversation_id, new_conversation_id, BadConversationId};
 use crate::observer::{AgentText, Observer, Unobserved};
 use crate::report::TurnReport;
 use crate::snapshots::{self, SNAPSHOT_EVERY};
@@ -84,7 +84,7 @@ pub enum RuntimeError {
     },
     /// A client-chosen conversation id is malformed.
     #[error("{0}")]
-    BadId(String),
+    BadId(BadConversationId),
     /// What was asked does not fit the conversation now (a message while a call waits for
     /// approval, a decision nobody waits for, an operator acting on a ticket they do not hold);
     /// nothing was journaled.
@@ -220,15 +220,15 @@ impl Runtime {
             Ok(outcome)
         };
         let outcome = self.let_go(&lease, turn.await).await?;
-        self.humans_answer(self.report(info.id, outcome)).await
+        Ok(self.humans_answer(self.report(info.id, outcome)).await)
     }
 
     /// The report after the [`HumanHandler`] answered what the turn left to a person, if the
     /// runtime has one.
-    async fn humans_answer(&self, report: TurnReport) -> Result<TurnReport, RuntimeError> {
+    async fn humans_answer(&self, report: TurnReport) -> TurnReport {
         match &self.human {
             Some(handler) => self.answer_humans(handler, report).await,
-            None => Ok(report),
+            None => report,
         }
     }
 
@@ -267,7 +267,7 @@ impl Runtime {
             Ok(finished)
         };
         match self.let_go(&lease, work.await).await? {
-            Some(outcome) => Ok(Some(self.humans_answer(self.report(conversation.to_string(), outcome)).await?)),
+            Some(outcome) => Ok(Some(self.humans_answer(self.report(conversation.to_string(), outcome)).await)),
             None => Ok(None),
         }
     }

@@ -2,8 +2,9 @@
 //! checked all at once by [`TeamBuilder::build`] as `baton check` checks a team file.
 //!
 //! Each model and tool is registered once, by name, with its provider or implementation, so the
-//! team and what runs it cannot disagree; tools run under [`Guarded`] (a time limit and a result
-//! cap) unless registered with [`TeamBuilder::tool_with`] and other settings.
+//! team and what runs it cannot disagree; every tool runs under [`Guarded`] (a time limit and a
+//! result cap): the defaults with [`TeamBuilder::tool`], settings of its own with
+//! [`TeamBuilder::tool_with`].
 
 use crate::built_team::BuiltTeam;
 use baton_core::{Agent, InvalidTeam, Limits, Problem, Router, Severity, Site, Team, Trigger};

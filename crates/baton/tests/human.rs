@@ -38,6 +38,10 @@ impl HumanHandler for Lena {
         self.seen.lock().unwrap().push(format!("{conversation} {} {}", pending.tool, pending.args));
         self.decision.clone()
     }
+
+    fn failed(&self, conversation: &str, error: &baton::RuntimeError) {
+        self.seen.lock().unwrap().push(format!("{conversation} failed: {error}"));
+    }
 }
 
 fn lena(actions: Vec<HumanAction>, decision: Option<Decision>) -> (Lena, Arc<Mutex<Vec<String>>>) {
@@ -65,6 +69,7 @@ async fn the_handler_replies_and_hands_back_and_it_is_journaled_as_the_queue_com
     let report = runtime.send(Some("c-1"), "I want to talk to a person").await.unwrap();
     assert_eq!(report.outcome.status, TurnStatus::Escalated);
     assert_eq!(report.outcome.reply.as_deref(), Some("Lena here: I will pass you to billing."));
+    assert_eq!(report.outcome.agent, "billing", "the report says who has control after the hand-back");
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert!(seen.lock().unwrap()[0].starts_with("c-1 human: "), "{:?}", seen.lock().unwrap());
     let journal = kinds(&store, "c-1").await;
@@ -92,12 +97,14 @@ async fn a_handler_with_nothing_to_do_leaves_the_ticket_in_the_queue() {
 #[tokio::test]
 async fn a_handback_along_no_declared_edge_is_refused_and_nothing_of_it_is_journaled() {
     let wrong = HumanAction::HandBack { to: "spanish".into(), note: None };
-    let (handler, _) = lena(vec![wrong], None);
+    let (handler, seen) = lena(vec![wrong], None);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let runtime = support(store.clone(), handler).await;
-    let error = runtime.send(Some("c-3"), "I want to talk to a person").await.unwrap_err();
-    assert!(matches!(error, baton::RuntimeError::Refused(_)), "{error}");
-    assert!(error.to_string().contains("spanish"), "{error}");
+    // The turn was journaled: its report comes back, and the handler hears what it could not do.
+    let report = runtime.send(Some("c-3"), "I want to talk to a person").await.unwrap();
+    assert_eq!((report.outcome.status, report.outcome.agent.as_str()), (TurnStatus::Escalated, "human"));
+    let failure = seen.lock().unwrap().last().cloned().unwrap();
+    assert!(failure.starts_with("c-3 failed: ") && failure.contains("spanish"), "{failure}");
     assert_eq!(kinds(&store, "c-3").await.last(), Some(&"ticket_claimed"));
 }
 

@@ -113,7 +113,7 @@ where
         };
         let now = Instant::now();
         if now >= until {
-            let waited = if told { wait } else { Duration::ZERO };
+            let waited = if told { now.duration_since(started) } else { Duration::ZERO };
             return Err(Waited::Busy(Busy { conversation: conversation.to_string(), holder, expires_in_ms, waited }));
         }
         if !told {
