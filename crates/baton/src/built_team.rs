@@ -96,17 +96,19 @@ fn unparsed_replies(team: &Team) -> Vec<Problem> {
     let mut problems = Vec::new();
     for agent in team.agents.values() {
         for (occasion, template) in &agent.replies {
-            if let Err(error) = baton_local::check_template(template) {
-                problems.push(Problem {
-                    severity: Severity::Error,
-                    site: Site::Agent(agent.name.clone()),
-                    message: format!("reply template '{occasion}' does not parse: {error}"),
-                    help: Some(
-                        "fix the template: it uses minijinja syntax, e.g. \"Your plan is {{ result.plan }}.\"".into(),
-                    ),
-                });
+            if let Some((message, help)) = unparsed_reply(occasion, template) {
+                let site = Site::Agent(agent.name.clone());
+                problems.push(Problem { severity: Severity::Error, site, message, help: Some(help.to_string()) });
             }
         }
     }
     problems
+}
+
+/// What is wrong with the local model's reply `template` for `occasion`, and what to do, if it
+/// does not parse: the one wording of the team file's check and the builder's.
+pub(crate) fn unparsed_reply(occasion: &str, template: &str) -> Option<(String, &'static str)> {
+    let error = baton_local::check_template(template).err()?;
+    let help = "fix the template: it uses minijinja syntax, e.g. \"Your plan is {{ result.plan }}.\"";
+    Some((format!("reply template '{occasion}' does not parse: {error}"), help))
 }

@@ -189,12 +189,8 @@ fn agent_from(name: &Spanned<String>, raw: &RawAgent, report: &mut Report<'_>) -
             };
             report.error(occasion.span().start, format!("unknown reply occasion '{occasion_name}'"), help);
         }
-        if let Err(error) = baton_local::check_template(template) {
-            report.error(
-                occasion.span().start,
-                format!("reply template '{occasion_name}' does not parse: {error}"),
-                "fix the template: it uses minijinja syntax, e.g. \"Your plan is {{ result.plan }}.\"",
-            );
+        if let Some((message, help)) = crate::built_team::unparsed_reply(occasion_name, template) {
+            report.error(occasion.span().start, message, help);
         }
     }
     if let Some(languages) = &raw.languages {
