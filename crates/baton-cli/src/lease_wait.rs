@@ -19,7 +19,7 @@ pub const DEFAULT_WAIT_SECONDS: u64 = 60;
 /// The bound of one command's waits for leases; its clock starts when it is made.
 #[derive(Clone, Copy, Debug)]
 pub struct Wait {
-    until: Instant,
+    started: Instant,
     seconds: u64,
 }
 
@@ -86,8 +86,7 @@ impl LeaseNotice for Stderr {
 impl Wait {
     /// A wait of up to `seconds` from now.
     pub fn new(seconds: u64) -> Wait {
-        let until = Instant::now().checked_add(Duration::from_secs(seconds)).unwrap_or_else(far_future);
-        Wait { until, seconds }
+        Wait { started: Instant::now(), seconds }
     }
 
     /// Runs `attempt` again while it is refused because another process holds `conversation`'s
@@ -97,16 +96,11 @@ impl Wait {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RuntimeError>>,
     {
-        let left = self.until.saturating_duration_since(Instant::now());
+        let left = Duration::from_secs(self.seconds).saturating_sub(self.started.elapsed());
         let notice = Stderr { seconds: self.seconds };
         wait_for_lease(conversation, left, &notice, attempt).await.map_err(|waited| match waited {
             baton::service::Waited::Busy(busy) => Waited::Busy(Busy { busy, seconds: self.seconds }),
             baton::service::Waited::Failed(error) => Waited::Failed(error),
         })
     }
-}
-
-/// An instant no wait reaches (for a bound too large for the clock).
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
 }

@@ -1,5 +1,6 @@
 //! `baton serve TEAM...`: the HTTP API over the given teams, journaling to one store, until
-//! SIGINT or SIGTERM; then requests and turns in flight get a grace period to finish.
+//! SIGINT or SIGTERM; then requests and turns in flight get a grace period to finish. SIGHUP
+//! reloads the team files: a file that loads replaces its team for the work that comes after.
 
 use crate::paint::{print_error, print_warning};
 use crate::plural::count;
@@ -7,6 +8,7 @@ use crate::{db, setup, Exit};
 use anstream::eprintln;
 use baton::assemble;
 use baton::store::{open, Durability};
+use baton::Service;
 use baton_server::keys::Keys;
 use baton_server::{check_address, ConnectionLimits, KeyLimits, Options, Server};
 use std::net::SocketAddr;
@@ -152,6 +154,7 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
         };
         eprintln!("baton serve: http://{bound} · teams {} · journal {} · {keys}", teams.join(", "), args.db.journal);
         eprintln!("  try: curl -s http://{bound}/healthz   (the API: http://{bound}/openapi.json)");
+        tokio::spawn(reload_on_hangup(server.service(), args.teams.clone()));
         server.run(listener, stop_signal()).await.map_err(|error| {
             print_error!("the server failed: {error}");
             Exit::Failed
@@ -183,6 +186,30 @@ async fn stop_signal() {
         let _ = interrupt.await;
     }
     eprintln!("baton serve: stopping: no new requests; letting those in flight finish");
+}
+
+/// Reloads every team file on SIGHUP: a file that loads replaces its team for the work that comes
+/// after; one that does not leaves its team as it was, with a warning saying why.
+async fn reload_on_hangup(service: Arc<Service>, files: Vec<PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
+        while hangup.recv().await.is_some() {
+            for file in &files {
+                match service.reload_file(file).await {
+                    Ok(runtime) => {
+                        eprintln!("baton serve: reloaded team {} from {}", runtime.team().name, file.display())
+                    }
+                    Err(error) => {
+                        print_warning!("cannot reload {}; its team goes on as it was:\n{error}", file.display())
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (service, files);
 }
 
 /// File handles the server needs besides its connections (the journal, the listener, tools).

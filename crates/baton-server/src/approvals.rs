@@ -40,6 +40,6 @@ pub async fn decide(
             (runtime.clone(), observer.clone(), id.clone(), call_id.clone(), decision.clone());
         async move { runtime.decide(&id, &call_id, decision, observer).await }
     };
-    let report = state.turns.run(&info.id, work).await?;
+    let report = state.in_lane(&info.id, work).await?;
     Ok(Json(TurnReport::from(&report)))
 }

@@ -236,7 +236,7 @@ pub async fn turn(
         let (runtime, observer, id, content) = (runtime.clone(), observer.clone(), id.clone(), content.clone());
         async move { runtime.send_observed(Some(&id), &content, observer).await }
     };
-    state.turns.run(&info.id, work).await
+    state.in_lane(&info.id, work).await
 }
 
 /// The turn as server-sent events: `delta` for text, one event per journal entry named by its

@@ -4,6 +4,7 @@
 use axum::body::to_bytes;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use baton::service::ServiceError;
 use baton::store::StoreError;
 use baton::RuntimeError;
 use schemars::JsonSchema;
@@ -85,6 +86,27 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
+        match error {
+            ServiceError::Runtime(error) => ApiError::from(error),
+            ServiceError::Busy(busy) => ApiError::new(StatusCode::CONFLICT, "conversation_busy", busy.to_string()),
+            ServiceError::Stopping => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_stopping",
+                "the server is stopping, and this had not started: nothing was done; send it again (to another \
+                 server, or to this one once it is back)",
+            ),
+            ServiceError::TaskFailed => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the turn stopped unexpectedly (its task failed); it resumes from the journal",
+            ),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+        }
     }
 }
 

@@ -23,7 +23,6 @@ mod openapi;
 mod queue;
 mod recovery;
 mod state;
-mod turns;
 
 pub use connections::{listen, ConnectionLimits};
 pub use error::ApiError;
@@ -35,7 +34,6 @@ use crate::keys::{Keys, Role};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::turns::Turns;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -131,13 +129,13 @@ impl Server {
         let metrics = Arc::new(Metrics::new());
         let (stop, stopping) = watch::channel(false);
         let state = Arc::new(AppState {
-            service,
+            service: Arc::new(service),
             store,
             keys: options.keys,
             metrics: metrics.clone(),
             private_metrics: options.private_metrics,
             limiter: Limiter::new(options.key_limits),
-            turns: Turns::new(metrics, options.busy_wait, stopping.clone()),
+            busy_wait: options.busy_wait,
             feed: Feed::default(),
             stopping,
         });
@@ -149,6 +147,12 @@ impl Server {
             sweep: options.sweep,
             connections: options.connections,
         })
+    }
+
+    /// The service under the server: reload a team file with [`Service::reload_file`] while it
+    /// serves.
+    pub fn service(&self) -> Arc<Service> {
+        self.state.service.clone()
     }
 
     /// The API's routes.
@@ -193,15 +197,17 @@ impl Server {
         let sweeper = tokio::spawn(recovery::sweep(state.clone(), self.sweep));
         let poller = tokio::spawn(state.feed.clone().poll(state.store.clone(), FEED_POLL, state.stopping.clone()));
         let stop = self.stop;
+        let stopping_state = state.clone();
         tokio::spawn(async move {
             shutdown.await;
+            stopping_state.service.lanes().stop();
             let _ = stop.send(true);
         });
         let serving =
             connections::serve(listener, router, self.connections, state.metrics.clone(), state.stopping.clone());
         let finished = async {
             serving.await;
-            state.turns.drained().await;
+            state.service.lanes().drained().await;
             Ok::<_, std::io::Error>(())
         };
         let mut stopping = state.stopping.clone();
@@ -212,7 +218,7 @@ impl Server {
         };
         tokio::select! {
             finished = finished => finished?,
-            _ = grace_over => match state.turns.in_flight() {
+            _ = grace_over => match state.service.lanes().in_flight() {
                 0 => eprintln!(
                     "stopping after {} s with requests still open (event streams, slow clients): they are cut off",
                     grace.as_secs()
@@ -267,7 +273,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         Ok(_) => Json(openapi::Health {
             status: openapi::HealthStatus::Ok,
             teams: state.service.team_names(),
-            turns_in_flight: state.turns.in_flight(),
+            turns_in_flight: state.service.lanes().in_flight(),
         })
         .into_response(),
         Err(error) => ApiError::new(
@@ -284,7 +290,8 @@ async fn metrics(State(state): State<Arc<AppState>>, caller: Result<Caller, ApiE
     if state.private_metrics {
         caller?.require(&[Role::Operator, Role::Admin], "reading /metrics")?;
     }
-    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response())
+    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render(state.service.lanes().in_flight()))
+        .into_response())
 }
 
 /// The answer to a request whose handler panicked: the standard error JSON (the panic's message

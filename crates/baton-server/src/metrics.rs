@@ -5,7 +5,6 @@
 use baton::core::{JournalEntry, Record};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,7 +17,6 @@ const BUCKETS: [f64; 13] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 /// The process's metrics; shared by reference (or in an `Arc`) between all tasks.
 pub struct Metrics {
     families: Mutex<Families>,
-    in_flight: AtomicI64,
 }
 
 /// Every labelled family, in the order they are rendered.
@@ -119,7 +117,7 @@ impl Metrics {
                 &["method", "route"],
             ),
         };
-        Metrics { families: Mutex::new(families), in_flight: AtomicI64::new(0) }
+        Metrics { families: Mutex::new(families) }
     }
 
     /// A journal entry was written in a conversation of `team`.
@@ -158,19 +156,10 @@ impl Metrics {
         *self.lock().refused.sample(&[reason]) += 1;
     }
 
-    /// A turn started running in this process (for the in-flight gauge).
-    pub fn turn_started(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A turn stopped running in this process (for the in-flight gauge).
-    pub fn turn_finished(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-
     /// Everything in the Prometheus text exposition format (version 0.0.4): `# HELP` and `# TYPE`
-    /// lines for every family even before anything was counted, samples sorted by label values.
-    pub fn render(&self) -> String {
+    /// lines for every family even before anything was counted, samples sorted by label values;
+    /// `turns_in_flight` is how many turns run or wait in this process now.
+    pub fn render(&self, turns_in_flight: usize) -> String {
         let mut out = String::new();
         {
             let families = self.lock();
@@ -186,7 +175,7 @@ impl Metrics {
         }
         let name = "baton_turns_in_flight";
         header(&mut out, name, "Turns running in this process now.", "gauge");
-        let _ = writeln!(out, "{name} {}", self.in_flight.load(Ordering::Relaxed));
+        let _ = writeln!(out, "{name} {turns_in_flight}");
         out
     }
 
@@ -305,7 +294,7 @@ mod tests {
     }
 
     fn lines(metrics: &Metrics) -> Vec<String> {
-        metrics.render().lines().map(str::to_string).collect()
+        metrics.render(0).lines().map(str::to_string).collect()
     }
 
     fn has(lines: &[String], line: &str) {
@@ -427,11 +416,8 @@ mod tests {
         metrics.http_request("POST", route, 200, Duration::from_millis(40));
         metrics.http_request("POST", route, 200, Duration::from_millis(60));
         metrics.http_request("POST", route, 404, Duration::from_millis(1));
-        metrics.turn_started();
-        metrics.turn_started();
-        metrics.turn_finished();
 
-        let lines = lines(&metrics);
+        let lines: Vec<String> = metrics.render(1).lines().map(str::to_string).collect();
         has(
             &lines,
             r#"baton_http_requests_total{method="POST",route="/v1/conversations/{id}/messages",status="200"} 2"#,
@@ -463,9 +449,8 @@ mod tests {
         metrics.model_called("support", "router", "fast", Duration::from_nanos(1), true);
         metrics.model_called("support", "triage", "slow", Duration::from_millis(1234), false);
         metrics.http_request("GET", "/metrics", 200, Duration::from_micros(150));
-        metrics.turn_started();
 
-        let text = metrics.render();
+        let text = metrics.render(1);
         assert!(text.ends_with('\n'));
         let mut declared: Vec<(String, String)> = Vec::new();
         for line in text.lines() {

@@ -205,7 +205,7 @@ where
 {
     let (info, runtime) = state.conversation(caller, id).await?;
     let conversation = info.id.clone();
-    let view = state.turns.run(&info.id, move || action(runtime.clone(), conversation.clone())).await?;
+    let view = state.in_lane(&info.id, move || action(runtime.clone(), conversation.clone())).await?;
     state.feed.wake(&info.id);
     Ok(Json(TicketSummary::from(&view)))
 }

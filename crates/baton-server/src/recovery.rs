@@ -1,11 +1,18 @@
-//! Finishing interrupted turns: at start, and every little while after, the server looks for
-//! turns that stopped halfway (this process crashed, or another one sharing the journal died
-//! mid-turn) and finishes those of its teams once their lease has run out.
+//! Finishing interrupted turns: at start, and every little while after, the server has the
+//! service sweep the turns that stopped halfway (this process crashed, or another one sharing the
+//! journal died mid-turn) and finish those of its teams once their lease has run out; each is
+//! reported on stderr.
 
 use crate::observer::TurnObserver;
 use crate::state::AppState;
+use baton::service::{Resumed, Sweep};
+use baton::store::ConversationInfo;
+use baton::Observer;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How many interrupted turns are finished at a time.
+const SIDE_BY_SIDE: usize = 64;
 
 /// Looks for interrupted turns now and every `every`, until the server stops.
 pub async fn sweep(state: Arc<AppState>, every: Duration) {
@@ -20,49 +27,45 @@ pub async fn sweep(state: Arc<AppState>, every: Duration) {
 }
 
 /// Finishes every interrupted turn of a served team that no process is advancing now, side by
-/// side (one slow model call holds up no other conversation); reports each on stderr.
+/// side (one slow model call holds up no other conversation). A conversation another process
+/// holds is left to it, and looked at again next time.
 async fn finish_interrupted(state: &Arc<AppState>) {
-    let interrupted = match state.store.interrupted().await {
+    let interrupted = match state.service.interrupted().await {
         Ok(interrupted) => interrupted,
         Err(error) => {
             eprintln!("warning: cannot look for interrupted turns: {error}");
             return;
         }
     };
-    let mut resuming = tokio::task::JoinSet::new();
-    for info in interrupted {
-        let Ok(runtime) = state.service.team(&info.team) else { continue };
-        if state.turns.is_busy(&info.id) || *state.stopping.borrow() {
-            continue;
-        }
-        let observer = TurnObserver::new(state, &info.team, &info.id, None);
-        let id = info.id.clone();
-        // A conversation another process holds is left to it, and looked at again next time.
-        let work = move || {
-            let (runtime, observer, id) = (runtime.clone(), observer.clone(), id.clone());
-            async move { runtime.resume_observed(&id, observer).await }
-        };
-        let state = state.clone();
-        resuming.spawn(async move {
-            let resumed = match state.turns.run_waiting(&info.id, Duration::ZERO, work).await {
-                Err(error) if error.code == "conversation_busy" => Ok(None),
-                resumed => resumed,
-            };
-            report(&info.id, &info.team, resumed);
-        });
+    let served = state.service.team_names();
+    let ours: Vec<ConversationInfo> = interrupted.into_iter().filter(|info| served.contains(&info.team)).collect();
+    if ours.is_empty() {
+        return;
     }
-    while resuming.join_next().await.is_some() {}
-}
-
-/// Says on stderr how a resumed turn ended, or why it could not be resumed.
-fn report(conversation: &str, team: &str, resumed: Result<Option<baton::TurnReport>, crate::ApiError>) {
-    match resumed {
-        Ok(Some(report)) => eprintln!(
-            "resumed conversation {conversation} (team {team}): turn {} {}",
-            report.outcome.turn,
-            report.outcome.status.as_str()
-        ),
-        Ok(None) => {}
-        Err(error) => eprintln!("warning: cannot resume conversation {conversation}: {}", error.message),
+    let observing = state.clone();
+    let observer_for = move |info: &ConversationInfo| -> Arc<dyn Observer> {
+        TurnObserver::new(&observing, &info.team, &info.id, None)
+    };
+    let mut sweeping =
+        state.service.sweep(ours, Sweep { concurrency: SIDE_BY_SIDE, wait: Duration::ZERO }, observer_for).await;
+    while let Some(resumed) = sweeping.next().await {
+        match resumed {
+            Resumed::Finished { info, report, .. } => eprintln!(
+                "resumed conversation {} (team {}): turn {} {}",
+                info.id,
+                info.team,
+                report.outcome.turn,
+                report.outcome.status.as_str()
+            ),
+            Resumed::Failed { conversations, error } => {
+                for info in &conversations {
+                    eprintln!("warning: cannot resume conversation {}: {error}", info.id);
+                }
+                if conversations.is_empty() {
+                    eprintln!("warning: cannot resume a conversation: {error}");
+                }
+            }
+            Resumed::Elsewhere(_) | Resumed::TakenOver(_) | Resumed::Waiting(_) | Resumed::Skipped { .. } => {}
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! What every request handler shares: the teams served, the journal, the keys, the metrics,
-//! the turns running, the per-key limits and the wake-ups of event streams.
+//! the per-key limits and the wake-ups of event streams.
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -7,17 +7,18 @@ use crate::feed::Feed;
 use crate::keys::Keys;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
-use crate::turns::Turns;
 use axum::http::StatusCode;
 use baton::store::{ConversationInfo, Store};
-use baton::{Runtime, Service};
+use baton::{Runtime, RuntimeError, Service};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// The server's shared state.
 pub struct AppState {
     /// The teams served, over the journal.
-    pub service: Service,
+    pub service: Arc<Service>,
     /// The journal all of them write to.
     pub store: Arc<dyn Store>,
     /// The accepted keys; `None` serves loopback only, every caller an admin.
@@ -28,8 +29,8 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Whether `/metrics` needs an operator or admin key.
     pub private_metrics: bool,
-    /// The turns running in this process, one conversation's in order.
-    pub turns: Turns,
+    /// How long a request waits for a conversation another process is advancing.
+    pub busy_wait: Duration,
     /// Wake-ups for event streams when this process journals.
     pub feed: Feed,
     /// Becomes true when the server starts shutting down.
@@ -37,6 +38,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Runs `work` on `conversation` in its lane: after the work that arrived before it, in a task
+    /// of its own (a client that hangs up does not stop it halfway), waiting up to `busy_wait`
+    /// for another process's lease.
+    pub async fn in_lane<T, F, Fut>(&self, conversation: &str, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, RuntimeError>> + Send,
+    {
+        Ok(self.service.lanes().run(conversation, self.busy_wait, work).await?)
+    }
+
     /// The served team called `name`.
     pub fn team(&self, name: &str) -> Result<Arc<Runtime>, ApiError> {
         self.service.team(name).map_err(|_| {

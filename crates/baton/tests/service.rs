@@ -1,6 +1,7 @@
 //! The service above the runtimes: a conversation's team found (served, or rebuilt from the team
 //! file it recorded), interrupted turns finished by a sweep, another process's lease waited out
-//! for a bounded time, and the queue read across teams.
+//! for a bounded time, one conversation's work run in order in its lane, and the queue read
+//! across teams.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
@@ -128,4 +129,100 @@ async fn a_lease_is_waited_out_within_the_bound_and_not_past_it() {
     let done = wait_for_lease("c-2", Duration::from_secs(5), &told, || runtime.send(Some("c-2"), "hi")).await;
     assert!(done.is_ok(), "the lease ran out within the wait: {:?}", done.err());
     assert_eq!(*told.0.lock().unwrap(), ["c-2 held by a dying process, waiting 5s", "c-2 free"]);
+}
+
+#[tokio::test]
+async fn one_conversations_work_runs_one_at_a_time_in_arrival_order_beside_other_conversations() {
+    let service = Arc::new(Service::new(Arc::new(MemoryStore::new())));
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let work = |name: &'static str, hold: bool| {
+        let (log, released) = (log.clone(), released.clone());
+        move || {
+            let (log, mut released) = (log.clone(), released.clone());
+            async move {
+                log.lock().unwrap().push(format!("{name} starts"));
+                if hold {
+                    let _ = released.wait_for(|go| *go).await;
+                }
+                log.lock().unwrap().push(format!("{name} ends"));
+                Ok::<_, baton::RuntimeError>(name)
+            }
+        }
+    };
+    let lanes = service.lanes().clone();
+    let first = tokio::spawn({
+        let (lanes, work) = (lanes.clone(), work("a1", true));
+        async move { lanes.run("a", Duration::ZERO, work).await }
+    });
+    while log.lock().unwrap().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let second = tokio::spawn({
+        let (lanes, work) = (lanes.clone(), work("a2", false));
+        async move { lanes.run("a", Duration::ZERO, work).await }
+    });
+    while lanes.in_flight() < 2 {
+        tokio::task::yield_now().await;
+    }
+    // Another conversation is not held up by the first one's work.
+    assert_eq!(lanes.run("b", Duration::ZERO, work("b1", false)).await.unwrap(), "b1");
+    assert!(lanes.is_busy("a") && !lanes.is_busy("b"));
+    release.send_replace(true);
+    assert_eq!(first.await.unwrap().unwrap(), "a1");
+    assert_eq!(second.await.unwrap().unwrap(), "a2");
+    lanes.drained().await;
+    assert_eq!(lanes.in_flight(), 0);
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log, ["a1 starts", "b1 starts", "b1 ends", "a1 ends", "a2 starts", "a2 ends"]);
+}
+
+#[tokio::test]
+async fn stopped_lanes_refuse_work_that_has_not_started() {
+    let service = Service::new(Arc::new(MemoryStore::new()));
+    service.lanes().stop();
+    let ran = Arc::new(Mutex::new(false));
+    let work = {
+        let ran = ran.clone();
+        move || {
+            let ran = ran.clone();
+            async move {
+                *ran.lock().unwrap() = true;
+                Ok::<_, baton::RuntimeError>(())
+            }
+        }
+    };
+    let refused = service.lanes().run("a", Duration::ZERO, work).await.err().unwrap();
+    assert_eq!(refused.kind(), "stopping");
+    assert!(!*ran.lock().unwrap(), "work refused must not run");
+    assert_eq!(service.lanes().in_flight(), 0);
+}
+
+#[tokio::test]
+async fn a_reload_replaces_a_served_team_and_refuses_a_file_naming_another() {
+    let service = Service::new(Arc::new(MemoryStore::new()));
+    let dir = std::env::temp_dir().join(format!("baton-service-reload-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let data = support_file().with_file_name("data");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join("data").join(entry.file_name())).unwrap();
+    }
+    let file = dir.join("team.toml");
+    let text = std::fs::read_to_string(support_file()).unwrap();
+    std::fs::write(&file, &text).unwrap();
+    let first = service.serve_file(&file).await.unwrap();
+
+    std::fs::write(&file, text.replace("entry = \"triage\"", "entry = \"billing\"")).unwrap();
+    let reloaded = service.reload_file(&file).await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &reloaded));
+    assert!(Arc::ptr_eq(&service.team("support").unwrap(), &reloaded));
+    assert_eq!(reloaded.team().entry, "billing");
+
+    std::fs::write(&file, text.replace("name = \"support\"", "name = \"other\"")).unwrap();
+    let refused = service.reload_file(&file).await.err().unwrap();
+    assert_eq!(refused.kind(), "new_team_on_reload", "{refused}");
+    assert_eq!(service.team_names(), ["support"]);
+    assert!(Arc::ptr_eq(&service.team("support").unwrap(), &reloaded));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,28 +1,8 @@
 //! Bugs a new user met in the first hour, end to end.
 
-use crate::support::{baton, baton_in, example, run_json, temp_dir, trace_json};
+use crate::support::{baton, baton_in, copy_of_example, example, run_json, temp_dir, trace_json};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-/// A copy of the example `name` in a fresh folder, so that a test may run in it and write there.
-fn copy_of_example(name: &str) -> PathBuf {
-    let copy = temp_dir(&format!("first-hour-{name}")).join(name);
-    copy_dir(&example(name, ""), &copy);
-    copy
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
+use std::path::Path;
 
 /// `cd examples/support && baton run team.toml "…"`: the team file named without a directory
 /// still runs its command tools (the refund) in the team file's folder. The copy's refund tool

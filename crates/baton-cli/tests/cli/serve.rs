@@ -1,12 +1,13 @@
 //! `baton serve` as deployed: real processes, real HTTP. Two servers share one Postgres (the
 //! external tier): a conversation started on one continues on the other, and when one is killed
 //! mid-turn the other finishes the turn once the lease runs out. A server stopped with SIGTERM
-//! finishes its turn first; a server killed mid-turn finishes it when it starts again.
+//! finishes its turn first; a server killed mid-turn finishes it when it starts again. SIGHUP
+//! reloads the team files, and a broken one leaves its team as it was.
 
 use crate::mock::{calls, text, Answer, MockServer};
 #[cfg(feature = "external-tests")]
 use crate::support::postgres_url;
-use crate::support::{support_team, temp_dir};
+use crate::support::{copy_of_example, support_team, temp_dir};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -249,4 +250,45 @@ fn sigterm_lets_the_turn_in_flight_finish_and_a_killed_server_finishes_it_on_sta
     assert_eq!((ended.len(), ended[1]["data"]["status"].as_str()), (2, Some("answered")));
     assert_eq!(kinds(&entries, "user_message").count(), 2);
     assert!(node.log().contains("resumed conversation t1"), "{}", node.log());
+}
+
+/// Sends SIGHUP to `node` and waits until its log has `said` one more time than before.
+fn hang_up(node: &Node, said: &str) {
+    let before = node.log().matches(said).count();
+    let sent = Command::new("kill").args(["-s", "HUP", &node.pid().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.log().matches(said).count() == before {
+        assert!(Instant::now() < deadline, "never said {said:?}:\n{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The agent a new conversation starts with.
+fn entry_agent(node: &Node, id: &str) -> String {
+    let (status, created) = http(&node.addr, "POST", "/v1/conversations", Some(&json!({"team": "support", "id": id})));
+    assert_eq!(status, 201, "{created}");
+    let (status, conversation) = http(&node.addr, "GET", &format!("/v1/conversations/{id}"), None);
+    assert_eq!(status, 200, "{conversation}");
+    conversation["agent"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn sighup_reloads_the_team_files_and_a_broken_one_changes_nothing() {
+    let support = copy_of_example("support");
+    let team = support.join("team.toml");
+    let db = support.join("baton.db").to_str().unwrap().to_string();
+    let node = Node::start(&team, &db);
+    assert_eq!(entry_agent(&node, "before"), "triage");
+
+    let text = std::fs::read_to_string(&team).unwrap();
+    assert!(text.contains("entry = \"triage\""), "the example's entry changed: update this test");
+    std::fs::write(&team, text.replace("entry = \"triage\"", "entry = \"technical\"")).unwrap();
+    hang_up(&node, "baton serve: reloaded team support from");
+    assert_eq!(entry_agent(&node, "after"), "technical");
+
+    std::fs::write(&team, "name = \"support\"\nentry = [\n").unwrap();
+    hang_up(&node, "its team goes on as it was");
+    assert!(node.log().contains("team.toml"), "the warning names the file:\n{}", node.log());
+    assert_eq!(entry_agent(&node, "broken"), "technical");
 }

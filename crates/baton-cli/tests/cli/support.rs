@@ -205,3 +205,23 @@ pub fn baton_with_input(args: &[&str], input: impl AsRef<[u8]>) -> Output {
 pub fn example(name: &str, file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).join(file)
 }
+
+/// A copy of the example `name` in a fresh folder, so that a test may run in it and write there.
+pub fn copy_of_example(name: &str) -> PathBuf {
+    let copy = temp_dir(&format!("example-{name}")).join(name);
+    copy_dir(&example(name, ""), &copy);
+    copy
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! What can go wrong above one runtime: a team not served or not loadable, on top of what a
 //! runtime's own work reports.
 
+use super::Busy;
 use crate::assemble::AssembleError;
 use crate::config::LoadError;
 use crate::RuntimeError;
@@ -11,6 +12,12 @@ pub enum ServiceError {
     /// The work on the conversation failed (see [`RuntimeError`]).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// Another process still held the conversation when the wait for its lease was over.
+    #[error(transparent)]
+    Busy(Busy),
+    /// The service is stopping, and this work had not started: nothing was done.
+    #[error("the service is stopping, and this had not started: nothing was done")]
+    Stopping,
     /// No team of that name is served.
     #[error("there is no team '{name}'; the teams are: {}", served.join(", "))]
     UnknownTeam {
@@ -18,6 +25,17 @@ pub enum ServiceError {
         name: String,
         /// The teams served.
         served: Vec<String>,
+    },
+    /// A team file reloaded names a team that is not served: a reload replaces a served team.
+    #[error(
+        "{file} now names the team '{team}', which is not served: a reload replaces a served team of the same \
+         name (restart to serve another team)"
+    )]
+    NewTeamOnReload {
+        /// The file.
+        file: String,
+        /// The team it names.
+        team: String,
     },
     /// The conversation's team is not served, and recorded team files are not run.
     #[error("conversation '{conversation}' belongs to team '{team}', which is not served")]
@@ -59,7 +77,10 @@ impl ServiceError {
     pub fn kind(&self) -> &'static str {
         match self {
             ServiceError::Runtime(_) => "runtime",
+            ServiceError::Busy(_) => "busy",
+            ServiceError::Stopping => "stopping",
             ServiceError::UnknownTeam { .. } => "unknown_team",
+            ServiceError::NewTeamOnReload { .. } => "new_team_on_reload",
             ServiceError::TeamNotServed { .. } => "team_not_served",
             ServiceError::NoTeamFile { .. } => "no_team_file",
             ServiceError::TeamFile { .. } => "team_file",

@@ -1,17 +1,20 @@
 //! The service: many teams over one journal, what the CLI, the server and embedders drive above
 //! a single [`Runtime`]. It keeps the team registry (each team built and validated once), finds a
-//! conversation's team, waits out another process's lease for a bounded time (`lease_wait`),
-//! finishes interrupted turns side by side (`recovery`), and reads the queue across teams.
+//! conversation's team, runs each conversation's work one at a time in arrival order (`lanes`),
+//! waits out another process's lease for a bounded time (`lease_wait`), finishes interrupted
+//! turns side by side (`recovery`), and reads the queue across teams.
 //!
 //! A conversation records the team file it was created with. A service that runs recorded team
 //! files (the CLI's) loads the team of a conversation it does not serve from that file, once per
 //! file; one that does not (the server's) answers that the team is not served.
 
 mod error;
+mod lanes;
 mod lease_wait;
 mod recovery;
 
 pub use error::ServiceError;
+pub use lanes::Lanes;
 pub use lease_wait::{wait_for_lease, Busy, LeaseNotice, Quiet, Waited};
 pub use recovery::{Resumed, Sweep, SweepTotals, Sweeping};
 
@@ -32,12 +35,14 @@ pub struct Service {
     /// Teams loaded from the team files conversations recorded, by the file's path; `None` when
     /// recorded files are not run.
     recorded: Option<Mutex<BTreeMap<String, Arc<Runtime>>>>,
+    /// The work running or waiting on each conversation.
+    lanes: Lanes,
 }
 
 impl Service {
     /// A service over `store` serving no team yet, that does not run recorded team files.
     pub fn new(store: Arc<dyn Store>) -> Service {
-        Service { store, teams: Mutex::default(), recorded: None }
+        Service { store, teams: Mutex::default(), recorded: None, lanes: Lanes::default() }
     }
 
     /// Lets the service run a conversation of a team it does not serve from the team file the
@@ -52,6 +57,11 @@ impl Service {
         &self.store
     }
 
+    /// The conversations' lanes: work on one conversation runs one at a time, in arrival order.
+    pub fn lanes(&self) -> &Lanes {
+        &self.lanes
+    }
+
     /// Serves `runtime`'s team, in place of a team of the same name served before (a reload).
     pub fn serve(&self, runtime: impl Into<Arc<Runtime>>) -> Arc<Runtime> {
         let runtime = runtime.into();
@@ -63,6 +73,18 @@ impl Service {
     /// Loads, builds and serves the team file at `path` (again, to reload it).
     pub async fn serve_file(&self, path: &Path) -> Result<Arc<Runtime>, ServiceError> {
         Ok(self.serve(self.load(path).await?))
+    }
+
+    /// Loads the team file at `path` again and serves its team in place of the served team of the
+    /// same name: turns already running finish on the team as it was, later work runs on the
+    /// new one. A file that does not load, or that names a team not served, changes nothing.
+    pub async fn reload_file(&self, path: &Path) -> Result<Arc<Runtime>, ServiceError> {
+        let runtime = self.load(path).await?;
+        let name = runtime.team().name.clone();
+        if self.team(&name).is_err() {
+            return Err(ServiceError::NewTeamOnReload { file: path.display().to_string(), team: name });
+        }
+        Ok(self.serve(runtime))
     }
 
     /// The names of the teams served.

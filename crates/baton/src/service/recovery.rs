@@ -2,9 +2,11 @@
 //! place in the list so that two sweeping together mostly work on different conversations. A
 //! conversation another process is advancing is set aside and tried again: it is done when that
 //! process ends the turn, or taken over when its lease runs out; one still held past the wait is
-//! skipped, so a sweep never waits forever.
+//! skipped, so a sweep never waits forever. Each resumed turn runs in its conversation's lane, so
+//! it never overlaps other work on the conversation in this process; a conversation already busy
+//! here is left to that work, which finishes the turn.
 
-use super::{Service, ServiceError};
+use super::{Busy, Lanes, Service, ServiceError};
 use crate::{Observer, Runtime, RuntimeError, TurnReport};
 use baton_store::{ConversationInfo, StoreError};
 use std::collections::{BTreeMap, VecDeque};
@@ -37,7 +39,8 @@ pub enum Resumed {
         /// How the turn ended.
         report: Box<TurnReport>,
     },
-    /// Nothing was left to do: another process finished the turn.
+    /// Nothing was left to do: the turn was finished by another process, or is being finished
+    /// by other work on the conversation here.
     Elsewhere(ConversationInfo),
     /// Another process took it over while this one advanced it; that one finishes it.
     TakenOver(ConversationInfo),
@@ -67,7 +70,7 @@ pub enum Resumed {
 pub struct SweepTotals {
     /// Turns finished here.
     pub finished: usize,
-    /// Turns another process finished first.
+    /// Turns finished elsewhere: by another process, or by other work here.
     pub elsewhere: usize,
     /// Conversations another process took over.
     pub taken_over: usize,
@@ -94,6 +97,7 @@ impl Service {
     ) -> Sweeping {
         let mut sweeping = Sweeping {
             sweep,
+            lanes: self.lanes.clone(),
             observer_for: Box::new(observer_for),
             queue: VecDeque::new(),
             running: JoinSet::new(),
@@ -124,11 +128,12 @@ impl Service {
 type ObserverFor = Box<dyn Fn(&ConversationInfo) -> Arc<dyn Observer> + Send>;
 
 /// One conversation's attempt: its team's runtime, the conversation, and how resuming it went.
-type Attempt = (Arc<Runtime>, ConversationInfo, Result<Option<TurnReport>, RuntimeError>);
+type Attempt = (Arc<Runtime>, ConversationInfo, Result<Option<TurnReport>, ServiceError>);
 
 /// A sweep under way; see [`Service::sweep`].
 pub struct Sweeping {
     sweep: Sweep,
+    lanes: Lanes,
     observer_for: ObserverFor,
     queue: VecDeque<(Arc<Runtime>, ConversationInfo)>,
     running: JoinSet<Attempt>,
@@ -171,9 +176,20 @@ impl Sweeping {
         }
         while self.running.len() < self.sweep.concurrency.max(1) {
             let Some((runtime, info)) = self.queue.pop_front() else { break };
+            if self.lanes.is_busy(&info.id) {
+                self.totals.elsewhere += 1;
+                self.told.push_back(Resumed::Elsewhere(info));
+                continue;
+            }
             let observer = (self.observer_for)(&info);
+            let lanes = self.lanes.clone();
             self.running.spawn(async move {
-                let resumed = runtime.resume_observed(&info.id, observer).await;
+                let (id, resuming) = (info.id.clone(), runtime.clone());
+                let resume = move || {
+                    let (runtime, observer, id) = (resuming.clone(), observer.clone(), id.clone());
+                    async move { runtime.resume_observed(&id, observer).await }
+                };
+                let resumed = lanes.run(&info.id, Duration::ZERO, resume).await;
                 (runtime, info, resumed)
             });
         }
@@ -203,11 +219,17 @@ impl Sweeping {
                 self.totals.elsewhere += 1;
                 Resumed::Elsewhere(info)
             }
-            Err(RuntimeError::Store(StoreError::Fenced { .. })) => {
+            Err(ServiceError::Runtime(RuntimeError::Store(StoreError::Fenced { .. }))) => {
                 self.totals.taken_over += 1;
                 Resumed::TakenOver(info)
             }
-            Err(RuntimeError::Store(StoreError::Leased { holder, expires_in_ms, .. })) => {
+            Err(ServiceError::Stopping) => {
+                // Nothing more starts: what is running ends, and the sweep with it.
+                self.queue.clear();
+                self.set_aside.clear();
+                return;
+            }
+            Err(ServiceError::Busy(Busy { holder, expires_in_ms, .. })) => {
                 let since = match self.held_since.get(&info.id) {
                     Some(since) => *since,
                     None => {
@@ -230,7 +252,7 @@ impl Sweeping {
             }
             Err(error) => {
                 self.totals.failed += 1;
-                Resumed::Failed { conversations: vec![info], error: error.into() }
+                Resumed::Failed { conversations: vec![info], error }
             }
         };
         self.told.push_back(told);
