@@ -94,28 +94,65 @@ impl Comparison {
     }
 }
 
+/// How a rule is written, told with every [`BadRule`].
+const FORM: &str = "write a rule as FIELD OP VALUE, e.g. \"amount > 100\" or \"currency != 'EUR'\" (OP is one of \
+                    > >= < <= == !=)";
+
+/// Why a rule does not read; each case shows the form of a rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadRule {
+    /// The rule (given) has no comparison operator.
+    #[error("'{0}' has no comparison: {FORM}")]
+    NoComparison(String),
+    /// The rule (given) does not start with an argument name.
+    #[error("'{0}' does not start with an argument name: {FORM}")]
+    NoArgumentName(String),
+    /// The literal is not a value.
+    #[error("'{literal}' in '{rule}' is not a value: {FORM}")]
+    NotAValue {
+        /// The literal.
+        literal: String,
+        /// The rule.
+        rule: String,
+    },
+    /// The rule (given) orders by a value that is neither a number nor a string.
+    #[error("'{0}' orders by a value that is neither a number nor a string: {FORM}")]
+    NotOrderable(String),
+}
+
+impl BadRule {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BadRule::NoComparison(_) => "no_comparison",
+            BadRule::NoArgumentName(_) => "no_argument_name",
+            BadRule::NotAValue { .. } => "not_a_value",
+            BadRule::NotOrderable(_) => "not_orderable",
+        }
+    }
+}
+
 impl Rule {
     /// Reads `field op value`; the error says what is wrong and shows the form.
-    pub fn parse(text: &str) -> Result<Rule, String> {
-        const FORM: &str = "write a rule as FIELD OP VALUE, e.g. \"amount > 100\" or \"currency != 'EUR'\" \
-                            (OP is one of > >= < <= == !=)";
+    pub fn parse(text: &str) -> Result<Rule, BadRule> {
         let Some((at, symbol, op)) = Comparison::ALL
             .iter()
             .filter_map(|(symbol, op)| text.find(symbol).map(|at| (at, *symbol, *op)))
             .min_by_key(|(at, symbol, _)| (*at, usize::MAX - symbol.len()))
         else {
-            return Err(format!("'{text}' has no comparison: {FORM}"));
+            return Err(BadRule::NoComparison(text.to_string()));
         };
         let field = text[..at].trim();
         let literal = text[at + symbol.len()..].trim();
         let valid_field = !field.is_empty()
             && field.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
         if !valid_field {
-            return Err(format!("'{text}' does not start with an argument name: {FORM}"));
+            return Err(BadRule::NoArgumentName(text.to_string()));
         }
-        let value = parse_literal(literal).ok_or_else(|| format!("'{literal}' in '{text}' is not a value: {FORM}"))?;
+        let value = parse_literal(literal)
+            .ok_or_else(|| BadRule::NotAValue { literal: literal.to_string(), rule: text.to_string() })?;
         if !matches!(op, Comparison::Equal | Comparison::NotEqual) && !value.is_number() && !value.is_string() {
-            return Err(format!("'{text}' orders by a value that is neither a number nor a string: {FORM}"));
+            return Err(BadRule::NotOrderable(text.to_string()));
         }
         Ok(Rule { field: field.to_string(), op, value })
     }
@@ -205,10 +242,10 @@ mod tests {
 
     #[test]
     fn malformed_rules_say_what_is_wrong() {
-        assert!(Rule::parse("amount 100").unwrap_err().contains("has no comparison"));
-        assert!(Rule::parse("> 100").unwrap_err().contains("argument name"));
-        assert!(Rule::parse("amount > lots").unwrap_err().contains("not a value"));
-        assert!(Rule::parse("flag > true").unwrap_err().contains("neither a number nor a string"));
+        assert!(Rule::parse("amount 100").unwrap_err().to_string().contains("has no comparison"));
+        assert!(Rule::parse("> 100").unwrap_err().to_string().contains("argument name"));
+        assert!(Rule::parse("amount > lots").unwrap_err().to_string().contains("not a value"));
+        assert!(Rule::parse("flag > true").unwrap_err().to_string().contains("neither a number nor a string"));
         assert_eq!(Rule::parse("a.b >= 2.5").unwrap().to_string(), "a.b >= 2.5");
         assert_eq!(Rule::parse("a == 'x'").unwrap().to_string(), "a == \"x\"");
     }

@@ -101,45 +101,83 @@ pub fn handoff_tool(edge: &HandoffEdge, target: &Agent) -> ToolDef {
     }
 }
 
+/// What is wrong with a handoff call's arguments, said for the model to fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadPayload {
+    /// They are not JSON (the parser's complaint).
+    #[error("the arguments are not valid JSON ({0}); send an object with a \"reason\" string")]
+    NotJson(String),
+    /// They are JSON, but not an object.
+    #[error("the arguments must be a JSON object with a \"reason\" string")]
+    NotObject,
+    /// The edge requires a reason, and there is none (or it is blank).
+    #[error("\"reason\" is required: say why the other agent should take over")]
+    NoReason,
+    /// The reason is not a string.
+    #[error("\"reason\" must be a string: say why the other agent should take over")]
+    ReasonNotString,
+    /// The summary is not a string.
+    #[error("\"summary\" must be a string")]
+    SummaryNotString,
+    /// The facts are not an object.
+    #[error("\"facts\" must be an object of strings")]
+    FactsNotObject,
+    /// A fact is neither a string, a number nor a boolean.
+    #[error("fact \"{0}\" must be a string, number or boolean")]
+    FactNotScalar(String),
+}
+
+impl BadPayload {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BadPayload::NotJson(_) => "not_json",
+            BadPayload::NotObject => "not_object",
+            BadPayload::NoReason => "no_reason",
+            BadPayload::ReasonNotString => "reason_not_string",
+            BadPayload::SummaryNotString => "summary_not_string",
+            BadPayload::FactsNotObject => "facts_not_object",
+            BadPayload::FactNotScalar(_) => "fact_not_scalar",
+        }
+    }
+}
+
 /// Parses a handoff call's arguments; the error says what is wrong, for the model to fix. A
 /// missing (or blank) reason is an error when `require_reason`, and [`NO_REASON`] otherwise. A
 /// reason over [`MAX_REASON_CHARS`] or a summary over [`MAX_SUMMARY_CHARS`] is cut to it.
-pub fn parse_payload(arguments: &str, require_reason: bool) -> Result<Payload, String> {
-    let value: Value = serde_json::from_str(arguments)
-        .map_err(|e| format!("the arguments are not valid JSON ({e}); send an object with a \"reason\" string"))?;
+pub fn parse_payload(arguments: &str, require_reason: bool) -> Result<Payload, BadPayload> {
+    let value: Value = serde_json::from_str(arguments).map_err(|e| BadPayload::NotJson(e.to_string()))?;
     let Value::Object(object) = value else {
-        return Err("the arguments must be a JSON object with a \"reason\" string".into());
+        return Err(BadPayload::NotObject);
     };
     let reason = match object.get("reason") {
         Some(Value::String(reason)) if !reason.trim().is_empty() => cap(reason.trim(), MAX_REASON_CHARS),
         None | Some(Value::Null) | Some(Value::String(_)) if !require_reason => NO_REASON.to_string(),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err("\"reason\" is required: say why the other agent should take over".into())
-        }
-        Some(_) => return Err("\"reason\" must be a string: say why the other agent should take over".into()),
+        Some(Value::String(_)) | None | Some(Value::Null) => return Err(BadPayload::NoReason),
+        Some(_) => return Err(BadPayload::ReasonNotString),
     };
     let summary = match object.get("summary") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(Value::String(s)) => Some(cap(s.trim(), MAX_SUMMARY_CHARS)),
-        Some(_) => return Err("\"summary\" must be a string".into()),
+        Some(_) => return Err(BadPayload::SummaryNotString),
     };
     let facts = match object.get("facts") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(facts)) => facts_from(facts)?,
-        Some(_) => return Err("\"facts\" must be an object of strings".into()),
+        Some(_) => return Err(BadPayload::FactsNotObject),
     };
     Ok(Payload { reason, summary, facts })
 }
 
-fn facts_from(object: &Map<String, Value>) -> Result<BTreeMap<String, String>, String> {
+fn facts_from(object: &Map<String, Value>) -> Result<BTreeMap<String, String>, BadPayload> {
     object
         .iter()
         .map(|(key, value)| match value {
             Value::String(s) => Ok((key.clone(), s.clone())),
             Value::Number(n) => Ok((key.clone(), n.to_string())),
             Value::Bool(b) => Ok((key.clone(), b.to_string())),
-            _ => Err(format!("fact \"{key}\" must be a string, number or boolean")),
+            _ => Err(BadPayload::FactNotScalar(key.clone())),
         })
         .collect()
 }
@@ -240,10 +278,10 @@ mod tests {
 
     #[test]
     fn reason_is_required_and_facts_become_strings() {
-        assert!(parse_payload("{}", true).unwrap_err().contains("reason"));
-        assert!(parse_payload(r#"{"reason":"  "}"#, true).unwrap_err().contains("reason"));
-        assert!(parse_payload("not json", true).unwrap_err().contains("not valid JSON"));
-        assert!(parse_payload("[1]", true).unwrap_err().contains("object"));
+        assert!(parse_payload("{}", true).unwrap_err().to_string().contains("reason"));
+        assert!(parse_payload(r#"{"reason":"  "}"#, true).unwrap_err().to_string().contains("reason"));
+        assert!(parse_payload("not json", true).unwrap_err().to_string().contains("not valid JSON"));
+        assert!(parse_payload("[1]", true).unwrap_err().to_string().contains("object"));
         let payload = parse_payload(r#"{"reason":" network ","facts":{"customer_id":42,"vip":true}}"#, true).unwrap();
         assert_eq!(payload.reason, "network");
         assert_eq!(payload.facts["customer_id"], "42");
@@ -273,8 +311,14 @@ mod tests {
             assert_eq!(payload.reason, NO_REASON, "{arguments}");
         }
         assert_eq!(parse_payload(r#"{"reason":"outage"}"#, false).unwrap().reason, "outage");
-        assert!(parse_payload(r#"{"reason":7}"#, false).unwrap_err().contains("\"reason\" must be a string"));
-        assert!(parse_payload(r#"{"reason":7}"#, true).unwrap_err().contains("\"reason\" must be a string"));
+        assert!(parse_payload(r#"{"reason":7}"#, false)
+            .unwrap_err()
+            .to_string()
+            .contains("\"reason\" must be a string"));
+        assert!(parse_payload(r#"{"reason":7}"#, true)
+            .unwrap_err()
+            .to_string()
+            .contains("\"reason\" must be a string"));
         assert!(parse_payload("not json", false).is_err());
         let mut target = Agent::llm("technical", "m");
         target.description = "Fixes connections.".into();

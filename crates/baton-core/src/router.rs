@@ -51,14 +51,35 @@ pub fn route_request(team: &Team, model: &str, turn: u32, text: &str) -> ModelRe
     }
 }
 
+/// Why a router's reply picks no agent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoRoute {
+    /// The reply called no `transfer_to_<agent>` tool.
+    #[error("the router called no transfer_to_<agent> tool")]
+    NoTransfer,
+    /// The agent picked is not a model-driven agent of the team.
+    #[error("the router picked '{0}', which is not a model-driven agent of the team")]
+    NotAModelAgent(String),
+}
+
+impl NoRoute {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NoRoute::NoTransfer => "no_transfer",
+            NoRoute::NotAModelAgent(_) => "not_a_model_agent",
+        }
+    }
+}
+
 /// The agent the router's reply picks and why, or why the reply picks none.
-pub fn read_route(team: &Team, reply: &ModelReply) -> Result<(String, String), String> {
+pub fn read_route(team: &Team, reply: &ModelReply) -> Result<(String, String), NoRoute> {
     let Some(call) = reply.tool_calls.iter().find(|call| call.name.starts_with(HANDOFF_PREFIX)) else {
-        return Err("the router called no transfer_to_<agent> tool".into());
+        return Err(NoRoute::NoTransfer);
     };
     let target = &call.name[HANDOFF_PREFIX.len()..];
     if !team.agent(target).is_some_and(|agent| agent.kind == AgentKind::Llm) {
-        return Err(format!("the router picked '{target}', which is not a model-driven agent of the team"));
+        return Err(NoRoute::NotAModelAgent(target.to_string()));
     }
     let reason = serde_json::from_str::<Value>(&call.arguments)
         .ok()

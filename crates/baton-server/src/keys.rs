@@ -92,6 +92,23 @@ pub enum KeysError {
     NoRandomness(String),
 }
 
+impl KeysError {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KeysError::Unreadable { .. } => "unreadable",
+            KeysError::Syntax { .. } => "syntax",
+            KeysError::NoKey(_) => "no_key",
+            KeysError::BadName { .. } => "bad_name",
+            KeysError::BadRole { .. } => "bad_role",
+            KeysError::BadDigest { .. } => "bad_digest",
+            KeysError::SameName { .. } => "same_name",
+            KeysError::SameSecret { .. } => "same_secret",
+            KeysError::NoRandomness(_) => "no_randomness",
+        }
+    }
+}
+
 /// `place: `, for a message about a place in a keys file.
 fn at(place: &Option<String>) -> String {
     place.as_ref().map(|place| format!("{place}: ")).unwrap_or_default()

@@ -102,6 +102,16 @@ pub enum NotServable {
     NoTeam,
 }
 
+impl NotServable {
+    /// The case, as a short stable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NotServable::SameName(_) => "same_name",
+            NotServable::NoTeam => "no_team",
+        }
+    }
+}
+
 /// A server for some teams journaling to one store.
 pub struct Server {
     state: Arc<AppState>,

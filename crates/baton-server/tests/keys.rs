@@ -35,4 +35,5 @@ fn errors_name_the_file_it_was_read_from() {
     let expected = format!("{place}: unknown role \"boss\": use client, operator or admin");
     assert_eq!(error.as_ref().map(ToString::to_string), Some(expected));
     assert_eq!(error, Some(KeysError::BadRole { place: Some(place), role: "boss".into() }));
+    assert_eq!(error.as_ref().map(KeysError::kind), Some("bad_role"));
 }

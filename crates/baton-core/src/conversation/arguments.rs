@@ -19,9 +19,20 @@ const SHOWN: usize = 5;
 /// How many characters of one violation the model is told (a violation may quote the value).
 const MAX_CHARS: usize = 200;
 
+/// A tool's arguments schema that does not compile: what is wrong (cut to 200 characters), and
+/// where in the schema.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{error}{}", if at.is_empty() { String::new() } else { format!(", at {at}") })]
+pub struct InvalidSchema {
+    /// What is wrong.
+    pub error: String,
+    /// Where in the schema, as a JSON pointer; empty for the schema itself.
+    pub at: String,
+}
+
 /// Whether `schema` is a JSON schema calls can be checked against; the error says what is wrong
 /// and where in the schema. A tool whose schema does not compile cannot be called.
-pub fn check_schema(schema: &Value) -> Result<(), String> {
+pub fn check_schema(schema: &Value) -> Result<(), InvalidSchema> {
     compile(schema).map(drop)
 }
 
@@ -84,7 +95,7 @@ pub(super) fn check(team: &Arc<Team>, tool: &str, arguments: &Value) -> Verdict 
 static COMPILED: Mutex<Vec<(Weak<Team>, Arc<Schemas>)>> = Mutex::new(Vec::new());
 
 /// Each tool's compiled schema, or why it does not compile, by tool name.
-type Schemas = BTreeMap<String, Result<Validator, String>>;
+type Schemas = BTreeMap<String, Result<Validator, InvalidSchema>>;
 
 /// The compiled schemas of `team`, compiling them on its first look-up.
 fn compiled(team: &Arc<Team>) -> Arc<Schemas> {
@@ -99,16 +110,9 @@ fn compiled(team: &Arc<Team>) -> Arc<Schemas> {
     schemas
 }
 
-fn compile(schema: &Value) -> Result<Validator, String> {
-    jsonschema::validator_for(schema).map_err(|error| {
-        let at = error.instance_path().to_string();
-        let error = clip(&error.to_string());
-        if at.is_empty() {
-            error
-        } else {
-            format!("{error}, at {at}")
-        }
-    })
+fn compile(schema: &Value) -> Result<Validator, InvalidSchema> {
+    jsonschema::validator_for(schema)
+        .map_err(|error| InvalidSchema { at: error.instance_path().to_string(), error: clip(&error.to_string()) })
 }
 
 /// One violation: where in the arguments (`items.0.price`; nothing for the object itself) and

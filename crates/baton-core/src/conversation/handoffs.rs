@@ -22,7 +22,7 @@ impl Conversation {
         let refusal = match self.team.edge(&self.active, target) {
             None => Some(Refusal::UnknownTarget),
             Some(edge) => match parse_payload(&call.arguments, edge.require_reason) {
-                Err(detail) => Some(Refusal::InvalidArguments { detail: cut_off_hint(detail, cut_off) }),
+                Err(bad) => Some(Refusal::InvalidArguments { detail: cut_off_hint(bad.to_string(), cut_off) }),
                 Ok(_) if pending.handoff.is_some() => Some(Refusal::Ignored),
                 Ok(payload) => {
                     pending.handoff = Some((call.id.clone(), target.to_string(), payload));

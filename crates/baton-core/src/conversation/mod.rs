@@ -28,8 +28,8 @@ mod start;
 mod tools;
 mod unfit;
 
-pub use arguments::check_schema;
 pub(crate) use arguments::Journaled;
+pub use arguments::{check_schema, InvalidSchema};
 pub use queue::Ticket;
 pub use snapshot::{RestoreError, SNAPSHOT_FORMAT};
 pub use unfit::Unfit;

@@ -560,4 +560,5 @@ async fn a_server_needs_teams_of_their_own_names() {
     let same = Server::new(vec![one, two], store.clone(), Options::default()).err();
     assert_eq!(same, Some(NotServable::SameName("support".into())));
     assert_eq!(Server::new(Vec::new(), store, Options::default()).err(), Some(NotServable::NoTeam));
+    assert_eq!(same.as_ref().map(NotServable::kind), Some("same_name"));
 }
