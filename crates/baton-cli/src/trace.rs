@@ -55,7 +55,9 @@ pub(crate) fn print_journal(
 ) -> std::io::Result<()> {
     if json {
         for stored in journal {
-            writeln!(out, "{}", baton::trace::entry_json(stored))?;
+            let entry =
+                serde_json::to_string(&baton::wire::JournalEntry::from(stored)).map_err(std::io::Error::other)?;
+            writeln!(out, "{entry}")?;
         }
     } else {
         let entries = count(journal.len(), "journal entry", "journal entries");

@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use baton::core::{JournalEntry, Record, TurnStatus};
 use baton::store::ConversationInfo;
-use baton::{Runtime, TurnReport};
+use baton::{wire, Runtime, TurnReport};
 use futures_util::stream::{self, Stream};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -118,7 +118,7 @@ pub struct ChatCompletion {
     pub usage: ChatUsage,
     /// baton's report of the turn: status, agent, reply, handoffs, tool calls, usage per agent,
     /// and the call waiting for approval if there is one.
-    pub baton: Value,
+    pub baton: wire::TurnReport,
 }
 
 /// A choice of a [`ChatCompletion`].
@@ -223,7 +223,7 @@ async fn answer(
             logprobs: None,
         }],
         usage: usage(&report),
-        baton: report.to_json(),
+        baton: wire::TurnReport::from(&report),
     };
     Ok(Json(completion).into_response())
 }
@@ -368,27 +368,64 @@ struct ChunkHead {
     model: String,
 }
 
+/// One `chat.completion.chunk` of a streamed answer.
+#[derive(Serialize)]
+struct ChatChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<ChunkChoice>,
+    /// The turn's token counts, on the chunk after the last choice when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<ChatUsage>,
+    /// baton's report of the turn, on the chunk that ends the choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baton: Option<wire::TurnReport>,
+}
+
+/// The one choice of a chunk.
+#[derive(Serialize)]
+struct ChunkChoice {
+    index: u32,
+    delta: ChunkDelta,
+    finish_reason: Option<&'static str>,
+    logprobs: Option<()>,
+}
+
+/// What a chunk adds to the answer: the role on the first, text on those after, nothing on the
+/// last.
+#[derive(Default, Serialize)]
+struct ChunkDelta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+}
+
 impl ChunkHead {
-    /// A `chat.completion.chunk` with these choices, and `extra` fields beside them.
-    fn chunk(&self, choices: Value, extra: Value) -> Event {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        });
-        if let (Some(chunk), Value::Object(extra)) = (chunk.as_object_mut(), extra) {
-            chunk.extend(extra);
+    /// A `chat.completion.chunk` with these choices and no usage or report.
+    fn chunk(&self, choices: Vec<ChunkChoice>) -> ChatChunk<'_> {
+        ChatChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage: None,
+            baton: None,
         }
-        Event::default().data(chunk.to_string())
     }
 
     /// A chunk of the one choice with this delta.
-    fn delta(&self, delta: Value, finish_reason: Value, extra: Value) -> Event {
-        let choice = json!({ "index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": null });
-        self.chunk(json!([choice]), extra)
+    fn delta(&self, delta: ChunkDelta, finish_reason: Option<&'static str>) -> ChatChunk<'_> {
+        self.chunk(vec![ChunkChoice { index: 0, delta, finish_reason, logprobs: None }])
     }
+}
+
+/// The chunk as a server-sent event.
+fn event(chunk: &ChatChunk<'_>) -> Event {
+    Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
 }
 
 /// The turn as `chat.completion.chunk` events.
@@ -476,8 +513,8 @@ impl Chunks {
         }
         self.started = true;
         self.head.id = completion_id(&self.conversation, turn);
-        let first = self.head.delta(json!({ "role": "assistant", "content": "" }), Value::Null, Value::Null);
-        self.ready.push_back(first);
+        let first = ChunkDelta { role: Some("assistant"), content: Some(String::new()) };
+        self.ready.push_back(event(&self.head.delta(first, None)));
     }
 
     /// Queues a piece of `agent`'s text, a blank line first when another agent spoke before.
@@ -489,7 +526,7 @@ impl Chunks {
         }
         self.speaker = Some(agent);
         self.wrote = true;
-        self.ready.push_back(self.head.delta(json!({ "content": piece }), Value::Null, Value::Null));
+        self.ready.push_back(event(&self.head.delta(ChunkDelta { content: Some(piece), role: None }, None)));
     }
 
     /// Queues the end of a turn that went well: its reply if no text came, the last chunk with
@@ -498,13 +535,16 @@ impl Chunks {
         self.start(Some(report.outcome.turn));
         let said = content(report);
         if !self.wrote && !said.is_empty() {
-            self.ready.push_back(self.head.delta(json!({ "content": said }), Value::Null, Value::Null));
+            self.ready.push_back(event(&self.head.delta(ChunkDelta { content: Some(said), role: None }, None)));
         }
-        let last = self.head.delta(json!({}), json!("stop"), json!({ "baton": report.to_json() }));
-        self.ready.push_back(last);
+        let last = ChatChunk {
+            baton: Some(wire::TurnReport::from(report)),
+            ..self.head.delta(ChunkDelta::default(), Some("stop"))
+        };
+        self.ready.push_back(event(&last));
         if self.include_usage {
-            let usage = serde_json::to_value(usage(report)).unwrap_or(Value::Null);
-            self.ready.push_back(self.head.chunk(json!([]), json!({ "usage": usage })));
+            let usage = ChatChunk { usage: Some(usage(report)), ..self.head.chunk(Vec::new()) };
+            self.ready.push_back(event(&usage));
         }
         self.ready.push_back(Event::default().data("[DONE]"));
     }

@@ -68,15 +68,17 @@ fn unsupplied(
         help: Some(help.to_string()),
     };
     let provided = |model: &str| model == LOCAL_MODEL || models.contains_key(model);
+    // A model the team does not declare is the team's own error, told once by validation.
+    let declared = |model: &str| team.models.contains(model);
     let mut problems = Vec::new();
     for agent in team.agents.values() {
-        let Some(model) = agent.model.as_deref().filter(|model| team.models.contains(*model)) else { continue };
+        let Some(model) = agent.model.as_deref().filter(|model| declared(model)) else { continue };
         if !provided(model) {
             let message = format!("model '{model}' has no provider");
             problems.push(error(Site::AgentModel(agent.name.clone()), message, "register it with TeamBuilder::model"));
         }
     }
-    if let Some(router) = team.router.as_ref().filter(|router| !provided(&router.model)) {
+    if let Some(router) = team.router.as_ref().filter(|router| declared(&router.model) && !provided(&router.model)) {
         let message = format!("model '{}' has no provider", router.model);
         problems.push(error(Site::Router, message, "register it with TeamBuilder::model"));
     }

@@ -17,7 +17,6 @@ pub mod runtime;
 pub mod service;
 pub mod snapshots;
 mod team_builder;
-pub mod trace;
 mod usage;
 mod warm;
 pub mod wire;

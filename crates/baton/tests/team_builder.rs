@@ -194,6 +194,21 @@ fn a_model_or_tool_without_its_provider_is_an_error() {
     assert_eq!(invalid.problems.iter().filter(|p| p.severity == Severity::Error).count(), 2);
 }
 
+#[test]
+fn a_router_on_an_undeclared_model_is_told_once() {
+    let invalid = TeamBuilder::new("desk", "front")
+        .agent(Agent::local("front").description("Front desk."))
+        .agent(Agent::local("side").description("Side desk."))
+        .router("nope")
+        .build()
+        .err()
+        .unwrap();
+    let about: Vec<String> =
+        invalid.errors().map(|problem| problem.to_string()).filter(|error| error.contains("'nope'")).collect();
+    assert_eq!(about.len(), 1, "{about:?}");
+    assert!(about[0].contains("router model 'nope' is not defined"), "{about:?}");
+}
+
 /// A model that hands off whenever it may and otherwise calls a tool or answers, in turn.
 struct UnsureModel;
 
