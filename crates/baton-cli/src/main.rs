@@ -16,6 +16,7 @@ mod eval;
 mod keys;
 mod lease_wait;
 mod live;
+mod log;
 mod new;
 mod paint;
 mod plural;
@@ -52,6 +53,8 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: log::LogArgs,
 }
 
 /// The end of `baton --help`: the journal's forms and the exit codes.
@@ -190,6 +193,11 @@ pub enum Exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let start = match cli.command {
+        Command::Serve(_) => log::Start::Information,
+        _ => log::Start::Warnings,
+    };
+    log::install(&cli.log, start);
     let exit = match cli.command {
         Command::Check { team, json } => check::run(&team, json),
         Command::Run(args) => run::run(&args),

@@ -1,11 +1,12 @@
 //! `baton serve TEAM...`: the HTTP API over the given teams, journaling to one store, until
 //! SIGINT or SIGTERM; then requests and turns in flight get a grace period to finish. SIGHUP
 //! reloads the team files: a file that loads replaces its team for the work that comes after.
+//! What the server does (its address, requests, turns, recovery, reloads, stopping) is logged;
+//! only a failure to start is printed as an error.
 
 use crate::paint::{print_error, print_warning};
 use crate::plural::count;
 use crate::{db, setup, Exit};
-use anstream::eprintln;
 use baton::assemble;
 use baton::store::{open, Durability};
 use baton::Service;
@@ -152,14 +153,18 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
             Some(n) => count(n, "API key", "API keys"),
             None => "no keys: loopback only, every caller is an admin".to_string(),
         };
-        eprintln!("baton serve: http://{bound} · teams {} · journal {} · {keys}", teams.join(", "), args.db.journal);
-        eprintln!("  try: curl -s http://{bound}/healthz   (the API: http://{bound}/openapi.json)");
+        tracing::info!(
+            "baton serve: http://{bound} · teams {} · journal {} · {keys}",
+            teams.join(", "),
+            args.db.journal
+        );
+        tracing::info!("try: curl -s http://{bound}/healthz   (the API: http://{bound}/openapi.json)");
         tokio::spawn(reload_on_hangup(server.service(), args.teams.clone()));
         server.run(listener, stop_signal()).await.map_err(|error| {
             print_error!("the server failed: {error}");
             Exit::Failed
         })?;
-        eprintln!("baton serve: stopped");
+        tracing::info!("baton serve: stopped");
         Ok(Exit::Ok)
     })
 }
@@ -185,7 +190,7 @@ async fn stop_signal() {
     {
         let _ = interrupt.await;
     }
-    eprintln!("baton serve: stopping: no new requests; letting those in flight finish");
+    tracing::info!("baton serve: stopping: no new requests; letting those in flight finish");
 }
 
 /// Reloads every team file on SIGHUP: a file that loads replaces its team for the work that comes
@@ -199,10 +204,10 @@ async fn reload_on_hangup(service: Arc<Service>, files: Vec<PathBuf>) {
             for file in &files {
                 match service.reload_file(file).await {
                     Ok(runtime) => {
-                        eprintln!("baton serve: reloaded team {} from {}", runtime.team().name, file.display())
+                        tracing::info!("baton serve: reloaded team {} from {}", runtime.team().name, file.display())
                     }
                     Err(error) => {
-                        print_warning!("cannot reload {}; its team goes on as it was:\n{error}", file.display())
+                        tracing::warn!("cannot reload {}; its team goes on as it was:\n{error}", file.display())
                     }
                 }
             }

@@ -194,6 +194,8 @@ impl Http {
                         Some(wait) => wait,
                         None => backoff(self.first_backoff, attempt),
                     };
+                    let (kind, wait_ms) = (failure.name(), wait.as_millis() as u64);
+                    tracing::info!(attempt, of = attempts, failure = kind, wait_ms, "model call retried: {message}");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }

@@ -22,6 +22,7 @@ mod openai;
 mod openapi;
 mod queue;
 mod recovery;
+mod request_log;
 mod state;
 
 pub use connections::{listen, ConnectionLimits};
@@ -35,7 +36,7 @@ use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,6 +50,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 /// How often the server reads where the watched journals end: the longest an entry written by
 /// another process waits to be sent on an event stream.
@@ -189,6 +192,15 @@ impl Server {
             .layer(middleware::from_fn_with_state(self.state.clone(), limits::limit))
             .layer(middleware::from_fn_with_state(self.state.clone(), loopback::guard))
             .layer(middleware::from_fn_with_state(self.state.clone(), count_request))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_log::span)
+                    .on_request(())
+                    .on_response(request_log::answered)
+                    .on_failure(()),
+            )
+            .layer(PropagateRequestIdLayer::new(HeaderName::from_static(request_log::REQUEST_ID)))
+            .layer(SetRequestIdLayer::new(HeaderName::from_static(request_log::REQUEST_ID), request_log::RandomIds))
             .layer(DefaultBodyLimit::max(self.max_body))
             .with_state(self.state.clone())
     }
@@ -229,11 +241,11 @@ impl Server {
         tokio::select! {
             finished = finished => finished?,
             _ = grace_over => match state.service.lanes().in_flight() {
-                0 => eprintln!(
+                0 => tracing::warn!(
                     "stopping after {} s with requests still open (event streams, slow clients): they are cut off",
                     grace.as_secs()
                 ),
-                unfinished => eprintln!(
+                unfinished => tracing::warn!(
                     "stopping with {unfinished} turn(s) unfinished after {} s: they are journaled up to here, and the \
                      next server on this journal finishes them",
                     grace.as_secs()
@@ -305,14 +317,14 @@ async fn metrics(State(state): State<Arc<AppState>>, caller: Result<Caller, ApiE
 }
 
 /// The answer to a request whose handler panicked: the standard error JSON (the panic's message
-/// goes to stderr, not to the client).
+/// goes to the log, not to the client).
 fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)");
-    eprintln!("baton serve: a request handler panicked: {message}");
+    tracing::error!("a request handler panicked: {message}");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",

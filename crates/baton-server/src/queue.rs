@@ -112,7 +112,7 @@ fn warn_once(conversation: &str, message: &str) {
         warned.clear();
     }
     if warned.insert((conversation.to_string(), message.to_string())) {
-        eprintln!("warning: the queue leaves out a ticket: {message}");
+        tracing::warn!(conversation, "the queue leaves out a ticket: {message}");
     }
 }
 

@@ -1,7 +1,7 @@
 //! Finishing interrupted turns: at start, and every little while after, the server has the
 //! service sweep the turns that stopped halfway (this process crashed, or another one sharing the
 //! journal died mid-turn) and finish those of its teams once their lease has run out; each is
-//! reported on stderr.
+//! logged.
 
 use crate::observer::TurnObserver;
 use crate::state::AppState;
@@ -33,7 +33,7 @@ async fn finish_interrupted(state: &Arc<AppState>) {
     let interrupted = match state.service.interrupted().await {
         Ok(interrupted) => interrupted,
         Err(error) => {
-            eprintln!("warning: cannot look for interrupted turns: {error}");
+            tracing::warn!("cannot look for interrupted turns: {error}");
             return;
         }
     };
@@ -50,7 +50,11 @@ async fn finish_interrupted(state: &Arc<AppState>) {
         state.service.sweep(ours, Sweep { concurrency: SIDE_BY_SIDE, wait: Duration::ZERO }, observer_for).await;
     while let Some(resumed) = sweeping.next().await {
         match resumed {
-            Resumed::Finished { info, report, .. } => eprintln!(
+            Resumed::Finished { info, report, .. } => tracing::info!(
+                conversation = info.id,
+                team = info.team,
+                turn = report.outcome.turn,
+                status = report.outcome.status.as_str(),
                 "resumed conversation {} (team {}): turn {} {}",
                 info.id,
                 info.team,
@@ -59,13 +63,16 @@ async fn finish_interrupted(state: &Arc<AppState>) {
             ),
             Resumed::Failed { conversations, error } => {
                 for info in &conversations {
-                    eprintln!("warning: cannot resume conversation {}: {error}", info.id);
+                    tracing::warn!(conversation = info.id, "cannot resume conversation {}: {error}", info.id);
                 }
                 if conversations.is_empty() {
-                    eprintln!("warning: cannot resume a conversation: {error}");
+                    tracing::warn!("cannot resume a conversation: {error}");
                 }
             }
-            Resumed::Elsewhere(_) | Resumed::TakenOver(_) | Resumed::Waiting(_) | Resumed::Skipped { .. } => {}
+            Resumed::TakenOver(info) => {
+                tracing::info!(conversation = info.id, "another process took over conversation {}", info.id)
+            }
+            Resumed::Elsewhere(_) | Resumed::Waiting(_) | Resumed::Skipped { .. } => {}
         }
     }
 }

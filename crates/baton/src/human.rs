@@ -56,9 +56,10 @@ pub trait HumanHandler: Send + Sync {
     /// What this handler answered could not be carried out (a hand-back along no declared edge,
     /// a ticket another operator claimed meanwhile, a journal that failed); nothing of that
     /// action was journaled, and the matter waits in the durable queue. The turn itself was
-    /// journaled, so the runtime's caller gets its report, not this error.
+    /// journaled, so the runtime's caller gets its report, not this error. By default it is
+    /// logged as a warning.
     fn failed(&self, conversation: &str, error: &RuntimeError) {
-        let _ = (conversation, error);
+        tracing::warn!(conversation, "the human handler's answer could not be carried out: {error}");
     }
 }
 

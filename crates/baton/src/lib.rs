@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod service;
 pub mod snapshots;
 mod team_builder;
+mod turn_log;
 mod usage;
 mod warm;
 pub mod wire;

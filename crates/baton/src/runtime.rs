@@ -20,6 +20,7 @@ use crate::ids::{check_conversation_id, new_conversation_id, BadConversationId};
 use crate::observer::{AgentText, Observer, Unobserved};
 use crate::report::TurnReport;
 use crate::snapshots::{self, SNAPSHOT_EVERY};
+use crate::turn_log::Logged;
 use crate::usage::TurnUsage;
 use crate::warm::{Warm, WarmStates};
 use baton_core::{
@@ -490,6 +491,7 @@ impl Runtime {
         info: &ConversationInfo,
         observer: Arc<dyn Observer>,
     ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
+        let observer = Logged::around(&info.id, &self.team.name, observer);
         let Folded { tail, next_seq, snapshot_seq, last, replayed } = self.fold(info).await?;
         let mut state = replayed.conversation;
         let spent = if state.in_turn() { running_time(&tail) } else { Duration::ZERO };

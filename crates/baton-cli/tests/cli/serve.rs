@@ -59,11 +59,17 @@ struct Node {
 impl Node {
     /// Starts `baton serve TEAM --db DB` on a free port and waits until it answers.
     fn start(team: &Path, db: &str) -> Node {
+        Node::start_with(team, db, &[])
+    }
+
+    /// Like [`Node::start`], with more environment variables.
+    fn start_with(team: &Path, db: &str, env: &[(&str, &str)]) -> Node {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
             .args(["serve", team.to_str().unwrap(), "--db", db, "--addr", &addr, "--grace", "20"])
             .env("BATON_TEST_KEY", "k")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -291,4 +297,52 @@ fn sighup_reloads_the_team_files_and_a_broken_one_changes_nothing() {
     hang_up(&node, "its team goes on as it was");
     assert!(node.log().contains("team.toml"), "the warning names the file:\n{}", node.log());
     assert_eq!(entry_agent(&node, "broken"), "technical");
+}
+
+#[test]
+fn json_logs_tell_each_request_and_the_turn_it_ran_and_no_message_text() {
+    let support = copy_of_example("support");
+    let db = support.join("baton.db").to_str().unwrap().to_string();
+    let node = Node::start_with(&support.join("team.toml"), &db, &[("BATON_LOG_FORMAT", "json")]);
+    let (status, created) =
+        http(&node.addr, "POST", "/v1/conversations", Some(&json!({"team": "support", "id": "l1"})));
+    assert_eq!(status, 201, "{created}");
+    let (status, answer) = say(&node.addr, "l1", "my internet is down, customer 42, PURPLE-ELEPHANT");
+    assert_eq!((status, answer["status"].as_str()), (200, Some("answered")), "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let log = node.log();
+        let lines: Vec<Value> = log.lines().map(|line| serde_json::from_str(line).expect("a JSON log line")).collect();
+        let answered = |line: &&Value| line["fields"]["message"] == "answered";
+        if lines.iter().filter(answered).count() >= 2 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = node.log();
+    assert!(!log.contains("PURPLE-ELEPHANT"), "no message text in the log:\n{log}");
+    let message_route = "/v1/conversations/{id}/messages";
+    let request = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "answered" && line["span"]["route"] == message_route)
+        .unwrap_or_else(|| panic!("no answered line for the message:\n{log}"));
+    assert_eq!((request["level"].as_str(), request["fields"]["status"].as_u64()), (Some("INFO"), Some(200)));
+    assert_eq!(request["span"]["method"], "POST");
+    assert!(request["fields"]["latency_ms"].as_f64().is_some(), "{request}");
+    let id = request["span"]["request_id"].as_str().unwrap();
+    assert_eq!(id.len(), 16, "a random id: {request}");
+    let turn = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "turn ended")
+        .unwrap_or_else(|| panic!("no turn ended line:\n{log}"));
+    assert_eq!(turn["span"]["request_id"], id, "the turn is logged inside its request: {turn}");
+    let fields = &turn["fields"];
+    assert_eq!((fields["conversation"].as_str(), fields["status"].as_str()), (Some("l1"), Some("answered")));
+    assert_eq!((fields["agent"].as_str(), fields["handoffs"].as_u64()), (Some("technical"), Some(1)));
+    let handoff = lines.iter().find(|line| line["fields"]["message"] == "handoff").expect("a handoff line");
+    assert_eq!(
+        (handoff["fields"]["from"].as_str(), handoff["fields"]["to"].as_str()),
+        (Some("triage"), Some("technical"))
+    );
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
+use tracing::Instrument;
 
 /// The conversations' lanes of one process; clones share them.
 #[derive(Clone, Default)]
@@ -51,17 +52,22 @@ impl Lanes {
         let (ticket, mut serving) = self.take_ticket(conversation);
         let place = Place { shared: self.shared.clone(), conversation: conversation.to_string() };
         let conversation = conversation.to_string();
-        let task = tokio::spawn(async move {
-            let place = place;
-            let _ = serving.wait_for(|now| *now == ticket).await;
-            if place.shared.stopped.load(Ordering::SeqCst) {
-                return Err(ServiceError::Stopping);
+        // The work runs in the caller's span (a server's request, say), so what it logs is told
+        // with the caller's fields.
+        let task = tokio::spawn(
+            async move {
+                let place = place;
+                let _ = serving.wait_for(|now| *now == ticket).await;
+                if place.shared.stopped.load(Ordering::SeqCst) {
+                    return Err(ServiceError::Stopping);
+                }
+                wait_for_lease(&conversation, wait, &Quiet, work).await.map_err(|waited| match waited {
+                    Waited::Busy(busy) => ServiceError::Busy(busy),
+                    Waited::Failed(error) => ServiceError::Runtime(error),
+                })
             }
-            wait_for_lease(&conversation, wait, &Quiet, work).await.map_err(|waited| match waited {
-                Waited::Busy(busy) => ServiceError::Busy(busy),
-                Waited::Failed(error) => ServiceError::Runtime(error),
-            })
-        });
+            .instrument(tracing::Span::current()),
+        );
         task.await.unwrap_or(Err(ServiceError::TaskFailed))
     }
 
