@@ -1,8 +1,9 @@
 //! The runtime's log: the journal entries an operator wants to hear of (a turn's end, a change of
 //! control, a refusal, a limit, a failed model call or tool) as `tracing` events carrying the
-//! conversation, team and turn as fields. What the user, the model or a tool said (messages,
-//! reasons, arguments, results) is never logged: only names, numbers and outcomes, and the
-//! error of a turn that failed.
+//! conversation, team and turn as fields, at information level or below: the runtime's caller
+//! gets every failure too, and a command prints it. What the user, the model or a tool said
+//! (messages, reasons, arguments, results) is never logged: only names, numbers and outcomes,
+//! and the error of a turn that failed.
 
 use crate::Observer;
 use baton_core::handoff::Refusal;
@@ -32,7 +33,7 @@ impl Logged {
                 let (model_calls, tool_calls, handoffs) =
                     (outcome.model_calls, outcome.tool_calls, outcome.handoffs.len());
                 match (outcome.status, &outcome.error) {
-                    (TurnStatus::Failed, error) => tracing::warn!(
+                    (TurnStatus::Failed, error) => tracing::info!(
                         conversation,
                         team,
                         turn,
@@ -108,7 +109,7 @@ impl Logged {
                 tracing::debug!(conversation, team, call_id, "tool call failed")
             }
             JournalEntry::Input(Input::ModelFailed { error }) => {
-                tracing::warn!(conversation, team, error = error.as_str(), "model call failed")
+                tracing::info!(conversation, team, error = error.as_str(), "model call failed")
             }
             _ => {}
         }
