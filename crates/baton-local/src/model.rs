@@ -83,4 +83,8 @@ impl Model for LocalModel {
             Purpose::Route => route::route(self, request),
         })
     }
+
+    fn provider_name(&self) -> &str {
+        "baton.local"
+    }
 }

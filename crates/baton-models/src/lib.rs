@@ -33,6 +33,17 @@ pub trait Model: Send + Sync {
     /// Answers one request, telling `listener` the reply's text as it arrives when the provider
     /// streams. Retries of transient failures happen inside; an error is final.
     async fn complete(&self, request: &ModelRequest, listener: &dyn Listener) -> Result<ModelReply, ModelError>;
+
+    /// Who serves the model, as OpenTelemetry's `gen_ai.provider.name` names it (`openai`,
+    /// `anthropic`, …); telemetry tells it with every call.
+    fn provider_name(&self) -> &str {
+        "custom"
+    }
+
+    /// The model the provider is asked for (`gpt-4.1-mini`), when it has a name of its own.
+    fn model_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Hears a reply's text while it is generated.

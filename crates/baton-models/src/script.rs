@@ -280,6 +280,10 @@ impl Model for ScriptModel {
             .collect();
         Ok(ModelReply { text: reply.text.clone(), tool_calls, ..ModelReply::default() })
     }
+
+    fn provider_name(&self) -> &str {
+        "baton.script"
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub mod runtime;
 pub mod service;
 pub mod snapshots;
 mod team_builder;
+#[cfg(feature = "otel")]
+pub mod telemetry;
+pub mod trace_ids;
 mod turn_log;
 mod usage;
 mod warm;

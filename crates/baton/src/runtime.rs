@@ -54,6 +54,9 @@ pub struct Runtime {
     warm: WarmStates,
     prices: BTreeMap<String, Price>,
     human: Option<Arc<dyn HumanHandler>>,
+    /// What the turns' spans say of the team's agents and models.
+    #[cfg(feature = "otel")]
+    catalog: Arc<crate::telemetry::Catalog>,
 }
 
 /// A person's decision on a tool call waiting for approval.
@@ -122,6 +125,8 @@ impl Runtime {
         let BuiltTeam { team, models, tools } = team;
         let team = team.shared().clone();
         let team_digest = snapshots::team_digest(&team);
+        #[cfg(feature = "otel")]
+        let catalog = Arc::new(crate::telemetry::Catalog::new(team.clone(), &models));
         Runtime {
             team,
             team_digest,
@@ -134,6 +139,8 @@ impl Runtime {
             warm: WarmStates::default(),
             prices: BTreeMap::new(),
             human: None,
+            #[cfg(feature = "otel")]
+            catalog,
         }
     }
 
@@ -491,9 +498,14 @@ impl Runtime {
         info: &ConversationInfo,
         observer: Arc<dyn Observer>,
     ) -> Result<(Journal, Conversation, Option<TurnOutcome>), RuntimeError> {
-        let observer = Logged::around(&info.id, &self.team.name, observer);
         let Folded { tail, next_seq, snapshot_seq, last, replayed } = self.fold(info).await?;
         let mut state = replayed.conversation;
+        let observer = Logged::around(&info.id, &self.team.name, observer);
+        #[cfg(feature = "otel")]
+        let observer = {
+            let in_turn = state.in_turn().then(|| (state.turns(), state.active_agent()));
+            crate::telemetry::TurnSpans::around(self.catalog.clone(), info, in_turn, observer)
+        };
         let spent = if state.in_turn() { running_time(&tail) } else { Duration::ZERO };
         let mut journal =
             Journal { store: self.store.clone(), lease: lease.clone(), next_seq, snapshot_seq, last, observer, spent };

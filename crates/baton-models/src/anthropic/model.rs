@@ -67,6 +67,14 @@ impl Model for AnthropicModel {
         let body = request_body(&self.http.endpoint, request);
         self.http.answer(&body, parse_reply, |response| read_stream(&self.http, response, listener)).await
     }
+
+    fn provider_name(&self) -> &str {
+        "anthropic"
+    }
+
+    fn model_id(&self) -> Option<&str> {
+        Some(&self.http.endpoint.model)
+    }
 }
 
 /// The JSON body of a Messages request.

@@ -55,6 +55,14 @@ impl Model for OpenAiModel {
         let body = request_body(&self.http.endpoint, request);
         self.http.answer(&body, parse_reply, |response| read_stream(&self.http, response, listener)).await
     }
+
+    fn provider_name(&self) -> &str {
+        "openai"
+    }
+
+    fn model_id(&self) -> Option<&str> {
+        Some(&self.http.endpoint.model)
+    }
 }
 
 /// The JSON body of a Chat Completions request.
