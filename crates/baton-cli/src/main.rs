@@ -29,6 +29,7 @@ mod serve;
 mod setup;
 mod shell;
 mod stdout;
+mod telemetry;
 mod trace;
 mod transcript;
 
@@ -198,6 +199,17 @@ fn main() -> ExitCode {
         _ => log::Start::Warnings,
     };
     log::install(&cli.log, start);
+    // `baton serve` starts its own, from its flag and team files as well.
+    let _export = match cli.command {
+        Command::Serve(_) => None,
+        _ => match telemetry::start(None) {
+            Ok(export) => export,
+            Err(error) => {
+                paint::print_error!("{error}");
+                return ExitCode::from(Exit::Usage as u8);
+            }
+        },
+    };
     let exit = match cli.command {
         Command::Check { team, json } => check::run(&team, json),
         Command::Run(args) => run::run(&args),

@@ -6,8 +6,9 @@
 
 use crate::paint::{print_error, print_warning};
 use crate::plural::count;
-use crate::{db, setup, Exit};
+use crate::{db, setup, telemetry, Exit};
 use baton::assemble;
+use baton::config::{OtlpProtocol, TeamConfig, TelemetryConfig};
 use baton::store::{open, Durability};
 use baton::Service;
 use baton_server::keys::Keys;
@@ -31,6 +32,11 @@ pub struct ServeArgs {
     /// The API keys file: [[key]] tables { name, role, sha256 } (make keys with `baton keys new`).
     #[arg(long, env = "BATON_KEYS")]
     pub keys: Option<PathBuf>,
+    /// Send the turns' OpenTelemetry spans to this collector (its base address, e.g.
+    /// http://127.0.0.1:4318), before a team file's [telemetry] and OTEL_EXPORTER_OTLP_ENDPOINT;
+    /// the protocol is OTEL_EXPORTER_OTLP_PROTOCOL's (http/protobuf by default, or grpc).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     #[command(flatten)]
     pub limits: ServeLimits,
 }
@@ -103,6 +109,8 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
         Exit::Usage
     })?;
     let configs = args.teams.iter().map(|path| setup::team(path)).collect::<Result<Vec<_>, _>>()?;
+    // Dropped after the server's runtime is done: it sends what is queued, outside any runtime.
+    let _export = start_export(args, &configs)?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| {
         print_error!("cannot start the async runtime: {error}");
         Exit::Failed
@@ -167,6 +175,42 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
         tracing::info!("baton serve: stopped");
         Ok(Exit::Ok)
     })
+}
+
+/// Starts sending spans where `--otlp-endpoint`, else the first team file with a `[telemetry]`,
+/// else the environment says (a team file saying otherwise than the one used is named in a
+/// warning).
+fn start_export(args: &ServeArgs, configs: &[TeamConfig]) -> Result<Option<telemetry::Export>, Exit> {
+    let from_flag = args.otlp_endpoint.as_ref().map(|endpoint| {
+        let protocol = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok();
+        TelemetryConfig {
+            endpoint: endpoint.clone(),
+            protocol: protocol.as_deref().and_then(OtlpProtocol::parse).unwrap_or(OtlpProtocol::HttpProtobuf),
+            service_name: None,
+        }
+    });
+    let from_files = configs.iter().find_map(|config| config.telemetry.clone());
+    let configured = from_flag.or(from_files);
+    if let Some(used) = &configured {
+        for config in configs {
+            if config.telemetry.as_ref().is_some_and(|telemetry| telemetry != used) {
+                print_warning!(
+                    "{}'s [telemetry] is not used: spans go to {} ({})",
+                    config.path.display(),
+                    used.endpoint,
+                    used.protocol.as_str()
+                );
+            }
+        }
+    }
+    let export = telemetry::start(configured.as_ref()).map_err(|error| {
+        print_error!("{error}");
+        Exit::Usage
+    })?;
+    if let Some(export) = &export {
+        tracing::info!("sending spans to {} ({})", export.endpoint, export.protocol.as_str());
+    }
+    Ok(export)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -6,7 +6,8 @@
 
 use super::diagnostic::Report;
 use super::raw::{
-    RawAgent, RawHandoffTable, RawLimits, RawModel, RawPrice, RawRouter, RawStore, RawTeam, RawTool, RawTrigger,
+    RawAgent, RawHandoffTable, RawLimits, RawModel, RawPrice, RawRouter, RawStore, RawTeam, RawTelemetry, RawTool,
+    RawTrigger,
 };
 use baton_core::names::{closest, list};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
@@ -29,6 +30,7 @@ pub(crate) fn check_keys(root: &DeTable<'_>, report: &mut Report<'_>) {
             "limits" => check_table(entries, keys_of::<RawLimits>(), "in [limits]", report),
             "router" => check_table(entries, keys_of::<RawRouter>(), "in [router]", report),
             "store" => check_table(entries, keys_of::<RawStore>(), "in [store]", report),
+            "telemetry" => check_table(entries, keys_of::<RawTelemetry>(), "in [telemetry]", report),
             "models" => each_table(entries, |name, table| {
                 check_table(table, keys_of::<RawModel>(), &format!("in model '{name}'"), report);
                 if let Some(DeValue::Table(price)) = table.get("price").map(|price| price.get_ref()) {

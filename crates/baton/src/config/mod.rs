@@ -26,6 +26,7 @@ mod position;
 mod raw;
 mod sites;
 mod sizes;
+mod telemetry;
 mod templates;
 mod tool;
 
@@ -35,6 +36,7 @@ mod tests;
 pub use defaulted::Defaulted;
 pub use diagnostic::{Diagnostic, LoadError};
 pub use model::{Api, ModelConfig, Price, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS};
+pub use telemetry::{OtlpProtocol, TelemetryConfig};
 pub use tool::{ToolConfig, ToolKind};
 
 use crate::runtime::DEFAULT_LEASE;
@@ -67,6 +69,8 @@ pub struct TeamConfig {
     pub durability: Durability,
     /// How long a conversation's lease runs unless renewed (`[store] lease_seconds`).
     pub lease: Duration,
+    /// Where the turns' spans go when the team is served (`[telemetry]`).
+    pub telemetry: Option<TelemetryConfig>,
 }
 
 impl TeamConfig {
@@ -141,6 +145,7 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
     }
     let durability = durability(&raw, &mut report);
     let lease = lease(&raw, &mut report);
+    let telemetry = telemetry::telemetry(raw.telemetry.as_ref(), &mut report);
     let warnings = report.finish()?;
     let config = TeamConfig {
         path: path.to_path_buf(),
@@ -149,6 +154,7 @@ pub fn parse_team(text: &str, path: &Path) -> Result<Loaded, LoadError> {
         tools: built.tools,
         durability,
         lease,
+        telemetry,
     };
     Ok(Loaded { config, warnings, defaulted: built.defaulted })
 }

@@ -40,6 +40,8 @@ pub(crate) struct RawTeam {
     pub router: Option<Spanned<RawRouter>>,
     /// `[store]`.
     pub store: Option<Spanned<RawStore>>,
+    /// `[telemetry]`.
+    pub telemetry: Option<Spanned<RawTelemetry>>,
     /// `[[trigger]]`.
     #[serde(default)]
     pub trigger: Vec<Spanned<RawTrigger>>,
@@ -52,6 +54,17 @@ pub(crate) struct RawStore {
     pub sync: Option<Spanned<String>>,
     /// How long a conversation's lease runs unless renewed, in seconds.
     pub lease_seconds: Option<Spanned<i64>>,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawTelemetry {
+    /// The collector's base address.
+    pub endpoint: Spanned<String>,
+    /// `"http/protobuf"` (the default) or `"grpc"`.
+    pub protocol: Option<Spanned<String>>,
+    /// `service.name`.
+    pub service_name: Option<Spanned<String>>,
 }
 
 /// `[router]`.

@@ -1074,3 +1074,27 @@ fn turn_seconds_is_300_by_default_loads_and_is_an_error_at_its_line_outside_1_to
         assert!(wrong.help.as_deref().unwrap_or_default().contains("300 by default"), "{wrong:?}");
     }
 }
+
+#[test]
+fn a_telemetry_section_loads_and_a_wrong_one_is_an_error_at_its_line() {
+    let temp = TempTeam::new("telemetry");
+    let team = sized_team("name = \"support\"", "Front desk.");
+    assert_eq!(temp.load(&team).expect("the team loads").config.telemetry, None);
+    let section = "\n[telemetry]\nendpoint = \"http://127.0.0.1:4317\"\nprotocol = \"grpc\"\nservice_name = \"desk\"\n";
+    let loaded = temp.load(&format!("{team}{section}")).expect("the team loads");
+    let expected = TelemetryConfig {
+        endpoint: "http://127.0.0.1:4317".into(),
+        protocol: OtlpProtocol::Grpc,
+        service_name: Some("desk".into()),
+    };
+    assert_eq!(loaded.config.telemetry, Some(expected));
+
+    let error = temp.fail(&format!("{team}{}", section.replace("\"grpc\"", "\"udp\"")));
+    let protocol = find(&error.diagnostics, "unknown telemetry protocol 'udp'");
+    assert_eq!(protocol.line, 13);
+    assert!(protocol.help.as_deref().unwrap_or_default().contains("http/protobuf"), "{protocol:?}");
+    let error = temp.fail(&format!("{team}{}", section.replace("http://127.0.0.1:4317", "127.0.0.1:4317")));
+    assert_eq!(find(&error.diagnostics, "is not an http:// or https:// address").line, 12);
+    let error = temp.fail(&format!("{team}\n[telemetry]\nendpont = \"http://x\"\n"));
+    assert!(error.to_string().contains("endpont"), "{error}");
+}
