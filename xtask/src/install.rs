@@ -55,6 +55,12 @@ pub const INSTALLERS: &[Installer] = &[
         exports: &[("BATON_TEST_MCP_TIME", "bin/mcp-server-time"), ("BATON_TEST_MCP_PYTHON", "bin/python")],
     },
     Installer {
+        name: "Arize Phoenix (an OpenTelemetry backend)",
+        cache: "phoenix",
+        source: Source::Pip { requirements: ".ci/phoenix.txt", imports: &["phoenix.server.main"] },
+        exports: &[("BATON_TEST_PHOENIX", "bin/phoenix")],
+    },
+    Installer {
         name: "the HTTP clients (openai, schemathesis)",
         cache: "http-clients",
         source: Source::Pip { requirements: ".ci/http-clients.txt", imports: &["openai", "schemathesis.cli"] },

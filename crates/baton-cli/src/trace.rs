@@ -73,6 +73,10 @@ pub(crate) fn print_journal(
             for line in describe(&stored.entry) {
                 writeln!(out, "{at}  {line}")?;
             }
+            if let JournalEntry::Record(Record::TurnStarted { turn, .. }) = &stored.entry {
+                let trace = baton::trace_ids::turn_trace_hex(&info.id, info.created_ms, *turn);
+                writeln!(out, "{at}  {}", paint(paint::NOTE, format!("   OpenTelemetry trace {trace}")))?;
+            }
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! End-to-end tests of the `baton` binary: real processes, a real SQLite file, and a Chat
 //! Completions server on loopback. The tests that need programs outside Rust (Postgres, the
-//! LiteLLM proxy, MCP servers) are the external tier: the `external-tests` feature, which
+//! LiteLLM proxy, MCP servers, Arize Phoenix) are the external tier: the `external-tests` feature, which
 //! `cargo xtask test` turns on after installing them.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
@@ -23,6 +23,8 @@ mod litellm;
 mod mcp;
 mod mock;
 mod new;
+#[cfg(feature = "external-tests")]
+mod otel;
 mod providers;
 mod queue;
 mod run;
