@@ -2,11 +2,12 @@
 //! streams, and passes a streaming request its turn's text and journal entries as they happen.
 
 use crate::feed::Feed;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Tally};
 use crate::state::AppState;
+use baton::core::{JournalEntry, Record};
 use baton::store::StoredEntry;
-use baton::Observer;
-use std::sync::Arc;
+use baton::{Observer, Runtime};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -29,6 +30,10 @@ pub struct TurnObserver {
     team: String,
     conversation: String,
     metrics: Arc<Metrics>,
+    /// What the metrics remember between this turn's entries.
+    tally: Mutex<Tally>,
+    /// The team's runtime, for its models' providers and prices.
+    runtime: Option<Arc<Runtime>>,
     feed: Feed,
     listener: Option<UnboundedSender<Heard>>,
 }
@@ -45,6 +50,8 @@ impl TurnObserver {
             team: team.to_string(),
             conversation: conversation.to_string(),
             metrics: state.metrics.clone(),
+            tally: Mutex::default(),
+            runtime: state.service.team(team).ok(),
             feed: state.feed.clone(),
             listener,
         })
@@ -59,7 +66,14 @@ impl Observer for TurnObserver {
     }
 
     fn journaled(&self, stored: &StoredEntry) {
-        self.metrics.journaled(&self.team, &stored.entry);
+        self.metrics.journaled(
+            &self.team,
+            &stored.entry,
+            &mut self.tally.lock().unwrap_or_else(PoisonError::into_inner),
+        );
+        if let (JournalEntry::Record(Record::TurnEnded(outcome)), Some(runtime)) = (&stored.entry, &self.runtime) {
+            self.metrics.used(&self.team, &runtime.usage_of(outcome));
+        }
         self.feed.wake(&self.conversation);
         if let Some(listener) = &self.listener {
             let _ = listener.send(Heard::Entry(stored.clone()));
@@ -67,6 +81,15 @@ impl Observer for TurnObserver {
     }
 
     fn model_called(&self, agent: &str, model: &str, elapsed: Duration, ok: bool) {
-        self.metrics.model_called(&self.team, agent, model, elapsed, ok);
+        let provider = self.runtime.as_ref().map_or("custom", |runtime| runtime.provider_of(model));
+        self.metrics.model_called(&self.team, agent, model, provider, elapsed, ok);
+    }
+
+    fn appended(&self, elapsed: Duration) {
+        self.metrics.appended(&self.team, elapsed);
+    }
+
+    fn resumed(&self, _turn: u32) {
+        self.metrics.resumed(&self.team);
     }
 }

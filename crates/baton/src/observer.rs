@@ -27,6 +27,17 @@ pub trait Observer: Send + Sync {
     fn model_called(&self, agent: &str, model: &str, elapsed: Duration, ok: bool) {
         let _ = (agent, model, elapsed, ok);
     }
+
+    /// A journal append took `elapsed`.
+    fn appended(&self, elapsed: Duration) {
+        let _ = elapsed;
+    }
+
+    /// Turn `turn` was taken up again: the process advancing it stopped before it ended (a
+    /// crash, a lost lease), and this one finishes it.
+    fn resumed(&self, turn: u32) {
+        let _ = turn;
+    }
 }
 
 /// An observer that hears nothing.

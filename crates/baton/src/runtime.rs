@@ -144,6 +144,17 @@ impl Runtime {
         }
     }
 
+    /// Who serves the team's model `model` (`openai`, `anthropic`, `baton.local`, …), as
+    /// OpenTelemetry's `gen_ai.provider.name` names it.
+    pub fn provider_of(&self, model: &str) -> &str {
+        self.models.get(model).map_or("custom", |model| model.provider_name())
+    }
+
+    /// The tokens a turn's model calls used, and their cost where the models have prices.
+    pub fn usage_of(&self, outcome: &TurnOutcome) -> TurnUsage {
+        TurnUsage::of(outcome, &self.prices)
+    }
+
     /// Sets the price of each model's tokens (by model name), for the cost in [`TurnReport`].
     pub fn with_prices(mut self, prices: BTreeMap<String, Price>) -> Self {
         self.prices = prices;
@@ -435,7 +446,7 @@ impl Runtime {
     }
 
     fn report(&self, conversation: String, outcome: TurnOutcome) -> TurnReport {
-        let usage = TurnUsage::of(&outcome, &self.prices);
+        let usage = self.usage_of(&outcome);
         TurnReport { conversation, outcome, usage }
     }
 
@@ -530,6 +541,7 @@ impl Runtime {
             journal.append(records.collect()).await?;
             None
         } else {
+            journal.observer.resumed(state.turns());
             Some(self.drive(&mut journal, &mut state, replayed.unfinished, &unsafe_to_rerun).await?)
         };
         Ok((journal, state, finished))
@@ -779,7 +791,9 @@ impl Journal {
         let at = now_ms();
         let stamped: Vec<(u64, JournalEntry)> = entries.into_iter().map(|entry| (at, entry)).collect();
         let first_seq = self.next_seq;
+        let started = Instant::now();
         self.store.append(&self.lease, first_seq, &stamped).await?;
+        self.observer.appended(started.elapsed());
         self.next_seq += stamped.len() as u64;
         self.last = stamped.last().map(|(_, entry)| entry.clone());
         for (offset, (at_ms, entry)) in stamped.into_iter().enumerate() {

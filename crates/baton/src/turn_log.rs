@@ -132,4 +132,12 @@ impl Observer for Logged {
         tracing::debug!(conversation, team, agent, model, elapsed_ms, ok, "model call ended");
         self.inner.model_called(agent, model, elapsed, ok);
     }
+
+    fn appended(&self, elapsed: Duration) {
+        self.inner.appended(elapsed);
+    }
+
+    fn resumed(&self, turn: u32) {
+        self.inner.resumed(turn);
+    }
 }

@@ -524,14 +524,16 @@ async fn health_and_metrics_tell_what_the_server_did() {
     let response = client().get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
     let text = response.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
     for line in [
         r#"baton_turns_total{team="support",status="answered"} 1"#,
         r#"baton_http_requests_total{method="POST",route="/v1/conversations/{id}/messages",status="200"} 1"#,
         r#"baton_http_requests_total{method="POST",route="/v1/conversations",status="201"} 1"#,
-        r#"baton_handoffs_total{team="support",from="triage",to="technical"} 1"#,
+        r#"baton_handoffs_total{team="support",from="triage",to="technical",kind="model"} 1"#,
+        r#"baton_tool_calls_total{team="support",tool="check_line_status",outcome="ok"} 1"#,
+        r#"baton_turns_in_flight 0"#,
     ] {
         assert!(lines.contains(&line), "{line} is missing from:\n{text}");
     }

@@ -527,6 +527,14 @@ impl Observer for TurnSpans {
     fn model_called(&self, agent: &str, model: &str, elapsed: Duration, ok: bool) {
         self.inner.model_called(agent, model, elapsed, ok);
     }
+
+    fn appended(&self, elapsed: Duration) {
+        self.inner.appended(elapsed);
+    }
+
+    fn resumed(&self, turn: u32) {
+        self.inner.resumed(turn);
+    }
 }
 
 impl Drop for TurnSpans {
