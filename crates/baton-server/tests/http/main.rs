@@ -9,6 +9,8 @@ mod input;
 mod limits;
 mod loopback;
 mod message_size;
+#[cfg(feature = "external-tests")]
+mod metrics_parsed;
 mod namespace;
 mod openai;
 mod openapi;
