@@ -196,6 +196,8 @@ impl Http {
                     };
                     let (kind, wait_ms) = (failure.name(), wait.as_millis() as u64);
                     tracing::info!(attempt, of = attempts, failure = kind, wait_ms, "model call retried: {message}");
+                    #[cfg(feature = "otel")]
+                    retried_event(attempt, kind, wait_ms);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -440,6 +442,19 @@ pub(crate) fn broken(http: &Http, heard: bool, detail: &str) -> Failure {
     }
 }
 
+/// Tells the OpenTelemetry span the call runs in (the runtime's `chat` span) that attempt
+/// `attempt` failed with a `kind` failure and is tried again after `wait_ms`.
+#[cfg(feature = "otel")]
+fn retried_event(attempt: u32, kind: &'static str, wait_ms: u64) {
+    use opentelemetry::trace::TraceContextExt;
+    use opentelemetry::KeyValue;
+    let attributes = vec![
+        KeyValue::new("baton.retry.attempt", i64::from(attempt)),
+        KeyValue::new("error.type", kind),
+        KeyValue::new("baton.retry.wait_ms", i64::try_from(wait_ms).unwrap_or(i64::MAX)),
+    ];
+    opentelemetry::Context::current().span().add_event("retry", attributes);
+}
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {

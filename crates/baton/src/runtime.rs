@@ -513,13 +513,24 @@ impl Runtime {
         let mut state = replayed.conversation;
         let observer = Logged::around(&info.id, &self.team.name, observer);
         #[cfg(feature = "otel")]
-        let observer = {
+        let spans = {
             let in_turn = state.in_turn().then(|| (state.turns(), state.active_agent()));
             crate::telemetry::TurnSpans::around(self.catalog.clone(), info, in_turn, observer)
         };
+        #[cfg(feature = "otel")]
+        let observer: Arc<dyn Observer> = spans.clone();
         let spent = if state.in_turn() { running_time(&tail) } else { Duration::ZERO };
-        let mut journal =
-            Journal { store: self.store.clone(), lease: lease.clone(), next_seq, snapshot_seq, last, observer, spent };
+        let mut journal = Journal {
+            store: self.store.clone(),
+            lease: lease.clone(),
+            next_seq,
+            snapshot_seq,
+            last,
+            observer,
+            spent,
+            #[cfg(feature = "otel")]
+            spans,
+        };
         let unsafe_to_rerun: BTreeSet<String> = replayed
             .in_doubt
             .into_iter()
@@ -587,7 +598,10 @@ impl Runtime {
                 Some(Effect::CallModel(_)) if deadline.passed() => vec![deadline.input()],
                 Some(Effect::CallModel(request)) => {
                     let started = Instant::now();
-                    let call = deadline.bound(self.call_model(&request, journal.observer.as_ref()));
+                    let call = self.call_model(&request, journal.observer.as_ref());
+                    #[cfg(feature = "otel")]
+                    let call = opentelemetry::trace::FutureExt::with_context(call, journal.spans.model_context());
+                    let call = deadline.bound(call);
                     match renewing(&self.store, &journal.lease, call).await? {
                         Some(answered) => vec![answered],
                         None => {
@@ -781,6 +795,9 @@ struct Journal {
     observer: Arc<dyn Observer>,
     /// How long the turn in progress has run before the current drive of it.
     spent: Duration,
+    /// The turn's spans, whose `chat` span a model call runs in.
+    #[cfg(feature = "otel")]
+    spans: Arc<crate::telemetry::TurnSpans>,
 }
 
 impl Journal {

@@ -5,15 +5,39 @@
 #![cfg(feature = "otel")]
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its reason
 
+use async_trait::async_trait;
 use baton::config::load_team;
+use baton::core::{ModelReply, ModelRequest};
+use baton::models::{Listener, Model, ModelError};
 use baton::store::{MemoryStore, Store};
 use baton::telemetry::TurnTraceIds;
 use baton::trace_ids::turn_trace_hex;
+use baton::{Agent, Limits, Runtime, TeamBuilder};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use std::path::Path;
 use std::sync::Arc;
+
+/// A model that tells the span it runs in that it was called.
+struct Probing;
+
+#[async_trait]
+impl Model for Probing {
+    async fn complete(&self, _request: &ModelRequest, _listener: &dyn Listener) -> Result<ModelReply, ModelError> {
+        opentelemetry::Context::current().span().add_event("probe", Vec::new());
+        Ok(ModelReply { text: Some("hi".into()), ..ModelReply::default() })
+    }
+
+    fn provider_name(&self) -> &str {
+        "probe"
+    }
+
+    fn model_id(&self) -> Option<&str> {
+        Some("probe-1")
+    }
+}
 
 fn attribute(span: &SpanData, key: &str) -> Option<Value> {
     span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
@@ -102,6 +126,22 @@ async fn a_turn_is_one_trace_of_agent_stints_model_calls_tool_calls_and_a_transf
     assert_eq!(tool.status, Status::Unset);
     assert!(attribute(tool, "gen_ai.tool.call.arguments").is_none(), "no content unless asked for");
     assert!(attribute(root, "gen_ai.input.messages").is_none(), "no content unless asked for");
+
+    // A model call runs in its chat span: what the provider tells the current span (a retry)
+    // lands there.
+    exporter.reset();
+    let probing = TeamBuilder::new("probe", "solo")
+        .limits(Limits::default().fail_on_limit())
+        .agent(Agent::llm("solo", "p").description("Answers."))
+        .model("p", Probing)
+        .build()
+        .unwrap();
+    Runtime::new(probing, store.clone()).send(Some("c-probe"), "hello").await.unwrap();
+    provider.force_flush().unwrap();
+    let probed = exporter.get_finished_spans().unwrap();
+    let chat = one(&probed, "chat probe-1");
+    assert_eq!(text(chat, "gen_ai.provider.name"), "probe");
+    assert_eq!(chat.events.iter().map(|event| event.name.to_string()).collect::<Vec<_>>(), ["probe"]);
 
     // The next turn is a trace of its own.
     exporter.reset();

@@ -751,6 +751,30 @@ mod tests {
         assert!(started.elapsed() < Duration::from_millis(200), "waited {:?}", started.elapsed());
     }
 
+    #[cfg(feature = "otel")]
+    #[tokio::test]
+    async fn a_retry_is_an_event_of_the_span_the_call_runs_in() {
+        use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
+        let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+        let provider =
+            opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let tracer = provider.tracer("test");
+        let limited = Canned { status: 429, headers: vec!["Retry-After: 0".into()], body: "{}".into() };
+        let server = Server::start(vec![Some(limited), Some(canned(200, TEXT_REPLY))]).await;
+        let chat = opentelemetry::Context::new().with_span(tracer.start("chat gpt-test"));
+        let request = simple_request();
+        let model = server.model(None);
+        model.complete(&request, &Silent).with_context(chat.clone()).await.unwrap();
+        chat.span().end();
+        let spans = exporter.get_finished_spans().unwrap();
+        let events: Vec<_> = spans[0].events.iter().collect();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].name, "retry");
+        let kind =
+            events[0].attributes.iter().find(|kv| kv.key.as_str() == "error.type").map(|kv| kv.value.to_string());
+        assert_eq!(kind.as_deref(), Some("rate_limited"));
+    }
+
     #[tokio::test]
     async fn retries_stop_after_four_attempts() {
         let server = Server::start(vec![Some(canned(500, r#"{"error":{"message":"boom"}}"#))]).await;

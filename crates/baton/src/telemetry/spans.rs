@@ -7,7 +7,8 @@
 //! - `invoke_agent {agent}` (INTERNAL) for each stint of an agent in control, so a handoff shows
 //!   as one agent's span ending and the next one's starting;
 //! - `chat {model}` (CLIENT) for each model call, with the provider, the model, the tokens and
-//!   the finish reasons, or `error.type`;
+//!   the finish reasons, or `error.type`; the call runs in this span's context, so a provider's
+//!   retries are its events;
 //! - `execute_tool {tool}` (INTERNAL) for each tool call, with its id and outcome;
 //! - `execute_tool transfer_to_{agent}` for each change of control, with
 //!   `gen_ai.transfer.mode = pass_control`, the target's name and type and baton's reason,
@@ -116,13 +117,20 @@ impl TurnSpans {
         info: &ConversationInfo,
         in_turn: Option<(u32, &str)>,
         inner: Arc<dyn Observer>,
-    ) -> Arc<dyn Observer> {
+    ) -> Arc<TurnSpans> {
         let mut open = Open::default();
         if let Some((turn, agent)) = in_turn {
             open.turn = Some((turn, false));
             open.agent = Some(agent.to_string());
         }
         Arc::new(TurnSpans { catalog, info: info.clone(), open: Mutex::new(open), inner })
+    }
+
+    /// The context a model call runs in: its `chat` span's, so that what the provider tells it
+    /// (a retry) is an event of that span.
+    pub(crate) fn model_context(&self) -> Context {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.chat.clone().unwrap_or_else(Context::current)
     }
 
     fn told(&self, entry: &JournalEntry) {
