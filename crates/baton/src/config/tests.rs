@@ -317,7 +317,10 @@ kind = "human"
     let colour = find(&error.diagnostics, "'colour'");
     assert_eq!(
         colour.help.as_deref(),
-        Some("the allowed keys are 'name', 'entry', 'limits', 'models', 'agents', 'tools', 'router', 'store' and 'trigger'")
+        Some(
+            "the allowed keys are 'name', 'entry', 'limits', 'models', 'agents', 'tools', 'router', 'store', \
+             'telemetry' and 'trigger'"
+        )
     );
 }
 
