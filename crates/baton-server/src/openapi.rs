@@ -354,13 +354,19 @@ fn paths(requests: &mut SchemaGenerator, answers: &mut SchemaGenerator) -> Map<S
     add(
         "/metrics",
         "get",
-        Operation::new("getMetrics", "service", "Metrics in the Prometheus text format")
+        Operation::new("getMetrics", "service", "Metrics in the OpenMetrics text format")
             .describe(
-                "Requests by method, route and status, turns, model calls and their durations. Public, \
-                 unless the server runs with --private-metrics: then it needs an operator or admin key.",
+                "Turns, handoffs, refusals, limits, escalations, approvals, operator actions, tool calls, tokens \
+                 and cost, model calls and journal appends and their durations, requests by method, route and \
+                 status. Public, unless the server runs with --private-metrics: then it needs an operator or \
+                 admin key.",
             )
             .public()
-            .answer("200", "The metrics.", json!({ "text/plain": { "schema": { "type": "string" } } })),
+            .answer(
+                "200",
+                "The metrics.",
+                json!({ "application/openmetrics-text": { "schema": { "type": "string" } } }),
+            ),
     );
     paths
 }
