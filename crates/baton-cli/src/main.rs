@@ -199,16 +199,15 @@ fn main() -> ExitCode {
         _ => log::Start::Warnings,
     };
     log::install(&cli.log, start);
-    // `baton serve` starts its own, from its flag and team files as well.
+    // `baton serve` starts its own, from its flag and team files as well, and stops on a wrong
+    // setting; another command goes on without sending spans, so that an `OTEL_*` variable set
+    // for something else cannot stop `baton check`.
     let _export = match cli.command {
         Command::Serve(_) => None,
-        _ => match telemetry::start(None) {
-            Ok(export) => export,
-            Err(error) => {
-                paint::print_error!("{error}");
-                return ExitCode::from(Exit::Usage as u8);
-            }
-        },
+        _ => telemetry::start(None).unwrap_or_else(|error| {
+            paint::print_warning!("{error}; no spans are sent");
+            None
+        }),
     };
     let exit = match cli.command {
         Command::Check { team, json } => check::run(&team, json),
