@@ -81,6 +81,11 @@ impl From<&ApiError> for ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // A server-side failure is logged with its cause, inside the request's span; a client's
+        // mistake is only counted (its message may quote what the client sent).
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), code = self.code, "{}", self.message);
+        }
         let mut response = (self.status, axum::Json(ErrorBody::from(&self))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
