@@ -167,7 +167,8 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
             args.db.journal
         );
         tracing::info!("try: curl -s http://{bound}/healthz   (the API: http://{bound}/openapi.json)");
-        tokio::spawn(reload_on_hangup(server.service(), args.teams.clone()));
+        let files = args.teams.iter().cloned().zip(configs.iter().map(|config| config.team.name.clone())).collect();
+        tokio::spawn(reload_on_hangup(server.service(), files));
         server.run(listener, stop_signal()).await.map_err(|error| {
             print_error!("the server failed: {error}");
             Exit::Failed
@@ -181,14 +182,24 @@ fn serve(args: &ServeArgs) -> Result<Exit, Exit> {
 /// else the environment says (a team file saying otherwise than the one used is named in a
 /// warning).
 fn start_export(args: &ServeArgs, configs: &[TeamConfig]) -> Result<Option<telemetry::Export>, Exit> {
-    let from_flag = args.otlp_endpoint.as_ref().map(|endpoint| {
-        let protocol = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok();
-        TelemetryConfig {
-            endpoint: endpoint.clone(),
-            protocol: protocol.as_deref().and_then(OtlpProtocol::parse).unwrap_or(OtlpProtocol::HttpProtobuf),
-            service_name: None,
+    let from_flag = match &args.otlp_endpoint {
+        None => None,
+        Some(endpoint) if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) => {
+            print_error!("--otlp-endpoint {endpoint:?} is not an http:// or https:// address: give the collector's base address, e.g. http://127.0.0.1:4318");
+            return Err(Exit::Usage);
         }
-    });
+        Some(endpoint) => {
+            let protocol =
+                match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok().filter(|named| !named.trim().is_empty()) {
+                    None => OtlpProtocol::HttpProtobuf,
+                    Some(named) => OtlpProtocol::parse(&named).ok_or_else(|| {
+                        print_error!("{}", telemetry::ExportError::Protocol(named));
+                        Exit::Usage
+                    })?,
+                };
+            Some(TelemetryConfig { endpoint: endpoint.clone(), protocol, service_name: None })
+        }
+    };
     let from_files = configs.iter().find_map(|config| config.telemetry.clone());
     let configured = from_flag.or(from_files);
     if let Some(used) = &configured {
@@ -239,14 +250,14 @@ async fn stop_signal() {
 
 /// Reloads every team file on SIGHUP: a file that loads replaces its team for the work that comes
 /// after; one that does not leaves its team as it was, with a warning saying why.
-async fn reload_on_hangup(service: Arc<Service>, files: Vec<PathBuf>) {
+async fn reload_on_hangup(service: Arc<Service>, files: Vec<(PathBuf, String)>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
         while hangup.recv().await.is_some() {
-            for file in &files {
-                match service.reload_file(file).await {
+            for (file, team) in &files {
+                match service.reload_file(file, team).await {
                     Ok(runtime) => {
                         tracing::info!("baton serve: reloaded team {} from {}", runtime.team().name, file.display())
                     }

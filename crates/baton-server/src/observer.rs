@@ -4,7 +4,7 @@
 use crate::feed::Feed;
 use crate::metrics::{Metrics, Tally};
 use crate::state::AppState;
-use baton::core::{JournalEntry, Record};
+use baton::core::{JournalEntry, Record, TurnStatus};
 use baton::store::StoredEntry;
 use baton::{Observer, Runtime};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -71,8 +71,12 @@ impl Observer for TurnObserver {
             &stored.entry,
             &mut self.tally.lock().unwrap_or_else(PoisonError::into_inner),
         );
+        // A turn waiting for approval ends again when it goes on, with its usage so far: it is
+        // counted then, once.
         if let (JournalEntry::Record(Record::TurnEnded(outcome)), Some(runtime)) = (&stored.entry, &self.runtime) {
-            self.metrics.used(&self.team, &runtime.usage_of(outcome));
+            if outcome.status != TurnStatus::AwaitingApproval {
+                self.metrics.used(&self.team, &runtime.usage_of(outcome));
+            }
         }
         self.feed.wake(&self.conversation);
         if let Some(listener) = &self.listener {

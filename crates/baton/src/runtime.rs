@@ -514,7 +514,9 @@ impl Runtime {
         let observer = Logged::around(&info.id, &self.team.name, observer);
         #[cfg(feature = "otel")]
         let spans = {
-            let in_turn = state.in_turn().then(|| (state.turns(), state.active_agent()));
+            // A turn with work left to redo was interrupted; one without waits for a decision.
+            let interrupted = !replayed.unfinished.is_empty();
+            let in_turn = state.in_turn().then(|| (state.turns(), state.active_agent(), interrupted));
             crate::telemetry::TurnSpans::around(self.catalog.clone(), info, in_turn, observer)
         };
         #[cfg(feature = "otel")]

@@ -214,15 +214,41 @@ async fn a_reload_replaces_a_served_team_and_refuses_a_file_naming_another() {
     let first = service.serve_file(&file).await.unwrap();
 
     std::fs::write(&file, text.replace("entry = \"triage\"", "entry = \"billing\"")).unwrap();
-    let reloaded = service.reload_file(&file).await.unwrap();
+    let reloaded = service.reload_file(&file, "support").await.unwrap();
     assert!(!Arc::ptr_eq(&first, &reloaded));
     assert!(Arc::ptr_eq(&service.team("support").unwrap(), &reloaded));
     assert_eq!(reloaded.team().entry, "billing");
 
     std::fs::write(&file, text.replace("name = \"support\"", "name = \"other\"")).unwrap();
-    let refused = service.reload_file(&file).await.err().unwrap();
+    let refused = service.reload_file(&file, "support").await.err().unwrap();
     assert_eq!(refused.kind(), "new_team_on_reload", "{refused}");
     assert_eq!(service.team_names(), ["support"]);
     assert!(Arc::ptr_eq(&service.team("support").unwrap(), &reloaded));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn work_waiting_out_another_process_lease_is_not_started_once_the_lanes_stop() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let service = Service::new(store.clone());
+    let runtime = service.serve_file(&support_file()).await.unwrap();
+    runtime.send(Some("c-1"), "hello").await.unwrap();
+    let _held = store.acquire("c-1", "another process", Duration::from_secs(60)).await.unwrap();
+
+    let lanes = service.lanes().clone();
+    let waiting = tokio::spawn({
+        let (lanes, runtime) = (lanes.clone(), runtime.clone());
+        async move {
+            let work = move || {
+                let runtime = runtime.clone();
+                async move { runtime.send(Some("c-1"), "hi").await }
+            };
+            lanes.run("c-1", Duration::from_secs(60), work).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lanes.stop();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("the wait ends when stopped");
+    assert_eq!(stopped.unwrap().err().unwrap().kind(), "stopping");
+    lanes.drained().await;
 }

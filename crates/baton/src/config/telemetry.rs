@@ -73,6 +73,16 @@ pub(super) fn telemetry(raw: Option<&Spanned<RawTelemetry>>, report: &mut Report
             }
         },
     };
-    let service_name = raw.service_name.as_ref().map(|name| name.get_ref().trim().to_string());
+    let service_name = match &raw.service_name {
+        Some(name) if name.get_ref().trim().is_empty() => {
+            report.error(
+                name.span().start,
+                "the telemetry service_name is empty".to_string(),
+                "name the service, e.g. service_name = \"support-desk\", or leave the key out (baton, or OTEL_SERVICE_NAME)",
+            );
+            return None;
+        }
+        name => name.as_ref().map(|name| name.get_ref().trim().to_string()),
+    };
     Some(TelemetryConfig { endpoint: endpoint.to_string(), protocol, service_name })
 }

@@ -1098,6 +1098,8 @@ fn a_telemetry_section_loads_and_a_wrong_one_is_an_error_at_its_line() {
     assert!(protocol.help.as_deref().unwrap_or_default().contains("http/protobuf"), "{protocol:?}");
     let error = temp.fail(&format!("{team}{}", section.replace("http://127.0.0.1:4317", "127.0.0.1:4317")));
     assert_eq!(find(&error.diagnostics, "is not an http:// or https:// address").line, 12);
+    let error = temp.fail(&format!("{team}{}", section.replace("\"desk\"", "\" \"")));
+    assert_eq!(find(&error.diagnostics, "the telemetry service_name is empty").line, 14);
     let error = temp.fail(&format!("{team}\n[telemetry]\nendpont = \"http://x\"\n"));
     assert!(error.to_string().contains("endpont"), "{error}");
 }

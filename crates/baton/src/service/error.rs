@@ -26,16 +26,19 @@ pub enum ServiceError {
         /// The teams served.
         served: Vec<String>,
     },
-    /// A team file reloaded names a team that is not served: a reload replaces a served team.
+    /// A team file reloaded names another team than the one it served: a reload replaces the
+    /// file's own team.
     #[error(
-        "{file} now names the team '{team}', which is not served: a reload replaces a served team of the same \
-         name (restart to serve another team)"
+        "{file} now names the team '{team}', not '{served}', which it serves: a reload replaces the file's own \
+         team (restart to serve another one)"
     )]
     NewTeamOnReload {
         /// The file.
         file: String,
-        /// The team it names.
+        /// The team it names now.
         team: String,
+        /// The team it served.
+        served: String,
     },
     /// The conversation's team is not served, and recorded team files are not run.
     #[error("conversation '{conversation}' belongs to team '{team}', which is not served")]

@@ -43,7 +43,7 @@ struct Lane {
 impl Lanes {
     /// Runs `work` on `conversation` after the work that arrived before it, in a task of its own,
     /// trying it again for up to `wait` while another process holds the conversation's lease.
-    pub async fn run<T, F, Fut>(&self, conversation: &str, wait: Duration, work: F) -> Result<T, ServiceError>
+    pub async fn run<T, F, Fut>(&self, conversation: &str, wait: Duration, mut work: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnMut() -> Fut + Send + 'static,
@@ -58,13 +58,24 @@ impl Lanes {
             async move {
                 let place = place;
                 let _ = serving.wait_for(|now| *now == ticket).await;
-                if place.shared.stopped.load(Ordering::SeqCst) {
-                    return Err(ServiceError::Stopping);
+                // Checked before every attempt: work waiting out another process's lease when
+                // the lanes stop is not started either.
+                let shared = place.shared.clone();
+                let attempt = move || {
+                    let started = (!shared.stopped.load(Ordering::SeqCst)).then(&mut work);
+                    async move {
+                        match started {
+                            Some(work) => work.await.map(Some),
+                            None => Ok(None),
+                        }
+                    }
+                };
+                match wait_for_lease(&conversation, wait, &Quiet, attempt).await {
+                    Ok(Some(done)) => Ok(done),
+                    Ok(None) => Err(ServiceError::Stopping),
+                    Err(Waited::Busy(busy)) => Err(ServiceError::Busy(busy)),
+                    Err(Waited::Failed(error)) => Err(ServiceError::Runtime(error)),
                 }
-                wait_for_lease(&conversation, wait, &Quiet, work).await.map_err(|waited| match waited {
-                    Waited::Busy(busy) => ServiceError::Busy(busy),
-                    Waited::Failed(error) => ServiceError::Runtime(error),
-                })
             }
             .instrument(tracing::Span::current()),
         );

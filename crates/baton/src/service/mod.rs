@@ -75,14 +75,18 @@ impl Service {
         Ok(self.serve(self.load(path).await?))
     }
 
-    /// Loads the team file at `path` again and serves its team in place of the served team of the
-    /// same name: turns already running finish on the team as it was, later work runs on the
-    /// new one. A file that does not load, or that names a team not served, changes nothing.
-    pub async fn reload_file(&self, path: &Path) -> Result<Arc<Runtime>, ServiceError> {
+    /// Loads the team file at `path`, which serves the team `serves`, again, and serves its team
+    /// in its place: turns already running finish on the team as it was, later work runs on the
+    /// new one. A file that does not load, or that now names another team, changes nothing.
+    pub async fn reload_file(&self, path: &Path, serves: &str) -> Result<Arc<Runtime>, ServiceError> {
         let runtime = self.load(path).await?;
         let name = runtime.team().name.clone();
-        if self.team(&name).is_err() {
-            return Err(ServiceError::NewTeamOnReload { file: path.display().to_string(), team: name });
+        if name != serves || self.team(&name).is_err() {
+            return Err(ServiceError::NewTeamOnReload {
+                file: path.display().to_string(),
+                team: name,
+                served: serves.to_string(),
+            });
         }
         Ok(self.serve(runtime))
     }

@@ -94,11 +94,22 @@ pub(crate) struct TurnSpans {
     inner: Arc<dyn Observer>,
 }
 
+/// How this process came to a turn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Began {
+    /// It began here.
+    Here,
+    /// Another process (or this one before a crash) stopped it halfway; it is finished here.
+    Resumed,
+    /// It waited for a person's decision and goes on here.
+    Continued,
+}
+
 /// The spans open now.
 #[derive(Default)]
 struct Open {
-    /// The turn in progress and whether it began in this process (or was resumed).
-    turn: Option<(u32, bool)>,
+    /// The turn in progress and how this process came to it.
+    turn: Option<(u32, Began)>,
     root: Option<Context>,
     /// The agent in control and its span, once it has one.
     agent: Option<String>,
@@ -110,17 +121,18 @@ struct Open {
 }
 
 impl TurnSpans {
-    /// Spans for `info`'s turns, the turn `in_turn` (its number and the agent in control) being
-    /// in progress already when this process takes the conversation up.
+    /// Spans for `info`'s turns, the turn `in_turn` (its number, the agent in control, and
+    /// whether it was interrupted rather than waiting for a decision) being in progress already
+    /// when this process takes the conversation up.
     pub(crate) fn around(
         catalog: Arc<Catalog>,
         info: &ConversationInfo,
-        in_turn: Option<(u32, &str)>,
+        in_turn: Option<(u32, &str, bool)>,
         inner: Arc<dyn Observer>,
     ) -> Arc<TurnSpans> {
         let mut open = Open::default();
-        if let Some((turn, agent)) = in_turn {
-            open.turn = Some((turn, false));
+        if let Some((turn, agent, interrupted)) = in_turn {
+            open.turn = Some((turn, if interrupted { Began::Resumed } else { Began::Continued }));
             open.agent = Some(agent.to_string());
         }
         Arc::new(TurnSpans { catalog, info: info.clone(), open: Mutex::new(open), inner })
@@ -135,11 +147,18 @@ impl TurnSpans {
 
     fn told(&self, entry: &JournalEntry) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let starts = matches!(entry, JournalEntry::Record(Record::TurnStarted { .. }));
+        if let (JournalEntry::Input(Input::UserMessage { text, .. }), true) = (entry, self.catalog.capture) {
+            open.message = Some(text.clone());
+        }
+        // What happens outside a turn (an operator's action) is not part of any turn's trace.
+        if open.turn.is_none() && !starts {
+            return;
+        }
         match entry {
-            JournalEntry::Input(Input::UserMessage { text, .. }) => open.message = Some(text.clone()),
             JournalEntry::Record(Record::TurnStarted { turn, agent }) => {
                 self.end_all(&mut open);
-                open.turn = Some((*turn, true));
+                open.turn = Some((*turn, Began::Here));
                 open.agent = Some(agent.clone());
                 self.root(&mut open);
             }
@@ -288,15 +307,17 @@ impl TurnSpans {
         if let Some(root) = &open.root {
             return root.clone();
         }
-        let (turn, began_here) = open.turn.unwrap_or((0, false));
+        let (turn, began) = open.turn.unwrap_or((0, Began::Here));
         let tracer = global::tracer("baton");
         let mut attributes = vec![
             KeyValue::new("gen_ai.conversation.id", self.info.id.clone()),
             KeyValue::new("baton.team", self.info.team.clone()),
             KeyValue::new("baton.turn", i64::from(turn)),
         ];
-        if !began_here {
-            attributes.push(KeyValue::new("baton.resumed", true));
+        match began {
+            Began::Here => {}
+            Began::Resumed => attributes.push(KeyValue::new("baton.resumed", true)),
+            Began::Continued => attributes.push(KeyValue::new("baton.continued", true)),
         }
         if let (true, Some(message)) = (self.catalog.capture, open.message.take()) {
             attributes.push(KeyValue::new("gen_ai.input.messages", messages("user", &message)));
@@ -550,6 +571,13 @@ impl Drop for TurnSpans {
     /// its spans here; the turn goes on in the same trace when it is taken up again.
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        // A root still open here did not see its turn end: the work stopped (the journal failed,
+        // the lease was lost); the turn is finished later, in the same trace.
+        if let Some(root) = &open.root {
+            let span = root.span();
+            span.set_attribute(KeyValue::new("baton.turn.status", "interrupted"));
+            span.set_status(Status::error("the turn stopped here before it ended; it is finished later"));
+        }
         self.end_all(&mut open);
     }
 }
