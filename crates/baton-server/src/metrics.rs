@@ -5,6 +5,7 @@
 //! refused to protect itself.
 
 use baton::core::{Input, JournalEntry, Record};
+use baton::entry_names::{handoff_kind, refusal_kind};
 use baton::{TurnUsage, UsageTotals};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -289,12 +290,7 @@ impl Metrics {
                 self.turns.get_or_create(&TeamStatus { team, status: outcome.status.as_str().into() }).inc();
             }
             JournalEntry::Record(Record::HandoffTaken { from, to, escalation, trigger, operator, .. }) => {
-                let kind = match (escalation, trigger, operator) {
-                    (Some(_), _, _) => "escalation",
-                    (_, Some(_), _) => "trigger",
-                    (_, _, Some(_)) => "operator",
-                    _ => "model",
-                };
+                let kind = handoff_kind(escalation.as_ref(), trigger.as_ref(), operator.as_ref());
                 tally.last_move = Some(escalation.map_or(kind, |limit| limit.as_str()).to_string());
                 let labels = HandoffLabels { team, from: from.clone(), to: to.clone(), kind: kind.into() };
                 self.handoffs.get_or_create(&labels).inc();
@@ -304,10 +300,7 @@ impl Metrics {
                 self.handoffs.get_or_create(&labels).inc();
             }
             JournalEntry::Record(Record::HandoffRefused { refusal, .. }) => {
-                let reason = serde_json::to_value(refusal)
-                    .ok()
-                    .and_then(|value| value["kind"].as_str().map(str::to_string))
-                    .unwrap_or_default();
+                let reason = refusal_kind(refusal).to_string();
                 self.refusals.get_or_create(&TeamReason { team, reason }).inc();
             }
             JournalEntry::Record(Record::LimitTripped { limit, .. }) => {

@@ -6,6 +6,7 @@
 pub mod assemble;
 mod built_team;
 pub mod config;
+pub mod entry_names;
 pub mod evaluation;
 mod held;
 mod human;

@@ -5,8 +5,8 @@
 //! (messages, reasons, arguments, results) is never logged: only names, numbers and outcomes,
 //! and the error of a turn that failed.
 
+use crate::entry_names::{handoff_kind, refusal_kind};
 use crate::Observer;
-use baton_core::handoff::Refusal;
 use baton_core::{Input, JournalEntry, Record, TurnStatus};
 use baton_store::StoredEntry;
 use std::sync::Arc;
@@ -68,26 +68,14 @@ impl Logged {
                 operator,
                 ..
             }) => {
-                let kind = match (escalation, trigger, operator) {
-                    (Some(_), _, _) => "escalation",
-                    (_, Some(_), _) => "trigger",
-                    (_, _, Some(_)) => "operator",
-                    _ => "model",
-                };
+                let kind = handoff_kind(escalation.as_ref(), trigger.as_ref(), operator.as_ref());
                 tracing::info!(conversation, team, turn, from, to, kind, context = context.as_str(), "handoff");
             }
             JournalEntry::Record(Record::Routed { turn, to, .. }) => {
                 tracing::debug!(conversation, team, turn, to, "routed")
             }
             JournalEntry::Record(Record::HandoffRefused { turn, from, to, refusal, .. }) => {
-                let refusal = match refusal {
-                    Refusal::UnknownTarget => "unknown_target",
-                    Refusal::InvalidArguments { .. } => "invalid_arguments",
-                    Refusal::Ignored => "ignored",
-                    Refusal::PingPong => "ping_pong",
-                    Refusal::MaxUses => "max_uses",
-                    Refusal::MaxHandoffs => "max_handoffs",
-                };
+                let refusal = refusal_kind(refusal);
                 tracing::info!(conversation, team, turn, from, to, refusal, "handoff refused")
             }
             JournalEntry::Record(Record::LimitTripped { turn, limit, agent, .. }) => {

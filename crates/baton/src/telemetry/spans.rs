@@ -21,9 +21,9 @@
 //! program's business, and never holds up a turn.
 
 use super::ids::with_trace_id;
+use crate::entry_names::{handoff_kind, refusal_kind};
 use crate::trace_ids::turn_trace_id;
 use crate::Observer;
-use baton_core::handoff::Refusal;
 use baton_core::{AgentKind, Input, JournalEntry, ModelReply, Record, StopReason, Team, TurnStatus};
 use baton_models::Model;
 use baton_store::{ConversationInfo, StoredEntry};
@@ -227,12 +227,7 @@ impl TurnSpans {
                 operator,
                 ..
             }) => {
-                let kind = match (escalation, trigger, operator) {
-                    (Some(_), _, _) => "escalation",
-                    (_, Some(_), _) => "trigger",
-                    (_, _, Some(_)) => "operator",
-                    _ => "model",
-                };
+                let kind = handoff_kind(escalation.as_ref(), trigger.as_ref(), operator.as_ref());
                 let parent = self.agent_span(&mut open, from);
                 self.transfer(&parent, from, to, call_id.as_deref(), &payload.reason, context.as_str(), kind);
                 if let Some(span) = open.agent_span.take() {
@@ -244,7 +239,7 @@ impl TurnSpans {
                 let parent = self.agent_span(&mut open, from);
                 let event = vec![
                     KeyValue::new("baton.handoff.target", to.clone()),
-                    KeyValue::new("baton.refusal", refusal_name(refusal)),
+                    KeyValue::new("baton.refusal", refusal_kind(refusal)),
                 ];
                 parent.span().add_event("handoff_refused", event);
             }
@@ -530,17 +525,6 @@ fn failed(span: &Context, kind: &'static str, why: &str) {
 /// One message as the conventions' JSON: `[{"role", "parts": [{"type": "text", "content"}]}]`.
 fn messages(role: &str, text: &str) -> String {
     json!([{"role": role, "parts": [{"type": "text", "content": text}]}]).to_string()
-}
-
-fn refusal_name(refusal: &Refusal) -> &'static str {
-    match refusal {
-        Refusal::UnknownTarget => "unknown_target",
-        Refusal::InvalidArguments { .. } => "invalid_arguments",
-        Refusal::Ignored => "ignored",
-        Refusal::PingPong => "ping_pong",
-        Refusal::MaxUses => "max_uses",
-        Refusal::MaxHandoffs => "max_handoffs",
-    }
 }
 
 impl Observer for TurnSpans {
